@@ -1,0 +1,308 @@
+#!/usr/bin/env python3
+"""learnbot: the composition root and command line.
+
+Run ``python bot.py --help``. Nothing happens at import time; ``main`` wires settings,
+database and clock for each command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import TextIO
+
+from learning.clock import Clock, FrozenClock, SystemClock, parse_instant
+from learning.errors import LearnbotError
+from models.db import Database, SchemaOutOfDate, open_database, redact_url
+from settings import Settings, SettingsError
+
+log = logging.getLogger("learnbot")
+
+ROOT = Path(__file__).resolve().parent
+EXAMPLES = ROOT / "examples"
+# The example organisation's data is written as of this instant; `demo` shows it then.
+DEMO_AT = "2026-12-01T12:00:00Z"
+DEMO_SINCE = "2026-06-01T00:00:00Z"
+
+
+class Context:
+    """What a command needs: settings, a clock, an output stream, the database."""
+
+    def __init__(self, settings: Settings, clock: Clock, out: TextIO) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.out = out
+        self._db: Database | None = None
+
+    def db(self, *, ensure_schema: bool = True) -> Database:
+        if self._db is None:
+            self._db = open_database(
+                self.settings.database_url,
+                pool_size=self.settings.db_pool_size,
+                max_overflow=self.settings.db_max_overflow,
+            )
+            if ensure_schema:
+                self._db.ensure_schema()
+        return self._db
+
+    def say(self, text: str = "") -> None:
+        print(text, file=self.out)
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.dispose()
+
+
+# --- commands ----------------------------------------------------------------
+
+
+def cmd_db(ctx: Context, args: argparse.Namespace) -> int:
+    db = ctx.db(ensure_schema=False)
+    if args.action == "upgrade":
+        before = db.current_revision()
+        db.upgrade()
+        ctx.say(f"database {db.url}: {before or 'empty'} -> {db.current_revision()} (current)")
+    else:
+        state = "current" if db.is_current() else f"behind; the code needs {db.head_revision()}"
+        ctx.say(f"database {db.url}: revision {db.current_revision() or 'none'} ({state})")
+    return 0
+
+
+def cmd_load_config(ctx: Context, args: argparse.Namespace) -> int:
+    from learning.curriculum import load_curriculum
+    from learning.curriculum_sync import apply_config
+
+    loaded = load_curriculum(args.file)
+    with ctx.db().session(dry_run=args.dry_run) as session:
+        changes = apply_config(session, loaded, clock=ctx.clock, actor=args.actor)
+    ctx.say(f"{args.file}: valid")
+    ctx.say(changes.summary())
+    ctx.say(_outcome(args.dry_run, bool(changes)))
+    return 0
+
+
+def cmd_import_people(ctx: Context, args: argparse.Namespace) -> int:
+    from learning.people_import import import_people
+
+    with ctx.db().session(dry_run=args.dry_run) as session:
+        result = import_people(
+            session,
+            args.file,
+            clock=ctx.clock,
+            actor=args.actor,
+            deactivate_missing=args.deactivate_missing,
+        )
+    ctx.say(f"{args.file}: valid")
+    ctx.say(result.summary())
+    ctx.say(_outcome(args.dry_run, True))
+    return 0
+
+
+def cmd_import_completions(ctx: Context, args: argparse.Namespace) -> int:
+    from learning.completions import import_completions
+
+    with ctx.db().session(dry_run=args.dry_run) as session:
+        result = import_completions(session, args.file, clock=ctx.clock, actor=args.actor)
+    ctx.say(f"{args.file}: valid")
+    ctx.say(result.summary())
+    ctx.say(_outcome(args.dry_run, result.recorded > 0))
+    return 0
+
+
+def cmd_enroll(ctx: Context, args: argparse.Namespace) -> int:
+    from learning.paths import current_settings, enroll
+
+    with ctx.db().session() as session:
+        settings = current_settings(session)
+        if settings is None:
+            raise LearnbotError("no configuration loaded yet: run `python bot.py load-config FILE`")
+        ctx.say(str(enroll(session, clock=ctx.clock, settings=settings)))
+    return 0
+
+
+def cmd_status(ctx: Context, args: argparse.Namespace) -> int:
+    from learning.progress import person_status
+    from messages.report import render_status
+
+    with ctx.db().session() as session:
+        ctx.say(render_status(person_status(session, args.email, clock=ctx.clock)))
+    return 0
+
+
+def cmd_report(ctx: Context, args: argparse.Namespace) -> int:
+    from learning.progress import completion_report
+    from messages.report import render_report, render_report_csv
+
+    with ctx.db().session() as session:
+        report = completion_report(session, clock=ctx.clock)
+    ctx.out.write(render_report_csv(report) if args.csv else render_report(report) + "\n")
+    return 0
+
+
+def cmd_demo(ctx: Context, args: argparse.Namespace) -> int:
+    """Load the example organisation and print its report: learnbot without Slack.
+
+    The example company has used learnbot since ``DEMO_SINCE``: the configuration and
+    people are loaded then, enrollment runs once a day (as the scheduler does) up to
+    the demo instant, then the LMS completions are imported and the report printed.
+    """
+    from learning.paths import current_settings, enroll, load_paths
+
+    end = ctx.clock.now()
+    start = min(parse_instant(DEMO_SINCE), end)
+    ctx.say(
+        f"learnbot demo on {redact_url(ctx.settings.database_url)}: the example company "
+        f"from {start:%Y-%m-%d} to {end:%Y-%m-%d %H:%M} UTC"
+    )
+    history = Context(ctx.settings, FrozenClock(start), ctx.out)
+    history._db = ctx.db()
+    for name, command, step_args in (
+        (
+            "load-config",
+            cmd_load_config,
+            argparse.Namespace(file=str(EXAMPLES / "programs.yml"), dry_run=False, actor="demo"),
+        ),
+        (
+            "import-people",
+            cmd_import_people,
+            argparse.Namespace(
+                file=str(EXAMPLES / "people.csv"),
+                dry_run=False,
+                deactivate_missing=False,
+                actor="demo",
+            ),
+        ),
+    ):
+        ctx.say(f"\n== {name} {Path(step_args.file).relative_to(ROOT)}")
+        command(history, step_args)
+    ctx.say(f"\n== daily enrollment {start:%Y-%m-%d} .. {end:%Y-%m-%d}")
+    day = FrozenClock(start)
+    with ctx.db().session() as session:
+        settings = current_settings(session)
+        assert settings is not None
+        paths = load_paths(session)
+        total = 0
+        while day.now() <= end:
+            total += enroll(session, clock=day, settings=settings, paths=paths).created
+            day.advance(timedelta(days=1))
+    ctx.say(f"{total} assignments made as people reached their tiers")
+    ctx.say("\n== import-completions examples/completions.csv")
+    cmd_import_completions(
+        ctx, argparse.Namespace(file=str(EXAMPLES / "completions.csv"), dry_run=False, actor="demo")
+    )
+    ctx.say("\n== report")
+    cmd_report(ctx, argparse.Namespace(csv=False))
+    ctx.say(f"\nNext: python bot.py --at {DEMO_AT} status EMAIL   (emails: examples/people.csv)")
+    return 0
+
+
+def _outcome(dry_run: bool, changed: bool) -> str:
+    if dry_run:
+        return "dry run: nothing was applied"
+    return "applied" if changed else "nothing to change"
+
+
+# --- wiring ------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bot.py",
+        description="learnbot: runs your training program in Slack. "
+        "Settings come from the environment or .env (see README).",
+    )
+    parser.add_argument(
+        "--at",
+        metavar="ISO-8601",
+        help="act as if it were this instant (e.g. 2026-03-02T09:30:00Z)",
+    )
+    parser.add_argument("--actor", default="cli", help="name recorded in the audit log")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    db = commands.add_parser("db", help="database schema: upgrade, current")
+    db.add_argument("action", choices=["upgrade", "current"])
+    db.set_defaults(func=cmd_db)
+
+    load = commands.add_parser("load-config", help="validate and apply a programs YAML file")
+    load.add_argument("file")
+    load.add_argument("--dry-run", action="store_true", help="validate and show changes only")
+    load.set_defaults(func=cmd_load_config)
+
+    people = commands.add_parser("import-people", help="import people from a CSV file")
+    people.add_argument("file")
+    people.add_argument("--dry-run", action="store_true", help="validate and show changes only")
+    people.add_argument(
+        "--deactivate-missing",
+        action="store_true",
+        help="deactivate (never delete) people who are not in the file",
+    )
+    people.set_defaults(func=cmd_import_people)
+
+    completions = commands.add_parser(
+        "import-completions", help="import completions (email,item,completed_at,score)"
+    )
+    completions.add_argument("file")
+    completions.add_argument(
+        "--dry-run", action="store_true", help="validate and show changes only"
+    )
+    completions.set_defaults(func=cmd_import_completions)
+
+    enroll = commands.add_parser("enroll", help="bring everyone's assignments up to date")
+    enroll.set_defaults(func=cmd_enroll)
+
+    status = commands.add_parser("status", help="one person's learning path")
+    status.add_argument("email")
+    status.set_defaults(func=cmd_status)
+
+    report = commands.add_parser("report", help="completion by team and by role")
+    report.add_argument("--csv", action="store_true", help="CSV for spreadsheets")
+    report.set_defaults(func=cmd_report)
+
+    demo = commands.add_parser("demo", help="load the example organisation and print a report")
+    demo.set_defaults(func=cmd_demo, demo=True)
+    return parser
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    env: dict[str, str] | None = None,
+    clock: Clock | None = None,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> int:
+    """Run one command; return the exit status (0 ok, 1 refused, 2 usage)."""
+    out = out or sys.stdout
+    err = err or sys.stderr
+    if env is None:
+        from dotenv import load_dotenv
+
+        load_dotenv(ROOT / ".env")
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env(env)
+        logging.basicConfig(
+            level=settings.log_level,
+            stream=err,
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
+        logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
+        if clock is None:
+            at = args.at or (DEMO_AT if getattr(args, "demo", False) else None)
+            clock = FrozenClock(parse_instant(at)) if at else SystemClock()
+        ctx = Context(settings, clock, out)
+        try:
+            return int(args.func(ctx, args))
+        finally:
+            ctx.close()
+    except (LearnbotError, SettingsError, SchemaOutOfDate, ValueError) as exc:
+        print(f"error: {exc}", file=err)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

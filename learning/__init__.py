@@ -1,0 +1,1 @@
+"""The domain rules: pure, clock-injected, free of Slack."""

@@ -1,0 +1,214 @@
+"""Completions: record one (from any source) and import an LMS export."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, time
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from learning import audit
+from learning.clock import Clock
+from learning.csv_source import read_csv
+from learning.errors import Problem, ValidationFailed
+from learning.paths import current_settings
+from models import (
+    DEFAULT_WORKSPACE,
+    Assignment,
+    AssignmentStatus,
+    CompletionEvent,
+    Item,
+    Person,
+)
+
+
+@dataclass(frozen=True)
+class Completion:
+    """A completion to record."""
+
+    person_id: int
+    item_id: int
+    completed_at: datetime
+    source: str
+    dedupe_key: str
+    score: float | None = None
+    evidence_url: str | None = None
+
+
+def record_completion(session: Session, completion: Completion, *, clock: Clock) -> bool:
+    """Record ``completion`` once; return False if its ``dedupe_key`` was seen before.
+
+    The newest round of the person's assignment for the item becomes completed (a
+    completion of an item not on their path is kept as a completed, unrequired
+    assignment, so it counts if a later path includes it). A later completion of a
+    completed item keeps the first date and the best score.
+    """
+    exists = session.scalars(
+        select(CompletionEvent.id).where(CompletionEvent.dedupe_key == completion.dedupe_key)
+    ).first()
+    if exists is not None:
+        return False
+    session.add(
+        CompletionEvent(
+            dedupe_key=completion.dedupe_key,
+            person_id=completion.person_id,
+            item_id=completion.item_id,
+            completed_at=completion.completed_at,
+            recorded_at=clock.now(),
+            score=completion.score,
+            evidence_url=completion.evidence_url,
+            source=completion.source,
+        )
+    )
+    assignment = session.scalars(
+        select(Assignment)
+        .where(
+            Assignment.person_id == completion.person_id, Assignment.item_id == completion.item_id
+        )
+        .order_by(Assignment.cycle.desc())  # type: ignore[attr-defined]
+        .limit(1)
+    ).first()
+    if assignment is None:
+        session.add(
+            Assignment(
+                person_id=completion.person_id,
+                item_id=completion.item_id,
+                required=False,
+                status=AssignmentStatus.COMPLETED,
+                assigned_at=clock.now(),
+                completed_at=completion.completed_at,
+                score=completion.score,
+                evidence_url=completion.evidence_url,
+                completion_source=completion.source,
+            )
+        )
+    elif assignment.status == AssignmentStatus.COMPLETED:
+        if completion.score is not None and (assignment.score or 0) < completion.score:
+            assignment.score = completion.score
+    else:
+        assignment.status = AssignmentStatus.COMPLETED
+        assignment.completed_at = completion.completed_at
+        assignment.score = completion.score
+        assignment.evidence_url = completion.evidence_url
+        assignment.completion_source = completion.source
+        assignment.closed_at = None
+        assignment.snoozed_until = None
+    session.flush()
+    return True
+
+
+@dataclass
+class CompletionImportResult:
+    recorded: int = 0
+    already_known: int = 0
+    people: set[str] = field(default_factory=set)
+
+    def summary(self) -> str:
+        return (
+            f"completions: {self.recorded} recorded, {self.already_known} already known, "
+            f"for {len(self.people)} people"
+        )
+
+
+def _parse_when(text: str, zone: str) -> datetime:
+    """An ISO date or date-time; naive values are meant in the person's time zone.
+
+    A date alone is the start of that day where the person is, so the completion lands
+    on the date the file says in every read-out.
+    """
+    if len(text) == 10:
+        parsed = datetime.combine(datetime.fromisoformat(text).date(), time(0))
+    else:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=ZoneInfo(zone))
+    return parsed.astimezone(ZoneInfo("UTC"))
+
+
+def import_completions(
+    session: Session,
+    path: str | Path,
+    *,
+    clock: Clock,
+    actor: str = "cli",
+    workspace_id: str = DEFAULT_WORKSPACE,
+) -> CompletionImportResult:
+    """Validate every row of an LMS export, then record the completions.
+
+    Columns: ``email,item,completed_at,score`` (``score`` may be empty). A date without a
+    time is the start of that day in the person's time zone. The same row imported twice is one
+    completion. Raises ``ValidationFailed`` before writing anything.
+    """
+    source = read_csv(path, required=("email", "item", "completed_at"), optional=("score",))
+    settings = current_settings(session)
+    default_zone = settings.organisation.timezone if settings else "UTC"
+    people = {
+        p.email: p
+        for p in session.scalars(select(Person).where(Person.workspace_id == workspace_id))
+    }
+    items = {i.key: i for i in session.scalars(select(Item))}
+    problems = list(source.problems)
+    completions: list[tuple[str, Completion]] = []
+    now = clock.now()
+    for row in source.rows:
+        values = row.values
+        before = len(problems)
+
+        def bad(column: str, message: str, line: int = row.line) -> None:
+            problems.append(Problem(source.name, line, column, message))
+
+        person = people.get(values["email"].lower())
+        if person is None:
+            bad("email", f"unknown person {values['email']!r} (import people first)")
+        item = items.get(values["item"])
+        if item is None:
+            bad("item", f"unknown item {values['item']!r}")
+        when: datetime | None = None
+        try:
+            when = _parse_when(
+                values["completed_at"], (person.timezone if person else None) or default_zone
+            )
+            if when > now:
+                bad("completed_at", f"{values['completed_at']} is in the future")
+        except ValueError:
+            bad(
+                "completed_at",
+                f"bad date {values['completed_at']!r}: write YYYY-MM-DD or an ISO-8601 date-time",
+            )
+        score: float | None = None
+        if values["score"]:
+            try:
+                score = float(values["score"])
+                if not 0 <= score <= 100:
+                    bad("score", f"score {values['score']} is outside 0-100")
+            except ValueError:
+                bad("score", f"bad score {values['score']!r}: write a number from 0 to 100")
+        if len(problems) > before or person is None or item is None or when is None:
+            continue
+        assert person.id is not None and item.id is not None
+        key = f"import:{person.id}:{item.id}:{when.isoformat()}"
+        completions.append(
+            (person.email, Completion(person.id, item.id, when, "import", key, score))
+        )
+    if problems:
+        raise ValidationFailed(problems)
+    result = CompletionImportResult()
+    for email, completion in completions:
+        if record_completion(session, completion, clock=clock):
+            result.recorded += 1
+            result.people.add(email)
+        else:
+            result.already_known += 1
+    if result.recorded:
+        audit.record(
+            session,
+            clock=clock,
+            actor=actor,
+            action="completions.import",
+            subject=str(path),
+            details={"summary": result.summary()},
+        )
+    return result

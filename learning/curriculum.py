@@ -1,0 +1,466 @@
+"""The program configuration file (curriculum as code): schema and validation.
+
+``load_curriculum`` turns a YAML file into a validated ``ProgramConfig`` or raises
+``ValidationFailed`` listing every mistake with file, line and field. See
+``docs/configuration.md`` and ``examples/programs.yml``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import date, time
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from learning.calendar import WEEKDAYS, WorkCalendar
+from learning.errors import Problem, ValidationFailed
+from learning.yaml_source import line_of, load_yaml
+
+METHODS = ("online", "classroom", "reading", "video", "shadowing", "assessment")
+KEY_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+
+_DURATION = re.compile(r"^\s*(\d+)\s*([a-z]+)\s*$")
+_DAY_UNITS = {
+    "d": 1,
+    "day": 1,
+    "days": 1,
+    "w": 7,
+    "week": 7,
+    "weeks": 7,
+    "y": 365,
+    "year": 365,
+    "years": 365,
+}
+_MINUTE_UNITS = {"m": 1, "min": 1, "minutes": 1, "h": 60, "hour": 60, "hours": 60}
+
+
+def _duration(units: dict[str, int], hint: str) -> Any:
+    """A validator for "30d"-style durations, counted in the smallest of ``units``."""
+
+    def parse(value: Any) -> int:
+        if isinstance(value, bool):
+            raise ValueError(f"bad duration {value!r}: {hint}")
+        if isinstance(value, int):
+            raise ValueError(f"bad duration {value}: add a unit, {hint}")
+        match = _DURATION.match(str(value).lower())
+        if not match or match.group(2) not in units:
+            raise ValueError(f"bad duration {value!r}: {hint}")
+        return int(match.group(1)) * units[match.group(2)]
+
+    return BeforeValidator(parse)
+
+
+Days = Annotated[
+    int,
+    _duration(_DAY_UNITS, "write a number and a unit: 30d, 2w or 1y"),
+    Field(ge=0),
+    PlainSerializer(lambda days: f"{days}d", return_type=str),
+]
+Minutes = Annotated[
+    int,
+    _duration(_MINUTE_UNITS, "write a number and a unit: 90m or 4h"),
+    Field(ge=0),
+    PlainSerializer(lambda minutes: f"{minutes}m", return_type=str),
+]
+Key = Annotated[str, Field(pattern=KEY_PATTERN)]
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+def _clock_time(value: Any) -> time:
+    if isinstance(value, time):
+        return value
+    if isinstance(value, int):
+        raise ValueError('write the time in quotes as HH:MM, e.g. "09:30"')
+    match = re.fullmatch(r"(\d{1,2}):(\d{2})", str(value).strip())
+    if not match or int(match.group(1)) > 23 or int(match.group(2)) > 59:
+        raise ValueError(f'bad time {value!r}: write HH:MM in quotes, e.g. "09:30"')
+    return time(int(match.group(1)), int(match.group(2)))
+
+
+ClockTime = Annotated[
+    time,
+    BeforeValidator(_clock_time),
+    PlainSerializer(lambda at: at.strftime("%H:%M"), return_type=str),
+]
+
+
+def _timezone(value: Any) -> str:
+    try:
+        ZoneInfo(str(value))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {value!r}: use an IANA name such as Europe/London"
+        ) from None
+    return str(value)
+
+
+TimeZoneName = Annotated[str, BeforeValidator(_timezone)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class ItemSpec(_Strict):
+    title: str = Field(min_length=1, max_length=200)
+    method: Literal["online", "classroom", "reading", "video", "shadowing", "assessment"]
+    url: str | None = Field(default=None, pattern=r"^https?://\S+$", max_length=500)
+    minutes: int = Field(default=0, ge=0, le=100_000)
+    requires: list[Key] = Field(default_factory=list)
+
+
+class TierEntry(_Strict):
+    item: Key
+    due: int = Field(ge=0, le=2000, description="working days from the tier's start")
+    required: bool = False
+
+
+class TierSpec(_Strict):
+    key: Key
+    title: str = Field(min_length=1, max_length=200)
+    starts_on_day: int = Field(ge=0, le=3650)
+    items: list[TierEntry] = Field(min_length=1)
+
+
+class ProgramSpec(_Strict):
+    title: str = Field(min_length=1, max_length=200)
+    tiers: list[TierSpec] = Field(min_length=1, max_length=2)
+
+    @model_validator(mode="after")
+    def _tiers_in_order(self) -> ProgramSpec:
+        if self.tiers[0].starts_on_day != 0:
+            raise ValueError("the first tier must start on day 0 of the role")
+        if len(self.tiers) == 2 and self.tiers[1].starts_on_day <= self.tiers[0].starts_on_day:
+            raise ValueError("the second tier must start after the first")
+        return self
+
+
+class CertificationItem(_Strict):
+    item: Key
+    min_score: float | None = Field(default=None, ge=0, le=100)
+
+
+def _cert_item(value: Any) -> Any:
+    return {"item": value} if isinstance(value, str) else value
+
+
+class CertificationSpec(_Strict):
+    title: str = Field(min_length=1, max_length=200)
+    items: list[Annotated[CertificationItem, BeforeValidator(_cert_item)]] | None = None
+    tier: str | None = Field(default=None, description="ROLE/TIER: the tier's required items")
+    valid_for: Days
+    recertify_window: Days = 30
+    grace: Days = 0
+
+    @model_validator(mode="after")
+    def _one_source(self) -> CertificationSpec:
+        if (self.items is None) == (self.tier is None):
+            raise ValueError("give exactly one of 'items' (a list) or 'tier' (ROLE/TIER)")
+        if self.valid_for <= 0:
+            raise ValueError("valid_for must be more than 0 days")
+        return self
+
+
+class Organisation(_Strict):
+    name: str = "Our company"
+    timezone: TimeZoneName = "UTC"
+
+
+class Cadence(_Strict):
+    send_time: ClockTime = time(9, 30)
+    send_window: Minutes = 240
+    lookahead_working_days: int = Field(default=5, ge=0, le=60)
+    suggestions_weekday: Weekday = "mon"
+    max_suggestions: int = Field(default=3, ge=0, le=10)
+
+
+class Region(_Strict):
+    timezones: list[TimeZoneName] = Field(min_length=1)
+    dates: list[date] = Field(default_factory=list)
+
+
+class Holidays(_Strict):
+    everywhere: list[date] = Field(default_factory=list)
+    regions: dict[Key, Region] = Field(default_factory=dict)
+
+
+class CalendarSpec(_Strict):
+    working_days: list[Weekday] = Field(default=["mon", "tue", "wed", "thu", "fri"], min_length=1)
+    holidays: Holidays = Holidays()
+
+
+class LadderStep(_Strict):
+    after_overdue: int = Field(ge=0, le=365, description="working days past the due date")
+    notify: Literal["learner", "manager", "skip_level"]
+
+
+def _default_steps() -> list[LadderStep]:
+    return [
+        LadderStep(after_overdue=3, notify="learner"),
+        LadderStep(after_overdue=5, notify="manager"),
+        LadderStep(after_overdue=10, notify="skip_level"),
+    ]
+
+
+class Escalation(_Strict):
+    remind_before_due: list[int] = Field(default=[3, 0])
+    steps: list[LadderStep] = Field(default_factory=_default_steps)
+    extension_pause_max_days: int = Field(default=5, ge=0, le=60)
+
+    @field_validator("steps")
+    @classmethod
+    def _ascending(cls, steps: list[LadderStep]) -> list[LadderStep]:
+        days = [step.after_overdue for step in steps]
+        if days != sorted(days) or len(set(days)) != len(days):
+            raise ValueError("steps must climb: each after_overdue larger than the one before")
+        return steps
+
+
+class Channels(_Strict):
+    recognition: str | None = None
+    community: str | None = None
+    admins: str | None = None
+
+
+class ProgramSettings(_Strict):
+    """Everything in the file that is not the curriculum itself."""
+
+    organisation: Organisation = Organisation()
+    cadence: Cadence = Cadence()
+    calendar: CalendarSpec = CalendarSpec()
+    escalation: Escalation = Escalation()
+    channels: Channels = Channels()
+
+    def calendar_for(self, timezone: str | None) -> WorkCalendar:
+        """The working calendar of someone in ``timezone``."""
+        weekdays = frozenset(WEEKDAYS.index(day) for day in self.calendar.working_days)
+        holidays = set(self.calendar.holidays.everywhere)
+        zone = timezone or self.organisation.timezone
+        for region in self.calendar.holidays.regions.values():
+            if zone in region.timezones:
+                holidays.update(region.dates)
+        return WorkCalendar(weekdays, frozenset(holidays))
+
+
+class ProgramConfig(ProgramSettings):
+    """The whole validated file."""
+
+    items: dict[Key, ItemSpec]
+    programs: dict[Key, ProgramSpec]
+    certifications: dict[Key, CertificationSpec] = Field(default_factory=dict)
+
+    def settings(self) -> ProgramSettings:
+        return ProgramSettings.model_validate(
+            self.model_dump(include=set(ProgramSettings.model_fields))
+        )
+
+    def certification_items(self, key: str) -> list[CertificationItem]:
+        """The items a certification needs, resolving ``tier: ROLE/TIER``."""
+        spec = self.certifications[key]
+        if spec.items is not None:
+            return list(spec.items)
+        role, _, tier_key = (spec.tier or "").partition("/")
+        tier = next(t for t in self.programs[role].tiers if t.key == tier_key)
+        return [CertificationItem(item=entry.item) for entry in tier.items if entry.required]
+
+
+class LoadedConfig(BaseModel):
+    """A validated file and where it came from."""
+
+    model_config = ConfigDict(frozen=True)
+
+    config: ProgramConfig
+    source: str
+    sha256: str
+
+
+def _field_name(loc: tuple[str | int, ...]) -> str:
+    parts: list[str] = []
+    for part in loc:
+        if isinstance(part, int):
+            parts.append(f"[{part}]")
+        elif part.startswith(("function-", "constrained-")) or part in ("str", "int"):
+            continue
+        else:
+            parts.append(("." if parts else "") + part)
+    return "".join(parts)
+
+
+def _message(error: dict[str, Any]) -> str:
+    kind = error["type"]
+    loc = error["loc"]
+    if kind == "extra_forbidden":
+        return f"unknown key {loc[-1]!r}"
+    if kind == "missing":
+        return f"missing required field {loc[-1]!r}"
+    if kind == "string_pattern_mismatch" and "url" in loc:
+        return f"not a web address: {error.get('input')!r} (write https://...)"
+    if kind == "string_pattern_mismatch":
+        return f"bad key {error.get('input')!r}: use lower-case letters, digits, '-', '_' or '.'"
+    if kind == "literal_error":
+        allowed = str(error["msg"]).removeprefix("Input should be ")
+        return f"{error.get('input')!r} is not allowed: {allowed}"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if (
+        "input" in error
+        and kind not in ("value_error",)
+        and not isinstance(error["input"], dict | list)
+    ):
+        message += f" (got {error['input']!r})"
+    return message
+
+
+def _schema_problems(exc: ValidationError, data: Any, filename: str) -> list[Problem]:
+    problems = []
+    for error in exc.errors():
+        loc = tuple(part for part in error["loc"] if not str(part).startswith("function-"))
+        problems.append(Problem(filename, line_of(data, loc), _field_name(loc), _message(error)))
+    return problems
+
+
+def _cross_check(config: ProgramConfig, data: Any, filename: str) -> list[Problem]:
+    """Checks that span sections: references, cycles, duplicates."""
+    problems: list[Problem] = []
+
+    def add(path: tuple[str | int, ...], message: str) -> None:
+        problems.append(Problem(filename, line_of(data, path), _field_name(path), message))
+
+    for key, item in config.items.items():
+        for index, needed in enumerate(item.requires):
+            if needed not in config.items:
+                add(("items", key, "requires", index), f"unknown prerequisite {needed!r}")
+            elif needed == key:
+                add(("items", key, "requires", index), "an item cannot require itself")
+
+    for cycle in _prerequisite_cycles(config):
+        add(
+            ("items", cycle[0], "requires"),
+            "prerequisites form a cycle: " + " -> ".join([*cycle, cycle[0]]),
+        )
+
+    in_programs: set[str] = set()
+    for role, program in config.programs.items():
+        seen: dict[str, tuple[int, int]] = {}
+        tier_keys: set[str] = set()
+        for t_index, tier in enumerate(program.tiers):
+            if tier.key in tier_keys:
+                add(("programs", role, "tiers", t_index, "key"), f"duplicate tier key {tier.key!r}")
+            tier_keys.add(tier.key)
+            for e_index, entry in enumerate(tier.items):
+                path = ("programs", role, "tiers", t_index, "items", e_index, "item")
+                if entry.item not in config.items:
+                    add(path, f"unknown item {entry.item!r} (not in the items section)")
+                elif entry.item in seen:
+                    first = seen[entry.item]
+                    line = line_of(data, ("programs", role, "tiers", first[0], "items", first[1]))
+                    add(path, f"item {entry.item!r} is already in this program (line {line})")
+                else:
+                    seen[entry.item] = (t_index, e_index)
+                in_programs.add(entry.item)
+
+    for key, cert in config.certifications.items():
+        if cert.tier is not None:
+            role, _, tier_key = cert.tier.partition("/")
+            program = config.programs.get(role)
+            if program is None or tier_key not in {t.key for t in program.tiers}:
+                add(
+                    ("certifications", key, "tier"),
+                    f"unknown tier {cert.tier!r}: write ROLE/TIER with keys from programs",
+                )
+            elif not config.certification_items(key):
+                add(("certifications", key, "tier"), f"tier {cert.tier!r} has no required items")
+            continue
+        seen_items: set[str] = set()
+        for index, requirement in enumerate(cert.items or []):
+            path = ("certifications", key, "items", index)
+            if requirement.item not in config.items:
+                add(path, f"unknown item {requirement.item!r}")
+            elif requirement.item not in in_programs:
+                add(path, f"item {requirement.item!r} is in no program, so nobody could earn this")
+            elif requirement.item in seen_items:
+                add(path, f"item {requirement.item!r} is listed twice")
+            elif (
+                requirement.min_score is not None
+                and config.items[requirement.item].method != "assessment"
+            ):
+                add(
+                    path,
+                    f"min_score needs an assessment item; {requirement.item!r} is "
+                    f"{config.items[requirement.item].method}",
+                )
+            seen_items.add(requirement.item)
+        if not cert.items:
+            add(("certifications", key, "items"), "a certification needs at least one item")
+    return problems
+
+
+def _prerequisite_cycles(config: ProgramConfig) -> list[list[str]]:
+    graph = {
+        key: [r for r in item.requires if r in config.items and r != key]
+        for key, item in config.items.items()
+    }
+    state: dict[str, int] = {}
+    stack: list[str] = []
+    cycles: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in graph[node]:
+            if state.get(nxt) == 1:
+                cycles.append(stack[stack.index(nxt) :])
+            elif nxt not in state:
+                visit(nxt)
+        stack.pop()
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node)
+    return cycles
+
+
+def parse_curriculum(text: str, filename: str) -> LoadedConfig:
+    """Validate configuration ``text``; raise ``ValidationFailed`` with every problem."""
+    data, problems = load_yaml(text, filename)
+    if data is None and not problems:
+        problems = [Problem(filename, None, "", "the file is empty")]
+    if problems:
+        raise ValidationFailed(problems)
+    if not isinstance(data, dict):
+        raise ValidationFailed([Problem(filename, 1, "", "the file must be a mapping of sections")])
+    try:
+        config = ProgramConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ValidationFailed(_schema_problems(exc, data, filename)) from None
+    problems = _cross_check(config, data, filename)
+    if problems:
+        raise ValidationFailed(problems)
+    return LoadedConfig(
+        config=config, source=filename, sha256=hashlib.sha256(text.encode()).hexdigest()
+    )
+
+
+def load_curriculum(path: str | Path) -> LoadedConfig:
+    """Read and validate the configuration file at ``path``."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ValidationFailed([Problem(str(path), None, "", "file not found")]) from None
+    except UnicodeDecodeError as exc:
+        raise ValidationFailed([Problem(str(path), None, "", f"not UTF-8 text: {exc}")]) from None
+    return parse_curriculum(text, str(path))

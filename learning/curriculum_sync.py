@@ -1,0 +1,313 @@
+"""Apply a validated configuration file to the database, in the caller's transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import delete, select
+from sqlmodel import Session
+
+from learning import audit
+from learning.clock import Clock
+from learning.curriculum import LoadedConfig
+from learning.paths import EnrollmentSummary, enroll
+from models import (
+    Certification,
+    CertificationRequirement,
+    ConfigSnapshot,
+    Item,
+    ItemPrerequisite,
+    Program,
+    Tier,
+    TierItem,
+)
+
+
+@dataclass
+class Changes:
+    """Keys added, changed and removed in one section."""
+
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.changed or self.removed)
+
+    def describe(self, noun: str) -> str:
+        parts = [
+            f"{len(keys)} {label}" + (f" ({', '.join(sorted(keys))})" if keys else "")
+            for label, keys in (
+                ("added", self.added),
+                ("changed", self.changed),
+                ("removed", self.removed),
+            )
+        ]
+        return f"{noun}: " + ", ".join(parts)
+
+
+@dataclass
+class ConfigChanges:
+    """What loading a configuration file changed (or would change, in a dry run)."""
+
+    items: Changes = field(default_factory=Changes)
+    programs: Changes = field(default_factory=Changes)
+    certifications: Changes = field(default_factory=Changes)
+    settings_changed: bool = False
+    enrollment: EnrollmentSummary = field(default_factory=EnrollmentSummary)
+
+    def __bool__(self) -> bool:
+        return bool(
+            self.items
+            or self.programs
+            or self.certifications
+            or self.settings_changed
+            or self.enrollment.people_changed
+        )
+
+    def summary(self) -> str:
+        lines = [
+            self.items.describe("items"),
+            self.programs.describe("programs"),
+            self.certifications.describe("certifications"),
+            "settings (cadence, calendar, ladder, channels): "
+            + ("changed" if self.settings_changed else "unchanged"),
+            str(self.enrollment),
+        ]
+        return "\n".join(lines)
+
+
+def apply_config(
+    session: Session, loaded: LoadedConfig, *, clock: Clock, actor: str = "cli"
+) -> ConfigChanges:
+    """Make the database match ``loaded`` and re-enroll everyone it affects.
+
+    Removed items, tiers, programs and certifications are retired (``active`` false),
+    never deleted, so completion history stays. Nothing is committed here.
+    """
+    config = loaded.config
+    changes = ConfigChanges()
+    items = _sync_items(session, loaded, changes.items)
+    _sync_programs(session, loaded, items, changes.programs)
+    _sync_certifications(session, loaded, items, changes.certifications)
+
+    settings = config.settings()
+    settings_json = settings.model_dump(mode="json")
+    latest = session.scalars(
+        select(ConfigSnapshot).order_by(ConfigSnapshot.id.desc()).limit(1)  # type: ignore[union-attr]
+    ).first()
+    changes.settings_changed = latest is None or latest.settings != settings_json
+    if changes.settings_changed or (latest is not None and latest.sha256 != loaded.sha256):
+        session.add(
+            ConfigSnapshot(
+                loaded_at=clock.now(),
+                source=loaded.source,
+                sha256=loaded.sha256,
+                settings=settings_json,
+            )
+        )
+    session.flush()
+    changes.enrollment = enroll(session, clock=clock, settings=settings)
+    if changes:
+        audit.record(
+            session,
+            clock=clock,
+            actor=actor,
+            action="config.load",
+            subject=loaded.source,
+            details={"summary": changes.summary(), "sha256": loaded.sha256},
+        )
+    return changes
+
+
+def _sync_items(session: Session, loaded: LoadedConfig, changes: Changes) -> dict[str, Item]:
+    config = loaded.config
+    existing = {item.key: item for item in session.scalars(select(Item))}
+    for key, spec in config.items.items():
+        item = existing.get(key)
+        values = {
+            "title": spec.title,
+            "url": spec.url,
+            "method": spec.method,
+            "minutes": spec.minutes,
+            "active": True,
+        }
+        if item is None:
+            item = Item(key=key, **values)
+            session.add(item)
+            existing[key] = item
+            changes.added.append(key)
+        elif any(getattr(item, name) != value for name, value in values.items()):
+            if not item.active:
+                changes.added.append(key)
+            else:
+                changes.changed.append(key)
+            for name, value in values.items():
+                setattr(item, name, value)
+    for key, item in existing.items():
+        if key not in config.items and item.active:
+            item.active = False
+            changes.removed.append(key)
+    session.flush()
+
+    current = {
+        (a, b)
+        for a, b in session.execute(
+            select(ItemPrerequisite.item_id, ItemPrerequisite.requires_item_id)
+        )
+    }
+    wanted = {
+        (existing[key].id, existing[needed].id)
+        for key, spec in config.items.items()
+        for needed in spec.requires
+    }
+    by_id = {item.id: key for key, item in existing.items()}
+    for pair in current - wanted:
+        session.execute(
+            delete(ItemPrerequisite).where(
+                ItemPrerequisite.item_id == pair[0], ItemPrerequisite.requires_item_id == pair[1]
+            )
+        )
+    for item_id, needed_id in wanted - current:
+        session.add(ItemPrerequisite(item_id=item_id, requires_item_id=needed_id))  # type: ignore[arg-type]
+    for item_id, _ in current ^ wanted:
+        key = by_id[item_id]
+        if key in config.items and key not in changes.added and key not in changes.changed:
+            changes.changed.append(key)
+    return existing
+
+
+def _sync_programs(
+    session: Session, loaded: LoadedConfig, items: dict[str, Item], changes: Changes
+) -> None:
+    config = loaded.config
+    programs = {program.role: program for program in session.scalars(select(Program))}
+    for role, spec in config.programs.items():
+        program = programs.get(role)
+        changed = False
+        if program is None:
+            program = Program(role=role, title=spec.title)
+            session.add(program)
+            session.flush()
+            changes.added.append(role)
+        elif program.title != spec.title or not program.active:
+            program.title, program.active = spec.title, True
+            changed = True
+        tiers = {
+            tier.key: tier
+            for tier in session.scalars(select(Tier).where(Tier.program_id == program.id))
+        }
+        for position, tier_spec in enumerate(spec.tiers):
+            tier = tiers.get(tier_spec.key)
+            if tier is None:
+                tier = Tier(program_id=program.id, key=tier_spec.key)  # type: ignore[arg-type]
+                session.add(tier)
+                changed = True
+            values = {
+                "title": tier_spec.title,
+                "start_day": tier_spec.starts_on_day,
+                "position": position,
+                "active": True,
+            }
+            if any(getattr(tier, name, None) != value for name, value in values.items()):
+                changed = True
+                for name, value in values.items():
+                    setattr(tier, name, value)
+            session.flush()
+            current = {
+                row.item_id: row
+                for row in session.scalars(select(TierItem).where(TierItem.tier_id == tier.id))
+            }
+            wanted = {}
+            for entry_position, entry in enumerate(tier_spec.items):
+                wanted[items[entry.item].id] = (entry_position, entry.required, entry.due)
+            for item_id, row in current.items():
+                if item_id not in wanted:
+                    session.delete(row)
+                    changed = True
+                elif (row.position, row.required, row.due_working_days) != wanted[item_id]:
+                    row.position, row.required, row.due_working_days = wanted[item_id]
+                    changed = True
+            for item_id, (entry_position, required, due) in wanted.items():
+                if item_id not in current:
+                    session.add(
+                        TierItem(
+                            tier_id=tier.id,
+                            item_id=item_id,  # type: ignore[arg-type]
+                            position=entry_position,
+                            required=required,
+                            due_working_days=due,
+                        )
+                    )
+                    changed = True
+        for key, tier in tiers.items():
+            if tier.active and key not in {t.key for t in spec.tiers}:
+                tier.active = False
+                session.execute(delete(TierItem).where(TierItem.tier_id == tier.id))
+                changed = True
+        if changed and role not in changes.added:
+            changes.changed.append(role)
+    for role, program in programs.items():
+        if role not in config.programs and program.active:
+            program.active = False
+            changes.removed.append(role)
+    session.flush()
+
+
+def _sync_certifications(
+    session: Session, loaded: LoadedConfig, items: dict[str, Item], changes: Changes
+) -> None:
+    config = loaded.config
+    certifications = {cert.key: cert for cert in session.scalars(select(Certification))}
+    for key, spec in config.certifications.items():
+        cert = certifications.get(key)
+        values = {
+            "title": spec.title,
+            "valid_days": spec.valid_for,
+            "recertify_window_days": spec.recertify_window,
+            "grace_days": spec.grace,
+            "active": True,
+        }
+        changed = False
+        if cert is None:
+            cert = Certification(key=key, **values)
+            session.add(cert)
+            session.flush()
+            changes.added.append(key)
+        elif any(getattr(cert, name) != value for name, value in values.items()):
+            for name, value in values.items():
+                setattr(cert, name, value)
+            changed = True
+        current = {
+            row.item_id: row
+            for row in session.scalars(
+                select(CertificationRequirement).where(
+                    CertificationRequirement.certification_id == cert.id
+                )
+            )
+        }
+        wanted = {items[req.item].id: req.min_score for req in config.certification_items(key)}
+        for item_id, row in current.items():
+            if item_id not in wanted:
+                session.delete(row)
+                changed = True
+            elif row.min_score != wanted[item_id]:
+                row.min_score = wanted[item_id]
+                changed = True
+        for item_id, min_score in wanted.items():
+            if item_id not in current:
+                session.add(
+                    CertificationRequirement(
+                        certification_id=cert.id,  # type: ignore[arg-type]
+                        item_id=item_id,
+                        min_score=min_score,
+                    )
+                )
+                changed = True
+        if changed and key not in changes.added:
+            changes.changed.append(key)
+    for key, cert in certifications.items():
+        if key not in config.certifications and cert.active:
+            cert.active = False
+            changes.removed.append(key)
+    session.flush()

@@ -1,0 +1,381 @@
+"""Import people from a CSV file: validate every row, then upsert in one transaction."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from learning import audit
+from learning.clock import Clock
+from learning.csv_source import CsvRow, read_csv
+from learning.errors import Problem, ValidationFailed
+from learning.paths import EnrollmentSummary, current_settings, enroll
+from models import DEFAULT_WORKSPACE, Person, Program
+
+REQUIRED_COLUMNS = ("email", "name", "manager_email", "role", "team", "role_start_date")
+OPTIONAL_COLUMNS = ("timezone", "slack_user_id")
+EMAIL = re.compile(r"^[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+$")
+SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,31}$")
+TRACKED = (
+    "name",
+    "manager_email",
+    "role",
+    "team",
+    "role_start_date",
+    "timezone",
+    "slack_user_id",
+    "active",
+)
+
+
+@dataclass(frozen=True)
+class PersonRow:
+    """One validated row of the people file."""
+
+    line: int
+    email: str
+    name: str
+    manager_email: str | None
+    role: str
+    team: str
+    role_start_date: date
+    timezone: str | None
+    slack_user_id: str | None
+
+
+@dataclass
+class PeopleImportResult:
+    """What an import changed (or would change, in a dry run)."""
+
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    reactivated: list[str] = field(default_factory=list)
+    deactivated: list[str] = field(default_factory=list)
+    re_enrolled: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    enrollment: EnrollmentSummary = field(default_factory=EnrollmentSummary)
+
+    def summary(self) -> str:
+        return "\n".join(
+            [
+                f"people: {len(self.added)} added, {len(self.updated)} updated, "
+                f"{len(self.reactivated)} reactivated, {len(self.deactivated)} deactivated, "
+                f"{self.unchanged} unchanged",
+                f"role or role start changed (tier clock restarted): {len(self.re_enrolled)}"
+                + (
+                    f" ({', '.join(self.re_enrolled[:10])}"
+                    + (", ..." if len(self.re_enrolled) > 10 else "")
+                    + ")"
+                    if self.re_enrolled
+                    else ""
+                ),
+                str(self.enrollment),
+            ]
+        )
+
+
+def parse_people(
+    path: str | Path,
+    *,
+    known_roles: set[str],
+    existing_managers: dict[str, str | None],
+    deactivate_missing: bool = False,
+) -> list[PersonRow]:
+    """Validate the people file; raise ``ValidationFailed`` listing every bad row.
+
+    Args:
+        path: the CSV file.
+        known_roles: roles that have a program.
+        existing_managers: email -> manager email of active people already stored, so a
+            manager may be someone not in the file and cycles through them are found.
+        deactivate_missing: people not in the file will be deactivated, so they cannot
+            be anyone's manager.
+    """
+    source = read_csv(path, required=REQUIRED_COLUMNS, optional=OPTIONAL_COLUMNS)
+    problems = list(source.problems)
+    rows: list[PersonRow] = []
+    first_line: dict[str, int] = {}
+    for raw in source.rows:
+        row = _parse_row(raw, source.name, known_roles, problems)
+        if row is None:
+            continue
+        if row.email in first_line:
+            problems.append(
+                Problem(
+                    source.name,
+                    raw.line,
+                    "email",
+                    f"duplicate email {row.email} (first at line {first_line[row.email]})",
+                )
+            )
+            continue
+        first_line[row.email] = raw.line
+        rows.append(row)
+
+    in_file = {row.email: row for row in rows}
+    for row in rows:
+        manager = row.manager_email
+        if manager is None:
+            continue
+        if manager == row.email:
+            problems.append(
+                Problem(
+                    source.name, row.line, "manager_email", "a person cannot be their own manager"
+                )
+            )
+        elif manager not in in_file and manager not in existing_managers:
+            problems.append(
+                Problem(
+                    source.name,
+                    row.line,
+                    "manager_email",
+                    f"unknown manager {manager}: not in this file nor already imported",
+                )
+            )
+        elif manager not in in_file and deactivate_missing:
+            problems.append(
+                Problem(
+                    source.name,
+                    row.line,
+                    "manager_email",
+                    f"manager {manager} is not in this file and "
+                    "--deactivate-missing would deactivate them",
+                )
+            )
+    problems.extend(_cycles(rows, existing_managers, source.name))
+    if problems:
+        raise ValidationFailed(problems)
+    return rows
+
+
+def _parse_row(
+    raw: CsvRow, name: str, known_roles: set[str], problems: list[Problem]
+) -> PersonRow | None:
+    values = raw.values
+    before = len(problems)
+
+    def bad(column: str, message: str) -> None:
+        problems.append(Problem(name, raw.line, column, message))
+
+    email = values["email"].lower()
+    if not email:
+        bad("email", "missing email")
+    elif not EMAIL.match(email):
+        bad("email", f"invalid email {values['email']!r}")
+    if not values["name"]:
+        bad("name", "missing name")
+    manager = values["manager_email"].lower() or None
+    if manager and not EMAIL.match(manager):
+        bad("manager_email", f"invalid email {values['manager_email']!r}")
+    role = values["role"]
+    if not role:
+        bad("role", "missing role")
+    elif role not in known_roles:
+        hint = (
+            f"known roles: {', '.join(sorted(known_roles))}"
+            if known_roles
+            else "no programs are loaded yet: run `python bot.py load-config FILE` first"
+        )
+        bad("role", f"unknown role {role!r} ({hint})")
+    start: date | None = None
+    try:
+        start = date.fromisoformat(values["role_start_date"])
+        if len(values["role_start_date"]) != 10:
+            raise ValueError
+    except ValueError:
+        bad("role_start_date", f"bad date {values['role_start_date']!r}: write YYYY-MM-DD")
+    zone = values["timezone"] or None
+    if zone:
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            bad("timezone", f"unknown time zone {zone!r}: use an IANA name such as Europe/London")
+    slack_id = values["slack_user_id"] or None
+    if slack_id and not SLACK_USER_ID.match(slack_id):
+        bad("slack_user_id", f"bad Slack user id {slack_id!r} (looks like U0123ABCD)")
+    if len(problems) > before or start is None:
+        return None
+    return PersonRow(
+        raw.line, email, values["name"], manager, role, values["team"], start, zone, slack_id
+    )
+
+
+def _cycles(rows: list[PersonRow], existing: dict[str, str | None], name: str) -> list[Problem]:
+    manager_of = dict(existing)
+    manager_of.update({row.email: row.manager_email for row in rows})
+    problems = []
+    reported: set[str] = set()
+    for row in rows:
+        chain = [row.email]
+        current = manager_of.get(row.email)
+        while current is not None and current not in chain:
+            chain.append(current)
+            current = manager_of.get(current)
+        if current is None or current != row.email or row.email in reported:
+            continue
+        if row.manager_email == row.email:
+            continue  # reported as "own manager"
+        reported.update(chain)
+        problems.append(
+            Problem(
+                name,
+                row.line,
+                "manager_email",
+                "manager cycle: " + " -> ".join([*chain, row.email]),
+            )
+        )
+    return problems
+
+
+def _values(person: Person, email_of: dict[int, str]) -> dict[str, object]:
+    return {
+        "name": person.name,
+        "manager_email": email_of.get(person.manager_id) if person.manager_id else None,
+        "role": person.role,
+        "team": person.team,
+        "role_start_date": person.role_start_date.isoformat(),
+        "timezone": person.timezone,
+        "slack_user_id": person.slack_user_id,
+        "active": person.active,
+    }
+
+
+def import_people(
+    session: Session,
+    path: str | Path,
+    *,
+    clock: Clock,
+    actor: str = "cli",
+    deactivate_missing: bool = False,
+    workspace_id: str = DEFAULT_WORKSPACE,
+) -> PeopleImportResult:
+    """Validate ``path`` and upsert its people by email in the caller's transaction.
+
+    A new person, a changed role, role start date or time zone, or a reactivation
+    re-enrolls the person (a new role restarts the tier clock; completions of items the
+    new path shares still count). Raises ``ValidationFailed`` before writing anything.
+    """
+    settings = current_settings(session)
+    known_roles = set(session.scalars(select(Program.role).where(Program.active)))
+    stored = {
+        p.email: p
+        for p in session.scalars(select(Person).where(Person.workspace_id == workspace_id))
+    }
+    email_of = {p.id: p.email for p in stored.values() if p.id is not None}
+    existing_managers = {
+        email: (email_of.get(p.manager_id) if p.manager_id else None)
+        for email, p in stored.items()
+        if p.active
+    }
+    rows = parse_people(
+        path,
+        known_roles=known_roles,
+        existing_managers=existing_managers,
+        deactivate_missing=deactivate_missing,
+    )
+    if settings is None:
+        raise ValidationFailed(
+            [
+                Problem(
+                    str(path),
+                    None,
+                    "",
+                    "no configuration loaded yet: run `python bot.py load-config FILE` first",
+                )
+            ]
+        )
+    now = clock.now()
+    result = PeopleImportResult()
+    before = {email: _values(p, email_of) for email, p in stored.items()}
+    for row in rows:
+        person = stored.get(row.email)
+        if person is None:
+            person = Person(
+                workspace_id=workspace_id,
+                email=row.email,
+                name=row.name,
+                role=row.role,
+                role_start_date=row.role_start_date,
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(person)
+            stored[row.email] = person
+        person.name, person.role, person.team = row.name, row.role, row.team
+        person.role_start_date, person.timezone = row.role_start_date, row.timezone
+        if row.slack_user_id:
+            person.slack_user_id = row.slack_user_id
+        person.active = True
+    session.flush()
+    email_of = {p.id: p.email for p in stored.values() if p.id is not None}
+    for row in rows:
+        person = stored[row.email]
+        person.manager_id = stored[row.manager_email].id if row.manager_email else None
+
+    enroll_ids: set[int] = set()
+    for row in rows:
+        person = stored[row.email]
+        assert person.id is not None
+        old, new = before.get(row.email), _values(person, email_of)
+        if old is None:
+            result.added.append(row.email)
+            enroll_ids.add(person.id)
+            continue
+        changed = {k: [old[k], new[k]] for k in TRACKED if old[k] != new[k]}
+        if not changed:
+            result.unchanged += 1
+            continue
+        person.updated_at = now
+        if "active" in changed:
+            result.reactivated.append(row.email)
+        else:
+            result.updated.append(row.email)
+        if {"role", "role_start_date"} & changed.keys():
+            result.re_enrolled.append(row.email)
+        if {"role", "role_start_date", "timezone", "active"} & changed.keys():
+            enroll_ids.add(person.id)
+        audit.record(
+            session,
+            clock=clock,
+            actor=actor,
+            action="person.update",
+            subject=row.email,
+            person_id=person.id,
+            reason=f"import {path}",
+            details={"changed": changed},
+        )
+
+    if deactivate_missing:
+        in_file = {row.email for row in rows}
+        for email, person in stored.items():
+            if email not in in_file and person.active:
+                person.active = False
+                person.updated_at = now
+                result.deactivated.append(email)
+                audit.record(
+                    session,
+                    clock=clock,
+                    actor=actor,
+                    action="person.deactivate",
+                    subject=email,
+                    person_id=person.id,
+                    reason=f"not in {path} (--deactivate-missing)",
+                )
+    session.flush()
+    result.enrollment = enroll(session, clock=clock, settings=settings, person_ids=enroll_ids)
+    if result.added or result.updated or result.reactivated or result.deactivated:
+        audit.record(
+            session,
+            clock=clock,
+            actor=actor,
+            action="people.import",
+            subject=str(path),
+            details={"summary": result.summary()},
+        )
+    return result

@@ -1,0 +1,258 @@
+"""Read-outs: one person's path, and completion by team and by role."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlmodel import Session
+
+from learning.clock import Clock, local_date
+from learning.curriculum import ProgramSettings
+from learning.errors import NotFound
+from learning.paths import current_settings
+from models import (
+    DEFAULT_WORKSPACE,
+    Assignment,
+    AssignmentStatus,
+    Item,
+    Person,
+    Program,
+    Tier,
+    TierItem,
+)
+
+
+@dataclass(frozen=True)
+class ItemLine:
+    key: str
+    title: str
+    method: str
+    minutes: int
+    required: bool
+    status: str  # done, waived, open, overdue, closed, upcoming
+    due_date: date | None
+    overdue_working_days: int = 0
+    completed_on: date | None = None
+    score: float | None = None
+
+
+@dataclass
+class TierLine:
+    title: str
+    starts_on: date | None
+    items: list[ItemLine] = field(default_factory=list)
+
+    @property
+    def required_done(self) -> tuple[int, int]:
+        required = [i for i in self.items if i.required and i.status != "waived"]
+        return sum(1 for i in required if i.status == "done"), len(required)
+
+
+@dataclass
+class PersonStatus:
+    email: str
+    name: str
+    role: str
+    program_title: str | None
+    team: str
+    manager: str | None
+    timezone: str
+    today: date
+    active: bool
+    away_until: date | None
+    tiers: list[TierLine]
+    other: list[ItemLine]
+
+
+def _settings(session: Session) -> ProgramSettings:
+    return current_settings(session) or ProgramSettings()
+
+
+def person_status(
+    session: Session, email: str, *, clock: Clock, workspace_id: str = DEFAULT_WORKSPACE
+) -> PersonStatus:
+    """One person's path as of their local today; raise ``NotFound`` for an unknown email."""
+    person = session.scalars(
+        select(Person).where(
+            Person.workspace_id == workspace_id, Person.email == email.strip().lower()
+        )
+    ).first()
+    if person is None:
+        raise NotFound(f"nobody with email {email!r}")
+    settings = _settings(session)
+    zone = person.timezone or settings.organisation.timezone
+    calendar = settings.calendar_for(zone)
+    today = local_date(clock.now(), zone)
+    manager = session.get(Person, person.manager_id) if person.manager_id else None
+    program = session.scalars(select(Program).where(Program.role == person.role)).first()
+
+    assignments: dict[int, Assignment] = {}
+    for assignment in session.scalars(
+        select(Assignment).where(Assignment.person_id == person.id).order_by(Assignment.cycle)
+    ):
+        assignments[assignment.item_id] = assignment  # newest cycle wins
+    items = {i.id: i for i in session.scalars(select(Item))}
+
+    def line(
+        item: Item, required: bool, assignment: Assignment | None, starts_on: date | None
+    ) -> ItemLine:
+        if assignment is None:
+            return ItemLine(
+                item.key, item.title, item.method, item.minutes, required, "upcoming", None
+            )
+        status = {
+            AssignmentStatus.COMPLETED: "done",
+            AssignmentStatus.WAIVED: "waived",
+            AssignmentStatus.CLOSED: "closed",
+        }.get(assignment.status, "open")
+        overdue = 0
+        if status == "open" and assignment.due_date and assignment.due_date < today:
+            status = "overdue"
+            overdue = calendar.working_days_between(assignment.due_date, today)
+        completed_on = (
+            local_date(assignment.completed_at, zone) if assignment.completed_at else None
+        )
+        return ItemLine(
+            item.key,
+            item.title,
+            item.method,
+            item.minutes,
+            assignment.required if assignment.status == AssignmentStatus.OPEN else required,
+            status,
+            assignment.due_date,
+            overdue,
+            completed_on,
+            assignment.score,
+        )
+
+    tiers: list[TierLine] = []
+    on_path: set[int] = set()
+    if program is not None and program.active:
+        for tier in session.scalars(
+            select(Tier).where(Tier.program_id == program.id, Tier.active).order_by(Tier.position)
+        ):
+            starts_on = person.role_start_date + timedelta(days=tier.start_day)
+            tier_line = TierLine(tier.title, starts_on)
+            for entry in session.scalars(
+                select(TierItem).where(TierItem.tier_id == tier.id).order_by(TierItem.position)
+            ):
+                on_path.add(entry.item_id)
+                tier_line.items.append(
+                    line(
+                        items[entry.item_id],
+                        entry.required,
+                        assignments.get(entry.item_id),
+                        starts_on,
+                    )
+                )
+            tiers.append(tier_line)
+    other = [
+        line(items[item_id], a.required, a, None)
+        for item_id, a in assignments.items()
+        if item_id not in on_path
+        and a.status in (AssignmentStatus.COMPLETED, AssignmentStatus.WAIVED, AssignmentStatus.OPEN)
+    ]
+    return PersonStatus(
+        person.email,
+        person.name,
+        person.role,
+        program.title if program else None,
+        person.team,
+        manager.email if manager else None,
+        zone,
+        today,
+        person.active,
+        person.away_until,
+        tiers,
+        other,
+    )
+
+
+@dataclass
+class ReportRow:
+    """Required items of active people in one group."""
+
+    group: str
+    people: int = 0
+    done: int = 0
+    due: int = 0
+    overdue: int = 0
+    waived: int = 0
+
+    @property
+    def percent(self) -> float:
+        total = self.done + self.due + self.overdue
+        return 100.0 * self.done / total if total else 100.0
+
+
+@dataclass
+class CompletionReport:
+    as_of: datetime
+    by_team: list[ReportRow]
+    by_role: list[ReportRow]
+    total: ReportRow
+
+
+def completion_report(
+    session: Session, *, clock: Clock, workspace_id: str = DEFAULT_WORKSPACE
+) -> CompletionReport:
+    """Completion of required items by team and by role, as of each person's local today.
+
+    One grouped query: rows are (team, role, zone, status, due date) with counts, so the
+    cost does not grow with the number of people, only with distinct due dates.
+    """
+    settings = _settings(session)
+    now = clock.now()
+    zone_col = func.coalesce(Person.timezone, settings.organisation.timezone)
+    rows = session.execute(
+        select(
+            Person.team, Person.role, zone_col, Assignment.status, Assignment.due_date, func.count()
+        )
+        .join(Assignment, Assignment.person_id == Person.id)
+        .where(
+            Person.active,
+            Person.workspace_id == workspace_id,
+            Assignment.required,
+            Assignment.status != AssignmentStatus.CLOSED,
+        )
+        .group_by(Person.team, Person.role, zone_col, Assignment.status, Assignment.due_date)
+    )
+    teams: dict[str, ReportRow] = {}
+    roles: dict[str, ReportRow] = {}
+    total = ReportRow("all")
+    today_in: dict[str, date] = {}
+    for team, role, zone, status, due, count in rows:
+        today = today_in.setdefault(zone, local_date(now, zone))
+        for row in (
+            teams.setdefault(team or "(no team)", ReportRow(team or "(no team)")),
+            roles.setdefault(role, ReportRow(role)),
+            total,
+        ):
+            if status == AssignmentStatus.COMPLETED:
+                row.done += count
+            elif status == AssignmentStatus.WAIVED:
+                row.waived += count
+            elif due is not None and due < today:
+                row.overdue += count
+            else:
+                row.due += count
+    headcount: dict[tuple[str, str], int] = defaultdict(int)
+    for team, role, count in session.execute(
+        select(Person.team, Person.role, func.count())
+        .where(Person.active, Person.workspace_id == workspace_id)
+        .group_by(Person.team, Person.role)
+    ):
+        headcount[(team or "(no team)", role)] += count
+    for (team, role), count in headcount.items():
+        teams.setdefault(team, ReportRow(team)).people += count
+        roles.setdefault(role, ReportRow(role)).people += count
+        total.people += count
+    return CompletionReport(
+        now,
+        sorted(teams.values(), key=lambda r: r.group),
+        sorted(roles.values(), key=lambda r: r.group),
+        total,
+    )

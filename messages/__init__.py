@@ -1,0 +1,1 @@
+"""Rendering: domain facts -> text and Block Kit."""

@@ -1,0 +1,47 @@
+"""SQLModel tables, the engine/session factory and Alembic migrations.
+
+Importing this package has no side effects: no engine is built until asked.
+"""
+
+from models.db import Database, open_database
+from models.tables import (
+    DEFAULT_WORKSPACE,
+    Assignment,
+    AssignmentStatus,
+    AuditEntry,
+    Certification,
+    CertificationRequirement,
+    CompletionEvent,
+    ConfigSnapshot,
+    Item,
+    ItemPrerequisite,
+    OutboxMessage,
+    OutboxStatus,
+    Person,
+    Program,
+    Tier,
+    TierItem,
+)
+from models.types import UTCDateTime
+
+__all__ = [
+    "DEFAULT_WORKSPACE",
+    "Assignment",
+    "AssignmentStatus",
+    "AuditEntry",
+    "Certification",
+    "CertificationRequirement",
+    "CompletionEvent",
+    "ConfigSnapshot",
+    "Database",
+    "Item",
+    "ItemPrerequisite",
+    "OutboxMessage",
+    "OutboxStatus",
+    "Person",
+    "Program",
+    "Tier",
+    "TierItem",
+    "UTCDateTime",
+    "open_database",
+]

@@ -1,0 +1,264 @@
+"""The database tables.
+
+Time rules: every instant is an aware UTC ``datetime`` (``UTCDateTime``); every
+calendar day that belongs to a person (a due date, a role start, an away-until) is a
+plain ``date`` meant in that person's own time zone.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from models.types import UTCDateTime
+
+DEFAULT_WORKSPACE = "default"
+
+
+def _utc(**kwargs: Any) -> Any:
+    return Field(sa_type=UTCDateTime, **kwargs)
+
+
+# --- People -----------------------------------------------------------------
+
+
+class Person(SQLModel, table=True):
+    """Someone in the organisation, as imported from the people CSV or Slack."""
+
+    __tablename__ = "person"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "email", name="uq_person_workspace_email"),
+        Index("ix_person_manager_id", "manager_id"),
+        Index("ix_person_slack_user_id", "slack_user_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: str = Field(default=DEFAULT_WORKSPACE, max_length=32)
+    email: str = Field(max_length=254)
+    name: str = Field(max_length=200)
+    slack_user_id: str | None = Field(default=None, max_length=32)
+    manager_id: int | None = Field(default=None, foreign_key="person.id")
+    role: str = Field(max_length=64)
+    team: str = Field(default="", max_length=100)
+    role_start_date: date
+    timezone: str | None = Field(default=None, max_length=64)
+    active: bool = True
+    is_admin: bool = False
+    away_until: date | None = None
+    created_at: datetime = _utc()
+    updated_at: datetime = _utc()
+
+
+# --- Curriculum (synced from YAML) -----------------------------------------
+
+
+class Item(SQLModel, table=True):
+    """A learning item in the catalogue. Retired, never deleted, so history stays."""
+
+    __tablename__ = "item"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=64, unique=True)
+    title: str = Field(max_length=200)
+    url: str | None = Field(default=None, max_length=500)
+    method: str = Field(max_length=20)
+    minutes: int = 0
+    active: bool = True
+
+
+class ItemPrerequisite(SQLModel, table=True):
+    """``item_id`` should be delivered after ``requires_item_id``."""
+
+    __tablename__ = "item_prerequisite"
+
+    item_id: int = Field(foreign_key="item.id", primary_key=True)
+    requires_item_id: int = Field(foreign_key="item.id", primary_key=True)
+
+
+class Program(SQLModel, table=True):
+    """The learning path for one job role."""
+
+    __tablename__ = "program"
+
+    id: int | None = Field(default=None, primary_key=True)
+    role: str = Field(max_length=64, unique=True)
+    title: str = Field(max_length=200)
+    active: bool = True
+
+
+class Tier(SQLModel, table=True):
+    """A stage of a program, starting ``start_day`` calendar days into the role."""
+
+    __tablename__ = "tier"
+    __table_args__ = (UniqueConstraint("program_id", "key", name="uq_tier_program_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    program_id: int = Field(foreign_key="program.id")
+    key: str = Field(max_length=64)
+    title: str = Field(max_length=200)
+    start_day: int = 0
+    position: int = 0
+    active: bool = True
+
+
+class TierItem(SQLModel, table=True):
+    """An item's place in a tier: order, required or suggested, due offset."""
+
+    __tablename__ = "tier_item"
+
+    tier_id: int = Field(foreign_key="tier.id", primary_key=True)
+    item_id: int = Field(foreign_key="item.id", primary_key=True)
+    position: int = 0
+    required: bool = False
+    due_working_days: int = 0
+
+
+class Certification(SQLModel, table=True):
+    """A certification awarded when its requirements are met."""
+
+    __tablename__ = "certification"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=64, unique=True)
+    title: str = Field(max_length=200)
+    valid_days: int
+    recertify_window_days: int = 30
+    grace_days: int = 0
+    active: bool = True
+
+
+class CertificationRequirement(SQLModel, table=True):
+    """One item a certification needs, with an optional minimum assessment score."""
+
+    __tablename__ = "certification_requirement"
+
+    certification_id: int = Field(foreign_key="certification.id", primary_key=True)
+    item_id: int = Field(foreign_key="item.id", primary_key=True)
+    min_score: float | None = None
+
+
+class ConfigSnapshot(SQLModel, table=True):
+    """Each applied program configuration; the newest one is in force.
+
+    The curriculum lives in its own tables; the rest of the file (cadence, calendar,
+    ladder, channels) is kept here as validated JSON so every process reads one truth.
+    """
+
+    __tablename__ = "config_snapshot"
+
+    id: int | None = Field(default=None, primary_key=True)
+    loaded_at: datetime = _utc()
+    source: str = Field(max_length=500)
+    sha256: str = Field(max_length=64)
+    settings: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+# --- Progress ----------------------------------------------------------------
+
+
+class AssignmentStatus:
+    OPEN = "open"
+    COMPLETED = "completed"
+    WAIVED = "waived"
+    CLOSED = "closed"  # no longer on the person's path (item removed, role changed)
+
+    ALL = (OPEN, COMPLETED, WAIVED, CLOSED)
+
+
+class Assignment(SQLModel, table=True):
+    """A person owes an item. ``cycle`` counts recertification rounds (0 = first)."""
+
+    __tablename__ = "assignment"
+    __table_args__ = (
+        UniqueConstraint("person_id", "item_id", "cycle", name="uq_assignment_person_item_cycle"),
+        Index("ix_assignment_status_due", "status", "due_date"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id")
+    item_id: int = Field(foreign_key="item.id")
+    tier_id: int | None = Field(default=None, foreign_key="tier.id")
+    cycle: int = 0
+    required: bool = False
+    status: str = Field(default=AssignmentStatus.OPEN, max_length=16)
+    assigned_at: datetime = _utc()
+    due_date: date | None = None
+    completed_at: datetime | None = _utc(default=None)
+    score: float | None = None
+    evidence_url: str | None = Field(default=None, max_length=500)
+    completion_source: str | None = Field(default=None, max_length=32)
+    waived_reason: str | None = Field(default=None, max_length=500)
+    closed_at: datetime | None = _utc(default=None)
+    snoozed_until: datetime | None = _utc(default=None)
+
+
+class CompletionEvent(SQLModel, table=True):
+    """Every completion that arrived, from any source; ``dedupe_key`` makes it idempotent."""
+
+    __tablename__ = "completion_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    dedupe_key: str = Field(max_length=300, unique=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    item_id: int = Field(foreign_key="item.id")
+    completed_at: datetime = _utc()
+    recorded_at: datetime = _utc()
+    score: float | None = None
+    evidence_url: str | None = Field(default=None, max_length=500)
+    source: str = Field(max_length=32)
+
+
+class AuditEntry(SQLModel, table=True):
+    """Who changed what, when and why."""
+
+    __tablename__ = "audit_log"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _utc(index=True)
+    actor: str = Field(max_length=254)
+    action: str = Field(max_length=64)
+    person_id: int | None = Field(default=None, foreign_key="person.id", index=True)
+    subject: str = Field(default="", max_length=300)
+    reason: str = Field(default="", max_length=1000)
+    details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+# --- Delivery ---------------------------------------------------------------
+
+
+class OutboxStatus:
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+
+    ALL = (PENDING, SENDING, SENT, FAILED)
+
+
+class OutboxMessage(SQLModel, table=True):
+    """One message the bot decided to send; ``key`` is unique so planning is idempotent."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_status_not_before", "status", "not_before"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=200, unique=True)
+    workspace_id: str = Field(default=DEFAULT_WORKSPACE, max_length=32)
+    kind: str = Field(max_length=32)
+    person_id: int | None = Field(default=None, foreign_key="person.id", index=True)
+    channel: str = Field(max_length=64)
+    text: str
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    status: str = Field(default=OutboxStatus.PENDING, max_length=16)
+    attempts: int = 0
+    not_before: datetime = _utc()
+    created_at: datetime = _utc()
+    claimed_at: datetime | None = _utc(default=None)
+    claimed_by: str | None = Field(default=None, max_length=100)
+    sent_at: datetime | None = _utc(default=None)
+    slack_ts: str | None = Field(default=None, max_length=32)
+    slack_channel: str | None = Field(default=None, max_length=64)
+    last_error: str | None = Field(default=None, max_length=1000)

@@ -1,0 +1,80 @@
+"""Runtime settings from the environment (and ``.env``), as one typed object."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+DEFAULT_DATABASE_URL = "sqlite:///learnbot.db"
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+PLACEHOLDERS = ("", "xoxb-your-token", "changeme", "your-signing-secret", "xapp-your-token")
+
+
+class SettingsError(ValueError):
+    """A setting is missing or wrong; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    slack_bot_token: str | None = field(default=None, repr=False)
+    slack_signing_secret: str | None = field(default=None, repr=False)
+    slack_app_token: str | None = field(default=None, repr=False)
+    slack_api_url: str = DEFAULT_SLACK_API_URL
+    port: int = 3000
+    admins: tuple[str, ...] = ()
+    db_pool_size: int = 5
+    db_max_overflow: int = 10
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read settings; raise ``SettingsError`` naming any malformed variable."""
+        env = os.environ if env is None else env
+
+        def number(name: str, default: int) -> int:
+            raw = env.get(name, "").strip()
+            if not raw:
+                return default
+            try:
+                return int(raw)
+            except ValueError:
+                raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
+
+        def secret(name: str) -> str | None:
+            value = env.get(name, "").strip()
+            return value or None
+
+        api_url = env.get("SLACK_API_URL", "").strip() or DEFAULT_SLACK_API_URL
+        if not api_url.endswith("/"):
+            api_url += "/"
+        return cls(
+            database_url=env.get("DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL,
+            slack_bot_token=secret("SLACK_BOT_TOKEN"),
+            slack_signing_secret=secret("SLACK_SIGNING_SECRET"),
+            slack_app_token=secret("SLACK_APP_TOKEN"),
+            slack_api_url=api_url,
+            port=number("PORT", 3000),
+            admins=tuple(
+                email.strip().lower()
+                for email in env.get("LEARNBOT_ADMINS", "").split(",")
+                if email.strip()
+            ),
+            db_pool_size=number("LEARNBOT_DB_POOL_SIZE", 5),
+            db_max_overflow=number("LEARNBOT_DB_MAX_OVERFLOW", 10),
+            log_level=env.get("LEARNBOT_LOG_LEVEL", "INFO").strip().upper() or "INFO",
+        )
+
+    def require_slack(self) -> None:
+        """Refuse to talk to Slack without real credentials."""
+        for name, value in (
+            ("SLACK_BOT_TOKEN", self.slack_bot_token),
+            ("SLACK_SIGNING_SECRET", self.slack_signing_secret),
+        ):
+            if value is None or value.lower() in PLACEHOLDERS:
+                raise SettingsError(
+                    f"{name} is not set. Create the Slack app from manifest.yml and put its "
+                    f"credentials in .env (see README, 'Create the Slack app'), or try "
+                    f"learnbot without Slack: python bot.py demo"
+                )

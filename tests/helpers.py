@@ -1,0 +1,84 @@
+"""Small builders for test data files."""
+
+from __future__ import annotations
+
+PEOPLE_HEADER = "email,name,manager_email,role,team,role_start_date,timezone,slack_user_id"
+
+# A compact program: two tiers, a prerequisite, a certification. Tier 2 starts on day 31.
+PROGRAMS = """
+organisation:
+  name: Test Co
+  timezone: Europe/London
+calendar:
+  working_days: [mon, tue, wed, thu, fri]
+  holidays:
+    everywhere: [2026-03-06]
+    regions:
+      india:
+        timezones: [Asia/Kolkata]
+        dates: [2026-03-04]
+items:
+  intro:
+    title: Welcome and introductions
+    method: reading
+    minutes: 15
+  safety:
+    title: Safety training
+    method: online
+    url: https://lms.example.com/safety
+    minutes: 30
+  safety-quiz:
+    title: Safety quiz
+    method: assessment
+    minutes: 10
+    requires: [safety]
+  shadow:
+    title: Shadow a colleague
+    method: shadowing
+    minutes: 240
+  advanced:
+    title: Advanced practice
+    method: classroom
+    minutes: 120
+    requires: [safety-quiz]
+  sales-101:
+    title: Selling 101
+    method: online
+    minutes: 60
+programs:
+  engineer:
+    title: Engineer
+    tiers:
+      - key: first-30
+        title: First 30 days
+        starts_on_day: 0
+        items:
+          - {item: intro, required: true, due: 0}
+          - {item: safety, required: true, due: 3}
+          - {item: safety-quiz, required: true, due: 1}
+          - {item: shadow, due: 10}
+      - key: proficient
+        title: Proficient
+        starts_on_day: 31
+        items:
+          - {item: advanced, required: true, due: 5}
+  sales:
+    title: Sales
+    tiers:
+      - key: first-30
+        title: First 30 days
+        starts_on_day: 0
+        items:
+          - {item: intro, required: true, due: 0}
+          - {item: safety, required: true, due: 5}
+          - {item: sales-101, required: true, due: 5}
+certifications:
+  safe-worker:
+    title: Safe Worker
+    items: [safety, {item: safety-quiz, min_score: 80}]
+    valid_for: 1y
+"""
+
+
+def people_csv(*rows: str, header: str = PEOPLE_HEADER) -> str:
+    return "\n".join([header, *rows]) + "\n"
