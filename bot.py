@@ -263,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.set_defaults(func=cmd_report)
 
     demo = commands.add_parser("demo", help="load the example organisation and print a report")
-    demo.set_defaults(func=cmd_demo, demo=True)
+    demo.set_defaults(func=cmd_demo)
     return parser
 
 
@@ -291,9 +291,10 @@ def main(
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         )
         logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
-        if clock is None:
-            at = args.at or (DEMO_AT if getattr(args, "demo", False) else None)
-            clock = FrozenClock(parse_instant(at)) if at else SystemClock()
+        if args.at:
+            clock = FrozenClock(parse_instant(args.at))
+        elif clock is None:
+            clock = FrozenClock(parse_instant(DEMO_AT)) if args.func is cmd_demo else SystemClock()
         ctx = Context(settings, clock, out)
         try:
             return int(args.func(ctx, args))

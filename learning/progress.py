@@ -109,7 +109,13 @@ def person_status(
             AssignmentStatus.CLOSED: "closed",
         }.get(assignment.status, "open")
         overdue = 0
-        if status == "open" and assignment.due_date and assignment.due_date < today:
+        # Only required items are ever overdue: suggested ones are offered, never chased.
+        if (
+            status == "open"
+            and assignment.required
+            and assignment.due_date
+            and assignment.due_date < today
+        ):
             status = "overdue"
             overdue = calendar.working_days_between(assignment.due_date, today)
         completed_on = (

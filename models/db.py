@@ -130,8 +130,6 @@ class Database:
 
 def open_database(url: str, *, pool_size: int = 5, max_overflow: int = 10) -> Database:
     """Open (without touching the schema) the database at ``url``."""
-    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
-        path = Path(url.removeprefix("sqlite:///"))
-        if path.parent and str(path.parent) not in ("", "."):
-            path.parent.mkdir(parents=True, exist_ok=True)
+    if url.startswith("sqlite:///") and ":memory:" not in url:
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     return Database(build_engine(url, pool_size=pool_size, max_overflow=max_overflow))

@@ -1,0 +1,92 @@
+"""The command line as a person uses it."""
+
+import os
+import subprocess
+import sys
+
+from settings import Settings, SettingsError
+from tests.conftest import ROOT, snapshot
+from tests.helpers import PROGRAMS
+
+
+def test_load_config_dry_run_reports_and_applies_nothing(cli, write, db):
+    before = snapshot(db)
+    result = cli("load-config", write("programs.yml", PROGRAMS), "--dry-run")
+    assert result.code == 0
+    assert "items: 6 added" in result.out
+    assert "programs: 2 added (engineer, sales)" in result.out
+    assert result.out.rstrip().endswith("dry run: nothing was applied")
+    assert snapshot(db) == before
+
+
+def test_loading_the_same_curriculum_twice_changes_nothing(cli, write, db):
+    path = write("programs.yml", PROGRAMS)
+    assert cli("load-config", path).code == 0
+    before = snapshot(db)
+    result = cli("load-config", path)
+    assert result.out.rstrip().endswith("nothing to change")
+    assert snapshot(db) == before
+
+
+def test_bad_yaml_exits_1_names_the_line_and_applies_nothing(cli, write, db):
+    assert cli("load-config", write("programs.yml", PROGRAMS)).code == 0
+    before = snapshot(db)
+    broken = PROGRAMS.replace("minutes: 240", "minutes: lots").replace(
+        "title: Selling 101", "title: Selling 102"
+    )
+    path = write("broken.yml", broken)
+    result = cli("load-config", path)
+    assert result.code == 1
+    assert f"{path}:" in result.err and "items.shadow.minutes" in result.err
+    assert snapshot(db) == before  # the valid title change was not applied either
+
+
+def test_bad_instant_is_a_usage_error(cli):
+    result = cli("--at", "next tuesday", "report")
+    assert result.code == 1
+    assert "'next tuesday' is not an ISO-8601 instant" in result.err
+
+
+def test_missing_slack_token_names_the_variable_and_the_way_out():
+    settings = Settings.from_env({"SLACK_SIGNING_SECRET": "abc"})
+    try:
+        settings.require_slack()
+    except SettingsError as error:
+        assert "SLACK_BOT_TOKEN is not set" in str(error)
+        assert "python bot.py demo" in str(error)
+    else:
+        raise AssertionError("a missing token must be refused")
+
+
+def test_malformed_numbers_in_settings_are_named():
+    try:
+        Settings.from_env({"PORT": "eighty"})
+    except SettingsError as error:
+        assert str(error) == "PORT must be a whole number, got 'eighty'"
+    else:
+        raise AssertionError("a bad PORT must be refused")
+
+
+def test_secrets_are_not_in_the_settings_repr():
+    settings = Settings.from_env({"SLACK_BOT_TOKEN": "xoxb-secret-1", "SLACK_SIGNING_SECRET": "s2"})
+    assert "xoxb-secret-1" not in repr(settings) and "s2" not in repr(settings)
+
+
+def test_quick_start_demo_prints_a_real_report(tmp_path):
+    """The README's first command, minus the install: a report of the example company."""
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'demo.db'}"}
+    run = subprocess.run([sys.executable, "bot.py", "demo"], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=300, check=False)
+    assert run.returncode == 0, run.stderr
+    out = run.stdout
+    assert "people: 61 added" in out
+    assert "completions:" in out and "recorded" in out
+    report = out[out.index("== report"):]
+    by_role = report[report.index("By role"):].splitlines()
+    roles = {line.split()[0] for line in by_role[2:5]}
+    assert roles == {"engineer", "sales", "support"}
+    assert all(line.strip().endswith("%") for line in by_role[2:5])
+    # Running it again is idempotent: nothing new is added.
+    again = subprocess.run([sys.executable, "bot.py", "demo"], cwd=ROOT, env=env,
+                           capture_output=True, text=True, timeout=300, check=False)
+    assert "people: 0 added" in again.stdout and "0 recorded" in again.stdout

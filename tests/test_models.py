@@ -1,0 +1,81 @@
+"""The schema: Alembic migrations, aware UTC timestamps, schema checks."""
+
+from datetime import UTC, date, datetime, timedelta, timezone
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import exc, select
+from sqlmodel import SQLModel
+
+from models import AuditEntry, Person
+from models.db import SchemaOutOfDate, open_database, redact_url
+from tests.conftest import ON_POSTGRES
+
+
+def test_migrations_build_exactly_the_models_schema(db):
+    with db.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
+    assert diff == []
+    assert db.is_current()
+
+
+def test_aware_utc_round_trips_from_any_offset(db):
+    kolkata = timezone(timedelta(hours=5, minutes=30))
+    at = datetime(2026, 3, 29, 1, 30, tzinfo=kolkata)
+    with db.session() as session:
+        session.add(AuditEntry(at=at, actor="test", action="check"))
+    with db.session() as session:
+        stored = session.scalars(select(AuditEntry)).one().at
+    assert stored.tzinfo is not None and stored.utcoffset() == timedelta(0)
+    assert stored == datetime(2026, 3, 28, 20, 0, tzinfo=UTC)
+
+
+def test_naive_datetimes_are_refused(db):
+    with pytest.raises(exc.StatementError, match="naive datetime"), db.session() as session:
+        session.add(AuditEntry(at=datetime(2026, 3, 2, 9, 0), actor="test", action="x"))
+        session.flush()
+
+
+def test_email_is_unique_per_workspace(db):
+    def person(workspace: str) -> Person:
+        return Person(workspace_id=workspace, email="a@x.io", name="A", role="r",
+                      role_start_date=date(2026, 1, 5), created_at=datetime.now(UTC),
+                      updated_at=datetime.now(UTC))
+
+    with db.session() as session:
+        session.add_all([person("T1"), person("T2")])
+    with pytest.raises(exc.IntegrityError), db.session() as session:
+        session.add(person("T1"))
+
+
+def test_db_upgrade_brings_an_empty_sqlite_database_to_head(tmp_path, cli):
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    result = cli("db", "upgrade", env={"DATABASE_URL": url})
+    assert result.code == 0
+    assert "empty -> 0001 (current)" in result.out
+    assert "revision 0001 (current)" in cli("db", "current", env={"DATABASE_URL": url}).out
+
+
+def test_sqlite_is_upgraded_automatically_on_first_use(tmp_path, cli):
+    url = f"sqlite:///{tmp_path / 'sub' / 'auto.db'}"
+    result = cli("report", env={"DATABASE_URL": url})
+    assert result.code == 0, result.err
+    assert open_database(url).is_current()
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="needs the PostgreSQL run")
+def test_an_out_of_date_server_database_is_refused_with_the_fix(db):
+    with db.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = 'old'")
+    try:
+        with pytest.raises(SchemaOutOfDate, match="run `python bot.py db upgrade`"):
+            db.ensure_schema()
+    finally:
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0001'")
+
+
+def test_passwords_never_appear_in_a_shown_url():
+    shown = redact_url("postgresql://learnbot:s3cret@db.internal:5432/learnbot")
+    assert "s3cret" not in shown and "db.internal" in shown
