@@ -69,7 +69,7 @@ def test_an_out_of_date_server_database_is_refused_with_the_fix(db):
     with db.engine.begin() as conn:
         conn.exec_driver_sql("UPDATE alembic_version SET version_num = 'old'")
     try:
-        with pytest.raises(SchemaOutOfDate, match="run `python bot.py db upgrade`"):
+        with pytest.raises(SchemaOutOfDate, match=r"run `python bot\.py db upgrade`"):
             db.ensure_schema()
     finally:
         with db.engine.begin() as conn:
