@@ -114,13 +114,12 @@ def cmd_import_completions(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def cmd_enroll(ctx: Context, args: argparse.Namespace) -> int:
-    from learning.paths import current_settings, enroll
+    from schedules.enrollment import enroll_everyone
 
-    with ctx.db().session() as session:
-        settings = current_settings(session)
-        if settings is None:
-            raise LearnbotError("no configuration loaded yet: run `python bot.py load-config FILE`")
-        ctx.say(str(enroll(session, clock=ctx.clock, settings=settings)))
+    summary = enroll_everyone(ctx.db(), ctx.clock)
+    if summary is None:
+        raise LearnbotError("no configuration loaded yet: run `python bot.py load-config FILE`")
+    ctx.say(str(summary))
     return 0
 
 
