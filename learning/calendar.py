@@ -44,14 +44,8 @@ class WorkCalendar:
     def working_days_between(self, earlier: date, later: date) -> int:
         """Working days in ``(earlier, later]``; negative when ``later`` is before ``earlier``."""
         if later < earlier:
-            return -self.working_days_between(later, earlier)
-        count = 0
-        day = earlier + timedelta(days=1)
-        while day <= later:
-            if self.is_working_day(day):
-                count += 1
-            day += timedelta(days=1)
-        return count
+            return -_working_days_between(self, later, earlier)
+        return _working_days_between(self, earlier, later)
 
     def with_holidays(self, extra: Iterable[date]) -> WorkCalendar:
         return WorkCalendar(self.working_weekdays, self.holidays | frozenset(extra))
@@ -65,3 +59,14 @@ def _add_working_days(calendar: WorkCalendar, start: date, count: int) -> date:
     for _ in range(count):
         day = calendar.next_working_day(day + timedelta(days=1))
     return day
+
+
+@lru_cache(maxsize=65536)
+def _working_days_between(calendar: WorkCalendar, earlier: date, later: date) -> int:
+    count = 0
+    day = earlier + timedelta(days=1)
+    while day <= later:
+        if calendar.is_working_day(day):
+            count += 1
+        day += timedelta(days=1)
+    return count

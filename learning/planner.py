@@ -1,0 +1,213 @@
+"""The nudge planner: at an instant, who gets today's digest and what it says.
+
+Set-based: one query per time zone whose send window is open, streamed in person
+order, so the cost follows the number of rows to send, and memory stays flat.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import String, cast, exists, func, literal, or_, select
+from sqlmodel import Session
+
+from learning.calendar import WEEKDAYS, WorkCalendar
+from learning.curriculum import ProgramSettings
+from learning.digest import Digest, DigestItem
+from models import Assignment, AssignmentStatus, Item, OutboxMessage, Person
+
+STREAM_CHUNK = 2000
+
+
+@dataclass(frozen=True)
+class ZoneWindow:
+    """A time zone whose digest window is open at the planning instant."""
+
+    zone: str
+    today: date
+    calendar: WorkCalendar
+    lookahead_until: date
+    suggestions: bool
+
+
+@dataclass(frozen=True)
+class PlannedDigest:
+    """A digest and where it goes."""
+
+    digest: Digest
+    channel: str
+    workspace_id: str
+
+
+@dataclass
+class PlanStats:
+    """What a planning pass looked at; filled in while the plan is consumed."""
+
+    zones_open: list[str] = field(default_factory=list)
+    digests: int = 0
+    items: int = 0
+    unreachable: int = 0  # people with something to say but no Slack user id
+
+
+def open_windows(zones: list[str], *, now: datetime, settings: ProgramSettings) -> list[ZoneWindow]:
+    """The zones where it is a working day and the send window is open at ``now``.
+
+    The window runs from the configured send time for ``send_window`` minutes, in local
+    wall-clock time; past it the day is skipped (no evening nudges after an outage).
+    """
+    cadence = settings.cadence
+    windows = []
+    for zone in zones:
+        tz = ZoneInfo(zone)
+        local = now.astimezone(tz)
+        today = local.date()
+        calendar = settings.calendar_for(zone)
+        if not calendar.is_working_day(today):
+            continue
+        send_at = datetime.combine(today, cadence.send_time, tzinfo=tz)
+        if not send_at <= local < send_at + timedelta(minutes=cadence.send_window):
+            continue
+        windows.append(
+            ZoneWindow(
+                zone=zone,
+                today=today,
+                calendar=calendar,
+                lookahead_until=calendar.add_working_days(today, cadence.lookahead_working_days),
+                suggestions=WEEKDAYS[today.weekday()] == cadence.suggestions_weekday,
+            )
+        )
+    return windows
+
+
+def plan_digests(
+    session: Session,
+    *,
+    now: datetime,
+    settings: ProgramSettings,
+    stats: PlanStats | None = None,
+    workspace_id: str | None = None,
+) -> Iterator[PlannedDigest]:
+    """Yield today's digest for everyone whose send time has come and who has not had it.
+
+    A digest lists overdue required items (most overdue first), then required items
+    due within the lookahead, then, on the suggestions weekday, a few suggested items.
+    Left out: inactive and away people, snoozed items, people already sent today's
+    digest (its outbox key exists). Nothing to say means no digest.
+    """
+    stats = stats if stats is not None else PlanStats()
+    org_zone = settings.organisation.timezone
+    zone_of = func.coalesce(Person.timezone, org_zone)
+    zones = sorted(session.scalars(select(zone_of).where(Person.active).distinct()))
+    windows = open_windows(zones, now=now, settings=settings)
+    stats.zones_open = [w.zone for w in windows]
+    for window in windows:
+        yield from _plan_zone(
+            session, window, now=now, settings=settings, stats=stats, workspace_id=workspace_id
+        )
+
+
+def _plan_zone(
+    session: Session,
+    window: ZoneWindow,
+    *,
+    now: datetime,
+    settings: ProgramSettings,
+    stats: PlanStats,
+    workspace_id: str | None,
+) -> Iterator[PlannedDigest]:
+    org_zone = settings.organisation.timezone
+    in_zone = (
+        or_(Person.timezone == window.zone, Person.timezone.is_(None))
+        if window.zone == org_zone
+        else Person.timezone == window.zone
+    )
+    key = literal("digest:") + cast(Person.id, String) + literal(f":{window.today.isoformat()}")
+    already_sent = exists().where(OutboxMessage.key == key)
+    wanted = Assignment.required & (Assignment.due_date <= window.lookahead_until)
+    if window.suggestions:
+        wanted = or_(wanted, ~Assignment.required)
+    query = (
+        select(
+            Person.id,
+            Person.name,
+            Person.slack_user_id,
+            Person.workspace_id,
+            Assignment.id,
+            Assignment.required,
+            Assignment.due_date,
+            Item.key,
+            Item.title,
+            Item.url,
+            Item.method,
+            Item.minutes,
+        )
+        .join(Assignment, Assignment.person_id == Person.id)
+        .join(Item, Item.id == Assignment.item_id)
+        .where(
+            Person.active,
+            in_zone,
+            or_(Person.away_until.is_(None), Person.away_until < window.today),
+            Assignment.status == AssignmentStatus.OPEN,
+            Assignment.due_date.is_not(None),
+            or_(Assignment.snoozed_until.is_(None), Assignment.snoozed_until <= now),
+            wanted,
+            ~already_sent,
+        )
+        .order_by(Person.id, Assignment.due_date, Assignment.id)
+        .execution_options(yield_per=STREAM_CHUNK)
+    )
+    if workspace_id is not None:
+        query = query.where(Person.workspace_id == workspace_id)
+    person_rows: list = []
+    for row in session.execute(query):
+        if person_rows and person_rows[0][0] != row[0]:
+            planned = _digest(person_rows, window, settings, stats)
+            if planned:
+                yield planned
+            person_rows = []
+        person_rows.append(row)
+    if person_rows:
+        planned = _digest(person_rows, window, settings, stats)
+        if planned:
+            yield planned
+
+
+def _digest(
+    rows: list, window: ZoneWindow, settings: ProgramSettings, stats: PlanStats
+) -> PlannedDigest | None:
+    person_id, name, slack_user_id, workspace_id = rows[0][:4]
+    today, calendar = window.today, window.calendar
+    overdue: list[DigestItem] = []
+    due_soon: list[DigestItem] = []
+    suggested: list[DigestItem] = []
+    for row in rows:
+        (_, _, _, _, assignment_id, required, due, key, title, url, method, minutes) = row
+        if required and due < today:
+            section, late, ahead = "overdue", calendar.working_days_between(due, today), 0
+            target = overdue
+        elif required:
+            section, late, ahead = "due_soon", 0, calendar.working_days_between(today, due)
+            target = due_soon
+        else:
+            if len(suggested) >= settings.cadence.max_suggestions:
+                continue
+            section, late, ahead = "suggested", 0, max(0, calendar.working_days_between(today, due))
+            target = suggested
+        target.append(
+            DigestItem(
+                assignment_id, key, title, url, method, minutes, required, due, section, late, ahead
+            )
+        )  # type: ignore[arg-type]
+    items = (*overdue, *due_soon, *suggested)
+    if not items:
+        return None
+    if not slack_user_id:
+        stats.unreachable += 1
+        return None
+    stats.digests += 1
+    stats.items += len(items)
+    first_name = (name or "").split()[0] if (name or "").split() else "there"
+    return PlannedDigest(Digest(person_id, first_name, today, items), slack_user_id, workspace_id)
