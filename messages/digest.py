@@ -1,0 +1,240 @@
+"""The daily nudge DM: a ``Digest`` rendered as Block Kit, with a plain-text fallback.
+
+Blocks are built with ``slack_sdk.models.blocks`` classes only and stay inside Slack's
+limits whatever the digest holds: long titles and urls are cut, and items beyond
+``max_items`` (or beyond what 50 blocks can hold) are summed up in an "…and N more" line.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from datetime import date, timedelta
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ContextBlock,
+    DividerBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    Option,
+    PlainTextObject,
+    SectionBlock,
+    StaticSelectElement,
+)
+
+from learning.digest import Digest, DigestItem
+from messages import ids
+from messages.rendered import RenderedMessage, escape_mrkdwn, mrkdwn_link, truncate
+
+MAX_BLOCKS = 50
+TITLE_MAX = 200  # characters of a title, before escaping
+NAME_MAX = 60  # characters of a first name in the greeting
+LINK_URL_MAX = 1000  # longer urls are not linked in text (the Open button still has them)
+BUTTON_URL_MAX = 3000  # Slack's limit; longer urls get no Open button either
+FALLBACK_MAX = 3000  # the fallback text stays well under Slack's 4,000 guidance
+FALLBACK_TITLE_MAX = 80
+
+SECTION_ORDER = ("overdue", "due_soon", "suggested")
+SECTION_LABELS = {"overdue": "Overdue", "due_soon": "Due soon", "suggested": "Suggested for you"}
+SECTION_COUNT_WORDS = {"overdue": "overdue", "due_soon": "due soon", "suggested": "suggested"}
+METHOD_LABELS = {
+    "online": "Online course",
+    "classroom": "Classroom",
+    "reading": "Reading",
+    "video": "Video",
+    "shadowing": "Shadowing",
+    "assessment": "Assessment",
+}
+
+
+def render_digest(
+    digest: Digest, *, home_url: str | None = None, max_items: int = 10
+) -> RenderedMessage:
+    """Render one person's digest as a Block Kit DM with a plain-text fallback.
+
+    Items keep the planner's order; a small label starts each run of one section. Each
+    item gets a section (``block_id`` ``item:<assignment_id>``) and an actions block with
+    Done, Snooze and, when the item has a url, Open.
+
+    Args:
+        digest: The facts to render; must hold at least one item.
+        home_url: Where the "…and N more" line links to (the learnbot Home tab), if known.
+        max_items: The most items shown as blocks; fewer when 50 blocks cannot hold them.
+
+    Returns:
+        The fallback text and the blocks as dicts.
+
+    Raises:
+        ValueError: The digest is empty, repeats an assignment, or ``max_items`` < 1.
+    """
+    if not digest.items:
+        raise ValueError(f"digest {digest.key} has no items; the planner sends nothing then")
+    if max_items < 1:
+        raise ValueError("max_items must be at least 1")
+    seen = Counter(item.assignment_id for item in digest.items)
+    repeated = sorted(a for a, n in seen.items() if n > 1)
+    if repeated:
+        raise ValueError(f"digest {digest.key} repeats assignments {repeated}")
+
+    counts = summary_counts(digest.items)
+    blocks: list[Block] = [
+        HeaderBlock(text=PlainTextObject(text=greeting(digest.first_name), emoji=True)),
+        SectionBlock(text=MarkdownTextObject(text=f"Here's your learning for today: {counts}.")),
+        DividerBlock(),
+    ]
+    shown = 0
+    section: str | None = None
+    total = len(digest.items)
+    for item in digest.items:
+        label = [] if item.section == section else [_label_block(item.section)]
+        item_blocks = [*label, *_item_blocks(item, digest.local_date)]
+        reserve = 1 if shown + 1 < total else 0  # room for the "…and N more" line
+        if shown == max_items or len(blocks) + len(item_blocks) + reserve > MAX_BLOCKS:
+            break
+        blocks.extend(item_blocks)
+        section = item.section
+        shown += 1
+    if shown < total:
+        blocks.append(_more_block(total - shown, home_url))
+
+    text = fallback_text(digest, counts, shown)
+    return RenderedMessage(text=text, blocks=[block.to_dict() for block in blocks])
+
+
+def greeting(first_name: str) -> str:
+    """``Hi Ana``; ``Hi there`` without a name."""
+    name = " ".join(first_name.split())
+    return f"Hi {truncate(name, NAME_MAX)}" if name else "Hi there"
+
+
+def summary_counts(items: Sequence[DigestItem]) -> str:
+    """``2 overdue, 1 due soon, 3 suggested``: counts per section, in section order."""
+    counts = Counter(item.section for item in items)
+    order = [*SECTION_ORDER, *sorted(s for s in counts if s not in SECTION_ORDER)]
+    return ", ".join(
+        f"{counts[s]} {SECTION_COUNT_WORDS.get(s, s.replace('_', ' '))}" for s in order if counts[s]
+    )
+
+
+def method_label(method: str) -> str:
+    """The human name of a delivery method: ``online`` -> ``Online course``."""
+    return METHOD_LABELS.get(method, method.replace("_", " ").capitalize())
+
+
+def duration(minutes: int) -> str:
+    """``45 min``, ``2 h``, ``1 h 30 min``; empty for no estimate."""
+    if minutes <= 0:
+        return ""
+    hours, rest = divmod(minutes, 60)
+    if not hours:
+        return f"{rest} min"
+    return f"{hours} h" + (f" {rest} min" if rest else "")
+
+
+def short_day(day: date, today: date) -> str:
+    """``Tue 3 Dec``, with the year only when it is not ``today``'s year."""
+    return f"{day:%a} {day.day} {day:%b}" + (f" {day.year}" if day.year != today.year else "")
+
+
+def due_phrase(item: DigestItem, today: date) -> str:
+    """When the item is due, in the person's terms, as seen on their local ``today``."""
+    late = item.overdue_working_days
+    if late > 0:
+        return f"{late} working day{'s' if late != 1 else ''} overdue"
+    if item.due_date == today:
+        return "due today"
+    if item.due_date == today + timedelta(days=1):
+        return "due tomorrow"
+    if item.due_date < today:
+        return f"was due {short_day(item.due_date, today)}"
+    return f"due {short_day(item.due_date, today)}"
+
+
+def fallback_text(digest: Digest, counts: str, listed: int) -> str:
+    """The notification / no-Block-Kit text: greeting, counts and the first titles.
+
+    Names and titles are escaped like any Slack message text; at most ``listed`` are named, fewer
+    when the text would grow past ``FALLBACK_MAX``, and the rest become "and N more".
+    """
+    head = f"{escape_mrkdwn(greeting(digest.first_name))}. {counts}: "
+    parts: list[str] = []
+    length = len(head)
+    for item in digest.items[:listed]:
+        title = escape_mrkdwn(truncate(" ".join(item.title.split()), FALLBACK_TITLE_MAX))
+        part = f"{title} ({due_phrase(item, digest.local_date)})"
+        # Keep room for "; " and the "; and N more." tail.
+        if length + len(part) + 40 > FALLBACK_MAX:
+            break
+        parts.append(part)
+        length += len(part) + 2
+    rest = len(digest.items) - len(parts)
+    tail = f"; and {rest} more." if rest else "."
+    return head + "; ".join(parts) + tail
+
+
+def _label_block(section: str) -> Block:
+    label = SECTION_LABELS.get(section, section.replace("_", " ").capitalize())
+    return SectionBlock(text=MarkdownTextObject(text=f"*{escape_mrkdwn(label[:100])}*"))
+
+
+def _usable_url(url: str | None, limit: int) -> str | None:
+    return url if url and len(url) <= limit else None
+
+
+def _item_text(item: DigestItem, today: date) -> str:
+    title = truncate(" ".join(item.title.split()) or item.key or "Untitled", TITLE_MAX)
+    url = _usable_url(item.url, LINK_URL_MAX)
+    heading = mrkdwn_link(url, title) if url else escape_mrkdwn(title)
+    due = due_phrase(item, today)
+    details = [
+        escape_mrkdwn(truncate(method_label(item.method), 40)),
+        duration(item.minutes),
+        "Required" if item.required else "Suggested",
+        f"*{due}*" if item.overdue_working_days > 0 else due,
+    ]
+    return f"{heading}\n" + " · ".join(d for d in details if d)
+
+
+def _item_blocks(item: DigestItem, today: date) -> list[Block]:
+    elements = [
+        ButtonElement(
+            text="Done",
+            action_id=ids.DIGEST_DONE,
+            value=ids.assignment_value(item.assignment_id),
+            style="primary",
+        ),
+        StaticSelectElement(
+            placeholder="Snooze…",
+            action_id=ids.DIGEST_SNOOZE,
+            options=[
+                Option(value=ids.snooze_value(item.assignment_id, code), label=label)
+                for code, label in ids.SNOOZE_CHOICES
+            ],
+        ),
+    ]
+    url = _usable_url(item.url, BUTTON_URL_MAX)
+    if url:
+        elements.append(
+            ButtonElement(
+                text="Open",
+                action_id=ids.DIGEST_OPEN,
+                value=ids.assignment_value(item.assignment_id),
+                url=url,
+            )
+        )
+    return [
+        SectionBlock(
+            block_id=ids.item_block_id(item.assignment_id),
+            text=MarkdownTextObject(text=_item_text(item, today)),
+        ),
+        ActionsBlock(block_id=ids.item_actions_block_id(item.assignment_id), elements=elements),
+    ]
+
+
+def _more_block(hidden: int, home_url: str | None) -> Block:
+    url = _usable_url(home_url, LINK_URL_MAX)
+    home = mrkdwn_link(url, "learnbot Home tab") if url else "learnbot Home tab"
+    return ContextBlock(elements=[MarkdownTextObject(text=f"…and {hidden} more — see your {home}")])

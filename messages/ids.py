@@ -1,0 +1,74 @@
+"""Stable ``action_id`` / ``block_id`` names and value formats of interactive messages.
+
+The listeners (issue 4) match on these strings, and Slack keeps old messages with their
+buttons for ever: never change a value once it has shipped. Add new names instead.
+"""
+
+from __future__ import annotations
+
+# action_id of the elements in each digest item's actions block.
+DIGEST_DONE = "digest_done"
+DIGEST_SNOOZE = "digest_snooze"
+DIGEST_OPEN = "digest_open"
+
+# Snooze choices: the code travels in the option value, the label is what people read.
+SNOOZE_1D = "1d"
+SNOOZE_3D = "3d"
+SNOOZE_1W = "1w"
+SNOOZE_CHOICES: tuple[tuple[str, str], ...] = (
+    (SNOOZE_1D, "1 day"),
+    (SNOOZE_3D, "3 days"),
+    (SNOOZE_1W, "1 week"),
+)
+SNOOZE_LABELS: dict[str, str] = dict(SNOOZE_CHOICES)
+
+# block_id of a digest item: its section is ``item:<id>``, its buttons ``item:<id>:actions``.
+ITEM_BLOCK_PREFIX = "item:"
+ACTIONS_SUFFIX = ":actions"
+
+
+def item_block_id(assignment_id: int) -> str:
+    """The ``block_id`` of the section describing one assignment."""
+    return f"{ITEM_BLOCK_PREFIX}{assignment_id}"
+
+
+def item_actions_block_id(assignment_id: int) -> str:
+    """The ``block_id`` of the actions block (Done, Snooze, Open) of one assignment."""
+    return f"{ITEM_BLOCK_PREFIX}{assignment_id}{ACTIONS_SUFFIX}"
+
+
+def assignment_value(assignment_id: int) -> str:
+    """The value of a Done (and Open) button: the assignment id."""
+    return str(assignment_id)
+
+
+def snooze_value(assignment_id: int, choice: str) -> str:
+    """The value of a snooze option, ``"<assignment_id>:<choice>"``.
+
+    Raises:
+        ValueError: ``choice`` is not one of the snooze codes.
+    """
+    if choice not in SNOOZE_LABELS:
+        raise ValueError(f"unknown snooze choice {choice!r}")
+    return f"{assignment_id}:{choice}"
+
+
+def parse_assignment_value(value: str) -> int:
+    """The assignment id carried by a Done (or Open) button value.
+
+    Raises:
+        ValueError: the value is not an assignment id.
+    """
+    return int(value)
+
+
+def parse_snooze_value(value: str) -> tuple[int, str]:
+    """The ``(assignment_id, choice)`` carried by a snooze option value.
+
+    Raises:
+        ValueError: the value is not ``"<assignment_id>:<choice>"`` with a known choice.
+    """
+    assignment, _, choice = value.partition(":")
+    if choice not in SNOOZE_LABELS:
+        raise ValueError(f"not a snooze value: {value!r}")
+    return int(assignment), choice

@@ -1,0 +1,55 @@
+"""Outbox rendering: turn a stored ``(kind, payload)`` into the message to post.
+
+Each kind owns its payload shape; later issues add kinds here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from learning.digest import Digest
+from messages.digest import render_digest
+from messages.rendered import RenderedMessage
+
+KIND_DIGEST = "digest"  # payload: {"digest": Digest.to_json()}
+KIND_TEXT = "text"  # payload: {"text": "...", "blocks": [...]} (blocks optional)
+
+
+def render_outbox(
+    kind: str, payload: dict[str, Any], *, home_url: str | None = None
+) -> RenderedMessage:
+    """Render an outbox entry.
+
+    Args:
+        kind: What the entry is (``"digest"``, ``"text"``).
+        payload: The entry's stored JSON.
+        home_url: The learnbot Home tab link, for renderers that point there.
+
+    Returns:
+        The fallback text and blocks to post.
+
+    Raises:
+        ValueError: ``kind`` is unknown or ``payload`` does not fit it.
+    """
+    if kind == KIND_DIGEST:
+        if not isinstance(payload.get("digest"), dict):
+            raise ValueError("a digest payload needs a 'digest' object")
+        return render_digest(Digest.from_json(payload["digest"]), home_url=home_url)
+    if kind == KIND_TEXT:
+        return render_text(payload)
+    raise ValueError(f"unknown outbox kind {kind!r}")
+
+
+def render_text(payload: dict[str, Any]) -> RenderedMessage:
+    """A plain message given as-is: ``{"text": ..., "blocks": [...]}``, blocks optional.
+
+    Raises:
+        ValueError: ``text`` is missing or blank, or ``blocks`` is not a list of objects.
+    """
+    text = payload.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError("a text payload needs a non-empty 'text'")
+    blocks = payload.get("blocks") or []
+    if not isinstance(blocks, list) or not all(isinstance(b, dict) for b in blocks):
+        raise ValueError("'blocks' must be a list of Block Kit objects")
+    return RenderedMessage(text=text, blocks=[dict(b) for b in blocks])
