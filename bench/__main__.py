@@ -37,8 +37,12 @@ def discover() -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     available = discover()
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("names", nargs="*", metavar="NAME",
-                        help=f"benchmarks to run (default all: {', '.join(available)})")
+    parser.add_argument(
+        "names",
+        nargs="*",
+        metavar="NAME",
+        help=f"benchmarks to run (default all: {', '.join(available)})",
+    )
     parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
     args = parser.parse_args(argv)
     if args.list:
@@ -52,8 +56,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"=== bench.{name}", flush=True)
         started = time.perf_counter()
         status = subprocess.call([sys.executable, "-m", f"bench.{name}"], cwd=ROOT)
-        print(f"=== bench.{name}: exit {status} after {time.perf_counter() - started:.1f} s\n",
-              flush=True)
+        print(
+            f"=== bench.{name}: exit {status} after {time.perf_counter() - started:.1f} s\n",
+            flush=True,
+        )
         if status:
             failed.append(name)
     if failed:

@@ -218,7 +218,7 @@ def enroll(
                 for assignment_id in changes.close
             )
         if creates:
-            session.execute(insert(Assignment), creates)
+            session.execute(insert(Assignment.__table__), creates)  # Core: no ORM overhead
         if updates:
             session.execute(update(Assignment), updates)
         if closes:
