@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from datetime import timedelta
@@ -27,6 +28,7 @@ EXAMPLES = ROOT / "examples"
 # The example organisation's data is written as of this instant; `demo` shows it then.
 DEMO_AT = "2026-12-01T12:00:00Z"
 DEMO_SINCE = "2026-06-01T00:00:00Z"
+DEFAULT_SIMULATION_START = "2026-11-30"
 
 
 class Context:
@@ -139,6 +141,147 @@ def cmd_report(ctx: Context, args: argparse.Namespace) -> int:
     with ctx.db().session() as session:
         report = completion_report(session, clock=ctx.clock)
     ctx.out.write(render_report_csv(report) if args.csv else render_report(report) + "\n")
+    return 0
+
+
+def cmd_outbox(ctx: Context, args: argparse.Namespace) -> int:
+    from delivery.runner import outbox_command
+
+    return outbox_command(
+        ctx.db(),
+        clock=ctx.clock,
+        out=ctx.out,
+        actor=args.actor,
+        status=args.status,
+        limit=args.limit,
+        retry_id=args.retry,
+        retry_all_failed=args.retry_all_failed,
+    )
+
+
+def cmd_drain(ctx: Context, args: argparse.Namespace) -> int:
+    from delivery.runner import drain_command
+
+    return drain_command(ctx.settings, ctx.db, clock=ctx.clock, out=ctx.out, max_messages=args.max)
+
+
+def _sender(ctx: Context, database: Database):  # type: ignore[no-untyped-def]
+    from delivery.runner import build_sender, build_slack_transport, real_sleep
+
+    return build_sender(
+        ctx.settings,
+        database,
+        build_slack_transport(ctx.settings),
+        clock=ctx.clock,
+        sleep=real_sleep(ctx.clock),
+    )
+
+
+def cmd_sweep(ctx: Context, args: argparse.Namespace) -> int:
+    """One tick as of now (or ``--at``): enroll, plan, deliver. For cron and tests."""
+    from schedules.lock import SchedulerLock
+    from schedules.tick import sweep
+
+    if not args.plan_only:
+        ctx.settings.require_slack()
+    database = ctx.db()
+    lock = SchedulerLock(database)
+    try:
+        result = sweep(
+            database,
+            ctx.clock,
+            lock=lock,
+            sender=None if args.plan_only else _sender(ctx, database),
+        )
+    finally:
+        lock.release()
+    ctx.say(f"sweep as of {ctx.clock.now():%Y-%m-%d %H:%M:%S} UTC")
+    ctx.say(result.summary())
+    return 1 if result.delivery is not None and result.delivery.stopped else 0
+
+
+def cmd_run(ctx: Context, args: argparse.Namespace) -> int:
+    """The bot process: Bolt (Socket Mode or HTTP) plus the scheduler."""
+    import signal
+    import threading
+
+    from schedules.lock import SchedulerLock
+    from schedules.scheduler import build_scheduler
+    from server.app import build_app, health
+
+    app = build_app(ctx.settings)  # refuses to start without real credentials
+    database = ctx.db()
+    lock = SchedulerLock(database)
+    if lock.acquire():
+        log.info("this process holds the scheduler lock: it plans and sends")
+    else:
+        log.info("another process holds the scheduler lock: this one only sends")
+    scheduler = build_scheduler(
+        database,
+        ctx.clock,
+        sender=_sender(ctx, database),
+        lock=lock,
+        tick=timedelta(minutes=args.tick_minutes),
+    )
+    scheduler.start()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        if ctx.settings.slack_app_token:
+            from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+            handler = SocketModeHandler(app, ctx.settings.slack_app_token)
+            handler.connect()
+            ctx.say("learnbot is running in Socket Mode (Ctrl-C to stop)")
+            stop.wait()
+            handler.close()
+        else:
+            from server.http import make_server
+
+            server = make_server(
+                app, host=args.host, port=ctx.settings.port, health=lambda: health(database)
+            )
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+            ctx.say(
+                f"learnbot is listening on http://{args.host}:{ctx.settings.port}"
+                "/slack/events (health: /health; Ctrl-C to stop)"
+            )
+            stop.wait()
+            server.shutdown()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        scheduler.shutdown(wait=False)
+        lock.release()
+    return 0
+
+
+def cmd_simulate(ctx: Context, args: argparse.Namespace) -> int:
+    """Simulate days of nudges on a temporary database, printing a transcript."""
+    from datetime import date
+
+    from schedules.simulation import SimulationOptions, simulate
+
+    try:
+        start = date.fromisoformat(args.start)
+    except ValueError:
+        raise LearnbotError(f"--start {args.start!r}: write YYYY-MM-DD") from None
+    if not 1 <= args.days <= 366:
+        raise LearnbotError("--days must be between 1 and 366")
+    if not 0 <= args.completion_rate <= 1:
+        raise LearnbotError("--completion-rate must be between 0 and 1, e.g. 0.6")
+    options = SimulationOptions(
+        people=Path(args.people),
+        programs=Path(args.programs),
+        start=start,
+        days=args.days,
+        completion_rate=args.completion_rate,
+        seed=args.seed,
+        tick=timedelta(minutes=args.tick_minutes),
+    )
+    if "LEARNBOT_LOG_LEVEL" not in os.environ:
+        logging.getLogger().setLevel(logging.WARNING)  # the transcript is the output
+    simulate(options, ctx.out)
     return 0
 
 
@@ -260,6 +403,48 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="completion by team and by role")
     report.add_argument("--csv", action="store_true", help="CSV for spreadsheets")
     report.set_defaults(func=cmd_report)
+
+    outbox = commands.add_parser("outbox", help="list outbox messages; retry failed ones")
+    outbox.add_argument("--status", choices=["pending", "sending", "sent", "failed"])
+    outbox.add_argument("--limit", type=int, default=50, help="rows to show (default 50)")
+    retry = outbox.add_mutually_exclusive_group()
+    retry.add_argument("--retry", type=int, metavar="ID", help="send failed message ID again")
+    retry.add_argument(
+        "--retry-all-failed", action="store_true", help="send every failed message again"
+    )
+    outbox.set_defaults(func=cmd_outbox)
+
+    drain = commands.add_parser("drain", help="send every outbox message that is due now")
+    drain.add_argument("--max", type=int, metavar="N", help="stop after N messages")
+    drain.set_defaults(func=cmd_drain)
+
+    sweep = commands.add_parser("sweep", help="run one tick (enroll, plan, deliver) and exit")
+    sweep.add_argument(
+        "--plan-only", action="store_true", help="enroll and plan into the outbox, but send nothing"
+    )
+    sweep.set_defaults(func=cmd_sweep)
+
+    run = commands.add_parser("run", help="run the bot: Slack listener and scheduler")
+    run.add_argument("--host", default="0.0.0.0", help="HTTP bind address (not in Socket Mode)")
+    run.add_argument("--tick-minutes", type=int, default=5, help="planning interval")
+    run.set_defaults(func=cmd_run)
+
+    simulate = commands.add_parser(
+        "simulate", help="simulate days of nudges on a temporary database (no Slack)"
+    )
+    simulate.add_argument("--days", type=int, default=30)
+    simulate.add_argument("--start", default=DEFAULT_SIMULATION_START, help="YYYY-MM-DD")
+    simulate.add_argument("--people", default=str(EXAMPLES / "people.csv"))
+    simulate.add_argument("--programs", default=str(EXAMPLES / "programs.yml"))
+    simulate.add_argument(
+        "--completion-rate",
+        type=float,
+        default=0.6,
+        help="chance that a reminded learner does an item that day",
+    )
+    simulate.add_argument("--seed", type=int, default=1)
+    simulate.add_argument("--tick-minutes", type=int, default=15)
+    simulate.set_defaults(func=cmd_simulate)
 
     demo = commands.add_parser("demo", help="load the example organisation and print a report")
     demo.set_defaults(func=cmd_demo)

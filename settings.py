@@ -27,6 +27,9 @@ class Settings:
     db_pool_size: int = 5
     db_max_overflow: int = 10
     log_level: str = "INFO"
+    workspace_rate_per_minute: int = 200
+    channel_interval_seconds: float = 1.0
+    send_lease_seconds: float = 300.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -42,10 +45,27 @@ class Settings:
             except ValueError:
                 raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
 
+        def decimal(name: str, default: float) -> float:
+            raw = env.get(name, "").strip()
+            if not raw:
+                return default
+            try:
+                value = float(raw)
+            except ValueError:
+                raise SettingsError(f"{name} must be a number of seconds, got {raw!r}") from None
+            if value < 0 or value != value:
+                raise SettingsError(f"{name} must be zero or more, got {raw!r}")
+            return value
+
         def secret(name: str) -> str | None:
             value = env.get(name, "").strip()
             return value or None
 
+        rate = number("LEARNBOT_WORKSPACE_RATE_PER_MINUTE", 200)
+        if rate < 1:
+            raise SettingsError(
+                f"LEARNBOT_WORKSPACE_RATE_PER_MINUTE must be at least 1, got {rate}"
+            )
         api_url = env.get("SLACK_API_URL", "").strip() or DEFAULT_SLACK_API_URL
         if not api_url.endswith("/"):
             api_url += "/"
@@ -64,6 +84,9 @@ class Settings:
             db_pool_size=number("LEARNBOT_DB_POOL_SIZE", 5),
             db_max_overflow=number("LEARNBOT_DB_MAX_OVERFLOW", 10),
             log_level=env.get("LEARNBOT_LOG_LEVEL", "INFO").strip().upper() or "INFO",
+            workspace_rate_per_minute=rate,
+            channel_interval_seconds=decimal("LEARNBOT_CHANNEL_INTERVAL_SECONDS", 1.0),
+            send_lease_seconds=decimal("LEARNBOT_SEND_LEASE_SECONDS", 300.0),
         )
 
     def require_slack(self) -> None:
@@ -76,5 +99,5 @@ class Settings:
                 raise SettingsError(
                     f"{name} is not set. Create the Slack app from manifest.yml and put its "
                     f"credentials in .env (see README, 'Create the Slack app'), or try "
-                    f"learnbot without Slack: python bot.py demo"
+                    f"learnbot without Slack: python bot.py simulate (or: python bot.py demo)"
                 )

@@ -59,3 +59,18 @@ def parse_instant(text: str) -> datetime:
 def local_date(at: datetime, timezone: str) -> date:
     """The calendar date at instant ``at`` in the IANA ``timezone``."""
     return ensure_utc(at).astimezone(ZoneInfo(timezone)).date()
+
+
+class OffsetClock:
+    """Real time, shifted: starts at ``at`` and runs at wall-clock speed.
+
+    For ``sweep --at``: the sweep acts as of ``at`` while the sender's pacing still
+    waits in real seconds.
+    """
+
+    def __init__(self, at: datetime, *, base: Clock | None = None) -> None:
+        self._base = base or SystemClock()
+        self._offset = ensure_utc(at) - self._base.now()
+
+    def now(self) -> datetime:
+        return self._base.now() + self._offset

@@ -75,18 +75,32 @@ def test_secrets_are_not_in_the_settings_repr():
 def test_quick_start_demo_prints_a_real_report(tmp_path):
     """The README's first command, minus the install: a report of the example company."""
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'demo.db'}"}
-    run = subprocess.run([sys.executable, "bot.py", "demo"], cwd=ROOT, env=env,
-                         capture_output=True, text=True, timeout=300, check=False)
+    run = subprocess.run(
+        [sys.executable, "bot.py", "demo"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert run.returncode == 0, run.stderr
     out = run.stdout
     assert "people: 61 added" in out
     assert "completions:" in out and "recorded" in out
-    report = out[out.index("== report"):]
-    by_role = report[report.index("By role"):].splitlines()
+    report = out[out.index("== report") :]
+    by_role = report[report.index("By role") :].splitlines()
     roles = {line.split()[0] for line in by_role[2:5]}
     assert roles == {"engineer", "sales", "support"}
     assert all(line.strip().endswith("%") for line in by_role[2:5])
     # Running it again is idempotent: nothing new is added.
-    again = subprocess.run([sys.executable, "bot.py", "demo"], cwd=ROOT, env=env,
-                           capture_output=True, text=True, timeout=300, check=False)
+    again = subprocess.run(
+        [sys.executable, "bot.py", "demo"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert "people: 0 added" in again.stdout and "0 recorded" in again.stdout

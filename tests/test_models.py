@@ -39,9 +39,15 @@ def test_naive_datetimes_are_refused(db):
 
 def test_email_is_unique_per_workspace(db):
     def person(workspace: str) -> Person:
-        return Person(workspace_id=workspace, email="a@x.io", name="A", role="r",
-                      role_start_date=date(2026, 1, 5), created_at=datetime.now(UTC),
-                      updated_at=datetime.now(UTC))
+        return Person(
+            workspace_id=workspace,
+            email="a@x.io",
+            name="A",
+            role="r",
+            role_start_date=date(2026, 1, 5),
+            created_at=datetime.now(UTC),
+            updated_at=datetime.now(UTC),
+        )
 
     with db.session() as session:
         session.add_all([person("T1"), person("T2")])

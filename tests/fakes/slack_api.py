@@ -85,7 +85,8 @@ class Call:
             String values holding a JSON list or object (``blocks``, ``metadata``, ``view``) are
             decoded; uploaded files are ``bytes``.
         token: Bearer token from the ``Authorization`` header (or a ``token`` parameter).
-        at: ``time.monotonic()`` when the request was received.
+        at: When the request was received, from the fake's ``time_source`` (by default
+            ``time.monotonic()``).
         status: HTTP status answered, or ``DROPPED`` (0) if the connection was closed unanswered.
         response: JSON body answered, or ``None`` if dropped.
         response_headers: Extra headers answered, e.g. ``{"Retry-After": "1"}``.
@@ -204,7 +205,7 @@ class _Handler(BaseHTTPRequestHandler):
         _log.debug("fake slack %s - " + format, self.address_string(), *args)
 
     def _handle(self) -> None:
-        received_at = time.monotonic()
+        received_at = self.server.fake._time_source()
         url = urlsplit(self.path)
         raw = self._read_body()
         if not url.path.startswith("/api/") or url.path == "/api/":
@@ -286,18 +287,26 @@ class FakeSlack:
         *,
         users: Iterable[Body] = (),
         require_token: str | None = None,
+        time_source: Callable[[], float] | None = None,
     ) -> None:
         """Create a stopped fake.
 
         Args:
             users: Initial value of ``users``.
             require_token: Initial value of ``require_token``.
+            time_source: Seconds since the epoch on the test's (virtual) clock, e.g.
+                ``lambda: clock.now().timestamp()``. When given, it stamps ``Call.at`` and
+                message ``ts`` values are at least its value, as Slack's are; by default
+                calls are stamped with ``time.monotonic()`` and ``ts`` counts up from
+                ``1700000000.000100``.
         """
         self._cond = threading.Condition(threading.RLock())
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._users: list[Body] = [dict(u) for u in users]
         self.require_token = require_token
+        self._epoch_source = time_source
+        self._time_source = time_source or time.monotonic
         self._init_state()
 
     def _init_state(self) -> None:
@@ -711,6 +720,8 @@ class FakeSlack:
 
     def _next_ts(self) -> str:
         self._last_ts_micros += _TS_STEP_MICROS
+        if self._epoch_source is not None:
+            self._last_ts_micros = max(self._last_ts_micros, round(self._epoch_source() * 1e6))
         seconds, micros = divmod(self._last_ts_micros, 1_000_000)
         return f"{seconds}.{micros:06d}"
 

@@ -1,0 +1,98 @@
+"""One scheduler per database: a PostgreSQL advisory lock, or a lock file beside SQLite.
+
+APScheduler 3 must not share a job store between processes, and two planners would do
+the same work twice (harmlessly, thanks to unique outbox keys, but wastefully). The
+process that holds this lock plans; every process may send.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+from pathlib import Path
+from typing import IO, Any
+
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from models.db import Database
+
+log = logging.getLogger(__name__)
+
+# An arbitrary 64-bit key that names "learnbot's scheduler" among advisory locks.
+ADVISORY_KEY = 0x1EA2_B07
+
+
+class SchedulerLock:
+    """A non-blocking, process-wide lock tied to one database.
+
+    Use ``acquire()``/``release()`` or ``with lock: ...``; ``held`` says whether this
+    process holds it. Released automatically if the process dies (the connection or the
+    file descriptor goes away with it).
+    """
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self._connection: Any = None
+        self._file: IO[str] | None = None
+        self.held = False
+
+    def acquire(self) -> bool:
+        if self.held:
+            return True
+        if self.database.engine.dialect.name == "postgresql":
+            connection = self.database.engine.connect()
+            got = connection.execute(
+                text("SELECT pg_try_advisory_lock(:key)"), {"key": ADVISORY_KEY}
+            ).scalar()
+            connection.commit()
+            if got:
+                self._connection = connection
+            else:
+                connection.close()
+            self.held = bool(got)
+        else:
+            path = self.path()
+            handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 (held while locked)
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.close()
+                return False
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"{os.getpid()}\n")
+            handle.flush()
+            self._file = handle
+            self.held = True
+        return self.held
+
+    def release(self) -> None:
+        if self._connection is not None:
+            try:
+                self._connection.execute(
+                    text("SELECT pg_advisory_unlock(:key)"), {"key": ADVISORY_KEY}
+                )
+                self._connection.commit()
+            finally:
+                self._connection.close()
+                self._connection = None
+        if self._file is not None:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+            self._file.close()
+            self._file = None
+        self.held = False
+
+    def path(self) -> Path:
+        """The lock file of a SQLite database (beside it; in /tmp for in-memory ones)."""
+        database = make_url(str(self.database.engine.url)).database
+        if not database or database == ":memory:":
+            return Path("/tmp/learnbot-memory.scheduler.lock")
+        return Path(database + ".scheduler.lock")
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()

@@ -1,0 +1,83 @@
+"""The nudge job: plan today's digests into the outbox (the sender delivers them)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from delivery.outbox import NewMessage, enqueue
+from learning.clock import Clock
+from learning.paths import current_settings
+from learning.planner import PlannedDigest, PlanStats, plan_digests
+from models.db import Database
+
+log = logging.getLogger(__name__)
+
+ENQUEUE_CHUNK = 1000
+
+
+@dataclass
+class NudgePlan:
+    """What one planning pass put in the outbox."""
+
+    stats: PlanStats
+    enqueued: int = 0
+
+
+def _message(planned: PlannedDigest, clock: Clock) -> NewMessage:
+    digest = planned.digest
+    counts = {}
+    for item in digest.items:
+        counts[item.section] = counts.get(item.section, 0) + 1
+    summary = ", ".join(
+        f"{counts[section]} {label}"
+        for section, label in (
+            ("overdue", "overdue"),
+            ("due_soon", "due soon"),
+            ("suggested", "suggested"),
+        )
+        if section in counts
+    )
+    return NewMessage(
+        key=digest.key,
+        kind="digest",
+        channel=planned.channel,
+        text=f"Your learning today: {summary}",
+        payload={"digest": digest.to_json()},
+        person_id=digest.person_id,
+        workspace_id=planned.workspace_id,
+        not_before=clock.now(),
+    )
+
+
+def plan_nudges(database: Database, clock: Clock) -> NudgePlan:
+    """Plan every digest due at ``clock.now()`` into the outbox, in one transaction.
+
+    Safe to run twice, or in two processes at once: outbox keys are unique, so a
+    digest that is already planned is never planned again.
+    """
+    stats = PlanStats()
+    result = NudgePlan(stats)
+    with database.session() as session:
+        settings = current_settings(session)
+        if settings is None:
+            log.info("planning skipped: no configuration loaded yet")
+            return result
+        now = clock.now()
+        batch: list[NewMessage] = []
+        for planned in plan_digests(session, now=now, settings=settings, stats=stats):
+            batch.append(_message(planned, clock))
+            if len(batch) >= ENQUEUE_CHUNK:
+                result.enqueued += enqueue(session, batch, now=now)
+                batch = []
+        if batch:
+            result.enqueued += enqueue(session, batch, now=now)
+    if stats.unreachable:
+        log.info("%d people have something due but no Slack user id", stats.unreachable)
+    log.info(
+        "planned %d digests (%d items) in zones %s",
+        result.enqueued,
+        stats.items,
+        ", ".join(stats.zones_open) or "none",
+    )
+    return result

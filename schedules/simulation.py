@@ -1,0 +1,238 @@
+"""``python bot.py simulate``: the real planner, outbox and sender on a simulated clock.
+
+A temporary SQLite database, the console transport, and simulated learners who
+complete each item they are reminded of with a given daily probability. Deterministic
+for a seed. Prints a transcript (local day, recipient, message) and a summary.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import TextIO
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+
+from delivery.sender import Sender
+from delivery.transport import ConsoleMessage, ConsoleTransport
+from learning.clock import FrozenClock
+from learning.completions import Completion, record_completion
+from learning.curriculum import load_curriculum
+from learning.curriculum_sync import apply_config
+from learning.digest import Digest
+from learning.paths import current_settings, load_paths
+from learning.paths import enroll as enroll_people
+from learning.people_import import import_people
+from learning.planner import open_windows
+from learning.progress import completion_report
+from messages.report import render_report
+from models import Assignment, AssignmentStatus, OutboxMessage, Person
+from models.db import Database, open_database
+from schedules.nudges import plan_nudges
+
+
+@dataclass
+class SimulationOptions:
+    people: Path
+    programs: Path
+    start: date
+    days: int = 30
+    completion_rate: float = 0.6
+    seed: int = 1
+    tick: timedelta = timedelta(minutes=15)
+
+
+@dataclass
+class SimulationSummary:
+    dms: int = 0
+    people_reached: set[int] = field(default_factory=set)
+    completed: int = 0
+    overdue_at_end: int = 0
+    unreachable: int = 0
+
+    def table(self, options: SimulationOptions) -> str:
+        rows = [
+            ("days simulated", f"{options.days} (from {options.start:%a %d %b %Y})"),
+            ("DMs sent", str(self.dms)),
+            ("people who got a DM", str(len(self.people_reached))),
+            ("items completed by learners", str(self.completed)),
+            ("required items overdue at the end", str(self.overdue_at_end)),
+            ("people with items due but no Slack id", str(self.unreachable)),
+        ]
+        width = max(len(label) for label, _ in rows)
+        return "\n".join(f"  {label.ljust(width)}  {value}" for label, value in rows)
+
+
+def simulate(options: SimulationOptions, out: TextIO) -> SimulationSummary:
+    """Run the simulation in a temporary database; print transcript and summary."""
+    with tempfile.TemporaryDirectory(prefix="learnbot-sim-") as folder:
+        database = open_database(f"sqlite:///{Path(folder) / 'simulation.db'}")
+        try:
+            database.upgrade()
+            return _run(database, options, out)
+        finally:
+            database.dispose()
+
+
+def _run(database: Database, options: SimulationOptions, out: TextIO) -> SimulationSummary:
+    rng = random.Random(options.seed)
+    start = datetime.combine(options.start, datetime.min.time(), tzinfo=UTC) - timedelta(hours=14)
+    clock = FrozenClock(start)  # the earliest zone's midnight: nobody's day has begun
+    loaded = load_curriculum(options.programs)
+    with database.session() as session:
+        apply_config(session, loaded, clock=clock, actor="simulation")
+        import_people(session, options.people, clock=clock, actor="simulation")
+    transport = ConsoleTransport(io.StringIO(), clock=clock)
+    sender = Sender(
+        database,
+        transport,
+        clock,
+        sleep=_advance(clock),
+        rng=random.Random(options.seed),
+        worker="simulation",
+    )
+    summary = SimulationSummary()
+    with database.session() as session:
+        settings = current_settings(session)
+        assert settings is not None
+        zones = sorted(
+            session.scalars(
+                select(func.coalesce(Person.timezone, settings.organisation.timezone)).distinct()
+            )
+        )
+        names = dict(session.execute(select(Person.id, Person.name)).all())
+        person_zones = dict(
+            session.execute(
+                select(Person.id, func.coalesce(Person.timezone, settings.organisation.timezone))
+            ).all()
+        )
+        paths = load_paths(session)
+    end = datetime.combine(
+        options.start + timedelta(days=options.days), datetime.min.time(), tzinfo=UTC
+    )
+    print(
+        f"Simulating {options.days} days from {options.start:%a %d %b %Y}: "
+        f"{len(names)} people, {len(zones)} time zones, completion rate "
+        f"{options.completion_rate:.0%}, seed {options.seed}\n",
+        file=out,
+    )
+    tick_at = start
+    last_enrolled_hour: datetime | None = None
+    planned_zone_days: set[tuple[str, date]] = set()
+    while tick_at < end:
+        clock.set(max(tick_at, clock.now()))
+        hour = tick_at.replace(minute=0, second=0, microsecond=0)
+        if hour != last_enrolled_hour:  # the scheduler enrolls hourly
+            with database.session() as session:
+                enroll_people(session, clock=clock, settings=settings, paths=paths)
+            last_enrolled_hour = hour
+        windows = [
+            w
+            for w in open_windows(zones, now=clock.now(), settings=settings)
+            if (w.zone, w.today) not in planned_zone_days
+        ]
+        if windows:
+            plan = plan_nudges(database, clock)
+            summary.unreachable = max(summary.unreachable, plan.stats.unreachable)
+            planned_zone_days.update((w.zone, w.today) for w in windows)
+            already = len(transport.sent)
+            sender.drain()
+            for message in transport.sent[already:]:
+                _report(database, message, names, person_zones, out, summary)
+                summary.completed += _learn(
+                    database, message.key, clock, rng, options.completion_rate
+                )
+        tick_at += options.tick
+    clock.set(end)
+    summary.overdue_at_end = _overdue(database, clock.now(), settings.organisation.timezone)
+    print("\nSummary", file=out)
+    print(summary.table(options), file=out)
+    with database.session() as session:
+        report = completion_report(session, clock=clock)
+    print("\n" + render_report(report), file=out)
+    return summary
+
+
+def _advance(clock: FrozenClock) -> Callable[[float], None]:
+    def sleep(seconds: float) -> None:
+        clock.advance(timedelta(seconds=seconds))
+
+    return sleep
+
+
+def _digest(database: Database, key: str) -> Digest:
+    with database.session() as session:
+        row = session.scalars(select(OutboxMessage).where(OutboxMessage.key == key)).one()
+    return Digest.from_json(row.payload["digest"])
+
+
+def _report(
+    database: Database,
+    message: ConsoleMessage,
+    names: dict[int, str],
+    zones: dict[int, str],
+    out: TextIO,
+    summary: SimulationSummary,
+) -> None:
+    digest = _digest(database, message.key)
+    summary.dms += 1
+    summary.people_reached.add(digest.person_id)
+    local = message.at.astimezone(ZoneInfo(zones[digest.person_id]))
+    print(
+        f"{local:%a %d %b %H:%M} {zones[digest.person_id]:<20} "
+        f"{names.get(digest.person_id, '?')}: {message.text}",
+        file=out,
+    )
+
+
+def _learn(
+    database: Database, key: str, clock: FrozenClock, rng: random.Random, rate: float
+) -> int:
+    """Each reminded item is done later that day with probability ``rate``."""
+    digest = _digest(database, key)
+    done = 0
+    with database.session() as session:
+        for item in digest.items:
+            if rng.random() >= rate:
+                continue
+            assignment = session.get(Assignment, item.assignment_id)
+            if assignment is None or assignment.status != AssignmentStatus.OPEN:
+                continue
+            at = clock.now() + timedelta(hours=rng.randint(1, 6))
+            done += record_completion(
+                session,
+                Completion(
+                    assignment.person_id,
+                    assignment.item_id,
+                    at,
+                    "simulation",
+                    f"simulation:{assignment.id}",
+                ),
+                clock=FrozenClock(at),
+            )
+    return done
+
+
+def _overdue(database: Database, now: datetime, default_zone: str) -> int:
+    count = 0
+    with database.session() as session:
+        rows = session.execute(
+            select(Person.timezone, Assignment.due_date)
+            .join(Assignment, Assignment.person_id == Person.id)
+            .where(
+                Person.active,
+                Assignment.required,
+                Assignment.status == AssignmentStatus.OPEN,
+                Assignment.due_date.is_not(None),
+            )
+        )
+        for zone, due in rows:
+            if due < now.astimezone(ZoneInfo(zone or default_zone)).date():
+                count += 1
+    return count

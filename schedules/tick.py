@@ -1,0 +1,71 @@
+"""One tick: enroll, plan, deliver. ``bot.py sweep`` runs one; the scheduler runs them."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from delivery.sender import DrainResult, Sender
+from learning.clock import Clock
+from learning.paths import EnrollmentSummary
+from models.db import Database
+from schedules.enrollment import enroll_everyone
+from schedules.lock import SchedulerLock
+from schedules.nudges import NudgePlan, plan_nudges
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TickResult:
+    """What one tick did; ``planned_here`` is False when another process plans."""
+
+    planned_here: bool
+    enrollment: EnrollmentSummary | None = None
+    plan: NudgePlan | None = None
+    delivery: DrainResult | None = None
+
+    def summary(self) -> str:
+        lines = []
+        if not self.planned_here:
+            lines.append("planning: skipped, another process holds the scheduler lock")
+        if self.enrollment is not None:
+            lines.append(f"enrollment: {self.enrollment}")
+        if self.plan is not None:
+            zones = ", ".join(self.plan.stats.zones_open) or "none"
+            lines.append(
+                f"planning: {self.plan.enqueued} digests planned (send window open in: {zones})"
+            )
+            if self.plan.stats.unreachable:
+                lines.append(
+                    f"  {self.plan.stats.unreachable} people have items due but no Slack user id"
+                )
+        if self.delivery is not None:
+            lines.append(f"delivery: {self.delivery}")
+        return "\n".join(lines)
+
+
+def plan_step(database: Database, clock: Clock, lock: SchedulerLock) -> TickResult:
+    """Enroll and plan, if this process holds (or can take) the scheduler lock."""
+    if not lock.acquire():
+        return TickResult(planned_here=False)
+    return TickResult(
+        planned_here=True,
+        enrollment=enroll_everyone(database, clock),
+        plan=plan_nudges(database, clock),
+    )
+
+
+def sweep(
+    database: Database, clock: Clock, *, sender: Sender | None, lock: SchedulerLock
+) -> TickResult:
+    """One full tick as of ``clock.now()``: enroll, plan, then drain the outbox.
+
+    Safe to run from cron while a scheduler runs, or twice at once: planning happens
+    under the scheduler lock, outbox keys are unique and rows are claimed one sender
+    at a time, so nothing is planned or sent twice.
+    """
+    result = plan_step(database, clock, lock)
+    if sender is not None:
+        result.delivery = sender.drain()
+    return result

@@ -1,0 +1,50 @@
+"""Build the Bolt app and the health check for the bot process."""
+
+from __future__ import annotations
+
+import logging
+
+from slack_bolt import App
+from slack_sdk import WebClient
+from sqlalchemy import text
+
+import handlers
+from models.db import Database
+from settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def build_client(settings: Settings) -> WebClient:
+    """The Web API client: Slack's URL unless ``SLACK_API_URL`` points elsewhere.
+
+    No SDK retry handlers: they sleep inside the call, invisible to the sender's pacing
+    and clock; the outbox sender owns retries (docs/decisions.md).
+    """
+    return WebClient(
+        token=settings.slack_bot_token, base_url=settings.slack_api_url, retry_handlers=[]
+    )
+
+
+def build_app(settings: Settings, *, client: WebClient | None = None) -> App:
+    """The Bolt app with every listener registered. Needs real Slack credentials."""
+    settings.require_slack()
+    app = App(
+        token=settings.slack_bot_token,
+        signing_secret=settings.slack_signing_secret,
+        client=client or build_client(settings),
+        token_verification_enabled=False,
+    )
+    handlers.register_all(app)
+    return app
+
+
+def health(database: Database) -> dict[str, str]:
+    """Checks for ``GET /health``: each value is "ok" or a short reason."""
+    try:
+        with database.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        database_state = "ok"
+    except Exception as exc:  # report, never crash the health endpoint
+        database_state = f"error: {type(exc).__name__}"
+    return {"database": database_state}

@@ -1,0 +1,89 @@
+"""Shared pieces of the outbox and sender tests: messages, a virtual sleep, a sender."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlmodel import select
+
+from delivery.outbox import NewMessage, enqueue
+from delivery.runner import build_slack_client
+from delivery.sender import Sender
+from delivery.transport import SlackTransport
+from learning.clock import FrozenClock
+from models.db import Database
+from models.tables import OutboxMessage
+from settings import Settings
+from tests.fakes.slack_api import Call, FakeSlack
+
+
+def text_message(key: str, channel: str, *, at: datetime, text: str | None = None) -> NewMessage:
+    """A kind "text" message due at ``at``."""
+    body = text or f"hello from {key}"
+    return NewMessage(
+        key=key, kind="text", channel=channel, text=body, payload={"text": body}, not_before=at
+    )
+
+
+def dms(count: int, *, at: datetime, prefix: str = "dm") -> list[NewMessage]:
+    """``count`` DMs to users ``U000``, ``U001``, ... keyed ``{prefix}:U000``, ..."""
+    return [text_message(f"{prefix}:U{n:03d}", f"U{n:03d}", at=at) for n in range(count)]
+
+
+def put(db: Database, messages: Iterable[NewMessage], *, now: datetime) -> int:
+    with db.session() as session:
+        return enqueue(session, list(messages), now=now)
+
+
+def rows(db: Database) -> dict[str, OutboxMessage]:
+    """Every outbox row by key."""
+    with db.session() as session:
+        return {row.key: row for row in session.exec(select(OutboxMessage)).all()}
+
+
+def virtual_sleep(clock: FrozenClock) -> Callable[[float], None]:
+    """A ``sleep`` that moves the frozen clock instead of waiting."""
+
+    def sleep(seconds: float) -> None:
+        assert seconds >= 0, seconds
+        clock.advance(timedelta(seconds=seconds))
+
+    return sleep
+
+
+def slack_transport(fake: FakeSlack, *, token: str = "xoxb-test") -> SlackTransport:
+    """A transport over a real ``WebClient`` built as production builds it."""
+    settings = Settings(
+        slack_bot_token=token, slack_signing_secret="x", slack_api_url=fake.base_url
+    )
+    return SlackTransport(build_slack_client(settings))
+
+
+def make_sender(
+    db: Database, fake: FakeSlack, clock: FrozenClock, *, token: str = "xoxb-test", **options: Any
+) -> Sender:
+    """A sender on the virtual clock, posting to ``fake`` through a real ``WebClient``."""
+    options.setdefault("worker", "test-sender")
+    return Sender(
+        db,
+        slack_transport(fake, token=token),
+        clock,
+        sleep=virtual_sleep(clock),
+        rng=random.Random(1234),
+        **options,
+    )
+
+
+def outbox_key(call: Call) -> str:
+    """The outbox key a ``chat.postMessage`` call carried in its metadata."""
+    metadata = call.body.get("metadata") or {}
+    return str(metadata["event_payload"]["key"])
+
+
+def deliveries(fake: FakeSlack) -> Counter[str]:
+    """How many times each outbox key was delivered, per the fake's log."""
+    return Counter(outbox_key(call) for call in fake.delivered("chat.postMessage"))
