@@ -72,8 +72,8 @@ def test_secrets_are_not_in_the_settings_repr():
     assert "xoxb-secret-1" not in repr(settings) and "s2" not in repr(settings)
 
 
-def test_quick_start_demo_prints_a_real_report(tmp_path):
-    """The README's first command, minus the install: a report of the example company."""
+def test_demo_loads_the_examples_and_prints_a_real_report(tmp_path):
+    """`bot.py demo`, in a real process: the example company and its report."""
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'demo.db'}"}
     run = subprocess.run(
         [sys.executable, "bot.py", "demo"],

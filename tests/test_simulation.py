@@ -1,8 +1,11 @@
 """`python bot.py simulate`: a deterministic, readable run of the real pipeline."""
 
+import os
 import re
+import subprocess
+import sys
 
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, ROOT
 
 
 def run(cli, *args: str) -> str:
@@ -44,3 +47,30 @@ def test_bad_simulation_arguments_are_explained(cli):
     assert (result.code, result.err.strip()) == (1, "error: --start '30/11/2026': write YYYY-MM-DD")
     result = cli("simulate", "--completion-rate", "60")
     assert "--completion-rate must be between 0 and 1" in result.err
+
+
+def test_readme_quick_start_has_exactly_the_two_commands_ci_uses():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    quick_start = readme[readme.index("## Quick start") : readme.index("## Commands")]
+    commands = re.findall(r"```sh\n(.*?)\n```", quick_start, flags=re.S)
+    assert len(commands) == 2 and all("\n" not in command for command in commands)
+    run_command, test_command = commands
+    assert run_command.endswith("bot.py simulate")
+    assert test_command.endswith(".venv/bin/python -m pytest")
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert test_command in ci  # .ci/run quotes the README's test command
+
+
+def test_simulate_runs_as_a_real_process(tmp_path):
+    run = subprocess.run(
+        [sys.executable, "bot.py", "simulate", "--days", "2"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"},
+    )
+    assert run.returncode == 0, run.stderr
+    assert "Summary" in run.stdout and "DMs sent" in run.stdout
+    assert not (tmp_path / "x.db").exists()  # simulations never touch the real database
