@@ -209,8 +209,9 @@ def cmd_run(ctx: Context, args: argparse.Namespace) -> int:
     from schedules.scheduler import build_scheduler
     from server.app import build_app, health
 
-    app = build_app(ctx.settings)  # refuses to start without real credentials
+    ctx.settings.require_slack()  # refuse at once, before touching the database
     database = ctx.db()
+    app = build_app(ctx.settings, database=database, clock=ctx.clock)
     lock = SchedulerLock(database)
     if lock.acquire():
         log.info("this process holds the scheduler lock: it plans and sends")

@@ -13,6 +13,8 @@ from typing import Any
 
 from slack_bolt import App
 
+from handlers.context import HandlerContext
+
 log = logging.getLogger(__name__)
 
 
@@ -28,6 +30,22 @@ def handle_error(error: Exception, body: dict[str, Any], respond: Any, logger: A
         )
 
 
-def register_all(app: App) -> None:
-    """Register every listener on ``app``."""
+def register_all(app: App, ctx: HandlerContext) -> None:
+    """Register every listener on ``app``; each folder adds its own in ``register``."""
     app.error(handle_error)
+    for module in _listener_modules():
+        module.register(app, ctx)
+
+
+def _listener_modules() -> list[Any]:
+    """The listener folders present (each has ``register(app, ctx)``)."""
+    import importlib
+
+    modules = []
+    for name in ("commands", "actions", "views", "events", "home"):
+        try:
+            modules.append(importlib.import_module(f"handlers.{name}"))
+        except ModuleNotFoundError as exc:
+            if exc.name != f"handlers.{name}":
+                raise
+    return modules

@@ -9,6 +9,8 @@ from slack_sdk import WebClient
 from sqlalchemy import text
 
 import handlers
+from handlers.context import HandlerContext
+from learning.clock import Clock
 from models.db import Database
 from settings import Settings
 
@@ -26,16 +28,28 @@ def build_client(settings: Settings) -> WebClient:
     )
 
 
-def build_app(settings: Settings, *, client: WebClient | None = None) -> App:
-    """The Bolt app with every listener registered. Needs real Slack credentials."""
+def build_app(
+    settings: Settings,
+    *,
+    database: Database,
+    clock: Clock,
+    client: WebClient | None = None,
+    process_before_response: bool = False,
+) -> App:
+    """The Bolt app with every listener registered. Needs real Slack credentials.
+
+    ``process_before_response`` is for FaaS-style hosts (and tests that want a
+    listener finished when the request returns); listeners ack first either way.
+    """
     settings.require_slack()
     app = App(
         token=settings.slack_bot_token,
         signing_secret=settings.slack_signing_secret,
         client=client or build_client(settings),
         token_verification_enabled=False,
+        process_before_response=process_before_response,
     )
-    handlers.register_all(app)
+    handlers.register_all(app, HandlerContext(database=database, clock=clock, settings=settings))
     return app
 
 

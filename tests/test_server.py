@@ -18,14 +18,13 @@ SECRET = "test-signing-secret"
 
 
 @pytest.fixture
-def served(db):
+def served(db, clock):
     with FakeSlack() as fake:
         settings = Settings(
             slack_bot_token="xoxb-test", slack_signing_secret=SECRET, slack_api_url=fake.base_url
         )
-        server = make_server(
-            build_app(settings), host="127.0.0.1", port=0, health=lambda: health(db)
-        )
+        app = build_app(settings, database=db, clock=clock)
+        server = make_server(app, host="127.0.0.1", port=0, health=lambda: health(db))
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
         yield f"http://127.0.0.1:{server.server_address[1]}"
