@@ -30,6 +30,7 @@ class Settings:
     workspace_rate_per_minute: int = 200
     channel_interval_seconds: float = 1.0
     send_lease_seconds: float = 300.0
+    programs_file: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -87,6 +88,7 @@ class Settings:
             workspace_rate_per_minute=rate,
             channel_interval_seconds=decimal("LEARNBOT_CHANNEL_INTERVAL_SECONDS", 1.0),
             send_lease_seconds=decimal("LEARNBOT_SEND_LEASE_SECONDS", 300.0),
+            programs_file=env.get("LEARNBOT_PROGRAMS_FILE", "").strip() or None,
         )
 
     def require_slack(self) -> None:

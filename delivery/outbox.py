@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Session
@@ -28,7 +28,7 @@ from learning.audit import record
 from learning.clock import Clock
 from learning.errors import LearnbotError
 from models.db import Database
-from models.tables import DEFAULT_WORKSPACE, OutboxMessage, OutboxStatus
+from models.tables import DEFAULT_WORKSPACE, OutboxMessage, OutboxStatus, WorkspaceState
 
 log = logging.getLogger(__name__)
 
@@ -179,6 +179,13 @@ def claim(
     )
     if workspace_id is not None:
         due = due.where(_TABLE.c.workspace_id == workspace_id)
+    # A workspace whose app was uninstalled or whose token was revoked (issue 4,
+    # handlers.events) gets nothing: its rows stay pending, untouched, until it resumes.
+    stopped = exists().where(
+        WorkspaceState.workspace_id == _TABLE.c.workspace_id,
+        WorkspaceState.sending_stopped_at.is_not(None),  # type: ignore[union-attr]
+    )
+    due = due.where(~stopped)
     still_pending: Any = OutboxMessage.status == OutboxStatus.PENDING
     if database.engine.dialect.name == "postgresql":
         due = due.with_for_update(skip_locked=True)
@@ -485,3 +492,22 @@ def retry(
         )
         retried += 1
     return retried
+
+
+def find_sent_message(
+    session: Session, *, person_id: int, channel: str, ts: str
+) -> OutboxMessage | None:
+    """The sent message to ``person_id`` that landed at ``channel``/``ts``, if it is ours.
+
+    Looked up through the person (indexed), so it costs one person's messages, not the
+    whole outbox.
+    """
+    return session.scalars(
+        select(OutboxMessage)
+        .where(
+            OutboxMessage.person_id == person_id,
+            OutboxMessage.slack_ts == ts,
+            OutboxMessage.slack_channel == channel,
+        )
+        .limit(1)
+    ).first()

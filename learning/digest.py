@@ -65,5 +65,17 @@ class Digest:
         )
 
 
+@dataclass(frozen=True)
+class ItemOutcome:
+    """What became of a digest item after the DM was sent, for updating the DM in place.
+
+    ``kind`` is ``done``, ``waived`` or ``snoozed``; ``until`` is the local day a snoozed
+    item comes back.
+    """
+
+    kind: Literal["done", "waived", "snoozed"]
+    until: date | None = None
+
+
 def digest_key(person_id: int, local_date: date) -> str:
     return f"digest:{person_id}:{local_date.isoformat()}"

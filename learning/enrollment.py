@@ -6,7 +6,7 @@ Pure functions; the database side is ``learning.paths``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 
 from learning.calendar import WorkCalendar
@@ -56,6 +56,7 @@ class Held:
     required: bool
     due_date: date | None
     assigned_on: date | None = None
+    due_pinned: bool = False
 
 
 @dataclass
@@ -143,7 +144,9 @@ def reconcile(wanted: Iterable[Wanted], held: Sequence[Held]) -> EnrollmentChang
 
     Completed and waived items stay as they are: a completion counts on any path that
     has the item. Open items no longer wanted are closed, never deleted. Open
-    recertification rounds (cycle > 0) belong to the certification rules and are kept.
+    recertification rounds (cycle > 0) belong to the certification rules and are kept,
+    and so are open items an admin assigned off the path (no tier). A due date an admin
+    pinned is kept when the path would re-date the item.
     """
     newest: dict[int, Held] = {}
     for assignment in held:
@@ -159,17 +162,21 @@ def reconcile(wanted: Iterable[Wanted], held: Sequence[Held]) -> EnrollmentChang
             changes.create.append(want)
         elif have.status == CLOSED:
             changes.reopen.append((have.id, want))
-        elif (
-            have.status == OPEN
-            and have.cycle == 0
-            and (
+        elif have.status == OPEN and have.cycle == 0:
+            if have.due_pinned and have.due_date is not None:
+                want = replace(want, due_date=have.due_date)
+            if (
                 have.due_date != want.due_date
                 or have.required != want.required
                 or have.tier_id != want.tier_id
-            )
-        ):
-            changes.update.append((have.id, want))
+            ):
+                changes.update.append((have.id, want))
     for item_id, have in newest.items():
-        if item_id not in wanted_ids and have.status == OPEN and have.cycle == 0:
+        if (
+            item_id not in wanted_ids
+            and have.status == OPEN
+            and have.cycle == 0
+            and have.tier_id is not None
+        ):
             changes.close.append(have.id)
     return changes

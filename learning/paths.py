@@ -19,6 +19,7 @@ from learning.enrollment import (
     Held,
     LearningPath,
     PathItem,
+    Wanted,
     reconcile,
     wanted_assignments,
 )
@@ -162,11 +163,13 @@ def enroll(
                 Assignment.required,
                 Assignment.due_date,
                 Assignment.assigned_at,
+                Assignment.due_pinned,
             ).where(Assignment.person_id.in_(ids))  # type: ignore[attr-defined]
         ):
             held[row.person_id].append(row)
         creates: list[dict[str, object]] = []
         updates: list[dict[str, object]] = []
+        reopens: list[dict[str, object]] = []
         closes: list[dict[str, object]] = []
         for person in people:
             assert person.id is not None
@@ -184,6 +187,7 @@ def enroll(
                     row.required,
                     row.due_date,
                     local_date(row.assigned_at, zone),
+                    row.due_pinned,
                 )
                 for row in held[person.id]
             ]
@@ -202,17 +206,11 @@ def enroll(
                         person.id, want.item_id, want.tier_id, want.required, want.due_date, now
                     )
                 )
-            for assignment_id, want in [*changes.update, *changes.reopen]:
-                updates.append(
-                    {
-                        "id": assignment_id,
-                        "tier_id": want.tier_id,
-                        "required": want.required,
-                        "due_date": want.due_date,
-                        "status": AssignmentStatus.OPEN,
-                        "closed_at": None,
-                    }
-                )
+            for assignment_id, want in changes.update:
+                updates.append(_reset_row(assignment_id, want))
+            for assignment_id, want in changes.reopen:
+                # A reopened item starts over on the path's dates, without an old pin.
+                reopens.append({**_reset_row(assignment_id, want), "due_pinned": False})
             closes.extend(
                 {"id": assignment_id, "status": AssignmentStatus.CLOSED, "closed_at": now}
                 for assignment_id in changes.close
@@ -221,9 +219,22 @@ def enroll(
             session.execute(insert(Assignment.__table__), creates)  # Core: no ORM overhead
         if updates:
             session.execute(update(Assignment), updates)
+        if reopens:
+            session.execute(update(Assignment), reopens)
         if closes:
             session.execute(update(Assignment), closes)
     return summary
+
+
+def _reset_row(assignment_id: int, want: Wanted) -> dict[str, object]:
+    return {
+        "id": assignment_id,
+        "tier_id": want.tier_id,
+        "required": want.required,
+        "due_date": want.due_date,
+        "status": AssignmentStatus.OPEN,
+        "closed_at": None,
+    }
 
 
 def _new_row(

@@ -8,7 +8,7 @@ limits whatever the digest holds: long titles and urls are cut, and items beyond
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
 
 from slack_sdk.models.blocks import (
@@ -25,7 +25,7 @@ from slack_sdk.models.blocks import (
     StaticSelectElement,
 )
 
-from learning.digest import Digest, DigestItem
+from learning.digest import Digest, DigestItem, ItemOutcome
 from messages import ids
 from messages.rendered import RenderedMessage, escape_mrkdwn, mrkdwn_link, truncate
 
@@ -51,7 +51,11 @@ METHOD_LABELS = {
 
 
 def render_digest(
-    digest: Digest, *, home_url: str | None = None, max_items: int = 10
+    digest: Digest,
+    *,
+    home_url: str | None = None,
+    max_items: int = 10,
+    outcomes: Mapping[int, ItemOutcome] | None = None,
 ) -> RenderedMessage:
     """Render one person's digest as a Block Kit DM with a plain-text fallback.
 
@@ -63,6 +67,9 @@ def render_digest(
         digest: The facts to render; must hold at least one item.
         home_url: Where the "…and N more" line links to (the learnbot Home tab), if known.
         max_items: The most items shown as blocks; fewer when 50 blocks cannot hold them.
+        outcomes: What became of items since the DM was sent, by assignment id: such an
+            item shows "✅ Done" (or "Snoozed until …") in place of its buttons. Used to
+            update a sent DM with ``chat.update``.
 
     Returns:
         The fallback text and the blocks as dicts.
@@ -90,7 +97,8 @@ def render_digest(
     total = len(digest.items)
     for item in digest.items:
         label = [] if item.section == section else [_label_block(item.section)]
-        item_blocks = [*label, *_item_blocks(item, digest.local_date)]
+        outcome = (outcomes or {}).get(item.assignment_id)
+        item_blocks = [*label, *_item_blocks(item, digest.local_date, outcome)]
         reserve = 1 if shown + 1 < total else 0  # room for the "…and N more" line
         if shown == max_items or len(blocks) + len(item_blocks) + reserve > MAX_BLOCKS:
             break
@@ -198,7 +206,28 @@ def _item_text(item: DigestItem, today: date) -> str:
     return f"{heading}\n" + " · ".join(d for d in details if d)
 
 
-def _item_blocks(item: DigestItem, today: date) -> list[Block]:
+def outcome_text(outcome: ItemOutcome, today: date) -> str:
+    """``✅ Done``, ``Waived`` or ``😴 Snoozed until Tue 3 Mar``."""
+    if outcome.kind == "done":
+        return "✅ Done"
+    if outcome.kind == "waived":
+        return "Waived: nothing to do"
+    if outcome.until is not None:
+        return f"😴 Snoozed until {short_day(outcome.until, today)}"
+    return "😴 Snoozed"
+
+
+def _item_blocks(item: DigestItem, today: date, outcome: ItemOutcome | None = None) -> list[Block]:
+    if outcome is not None:
+        title = truncate(" ".join(item.title.split()) or item.key or "Untitled", TITLE_MAX)
+        url = _usable_url(item.url, LINK_URL_MAX)
+        heading = mrkdwn_link(url, title) if url else escape_mrkdwn(title)
+        return [
+            SectionBlock(
+                block_id=ids.item_block_id(item.assignment_id),
+                text=MarkdownTextObject(text=f"{heading}\n{outcome_text(outcome, today)}"),
+            )
+        ]
     elements = [
         ButtonElement(
             text="Done",

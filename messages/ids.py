@@ -21,6 +21,18 @@ SNOOZE_CHOICES: tuple[tuple[str, str], ...] = (
     (SNOOZE_1W, "1 week"),
 )
 SNOOZE_LABELS: dict[str, str] = dict(SNOOZE_CHOICES)
+SNOOZE_DAYS: dict[str, int] = {SNOOZE_1D: 1, SNOOZE_3D: 3, SNOOZE_1W: 7}
+
+# The Done modal: its callback_id, and the block_id / action_id of each input.
+DONE_MODAL = "digest_done_modal"
+DONE_EVIDENCE_BLOCK = "evidence"
+DONE_EVIDENCE_ACTION = "evidence_url"
+DONE_SCORE_BLOCK = "score"
+DONE_SCORE_ACTION = "score"
+DONE_RATING_BLOCK = "rating"
+DONE_RATING_ACTION = "rating"
+DONE_COMMENT_BLOCK = "comment"
+DONE_COMMENT_ACTION = "comment"
 
 # block_id of a digest item: its section is ``item:<id>``, its buttons ``item:<id>:actions``.
 ITEM_BLOCK_PREFIX = "item:"

@@ -167,3 +167,60 @@ def _sdk_problems(where: str, block: dict[str, Any]) -> Iterator[str]:
         yield f"{where}: slack_sdk: {error}"
     except (TypeError, KeyError, AttributeError, ValueError) as error:
         yield f"{where}: slack_sdk cannot read it: {error!r}"
+
+
+# --- views (App Home, modals) ------------------------------------------------------
+
+MAX_VIEW_BLOCKS = 100
+MAX_VIEW_TITLE = 24  # a modal's title, submit and close texts
+MAX_PRIVATE_METADATA = 3000
+MAX_CALLBACK_ID = 255
+VIEW_TYPES = ("home", "modal")
+
+
+def view_problems(view: dict[str, Any]) -> list[str]:
+    """Every way ``view`` (a ``views.publish`` / ``views.open`` view as a dict) breaks
+    Slack's limits; empty when Slack will take it.
+
+    The blocks get the same checks as ``block_kit_problems``, with the views' limit of
+    100 blocks instead of a message's 50.
+    """
+    problems: list[str] = []
+    kind = view.get("type")
+    if kind not in VIEW_TYPES:
+        problems.append(f"view type {kind!r} is not one of {', '.join(VIEW_TYPES)}")
+    blocks = view.get("blocks")
+    if not isinstance(blocks, list):
+        return [*problems, "view has no list of blocks"]
+    if len(blocks) > MAX_VIEW_BLOCKS:
+        problems.append(f"{len(blocks)} blocks, limit {MAX_VIEW_BLOCKS}")
+    if kind == "modal":
+        problems.extend(_text_problems("modal", "title", view.get("title"), MAX_VIEW_TITLE))
+        for what in ("submit", "close"):
+            if view.get(what) is not None:
+                problems.extend(_text_problems("modal", what, view[what], MAX_VIEW_TITLE))
+        if any(isinstance(b, dict) and b.get("type") == "input" for b in blocks) and not view.get(
+            "submit"
+        ):
+            problems.append("modal: input blocks need a submit button")
+    if view.get("private_metadata") is not None:
+        problems.extend(
+            _too_long("view", "private_metadata", view["private_metadata"], MAX_PRIVATE_METADATA)
+        )
+    if view.get("callback_id") is not None:
+        problems.extend(_too_long("view", "callback_id", view["callback_id"], MAX_CALLBACK_ID))
+    block_ids: set[str] = set()
+    for index, block in enumerate(blocks):
+        if not isinstance(block, dict) or "type" not in block:
+            problems.append(f"block {index}: not a Block Kit object with a type")
+            continue
+        where = f"block {index} ({block['type']})"
+        block_id = block.get("block_id")
+        if block_id is not None:
+            problems.extend(_too_long(where, "block_id", block_id, MAX_BLOCK_ID))
+            if block_id in block_ids:
+                problems.append(f"{where}: block_id {block_id!r} is not unique")
+            block_ids.add(block_id)
+        problems.extend(_block_problems(where, block))
+        problems.extend(_sdk_problems(where, block))
+    return problems

@@ -14,13 +14,16 @@ from models.tables import (
     CompletionEvent,
     ConfigSnapshot,
     Item,
+    ItemFeedback,
     ItemPrerequisite,
     OutboxMessage,
     OutboxStatus,
     Person,
+    ProcessedEvent,
     Program,
     Tier,
     TierItem,
+    WorkspaceState,
 )
 from models.types import UTCDateTime
 
@@ -35,13 +38,16 @@ __all__ = [
     "ConfigSnapshot",
     "Database",
     "Item",
+    "ItemFeedback",
     "ItemPrerequisite",
     "OutboxMessage",
     "OutboxStatus",
     "Person",
+    "ProcessedEvent",
     "Program",
     "Tier",
     "TierItem",
     "UTCDateTime",
+    "WorkspaceState",
     "open_database",
 ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
 from models.types import UTCDateTime
@@ -186,6 +186,8 @@ class Assignment(SQLModel, table=True):
     status: str = Field(default=AssignmentStatus.OPEN, max_length=16)
     assigned_at: datetime = _utc()
     due_date: date | None = None
+    # An admin set the due date by hand: enrollment leaves it alone.
+    due_pinned: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     completed_at: datetime | None = _utc(default=None)
     score: float | None = None
     evidence_url: str | None = Field(default=None, max_length=500)
@@ -262,3 +264,44 @@ class OutboxMessage(SQLModel, table=True):
     slack_ts: str | None = Field(default=None, max_length=32)
     slack_channel: str | None = Field(default=None, max_length=64)
     last_error: str | None = Field(default=None, max_length=1000)
+
+
+# --- Chat interactions --------------------------------------------------------
+
+
+class ItemFeedback(SQLModel, table=True):
+    """A learner's reaction to an item (Kirkpatrick level 1): a 1-5 rating and a comment.
+
+    One row per assignment: answering again replaces the earlier answer.
+    """
+
+    __tablename__ = "item_feedback"
+    __table_args__ = (UniqueConstraint("assignment_id", name="uq_item_feedback_assignment"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    item_id: int = Field(foreign_key="item.id", index=True)
+    assignment_id: int = Field(foreign_key="assignment.id")
+    rating: int
+    comment: str | None = Field(default=None, max_length=1000)
+    at: datetime = _utc()
+
+
+class ProcessedEvent(SQLModel, table=True):
+    """An Events API delivery already handled: Slack's retries carry the same ``event_id``."""
+
+    __tablename__ = "processed_event"
+
+    event_id: str = Field(primary_key=True, max_length=64)
+    workspace_id: str = Field(default=DEFAULT_WORKSPACE, max_length=32)
+    received_at: datetime = _utc(index=True)
+
+
+class WorkspaceState(SQLModel, table=True):
+    """Per-workspace switches: sending stops when the app is uninstalled or its tokens revoked."""
+
+    __tablename__ = "workspace_state"
+
+    workspace_id: str = Field(primary_key=True, max_length=32)
+    sending_stopped_at: datetime | None = _utc(default=None)
+    reason: str = Field(default="", max_length=200)

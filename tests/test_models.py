@@ -59,8 +59,8 @@ def test_db_upgrade_brings_an_empty_sqlite_database_to_head(tmp_path, cli):
     url = f"sqlite:///{tmp_path / 'fresh.db'}"
     result = cli("db", "upgrade", env={"DATABASE_URL": url})
     assert result.code == 0
-    assert "empty -> 0001 (current)" in result.out
-    assert "revision 0001 (current)" in cli("db", "current", env={"DATABASE_URL": url}).out
+    assert "empty -> 0002 (current)" in result.out
+    assert "revision 0002 (current)" in cli("db", "current", env={"DATABASE_URL": url}).out
 
 
 def test_sqlite_is_upgraded_automatically_on_first_use(tmp_path, cli):
@@ -79,7 +79,7 @@ def test_an_out_of_date_server_database_is_refused_with_the_fix(db):
             db.ensure_schema()
     finally:
         with db.engine.begin() as conn:
-            conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0001'")
+            conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0002'")
 
 
 def test_passwords_never_appear_in_a_shown_url():

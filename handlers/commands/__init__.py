@@ -1,0 +1,295 @@
+"""The ``/learn`` slash command: parse, act through one domain call, answer in the ack.
+
+The answer travels in the ack body as an ephemeral message, so Slack shows it at once
+and nothing else needs the ``response_url``. The work runs on a small thread pool with
+a budget below Slack's 3-second limit: when it is late (a reload of a big organisation),
+the ack says "working on it" and the answer follows through ``respond``.
+
+No input reaches the person as a stack trace or an HTTP 500 (Slack shows that as
+"dispatch_failed"): typed domain errors become their message, anything else is logged
+with its traceback and answered with an apology.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from typing import Any
+
+from slack_bolt import Ack, App, Respond
+from slack_sdk import WebClient
+from sqlmodel import Session
+
+from handlers import registry
+from handlers.context import HandlerContext
+from handlers.replies import refresh_home
+from learning import actions, identity
+from learning import command_parser as parser
+from learning.curriculum import ProgramSettings, load_curriculum
+from learning.curriculum_sync import apply_config
+from learning.errors import LearnbotError, ValidationFailed
+from learning.paths import current_settings
+from learning.progress import (
+    completion_report,
+    item_title,
+    person_by_email,
+    person_status,
+    team_progress,
+)
+from messages import commands as replies
+from messages.rendered import RenderedMessage
+from models import Person
+
+log = logging.getLogger(__name__)
+
+ACK_BUDGET_SECONDS = 2.0  # Slack waits 3 s for the ack; leave room for the round trip
+WORKERS = 8
+COMPLETION_SOURCE = "slack_command"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The reply, and whose App Home shows something that just changed."""
+
+    message: RenderedMessage
+    changed: tuple[Person, ...] = ()
+
+
+def register(app: App, ctx: HandlerContext) -> None:
+    """Add the ``/learn`` listener to ``app``."""
+    pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="learn-command")
+
+    def handle_learn_command(
+        ack: Ack, respond: Respond, command: dict[str, Any], client: WebClient
+    ) -> None:
+        user_id = str(command.get("user_id") or "")
+        text = command.get("text")
+        reply_within(
+            lambda: answer(ctx, user_id, text if isinstance(text, str) else ""),
+            ack=ack,
+            respond=respond,
+            after=lambda outcome: _refresh_homes(client, ctx, outcome),
+            pool=pool,
+            budget=ACK_BUDGET_SECONDS,
+        )
+
+    app.command(registry.LEARN)(handle_learn_command)
+
+
+def reply_within(
+    work: Callable[[], Outcome],
+    *,
+    ack: Callable[..., Any],
+    respond: Callable[..., Any],
+    after: Callable[[Outcome], None],
+    pool: ThreadPoolExecutor,
+    budget: float,
+) -> None:
+    """Ack with ``work``'s answer if it is ready within ``budget`` seconds, else later.
+
+    Args:
+        work: Computes the reply; must not raise (``answer`` never does).
+        ack: Bolt's ``ack``; called exactly once.
+        respond: Bolt's ``respond``, used only when the answer is late.
+        after: Follow-up work once the person has their answer (App Home refreshes).
+        pool: Where ``work`` runs.
+        budget: Seconds to wait before acking with "working on it".
+    """
+    future = pool.submit(work)
+    try:
+        outcome = future.result(timeout=budget)
+    except FutureTimeout:
+        _ack(ack, replies.working_on_it_message())
+        future.add_done_callback(lambda done: _respond_late(respond, after, done))
+        return
+    _ack(ack, outcome.message)
+    _follow_up(after, outcome)
+
+
+def _ack(ack: Callable[..., Any], message: RenderedMessage) -> None:
+    ack(text=message.text, blocks=message.blocks, response_type="ephemeral")
+
+
+def _respond_late(
+    respond: Callable[..., Any], after: Callable[[Outcome], None], done: Future[Outcome]
+) -> None:
+    try:
+        outcome = done.result()
+        respond(
+            text=outcome.message.text,
+            blocks=outcome.message.blocks,
+            response_type="ephemeral",
+            replace_original=False,
+        )
+    except Exception:  # this thread has nobody else to tell; the log is the record
+        log.exception("could not deliver a late /learn answer")
+        return
+    _follow_up(after, outcome)
+
+
+def _follow_up(after: Callable[[Outcome], None], outcome: Outcome) -> None:
+    try:
+        after(outcome)
+    except Exception:  # the answer is given; a failed refresh must not turn into an error
+        log.exception("follow-up after /learn failed")
+
+
+def _refresh_homes(client: WebClient, ctx: HandlerContext, outcome: Outcome) -> None:
+    for person in outcome.changed:
+        refresh_home(client, ctx, person)
+
+
+def answer(ctx: HandlerContext, slack_user_id: str, text: str) -> Outcome:
+    """The reply to ``/learn text`` typed by ``slack_user_id``; never raises."""
+    try:
+        command = parser.parse_command(text)
+    except parser.UsageError as error:
+        return Outcome(replies.usage_message(error))
+    if isinstance(command, parser.ShowHelp):
+        return Outcome(replies.help_message())
+    try:
+        with actions.unit_of_work(ctx.database) as session:
+            return _run(ctx, session, slack_user_id, command)
+    except actions.AmbiguousItem as error:
+        return Outcome(replies.ambiguous_message(error.text, error.candidates))
+    except ValidationFailed as error:
+        return Outcome(replies.validation_failed_message(error.problems))
+    except LearnbotError as error:
+        return Outcome(replies.refused_message(str(error)))
+    except Exception:
+        log.exception("/learn %r from %s failed", text[:200], slack_user_id)
+        return Outcome(replies.failed_message())
+
+
+def _run(
+    ctx: HandlerContext, session: Session, slack_user_id: str, command: parser.Command
+) -> Outcome:
+    person = identity.person_by_slack_id(session, slack_user_id)
+    if person is not None and not person.active:
+        person = None
+    if parser.is_admin_command(command):
+        if not identity.is_admin(person, slack_user_id=slack_user_id, admins=ctx.settings.admins):
+            return Outcome(replies.admin_only_message())
+        return _run_admin(ctx, session, slack_user_id, person, command)
+    if person is None:
+        return Outcome(replies.unknown_person_message())
+    return _run_personal(ctx, session, person, command)
+
+
+def _run_personal(
+    ctx: HandlerContext, session: Session, person: Person, command: parser.Command
+) -> Outcome:
+    clock = ctx.clock
+    match command:
+        case parser.ShowSummary():
+            status = person_status(
+                session, person.email, clock=clock, workspace_id=person.workspace_id
+            )
+            return Outcome(replies.summary_message(status))
+        case parser.ShowDue():
+            status = person_status(
+                session, person.email, clock=clock, workspace_id=person.workspace_id
+            )
+            return Outcome(replies.due_message(status))
+        case parser.MarkDone(item=item):
+            assignment = actions.find_assignment(session, person=person, text=item)
+            assert assignment.id is not None
+            done = actions.complete_assignment(
+                session,
+                actor=person,
+                assignment_id=assignment.id,
+                clock=clock,
+                source=COMPLETION_SOURCE,
+            )
+            message = replies.done_message(title=done.item_title, already=done.already_done)
+            return Outcome(message, () if done.already_done else (person,))
+        case parser.Snooze(item=item, days=days):
+            assignment = actions.find_assignment(session, person=person, text=item)
+            assert assignment.id is not None
+            zone = actions.org_timezone(session)
+            until = actions.snooze_assignment(
+                session,
+                actor=person,
+                assignment_id=assignment.id,
+                days=days,
+                clock=clock,
+                default_zone=zone,
+            )
+            message = replies.snooze_message(
+                title=item_title(session, assignment.item_id),
+                until=until,
+                zone=person.timezone or zone,
+            )
+            return Outcome(message, (person,))
+        case parser.SetAway(until=until):
+            actions.set_away(session, person=person, until=until, clock=clock)
+            return Outcome(replies.away_message(until), (person,))
+        case parser.SetBack():
+            was_away = actions.set_back(session, person=person, clock=clock)
+            return Outcome(replies.back_message(was_away=was_away), (person,) if was_away else ())
+        case parser.ShowPolicy():
+            return Outcome(replies.policy_message(current_settings(session) or ProgramSettings()))
+        case parser.ShowTeam():
+            assert person.id is not None
+            chain = identity.reporting_chain_ids(session, person.id)
+            members = team_progress(session, person_ids=chain, clock=clock)
+            return Outcome(replies.team_message(members))
+    raise AssertionError(f"unhandled command {command!r}")
+
+
+def _run_admin(
+    ctx: HandlerContext,
+    session: Session,
+    slack_user_id: str,
+    admin: Person | None,
+    command: parser.Command,
+) -> Outcome:
+    clock = ctx.clock
+    actor = admin.email if admin is not None else f"slack:{slack_user_id}"
+    match command:
+        case parser.AdminReport():
+            return Outcome(replies.report_message(completion_report(session, clock=clock)))
+        case parser.AdminReload():
+            path = ctx.settings.programs_file
+            if not path:
+                return Outcome(replies.reload_not_configured_message())
+            loaded = load_curriculum(path)
+            changes = apply_config(session, loaded, clock=clock, actor=actor)
+            message = replies.reload_message(
+                source=loaded.source, summary=changes.summary(), changed=bool(changes)
+            )
+            return Outcome(message)
+        case parser.AdminAssign(email=email, item=item, due=due):
+            person = person_by_email(session, email)
+            assignment = actions.assign_item(
+                session, actor_label=actor, person=person, item_key=item, due=due, clock=clock
+            )
+            message = replies.assign_message(
+                name=person.name,
+                email=person.email,
+                title=item_title(session, assignment.item_id),
+                due=assignment.due_date,
+            )
+            return Outcome(message, (person,))
+        case parser.AdminWaive(email=email, item=item, reason=reason):
+            person = person_by_email(session, email)
+            assignment = actions.waive_item(
+                session,
+                admin=admin,
+                actor_label=actor,
+                person=person,
+                item_key=item,
+                reason=reason,
+                clock=clock,
+            )
+            message = replies.waive_message(
+                name=person.name,
+                email=person.email,
+                title=item_title(session, assignment.item_id),
+                reason=assignment.waived_reason or reason,
+            )
+            return Outcome(message, (person,))
+    raise AssertionError(f"unhandled admin command {command!r}")

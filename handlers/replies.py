@@ -1,0 +1,61 @@
+"""Replies every listener shares: tell the user privately, refresh their App Home."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from typing import Any
+
+from slack_sdk import WebClient
+
+from handlers.context import HandlerContext
+from models import Person
+
+log = logging.getLogger(__name__)
+
+
+def user_message(error: Exception) -> str:
+    """A domain error's message as a sentence for the user."""
+    text = str(error).strip() or "That did not work."
+    return text[:1].upper() + text[1:]
+
+
+def tell(client: WebClient, *, user_id: str, channel_id: str | None, text: str) -> None:
+    """Tell one user something only they see.
+
+    In a conversation (the nudge DM) it is an ephemeral message there; without one (a
+    click in App Home) it is a DM from the bot.
+    """
+    if channel_id:
+        client.chat_postEphemeral(channel=channel_id, user=user_id, text=text)
+    else:
+        client.chat_postMessage(channel=user_id, text=text)
+
+
+def message_location(body: dict[str, Any]) -> tuple[str, str]:
+    """``(channel_id, message_ts)`` of the message a block action came from; empty if none."""
+    container = body.get("container") or {}
+    if container.get("type") != "message":
+        return "", ""
+    channel = container.get("channel_id") or (body.get("channel") or {}).get("id") or ""
+    ts = container.get("message_ts") or (body.get("message") or {}).get("ts") or ""
+    return str(channel), str(ts)
+
+
+def refresh_home(client: WebClient, ctx: HandlerContext, person: Person) -> None:
+    """Re-publish the person's App Home if the home listeners offer ``publish_home``."""
+    try:
+        home = importlib.import_module("handlers.home")
+    except ModuleNotFoundError as exc:
+        if exc.name != "handlers.home":
+            raise
+        return
+    publish = getattr(home, "publish_home", None)
+    if publish is None:
+        return
+    try:
+        publish(client, ctx, person)
+    except Exception:
+        # The person's action is already recorded and confirmed; a stale Home tab is
+        # worth a logged traceback, not an "it failed" message about work that succeeded.
+        log.exception("App Home refresh failed for person %s", person.id)

@@ -1,0 +1,153 @@
+"""Modal submissions: the Done form of a nudge DM item."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from slack_bolt import Ack, App
+from slack_sdk import WebClient
+from sqlalchemy.exc import IntegrityError
+
+from handlers.context import HandlerContext
+from handlers.digest_dm import update_digest_dm
+from handlers.replies import refresh_home, tell, user_message
+from learning.actions import (
+    DoneResult,
+    InvalidInput,
+    check_evidence_url,
+    check_score,
+    complete_assignment,
+    record_feedback,
+    unit_of_work,
+)
+from learning.errors import LearnbotError
+from learning.identity import require_person
+from messages import ids
+from messages.modals import COMMENT_MAX, DoneForm, DoneModalMetadata, read_done_form
+from models import Person
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+COMPLETION_SOURCE = "slack"
+RATING_NEEDED = "Pick how useful it was to send a comment with it."
+
+
+def register(app: App, ctx: HandlerContext) -> None:
+    """Add the modal submission listeners to ``app``."""
+
+    @app.view(ids.DONE_MODAL)
+    def handle_done_submitted(
+        ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient
+    ) -> None:
+        submit_done(ctx, ack=ack, body=body, view=view, client=client)
+
+
+def done_form_errors(form: DoneForm) -> tuple[dict[str, str], float | None, str | None, int | None]:
+    """Check the Done form without the database.
+
+    Returns:
+        ``(errors by block_id, score, evidence url, rating)``; errors is empty when the
+        form is fine.
+    """
+    errors: dict[str, str] = {}
+    score = url = rating = None
+    try:
+        score = check_score(form.score)
+    except InvalidInput as error:
+        errors[ids.DONE_SCORE_BLOCK] = str(error)
+    try:
+        url = check_evidence_url(form.evidence_url)
+    except InvalidInput as error:
+        errors[ids.DONE_EVIDENCE_BLOCK] = str(error)
+    if form.rating:
+        try:
+            rating = int(form.rating)
+        except ValueError:
+            rating = 0
+        if not 1 <= rating <= 5:
+            errors[ids.DONE_RATING_BLOCK] = "Pick a rating from 1 to 5."
+            rating = None
+    elif form.comment:
+        errors[ids.DONE_RATING_BLOCK] = RATING_NEEDED
+    if len(form.comment) > COMMENT_MAX:
+        errors[ids.DONE_COMMENT_BLOCK] = f"Keep it to {COMMENT_MAX} characters."
+    return errors, score, url, rating
+
+
+def submit_done(
+    ctx: HandlerContext, *, ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient
+) -> None:
+    """Validate the Done form, then record the completion and feedback and update the DM.
+
+    Form mistakes are answered in the modal (``response_action=errors``) before anything
+    is written; everything else happens after the ack.
+    """
+    user_id = body["user"]["id"]
+    form = read_done_form(((view.get("state") or {}).get("values")) or {})
+    errors, score, url, rating = done_form_errors(form)
+    if errors:
+        ack(response_action="errors", errors=errors)
+        return
+    try:
+        metadata = DoneModalMetadata.load(view.get("private_metadata") or "")
+    except ValueError:
+        ack()
+        raise
+    ack()
+
+    def record() -> tuple[Person, DoneResult]:
+        with unit_of_work(ctx.database) as session:
+            person = require_person(session, user_id)
+            result = complete_assignment(
+                session,
+                actor=person,
+                assignment_id=metadata.assignment_id,
+                clock=ctx.clock,
+                source=COMPLETION_SOURCE,
+                evidence_url=url,
+                score=score,
+            )
+            if rating is not None:
+                record_feedback(
+                    session,
+                    person=person,
+                    assignment_id=metadata.assignment_id,
+                    rating=rating,
+                    comment=form.comment or None,
+                    clock=ctx.clock,
+                )
+            return person, result
+
+    try:
+        person, result = _retry_once_on_conflict(record)
+    except LearnbotError as error:
+        tell(client, user_id=user_id, channel_id=metadata.channel_id, text=user_message(error))
+        return
+    updated = update_digest_dm(
+        client, ctx, person=person, channel_id=metadata.channel_id, ts=metadata.message_ts
+    )
+    if not updated:
+        done = "was already marked done" if result.already_done else "is marked done"
+        tell(
+            client,
+            user_id=user_id,
+            channel_id=metadata.channel_id,
+            text=f"✅ “{result.item_title}” {done}.",
+        )
+    refresh_home(client, ctx, person)
+
+
+def _retry_once_on_conflict(work: Callable[[], T]) -> T:
+    """Run ``work``; if a concurrent twin won a unique key (a double submit), run it again.
+
+    The second run sees the twin's completion and records nothing (``already_done``).
+    """
+    try:
+        return work()
+    except IntegrityError:
+        log.info("unique key conflict (a concurrent double submit?); trying once more")
+        return work()

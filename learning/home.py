@@ -1,0 +1,254 @@
+"""What a person's App Home shows, as facts: their path, open items, certifications, and
+their team or the whole program when they may see it.
+
+``home_for`` answers for a Slack user: a ``HomePage`` for a person learnbot knows, or a
+``Welcome`` for someone it does not (yet). Rendering is ``messages.home``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from learning.clock import Clock, local_date
+from learning.curriculum import ProgramSettings
+from learning.identity import is_admin, person_by_slack_id, reporting_chain_ids
+from learning.paths import current_settings
+from learning.progress import CompletionReport, PersonStatus, completion_report, person_status
+from learning.team import TeamSummary, team_summary
+from models import (
+    DEFAULT_WORKSPACE,
+    Assignment,
+    AssignmentStatus,
+    Certification,
+    CertificationRequirement,
+    Item,
+    Person,
+)
+
+
+@dataclass(frozen=True)
+class HomeItem:
+    """An open assignment, with what its buttons need."""
+
+    assignment_id: int
+    key: str
+    title: str
+    url: str | None
+    method: str
+    minutes: int
+    required: bool
+    due_date: date | None
+    overdue: bool  # a required item past its due date (suggested items never are)
+    overdue_working_days: int  # working days since the due date (0 over a weekend)
+    snoozed_until: datetime | None  # set while a snooze is running
+
+
+@dataclass(frozen=True)
+class HeldCertification:
+    """A certification the person holds."""
+
+    title: str
+    expires_on: date | None
+
+
+@dataclass(frozen=True)
+class CertificationGoal:
+    """A certification the person is working towards: requirements met so far."""
+
+    title: str
+    met: int
+    needed: int
+
+
+@dataclass(frozen=True)
+class HomePage:
+    """Everything one person's App Home shows.
+
+    Attributes:
+        status: Their path per tier (``learning.progress.person_status``).
+        items: Open assignments, snoozed ones included (``HomeItem.snoozed_until``):
+            overdue first (longest overdue first), then by due date, required before
+            suggested on the same day.
+        certifications: Certifications held (none until awards are recorded).
+        goals: Certifications whose requirements are on their path.
+        team: Their reporting chain's summary, if they manage anyone.
+        program: The whole program, for admins.
+    """
+
+    status: PersonStatus
+    items: tuple[HomeItem, ...]
+    certifications: tuple[HeldCertification, ...]
+    goals: tuple[CertificationGoal, ...]
+    team: TeamSummary | None
+    program: CompletionReport | None
+
+    @property
+    def away(self) -> bool:
+        """Whether the person is away today (reminders paused)."""
+        away_until = self.status.away_until
+        return away_until is not None and away_until >= self.status.today
+
+
+@dataclass(frozen=True)
+class Welcome:
+    """For a Slack user learnbot does not know, or whose profile is switched off."""
+
+    inactive: bool = False
+    program: CompletionReport | None = None  # admins listed by Slack id still see this
+
+
+def home_for(
+    session: Session,
+    *,
+    slack_user_id: str,
+    clock: Clock,
+    admins: tuple[str, ...],
+    workspace_id: str = DEFAULT_WORKSPACE,
+) -> HomePage | Welcome:
+    """The App Home facts for ``slack_user_id``.
+
+    Managers get a summary of their own reporting chain only; admins (``is_admin`` or
+    ``LEARNBOT_ADMINS``) get the program overview.
+    """
+    person = person_by_slack_id(session, slack_user_id, workspace_id=workspace_id)
+    admin = is_admin(person, slack_user_id=slack_user_id, admins=admins)
+    program = completion_report(session, clock=clock, workspace_id=workspace_id) if admin else None
+    if person is None or not person.active:
+        return Welcome(inactive=person is not None, program=program)
+    return home_page(session, person, clock=clock, program=program)
+
+
+def home_page(
+    session: Session,
+    person: Person,
+    *,
+    clock: Clock,
+    program: CompletionReport | None = None,
+) -> HomePage:
+    """One known person's App Home facts (their team's summary if they manage anyone)."""
+    assert person.id is not None
+    settings = current_settings(session) or ProgramSettings()
+    status = person_status(session, person.email, clock=clock, workspace_id=person.workspace_id)
+    chain = reporting_chain_ids(session, person.id)
+    return HomePage(
+        status=status,
+        items=open_items(session, person, clock=clock, settings=settings),
+        certifications=(),  # no awards are recorded yet; the certification rules add them
+        goals=certification_goals(session, person.id),
+        team=team_summary(session, person_ids=chain, clock=clock, settings=settings)
+        if chain
+        else None,
+        program=program,
+    )
+
+
+def open_items(
+    session: Session, person: Person, *, clock: Clock, settings: ProgramSettings
+) -> tuple[HomeItem, ...]:
+    """``person``'s open assignments, most urgent first (see ``HomePage.items``)."""
+    zone = person.timezone or settings.organisation.timezone
+    now = clock.now()
+    today = local_date(now, zone)
+    calendar = settings.calendar_for(zone)
+    items: list[HomeItem] = []
+    for row in session.execute(
+        select(
+            Assignment.id,
+            Assignment.required,
+            Assignment.due_date,
+            Assignment.snoozed_until,
+            Item.key,
+            Item.title,
+            Item.url,
+            Item.method,
+            Item.minutes,
+        )
+        .join(Item, Item.id == Assignment.item_id)
+        .where(Assignment.person_id == person.id, Assignment.status == AssignmentStatus.OPEN)
+    ):
+        overdue = bool(row.required and row.due_date is not None and row.due_date < today)
+        late = calendar.working_days_between(row.due_date, today) if overdue else 0
+        snoozed = row.snoozed_until if row.snoozed_until and row.snoozed_until > now else None
+        items.append(
+            HomeItem(
+                assignment_id=row.id,
+                key=row.key,
+                title=row.title,
+                url=row.url,
+                method=row.method,
+                minutes=row.minutes,
+                required=row.required,
+                due_date=row.due_date,
+                overdue=overdue,
+                overdue_working_days=late,
+                snoozed_until=snoozed,
+            )
+        )
+    items.sort(
+        key=lambda i: (
+            not i.overdue,
+            i.due_date is None,
+            i.due_date or date.max,
+            not i.required,
+            i.title.lower(),
+            i.assignment_id,
+        )
+    )
+    return tuple(items)
+
+
+def certification_goals(session: Session, person_id: int) -> tuple[CertificationGoal, ...]:
+    """Active certifications needing an item on ``person_id``'s path, with requirements met.
+
+    A requirement is met by a completed assignment of its item, with at least the
+    minimum score when one is set.
+    """
+    held = {
+        row.item_id: row
+        for row in session.execute(
+            select(Assignment.item_id, Assignment.status, Assignment.score)
+            .where(
+                Assignment.person_id == person_id,
+                Assignment.status != AssignmentStatus.CLOSED,
+            )
+            .order_by(Assignment.cycle)  # the newest cycle wins
+        )
+    }
+    if not held:
+        return ()
+    requirements: dict[int, list[tuple[int, float | None]]] = {}
+    titles: dict[int, str] = {}
+    for cert_id, title, item_id, min_score in session.execute(
+        select(
+            Certification.id,
+            Certification.title,
+            CertificationRequirement.item_id,
+            CertificationRequirement.min_score,
+        )
+        .join(
+            CertificationRequirement,
+            CertificationRequirement.certification_id == Certification.id,
+        )
+        .join(Item, Item.id == CertificationRequirement.item_id)
+        .where(Certification.active, Item.active)
+    ):
+        requirements.setdefault(cert_id, []).append((item_id, min_score))
+        titles[cert_id] = title
+    goals = []
+    for cert_id, needs in requirements.items():
+        if not any(item_id in held for item_id, _ in needs):
+            continue
+        met = 0
+        for item_id, min_score in needs:
+            row = held.get(item_id)
+            if row is None or row.status != AssignmentStatus.COMPLETED:
+                continue
+            if min_score is None or (row.score is not None and row.score >= min_score):
+                met += 1
+        goals.append(CertificationGoal(titles[cert_id], met, len(needs)))
+    goals.sort(key=lambda g: (g.met == g.needed, -g.met / g.needed, g.title.lower()))
+    return tuple(goals)
