@@ -322,12 +322,12 @@ SELECT p.id, p.name, p.slack_user_id, p.workspace_id,
        a.id, a.required, a.due_date,
        i.key, i.title, i.url, i.method, i.minutes
 FROM person p
-JOIN assignment a ON a.person_id = p.id
+{join_assignment}
 JOIN item i ON i.id = a.item_id
 WHERE p.active
   AND {in_zone}
   AND (p.away_until IS NULL OR p.away_until < :today)
-  AND a.status = 'open'
+  AND {status} = 'open'
   AND a.due_date IS NOT NULL
   AND (a.snoozed_until IS NULL OR a.snoozed_until <= :now)
   AND ((a.required AND a.due_date <= :until){suggested})
@@ -337,6 +337,15 @@ WHERE p.active
   )
 ORDER BY p.id, a.due_date, a.id
 """
+# The same join, two ways of writing it. "plain": as above with an inner join, as the
+# planner writes it. "pinned" (SQLite only): CROSS JOIN, which SQLite takes as "person
+# first", and `status || ''`, so that ix_assignment_status_due is not used: each person
+# of the zone, then their assignments through the (person_id, item_id, cycle) index.
+# Without statistics (no ANALYZE) SQLite otherwise starts from ix_assignment_status_due,
+# i.e. from every open assignment of every zone, for each zone. PostgreSQL plans from
+# statistics, so it gets the plain text both times.
+PLAIN_JOIN = ("JOIN assignment a ON a.person_id = p.id", "a.status")
+PINNED_JOIN = ("CROSS JOIN assignment a ON a.person_id = p.id", "a.status || ''")
 
 FLOOR_INSERT = """
 INSERT INTO outbox (key, workspace_id, kind, person_id, channel, text, payload,
@@ -380,12 +389,17 @@ class FloorSql:
             return value.isoformat()
         return value
 
-    def select(self, window: ZoneWindow, org_zone: str) -> str:
+    def select(self, window: ZoneWindow, org_zone: str, *, pinned: bool) -> str:
+        join, status = PINNED_JOIN if pinned and self.dialect == "sqlite" else PLAIN_JOIN
         in_zone = "p.timezone = :zone"
         if window.zone == org_zone:
             in_zone = "(p.timezone = :zone OR p.timezone IS NULL)"
         suggested = " OR NOT a.required" if window.suggestions else ""
-        return self._native(FLOOR_SQL.format(in_zone=in_zone, suggested=suggested))
+        return self._native(
+            FLOOR_SQL.format(
+                join_assignment=join, status=status, in_zone=in_zone, suggested=suggested
+            )
+        )
 
     def insert(self) -> str:
         sql = FLOOR_INSERT
@@ -395,14 +409,16 @@ class FloorSql:
 
 
 def floor_instant(
-    db: Database, zones: list[str], now: datetime, settings: ProgramSettings
+    db: Database, zones: list[str], now: datetime, settings: ProgramSettings, *, pinned: bool
 ) -> FloorResult:
     """The floor at ``now``: select every open zone's rows, insert one outbox row each."""
     result = FloorResult()
     sql = FloorSql(db)
     windows = open_windows(zones, now=now, settings=settings)
     result.windows = len(windows)
-    statements = [sql.select(window, settings.organisation.timezone) for window in windows]
+    statements = [
+        sql.select(window, settings.organisation.timezone, pinned=pinned) for window in windows
+    ]
     insert_sql = sql.insert()
     fetched: list[list[Any]] = []
     gc.collect()
@@ -473,6 +489,7 @@ class Instant:
     digests: int = 0
     items: int = 0
     floor: FloorResult = field(default_factory=FloorResult)
+    plain: FloorResult | None = None  # SQLite: the floor with the planner's join order
 
 
 @dataclass
@@ -493,12 +510,24 @@ class Scale:
         return sum(instant.floor.seconds for instant in self.instants)
 
     @property
+    def plain_s(self) -> float | None:
+        plain = [instant.plain for instant in self.instants]
+        if not plain or any(result is None for result in plain):
+            return None
+        return sum(result.seconds for result in plain if result)
+
+    @property
     def floor_rows(self) -> int:
         return sum(instant.floor.rows for instant in self.instants)
 
     @property
     def ratio(self) -> float:
         return self.total("plan_s") / self.floor_s if self.floor_s else float("nan")
+
+    @property
+    def plain_ratio(self) -> float | None:
+        plain = self.plain_s
+        return self.total("plan_s") / plain if plain else None
 
     @property
     def py_peak(self) -> float | None:
@@ -553,11 +582,15 @@ def run_day(db: Database, scale: Scale, day: date, *, trace: bool) -> None:
     plan_once(db, datetime.combine(day - timedelta(days=2), clock_time(12), tzinfo=UTC))
     can_reset = rss_reset()
     scale.rss_note = "" if can_reset else " (process peak so far)"
+    sqlite = db.engine.dialect.name == "sqlite"
     for instant in scale.instants:
         with db.engine.connect() as conn:
             before = max_outbox_id(conn)
-        instant.floor = floor_instant(db, scale.setup.zones, instant.at, settings)
+        instant.floor = floor_instant(db, scale.setup.zones, instant.at, settings, pinned=True)
         clear_outbox(db, before)
+        if sqlite:
+            instant.plain = floor_instant(db, scale.setup.zones, instant.at, settings, pinned=False)
+            clear_outbox(db, before)
         gc.collect()
         rss_reset()
         started = time.perf_counter()
@@ -573,16 +606,24 @@ def run_day(db: Database, scale: Scale, day: date, *, trace: bool) -> None:
             f"planner {instant.plan_s:7.3f} s, {plan.enqueued:>7,} digests, "
             f"{plan.stats.items:>9,} items | floor {floor.seconds:7.3f} s, "
             f"{floor.digests:>7,} people, {floor.rows:>9,} rows ({floor.items:,} capped)"
+            + (f" | plain floor {instant.plain.seconds:7.3f} s" if instant.plain else "")
         )
-        for what, planner, floor_count in (
-            ("digests", plan.enqueued, floor.digests),
-            ("digests (PlanStats)", plan.stats.digests, floor.digests),
-            ("items", plan.stats.items, floor.items),
-        ):
+        checks = [
+            ("digests", plan.enqueued, floor.digests, "floor"),
+            ("digests (PlanStats)", plan.stats.digests, floor.digests, "floor"),
+            ("items", plan.stats.items, floor.items, "floor"),
+        ]
+        if instant.plain:
+            checks += [
+                ("digests", plan.enqueued, instant.plain.digests, "plain floor"),
+                ("items", plan.stats.items, instant.plain.items, "plain floor"),
+                ("rows", floor.rows, instant.plain.rows, "plain floor"),
+            ]
+        for what, planner, floor_count, which in checks:
             if planner != floor_count:
                 problem = (
                     f"{scale.people:,} people, {instant.zone} at {instant.at:%Y-%m-%dT%H:%MZ}: "
-                    f"the planner's {what} {planner:,} != the floor's {floor_count:,}"
+                    f"the planner's {what} {planner:,} != the {which}'s {floor_count:,}"
                 )
                 say(f"  MISMATCH: {problem}")
                 scale.problems.append(problem)
@@ -645,6 +686,8 @@ def results_table(scales: list[Scale], args: argparse.Namespace) -> str:
         "ratio",
         "py peak MiB",
         "RSS MiB",
+        "plain floor s",
+        "plain ratio",
     )
     lines = []
     for scale in scales:
@@ -661,6 +704,8 @@ def results_table(scales: list[Scale], args: argparse.Namespace) -> str:
                 f"{scale.ratio:.2f}",
                 "-" if peak is None else f"{peak:.1f}",
                 f"{max(i.rss_mib for i in scale.instants):.1f}",
+                "-" if scale.plain_s is None else f"{scale.plain_s:.3f}",
+                "-" if scale.plain_ratio is None else f"{scale.plain_ratio:.2f}",
             )
         )
     widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
@@ -813,7 +858,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "max_suggestions suggestions each); rows: the floor's rows, before that cap; "
         "wall s: sums over the day's "
         f"{len(done[-1].instants)} send instants; py peak: tracemalloc, largest call; "
-        f"RSS: peak during a planner call{done[-1].rss_note}"
+        f"RSS: peak during a planner call{done[-1].rss_note}; plain floor (SQLite): "
+        "the floor's query with the planner's join order (see FLOOR_SQL)"
     )
     say(
         f"machine: {platform.platform()}, {platform.python_implementation()} "

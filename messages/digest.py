@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
+from typing import Any
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
@@ -228,38 +229,12 @@ def _item_blocks(item: DigestItem, today: date, outcome: ItemOutcome | None = No
                 text=MarkdownTextObject(text=f"{heading}\n{outcome_text(outcome, today)}"),
             )
         ]
-    elements = [
-        ButtonElement(
-            text="Done",
-            action_id=ids.DIGEST_DONE,
-            value=ids.assignment_value(item.assignment_id),
-            style="primary",
-        ),
-        StaticSelectElement(
-            placeholder="Snooze…",
-            action_id=ids.DIGEST_SNOOZE,
-            options=[
-                Option(value=ids.snooze_value(item.assignment_id, code), label=label)
-                for code, label in ids.SNOOZE_CHOICES
-            ],
-        ),
-    ]
-    url = _usable_url(item.url, BUTTON_URL_MAX)
-    if url:
-        elements.append(
-            ButtonElement(
-                text="Open",
-                action_id=ids.DIGEST_OPEN,
-                value=ids.assignment_value(item.assignment_id),
-                url=url,
-            )
-        )
     return [
         SectionBlock(
             block_id=ids.item_block_id(item.assignment_id),
             text=MarkdownTextObject(text=_item_text(item, today)),
         ),
-        ActionsBlock(block_id=ids.item_actions_block_id(item.assignment_id), elements=elements),
+        item_actions(item.assignment_id, _usable_url(item.url, BUTTON_URL_MAX)),
     ]
 
 
@@ -267,3 +242,34 @@ def _more_block(hidden: int, home_url: str | None) -> Block:
     url = _usable_url(home_url, LINK_URL_MAX)
     home = mrkdwn_link(url, "learnbot Home tab") if url else "learnbot Home tab"
     return ContextBlock(elements=[MarkdownTextObject(text=f"…and {hidden} more — see your {home}")])
+
+
+def item_actions(assignment_id: int, url: str | None) -> ActionsBlock:
+    """Done, Snooze and (with a usable ``url``) Open for one item: the digest's and App
+    Home's buttons, so the same listeners serve both."""
+    elements: list[Any] = [
+        ButtonElement(
+            text="Done",
+            action_id=ids.DIGEST_DONE,
+            value=ids.assignment_value(assignment_id),
+            style="primary",
+        ),
+        StaticSelectElement(
+            placeholder="Snooze…",
+            action_id=ids.DIGEST_SNOOZE,
+            options=[
+                Option(value=ids.snooze_value(assignment_id, code), label=label)
+                for code, label in ids.SNOOZE_CHOICES
+            ],
+        ),
+    ]
+    if url:
+        elements.append(
+            ButtonElement(
+                text="Open",
+                action_id=ids.DIGEST_OPEN,
+                value=ids.assignment_value(assignment_id),
+                url=url,
+            )
+        )
+    return ActionsBlock(block_id=ids.item_actions_block_id(assignment_id), elements=elements)

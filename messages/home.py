@@ -19,17 +19,13 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from slack_sdk.models.blocks import (
-    ActionsBlock,
     Block,
-    ButtonElement,
     ContextBlock,
     DividerBlock,
     HeaderBlock,
     MarkdownTextObject,
-    Option,
     PlainTextObject,
     SectionBlock,
-    StaticSelectElement,
 )
 from slack_sdk.models.views import View
 
@@ -42,6 +38,7 @@ from messages.digest import (
     LINK_URL_MAX,
     TITLE_MAX,
     duration,
+    item_actions,
     method_label,
     short_day,
 )
@@ -207,37 +204,15 @@ def _one_item(item: HomeItem, today: date) -> list[Block]:
         "Required" if item.required else "Suggested",
         _due_phrase(item, today),
     ]
-    elements = [
-        ButtonElement(
-            text="Done",
-            action_id=ids.DIGEST_DONE,
-            value=ids.assignment_value(item.assignment_id),
-            style="primary",
-        ),
-        StaticSelectElement(
-            placeholder="Snooze…",
-            action_id=ids.DIGEST_SNOOZE,
-            options=[
-                Option(value=ids.snooze_value(item.assignment_id, code), label=label)
-                for code, label in ids.SNOOZE_CHOICES
-            ],
-        ),
-    ]
-    if item.url and len(item.url) <= BUTTON_URL_MAX:
-        elements.append(
-            ButtonElement(
-                text="Open",
-                action_id=ids.DIGEST_OPEN,
-                value=ids.assignment_value(item.assignment_id),
-                url=item.url,
-            )
-        )
     return [
         SectionBlock(
             block_id=ids.item_block_id(item.assignment_id),
             text=MarkdownTextObject(text=f"{heading}\n" + " · ".join(d for d in details if d)),
         ),
-        ActionsBlock(block_id=ids.item_actions_block_id(item.assignment_id), elements=elements),
+        item_actions(
+            item.assignment_id,
+            item.url if item.url and len(item.url) <= BUTTON_URL_MAX else None,
+        ),
     ]
 
 
