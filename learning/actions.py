@@ -264,11 +264,24 @@ def check_evidence_url(url: str | None) -> str | None:
 
 
 def _item_by_key(session: Session, item_key: str) -> Item:
-    key = item_key.strip().lower()
-    item = session.scalars(select(Item).where(Item.key == key)).first()
-    if item is None:
-        raise NotFound(f"There is no item with key “{item_key.strip()}”.")
-    return item
+    """The active catalogue item ``item_key`` names: its key, its exact title, or an
+    unambiguous part of its title (as for a learner's own items)."""
+    wanted = " ".join(item_key.split())
+    if not wanted:
+        raise InvalidInput("item", "Say which item, by its key or part of its title.")
+    items = list(session.scalars(select(Item).where(Item.active)))
+    folded = wanted.casefold()
+    for rule in (
+        lambda i: i.key.casefold() == folded,
+        lambda i: " ".join(i.title.split()).casefold() == folded,
+        lambda i: folded in " ".join(i.title.split()).casefold(),
+    ):
+        matches = [item for item in items if rule(item)]
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            raise AmbiguousItem(wanted, sorted((i.key, i.title) for i in matches))
+    raise NotFound(f"There is no item “{wanted}” in the catalogue.")
 
 
 def _newest_assignment(session: Session, person_id: int, item_id: int) -> Assignment | None:

@@ -22,7 +22,7 @@ from learning.actions import (
 )
 from learning.errors import NotFound
 from learning.identity import person_by_slack_id
-from models import AuditEntry, CompletionEvent, ItemFeedback, Person
+from models import AuditEntry, CompletionEvent, Item, ItemFeedback, Person
 from tests.chat_support import assignment, setup_org
 from tests.conftest import snapshot
 
@@ -294,7 +294,7 @@ def test_a_waiver_of_a_later_tier_item_survives_enrollment(org, db, clock, cli):
 
 
 def test_an_unknown_item_key_is_not_found(org, db, clock):
-    with db.session() as session, pytest.raises(NotFound, match="no item with key"):
+    with db.session() as session, pytest.raises(NotFound, match="no item “nope” in the catalogue"):
         assign_item(
             session,
             actor_label="bea@x.io",
@@ -426,3 +426,27 @@ def test_feedback_on_someone_elses_item_is_refused(org, db, clock):
             comment=None,
             clock=clock,
         )
+
+
+def test_admins_name_items_by_key_or_an_unambiguous_part_of_the_title(org, db, clock):
+    with db.session() as session:
+        person = someone(session)
+        assignment = assign_item(
+            session,
+            actor_label="bea@x.io",
+            person=person,
+            item_key="Selling",
+            due=None,
+            clock=clock,
+        )
+        assert session.get(Item, assignment.item_id).key == "sales-101"
+        with pytest.raises(AmbiguousItem) as caught:
+            assign_item(
+                session,
+                actor_label="bea@x.io",
+                person=person,
+                item_key="safe",
+                due=None,
+                clock=clock,
+            )
+    assert [key for key, _ in caught.value.candidates] == ["safety", "safety-quiz"]

@@ -561,7 +561,7 @@ def test_admin_assign_explains_bad_input(learn):
         "nobody with email 'who@acme.test'"
     )
     assert learn("UZOE", "admin assign ada@acme.test juggling") == (
-        "There is no item with key “juggling”."
+        "There is no item “juggling” in the catalogue."
     )
     assert learn("UZOE", "admin assign ada@acme.test sales-101 due 2026-01-01") == (
         "2026-01-01 is in the past; give today or later."
