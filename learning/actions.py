@@ -270,18 +270,31 @@ def _item_by_key(session: Session, item_key: str) -> Item:
     if not wanted:
         raise InvalidInput("item", "Say which item, by its key or part of its title.")
     items = list(session.scalars(select(Item).where(Item.active)))
+    item = _match(wanted, [(item, item) for item in items])
+    if item is None:
+        raise NotFound(f"There is no item “{wanted}” in the catalogue.")
+    return item
+
+
+def _match(wanted: str, candidates: list[tuple[Any, Item]]) -> Any:
+    """The one candidate whose item ``wanted`` names: an exact key wins, then an exact
+    title, then a case-insensitive part of the title. None if nothing matches.
+
+    Raises:
+        AmbiguousItem: several candidates match at the first rule that matches any.
+    """
     folded = wanted.casefold()
     for rule in (
         lambda i: i.key.casefold() == folded,
         lambda i: " ".join(i.title.split()).casefold() == folded,
         lambda i: folded in " ".join(i.title.split()).casefold(),
     ):
-        matches = [item for item in items if rule(item)]
+        matches = [(thing, item) for thing, item in candidates if rule(item)]
         if len(matches) == 1:
-            return matches[0]
+            return matches[0][0]
         if matches:
-            raise AmbiguousItem(wanted, sorted((i.key, i.title) for i in matches))
-    raise NotFound(f"There is no item “{wanted}” in the catalogue.")
+            raise AmbiguousItem(wanted, sorted((i.key, i.title) for _, i in matches))
+    return None
 
 
 def _newest_assignment(session: Session, person_id: int, item_id: int) -> Assignment | None:
@@ -410,18 +423,10 @@ def find_assignment(session: Session, *, person: Person, text: str) -> Assignmen
     ):
         newest[item.id] = (assignment, item)  # type: ignore[index]
     held = [(a, i) for a, i in newest.values() if a.status != AssignmentStatus.CLOSED]
-    folded = wanted.casefold()
-    for rule in (
-        lambda i: i.key.casefold() == folded,
-        lambda i: " ".join(i.title.split()).casefold() == folded,
-        lambda i: folded in " ".join(i.title.split()).casefold(),
-    ):
-        matches = [(a, i) for a, i in held if rule(i)]
-        if len(matches) == 1:
-            return matches[0][0]
-        if matches:
-            raise AmbiguousItem(wanted, sorted((i.key, i.title) for _, i in matches))
-    raise NotFound(f"Nothing on your path matches “{wanted}”.")
+    assignment = _match(wanted, held)
+    if assignment is None:
+        raise NotFound(f"Nothing on your path matches “{wanted}”.")
+    return assignment
 
 
 def set_away(session: Session, *, person: Person, until: date, clock: Clock) -> None:
