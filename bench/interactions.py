@@ -52,9 +52,20 @@ request also makes Bolt call ``auth.test``):
        CEO has everyone below), plus an admin (the program overview); with each view's
        block count (Slack's limit is 100).
 
+Samples run one at a time (a sample's background work is awaited before the next).
+``--budget`` SECONDS (default 90) stops a series early once it has 3 samples: without
+it, slow App Homes would keep a run at 100,000 people going for hours; the notes column
+says when a series was cut. The Done clicks always run in full. Between phases the
+benchmark's own objects (the organisation it generated, the fake's stored messages and
+views; the fake's call records are cleared after each sample) are frozen out of the
+garbage collector (``gc.freeze``), so that full collections only walk what the bot
+allocates; their pauses are reported by phase.
+
 Percentiles are linearly interpolated between order statistics (NumPy's default).
 ``--profile`` adds a cProfile of the CEO's App Home and prints the top N functions by
-cumulative time.
+cumulative time. What-ifs, to measure proposed fixes without changing the bot:
+``--add-indexes`` creates the indexes of ``PROPOSED_INDEXES`` and ``--analyze`` runs
+``ANALYZE`` after the set-up.
 """
 
 from __future__ import annotations
@@ -135,6 +146,7 @@ HOME_SLOW_MS = 2000.0
 MAX_VIEW_BLOCKS = 100
 SETUP_CHUNK = 5000
 WAIT_S = 10.0  # bounded wait for a listener's work after the ack
+MIN_SAMPLES = 3  # a series stopped by --budget still has this many
 
 REQUIRED_STATES = (
     ("overdue", 0.35),
@@ -201,6 +213,57 @@ def results_table(rows: Sequence[Series]) -> str:
     return "\n".join(
         [fmt(header), fmt(["-" * width for width in widths]), *(fmt(row) for row in lines)]
     )
+
+
+class Budget:
+    """Stops a slow series early: after ``seconds``, once it has ``MIN_SAMPLES`` samples."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.started = time.perf_counter()
+
+    def spent(self, samples: int) -> bool:
+        return samples >= MIN_SAMPLES and time.perf_counter() - self.started > self.seconds
+
+
+def budget_note(done: int, wanted: int) -> str:
+    return f" (time budget: {done} of {wanted})" if done < wanted else ""
+
+
+class GcWatch:
+    """Records how long each full (generation 2) garbage collection pauses the process."""
+
+    def __init__(self) -> None:
+        self.pauses_ms: list[tuple[float, str]] = []  # (ms, phase)
+        self.phase = ""
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        elif info.get("generation") == 2:
+            self.pauses_ms.append(((time.perf_counter() - self._started) * 1000, self.phase))
+
+    def start(self) -> None:
+        gc.callbacks.append(self)
+
+    def stop(self) -> None:
+        if self in gc.callbacks:
+            gc.callbacks.remove(self)
+
+    def summary(self) -> str:
+        if not self.pauses_ms:
+            return "gc: no full collections during the measurements"
+        longest: dict[str, float] = {}
+        counts: dict[str, int] = {}
+        for ms, phase in self.pauses_ms:
+            longest[phase] = max(ms, longest.get(phase, 0.0))
+            counts[phase] = counts.get(phase, 0) + 1
+        return (
+            f"gc: {len(self.pauses_ms)} full collections during the measurements "
+            "(the benchmark's own objects frozen between phases); count and longest by phase: "
+            + "; ".join(f"{phase} {counts[phase]}, {longest[phase]:.0f} ms" for phase in longest)
+        )
 
 
 # --- set-up --------------------------------------------------------------------------
@@ -674,16 +737,19 @@ def done_values(rng: random.Random, *, assessment: bool) -> dict[str, dict[str, 
     return values
 
 
-def calls_since(fake: FakeSlack, method: str, after: int) -> list[Call]:
-    return fake.calls_to(method)[after:]
-
-
-def wait_calls(fake: FakeSlack, method: str, count: int, timeout: float = WAIT_S) -> list[Call]:
-    """The calls to ``method`` once there are ``count`` (bounded; fewer after a timeout)."""
+def wait_call(fake: FakeSlack, method: str, timeout: float = WAIT_S) -> Call | None:
+    """The first call to ``method`` since the fake's calls were cleared (bounded wait)."""
     try:
-        return fake.wait_for_calls(method, count, timeout=timeout)
+        return fake.wait_for_calls(method, 1, timeout=timeout)[0]
     except AssertionError:
-        return fake.calls_to(method)
+        return None
+
+
+def settle() -> None:
+    """Between phases: collect, then freeze what is left (the fake's stored messages and
+    views, caches) so that later full collections only walk what the bot allocates."""
+    gc.collect()
+    gc.freeze()
 
 
 # --- the measurements ----------------------------------------------------------------
@@ -703,7 +769,7 @@ def click_done(
 ) -> tuple[float, float | None, Call | None]:
     """One timed Done click: (ack ms, ms until the fake got views.open, that call)."""
     message = fake.messages(dm.channel)[-1]
-    before = len(fake.calls_to("views.open"))
+    fake.clear_calls()  # each sample's calls only: the fake's records are not the bot's heap
     started_mono = time.monotonic()
     started = time.perf_counter()
     response = requests.block_action(
@@ -716,10 +782,10 @@ def click_done(
     if response.status != 200:
         raise Refused(f"Done click answered {response.status}: {response.body}")
     tracker.drain()
-    calls = wait_calls(fake, "views.open", before + 1)[before:]
-    if not calls:
+    call = wait_call(fake, "views.open")
+    if call is None:
         return acked, None, None
-    return acked, (calls[0].at - started_mono) * 1000, calls[0]
+    return acked, (call.at - started_mono) * 1000, call
 
 
 def measure_clicks(
@@ -733,18 +799,18 @@ def measure_clicks(
     """Phase 1; returns each learner's modal metadata (from ``views.open``)."""
     for dm in warmup:
         click_done(requests, fake, tracker, dm, dm.clickable[0][0])
-    fake.clear_calls()
-    gc.collect()
+    settle()
     ack = Series("Done click: ack (production mode)")
     modal = Series("Done click: modal opened (views.open at fake)")
     metadata: dict[int, str] = {}
+    opened_ok = 0
     for dm in dms:
         acked, opened, call = click_done(requests, fake, tracker, dm, dm.clickable[0][0])
         ack.ms.append(acked)
         if call is not None and call.ok and opened is not None:
+            opened_ok += 1
             modal.ms.append(opened)
             metadata[dm.person_id] = call.body["view"]["private_metadata"]
-    opened_ok = sum(1 for call in fake.calls_to("views.open") if call.ok)
     ack.note = f"{opened_ok} of {len(dms)} modals opened"
     modal.note = "listener after the ack: identity check + views.open"
     if opened_ok != len(dms):
@@ -776,18 +842,30 @@ def measure_submissions(
     metadata: dict[int, str],
     rng: random.Random,
     results: Results,
-) -> None:
-    """Phase 2: the modal's submission in production mode: ack, then the work after it."""
+    budget_s: float,
+) -> list[Dm]:
+    """Phase 2: the modal's submission in production mode: ack, then the work after it.
+
+    Returns the learners whose first item was submitted (warm-up rounds included).
+    """
     ack = Series("Done submit: ack (production mode)")
     updated = Series("Done submit: DM updated (chat.update at fake)")
     refreshed = Series("Done submit: Home refreshed (views.publish at fake)")
+    budget: Budget | None = None
+    submitted: list[Dm] = []
+    settle()
     for dm in [*warmup, *dms]:
         measured = dm not in warmup
+        if measured:
+            budget = budget or Budget(budget_s)
+            if budget.spent(len(ack.ms)):
+                break
+        submitted.append(dm)
         assignment_id, method = dm.clickable[0]
         meta = (
             metadata.get(dm.person_id) or DoneModalMetadata(assignment_id, dm.channel, dm.ts).dump()
         )
-        counts = {m: len(fake.calls_to(m)) for m in ("chat.update", "views.publish")}
+        fake.clear_calls()
         started_mono = time.monotonic()
         acked, status = submit(
             requests, dm, meta, done_values(rng, assessment=method == "assessment")
@@ -795,22 +873,25 @@ def measure_submissions(
         if status != 200:
             results.problems.append(f"Done submit answered {status}")
         tracker.drain()
-        update = wait_calls(fake, "chat.update", counts["chat.update"] + 1)[counts["chat.update"] :]
-        publish = wait_calls(fake, "views.publish", counts["views.publish"] + 1)[
-            counts["views.publish"] :
-        ]
+        update = wait_call(fake, "chat.update")
+        publish = wait_call(fake, "views.publish")
         if not measured:
+            if dm is warmup[-1]:
+                settle()
             continue
         ack.ms.append(acked)
-        if update and update[0].ok:
-            updated.ms.append((update[0].at - started_mono) * 1000)
-        if publish and publish[0].ok:
-            refreshed.ms.append((publish[0].at - started_mono) * 1000)
-    ack.note = f"{len(updated.ms)} DMs updated, {len(refreshed.ms)} Homes refreshed"
+        if update and update.ok:
+            updated.ms.append((update.at - started_mono) * 1000)
+        if publish and publish.ok:
+            refreshed.ms.append((publish.at - started_mono) * 1000)
+    ack.note = f"{len(updated.ms)} DMs updated, {len(refreshed.ms)} Homes refreshed" + (
+        budget_note(len(ack.ms), len(dms))
+    )
     for series, what in ((updated, "DMs updated"), (refreshed, "Homes refreshed")):
-        if len(series.ms) != len(dms):
-            results.problems.append(f"Done submit: {len(series.ms)} {what} for {len(dms)}")
+        if len(series.ms) != len(ack.ms):
+            results.problems.append(f"Done submit: {len(series.ms)} {what} for {len(ack.ms)}")
     results.rows += [ack, updated, refreshed]
+    return submitted
 
 
 def measure_full_flow(
@@ -819,49 +900,64 @@ def measure_full_flow(
     db: Database,
     dms: Sequence[Dm],
     warmup: Sequence[Dm],
+    first_submitted: Sequence[Dm],
     rng: random.Random,
     results: Results,
+    budget_s: float,
 ) -> None:
     """Phase 3: the submission on a process_before_response=True app, fully processed."""
     full = Series("Done submit: fully processed (process_before_response)")
-    fake.clear_calls()
-    gc.collect()
+    updates = publishes = 0
+    budget: Budget | None = None
+    submitted: list[Dm] = []
+    settle()
     for dm in [*warmup, *dms]:
+        measured = dm not in warmup
+        if measured:
+            budget = budget or Budget(budget_s)
+            if budget.spent(len(full.ms)):
+                break
+        submitted.append(dm)
         assignment_id, method = dm.clickable[1]
         meta = DoneModalMetadata(assignment_id, dm.channel, dm.ts).dump()
+        fake.clear_calls()
         elapsed, status = submit(
             requests, dm, meta, done_values(rng, assessment=method == "assessment")
         )
         if status != 200:
             results.problems.append(f"full Done flow answered {status}")
-        if dm not in warmup:
+        updates += sum(1 for call in fake.calls_to("chat.update") if call.ok)
+        publishes += sum(1 for call in fake.calls_to("views.publish") if call.ok)
+        if measured:
             full.ms.append(elapsed)
-    updates = sum(1 for call in fake.calls_to("chat.update") if call.ok)
-    publishes = sum(1 for call in fake.calls_to("views.publish") if call.ok)
-    expected = len(dms) + len(warmup)
-    full.note = "record + chat.update + views.publish, before the response"
-    if updates != expected or publishes != expected:
+        elif dm is warmup[-1]:
+            settle()
+    full.note = "record + chat.update + views.publish, before the response" + budget_note(
+        len(full.ms), len(dms)
+    )
+    if updates != len(submitted) or publishes != len(submitted):
         results.problems.append(
             f"full Done flow: {updates} chat.update and {publishes} views.publish "
-            f"for {expected} submissions"
+            f"for {len(submitted)} submissions"
         )
     results.rows.append(full)
+    wanted = [dm.clickable[0][0] for dm in first_submitted] + [
+        dm.clickable[1][0] for dm in submitted
+    ]
     with db.session() as session:
         completed = session.scalar(
             select(func.count())
             .select_from(Assignment)
             .where(
-                Assignment.id.in_(  # type: ignore[union-attr]
-                    [dm.clickable[i][0] for dm in dms for i in (0, 1)]
-                ),
+                Assignment.id.in_(wanted),  # type: ignore[union-attr]
                 Assignment.status == AssignmentStatus.COMPLETED,
             )
         )
     results.facts.append(
-        f"Done flow: {completed} of {2 * len(dms)} submitted assignments recorded completed"
+        f"Done flow: {completed} of {len(wanted)} submitted assignments recorded completed"
     )
-    if completed != 2 * len(dms):
-        results.problems.append(f"{completed} completions recorded for {2 * len(dms)} submits")
+    if completed != len(wanted):
+        results.problems.append(f"{completed} completions recorded for {len(wanted)} submits")
 
 
 def measure_home(
@@ -871,13 +967,17 @@ def measure_home(
     name: str,
     slack_user_ids: Sequence[str],
     results: Results,
+    budget_s: float,
     note: str = "",
 ) -> Series:
     series = Series(name)
     blocks: list[int] = []
     fake.clear_calls()
-    gc.collect()
+    settle()
+    budget = Budget(budget_s)
     for slack_user_id in slack_user_ids:
+        if budget.spent(len(series.ms)):
+            break
         started = time.perf_counter()
         ok = publish_home(client, ctx, slack_user_id)
         series.ms.append((time.perf_counter() - started) * 1000)
@@ -890,7 +990,9 @@ def measure_home(
     if blocks:
         least, most = min(blocks), max(blocks)
         shown = f"blocks {least}-{most}" if least != most else f"blocks {most}"
-        series.note = f"{note}; {shown}" if note else shown
+        series.note = (f"{note}; {shown}" if note else shown) + budget_note(
+            len(series.ms), len(slack_user_ids)
+        )
         if most > MAX_VIEW_BLOCKS:
             results.problems.append(f"{name}: a view has {most} blocks (limit {MAX_VIEW_BLOCKS})")
     results.rows.append(series)
@@ -935,6 +1037,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="App Home publishes per manager and for the admin (default 20)",
     )
     parser.add_argument("--assignments", type=int, default=20, help="per person (default 20)")
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=90.0,
+        metavar="SECONDS",
+        help="stop a series after this long, once it has 3 samples (default 90); "
+        "the Done clicks always run in full",
+    )
+    parser.add_argument(
+        "--analyze",
+        action="store_true",
+        help="what-if: run ANALYZE after the set-up (query planner statistics)",
+    )
+    parser.add_argument(
+        "--add-indexes",
+        action="store_true",
+        help="what-if: add the indexes proposed in the findings after the set-up",
+    )
     parser.add_argument("--warmup", type=int, default=5, help="untimed rounds first (default 5)")
     parser.add_argument("--seed", type=int, default=1, help="organisation and sampling seed")
     parser.add_argument(
@@ -963,6 +1083,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+PROPOSED_INDEXES = (
+    # open_items (learning/home.py) and team_summary (learning/team.py): a person's
+    # assignments by status and due date, covering the team queries' columns.
+    "CREATE INDEX IF NOT EXISTS ix_assignment_person_status_due "
+    "ON assignment (person_id, status, due_date, required)",
+    # person_by_slack_id (learning/identity.py): both of its equality columns.
+    "CREATE INDEX IF NOT EXISTS ix_person_workspace_slack_user_id "
+    "ON person (workspace_id, slack_user_id)",
+)
+
+
+def what_if(db: Database, args: argparse.Namespace, results: Results) -> None:
+    """Apply ``--add-indexes`` and ``--analyze`` to the set-up's database (timed)."""
+    for wanted, label, statements in (
+        (args.add_indexes, "--add-indexes", PROPOSED_INDEXES),
+        (args.analyze, "--analyze", ("ANALYZE",)),
+    ):
+        if not wanted:
+            continue
+        started = time.perf_counter()
+        with db.engine.begin() as conn:
+            for statement in statements:
+                conn.exec_driver_sql(statement)
+        note = f"what-if {label}: applied in {time.perf_counter() - started:.1f} s"
+        say(note)
+        results.facts.append(note)
+
+
 def run(db: Database, args: argparse.Namespace, clock: FrozenClock, results: Results) -> None:
     say(f"set-up: {args.people:,} people, {args.assignments} assignments each ...")
     org = set_up(db, args, clock)
@@ -970,6 +1118,7 @@ def run(db: Database, args: argparse.Namespace, clock: FrozenClock, results: Res
         f"set-up: {org.people:,} people (levels {'/'.join(map(str, org.levels))}), "
         f"{org.assignments:,} assignments in {org.seconds:.1f} s"
     )
+    what_if(db, args, results)
     rng = random.Random(args.seed + 1)
     problems = Problems()
     for name in ("slack_bolt", "handlers", "learning", "delivery"):
@@ -990,35 +1139,49 @@ def run(db: Database, args: argparse.Namespace, clock: FrozenClock, results: Res
             f"in {time.perf_counter() - started:.1f} s"
         )
 
+        # The set-up's objects (the org, the fake's messages) are the benchmark's, not the
+        # bot's: keep them out of the collector's full passes, which would stall samples.
+        settle()
+        watch = GcWatch()
+        watch.start()
         production = build_app(settings, database=db, clock=clock, process_before_response=False)
         tracker = track(production)
         requests = SlackRequests(production, signing_secret=SECRET)
         say("1. Done clicks ...")
+        watch.phase = "Done clicks"
         metadata = measure_clicks(requests, fake, tracker, measured, warmup, results)
         say("2. Done submissions (production mode) ...")
-        measure_submissions(requests, fake, tracker, measured, warmup, metadata, rng, results)
+        watch.phase = "Done submit (production)"
+        first_submitted = measure_submissions(
+            requests, fake, tracker, measured, warmup, metadata, rng, results, args.budget
+        )
 
         synchronous = build_app(settings, database=db, clock=clock, process_before_response=True)
         say("3. Done submissions (fully processed) ...")
+        watch.phase = "Done submit (full)"
         measure_full_flow(
             SlackRequests(synchronous, signing_secret=SECRET),
             fake,
             db,
             measured,
             warmup,
+            first_submitted,
             rng,
             results,
+            args.budget,
         )
 
         say("4. App Home publishes ...")
+        watch.phase = "App Home: learners"
         client = build_client(settings)
         ctx = HandlerContext(database=db, clock=clock, settings=settings)
         learners = [org.slack_ids[p] for p in rng.sample(org.learners, args.requests)]
         for slack_user_id in learners[: args.warmup]:
             publish_home(client, ctx, slack_user_id)
-        measure_home(fake, client, ctx, "App Home: random learners", learners, results)
+        measure_home(fake, client, ctx, "App Home: random learners", learners, results, args.budget)
         for label, person_id, below in org.managers:
             say(f"   {label} ({below:,} below) ...")
+            watch.phase = f"App Home: {label}"
             series = measure_home(
                 fake,
                 client,
@@ -1026,6 +1189,7 @@ def run(db: Database, args: argparse.Namespace, clock: FrozenClock, results: Res
                 f"App Home: {label}",
                 [org.slack_ids[person_id]] * args.manager_requests,
                 results,
+                args.budget,
                 note=f"{below:,} below",
             )
             if label == "CEO":
@@ -1043,6 +1207,7 @@ def run(db: Database, args: argparse.Namespace, clock: FrozenClock, results: Res
             ),
         )
         say("   admin (program overview) ...")
+        watch.phase = "App Home: admin"
         measure_home(
             fake,
             client,
@@ -1050,6 +1215,7 @@ def run(db: Database, args: argparse.Namespace, clock: FrozenClock, results: Res
             "App Home: admin (program overview)",
             [admin] * args.manager_requests,
             results,
+            args.budget,
             note="a learner listed in LEARNBOT_ADMINS",
         )
         if args.profile:
@@ -1057,6 +1223,9 @@ def run(db: Database, args: argparse.Namespace, clock: FrozenClock, results: Res
             results.facts.append(profile_home(client, ctx, ceo, args.profile))
         for app in (production, synchronous):
             app.listener_runner.listener_executor.shutdown(wait=True)
+        watch.stop()
+        results.facts.append(watch.summary())
+        gc.unfreeze()
     for name in ("slack_bolt", "handlers", "learning", "delivery"):
         logging.getLogger(name).removeHandler(problems)
     if problems.records:

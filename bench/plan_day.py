@@ -38,12 +38,14 @@ For each size in ``--scale`` (default ``people/10`` and ``people``, so 10,000 an
        zone, ~10x slower); the "plain floor" columns time the same text with the
        planner's plain join, i.e. with the plan the planner gets (``--no-plain-floor``
        skips it). PostgreSQL plans from statistics and gets the plain text.
-    4. A memory pass: the planner's outbox rows are deleted and the day is planned again
-       with ``tracemalloc`` on around each call ("py peak" is the largest call's peak).
+    4. A memory pass, before the timing pass (2 and 3): the day planned with
+       ``tracemalloc`` on around each call ("py peak" is the largest call's peak); then
+       its outbox rows are deleted again.
 
 Wall times are ``time.perf_counter`` sums over the instants. "RSS": the process's peak
-resident set during the planner calls of the timing pass (Linux: ``VmHWM`` reset before
-each call through ``/proc/self/clear_refs``; elsewhere the process peak so far).
+resident set during the planner calls of the memory pass, else of the timing pass
+(Linux: ``VmHWM`` reset before each call through ``/proc/self/clear_refs``, after
+``malloc_trim``; elsewhere the process peak so far).
 
 Exit status 1 when the planner takes more than 3x the floor at the largest size, when
 its py peak at the largest size is more than 2x that at the smallest, or when the floor
@@ -58,7 +60,9 @@ given, which drops learnbot's tables there (all its data); the last size's data 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
+import ctypes
 import gc
 import io
 import os
@@ -133,13 +137,32 @@ INACTIVE_SHARE = 0.01
 
 
 def rss_reset() -> bool:
-    """Reset the process's peak RSS (Linux ``VmHWM``); False where that is not possible."""
+    """Reset the process's peak RSS (Linux ``VmHWM``); False where that is not possible.
+
+    First glibc's ``malloc_trim`` hands freed heap back to the system, so the floor's
+    fetched rows (freed, but kept by malloc) do not count in the planner's peak.
+    """
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):  # not glibc
+        ctypes.CDLL(None).malloc_trim(0)
     try:
         with open("/proc/self/clear_refs", "w") as handle:
             handle.write("5")
         return True
     except OSError:
         return False
+
+
+def rss_now() -> float:
+    """The process's resident set now, in MiB (0 where /proc is not there)."""
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
 
 
 def rss_peak() -> float:
@@ -490,7 +513,9 @@ class Instant:
     plan_s: float = 0.0
     traced_s: float = 0.0
     py_peak_mib: float | None = None
+    traced_digests: int = 0
     rss_mib: float = 0.0
+    rss_growth_mib: float = 0.0  # the peak minus the resident set just before the call
     digests: int = 0
     items: int = 0
     floor: FloorResult = field(default_factory=FloorResult)
@@ -586,7 +611,12 @@ def plan_once(db: Database, at: datetime) -> NudgePlan:
 
 
 def run_day(db: Database, scale: Scale, day: date, *, trace: bool, plain: bool) -> None:
-    """The timing pass (floor, then planner, at each instant), then the memory pass."""
+    """The memory pass (planner only), then the timing pass (floor, then planner).
+
+    The memory pass goes first so that its RSS figures are the planner's own: the
+    floor fetches whole zones (300,000 rows at 100,000 people), and the freed rows
+    leave the heap fragmented, which would then count in every later call's RSS.
+    """
     with db.session() as session:
         settings = current_settings(session)
     assert settings is not None
@@ -595,7 +625,11 @@ def run_day(db: Database, scale: Scale, day: date, *, trace: bool, plain: bool) 
     # Warm-up on the Saturday before (no window open anywhere): imports, settings.
     plan_once(db, datetime.combine(day - timedelta(days=2), clock_time(12), tzinfo=UTC))
     can_reset = rss_reset()
-    scale.rss_note = "" if can_reset else " (process peak so far)"
+    scale.rss_note = (
+        " (in the memory pass, tracemalloc's own records included)" if trace else ""
+    ) + ("" if can_reset else " (process peak so far)")
+    if trace:
+        memory_pass(db, scale)
     plain = plain and db.engine.dialect.name == "sqlite"
     for instant in scale.instants:
         with db.engine.connect() as conn:
@@ -605,12 +639,14 @@ def run_day(db: Database, scale: Scale, day: date, *, trace: bool, plain: bool) 
         if plain:
             instant.plain = floor_instant(db, scale.setup.zones, instant.at, settings, pinned=False)
             clear_outbox(db, before)
-        gc.collect()
         rss_reset()
+        rss_before = rss_now()
         started = time.perf_counter()
         plan = plan_once(db, instant.at)
         instant.plan_s = time.perf_counter() - started
-        instant.rss_mib = rss_peak()
+        if not trace:
+            instant.rss_mib = rss_peak()
+            instant.rss_growth_mib = instant.rss_mib - rss_before
         instant.windows = len(plan.stats.zones_open)
         instant.digests = plan.enqueued
         instant.items = plan.stats.items
@@ -641,29 +677,36 @@ def run_day(db: Database, scale: Scale, day: date, *, trace: bool, plain: bool) 
                 )
                 say(f"  MISMATCH: {problem}")
                 scale.problems.append(problem)
+        if trace and plan.enqueued != instant.traced_digests:
+            scale.problems.append(
+                f"{instant.zone}: {plan.enqueued:,} digests, memory pass {instant.traced_digests:,}"
+            )
         if plan.stats.unreachable:
             scale.problems.append(f"{plan.stats.unreachable} unreachable people (expected 0)")
-    if not trace:
-        return
-    clear_outbox(db)
+
+
+def memory_pass(db: Database, scale: Scale) -> None:
+    """Plan the day with tracemalloc on around each call; then empty the outbox again."""
     for instant in scale.instants:
-        gc.collect()
+        rss_reset()
+        before = rss_now()
         tracemalloc.start()
         started = time.perf_counter()
         plan = plan_once(db, instant.at)
         instant.traced_s = time.perf_counter() - started
         instant.py_peak_mib = tracemalloc.get_traced_memory()[1] / MIB
         tracemalloc.stop()
-        if plan.enqueued != instant.digests:
-            scale.problems.append(
-                f"memory pass, {instant.zone}: {plan.enqueued:,} digests, "
-                f"timing pass {instant.digests:,}"
-            )
+        instant.rss_mib = rss_peak()
+        instant.rss_growth_mib = instant.rss_mib - before
+        instant.traced_digests = plan.enqueued
     say(
         "  memory pass: py peak per call "
         + ", ".join(f"{i.py_peak_mib:.1f}" for i in scale.instants)
+        + " MiB; RSS peak per call "
+        + ", ".join(f"{i.rss_mib:.0f} (+{i.rss_growth_mib:.0f})" for i in scale.instants)
         + f" MiB; {scale.total('traced_s'):.2f} s traced"
     )
+    clear_outbox(db)
 
 
 def profile_day(db: Database, scale: Scale, top: int) -> str:
@@ -677,7 +720,7 @@ def profile_day(db: Database, scale: Scale, top: int) -> str:
     elapsed = time.perf_counter() - started
     buffer = io.StringIO()
     stats = pstats.Stats(profiler, stream=buffer)
-    stats.sort_stats("cumulative").print_stats(top)
+    stats.sort_stats(os.environ.get("BENCH_PROFILE_SORT", "cumulative")).print_stats(top)
     return (
         f"profile of the day's plan_nudges calls at {scale.people:,} people "
         f"({elapsed:.2f} s under cProfile), top {top} by cumulative time:\n"
@@ -700,6 +743,7 @@ def results_table(scales: list[Scale], args: argparse.Namespace) -> str:
         "ratio",
         "py peak MiB",
         "RSS MiB",
+        "RSS +MiB",
         "plain floor s",
         "plain ratio",
     )
@@ -718,6 +762,7 @@ def results_table(scales: list[Scale], args: argparse.Namespace) -> str:
                 f"{scale.ratio:.2f}",
                 "-" if peak is None else f"{peak:.1f}",
                 f"{max(i.rss_mib for i in scale.instants):.1f}",
+                f"{max(i.rss_growth_mib for i in scale.instants):.1f}",
                 "-" if scale.plain_s is None else f"{scale.plain_s:.3f}",
                 "-" if scale.plain_ratio is None else f"{scale.plain_ratio:.2f}",
             )
@@ -878,7 +923,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "max_suggestions suggestions each); rows: the floor's rows, before that cap; "
         "wall s: sums over the day's "
         f"{len(done[-1].instants)} send instants; py peak: tracemalloc, largest call; "
-        f"RSS: peak during a planner call{done[-1].rss_note}; plain floor (SQLite): "
+        f"RSS: peak during a planner call{done[-1].rss_note}, +: its largest rise over "
+        "the resident set just before the call; plain floor (SQLite): "
         "the floor's query with the planner's join order (see FLOOR_SQL)"
     )
     say(
