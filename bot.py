@@ -159,6 +159,58 @@ def cmd_outbox(ctx: Context, args: argparse.Namespace) -> int:
     )
 
 
+def cmd_workspace(ctx: Context, args: argparse.Namespace) -> int:
+    from sqlalchemy import func, select
+
+    from learning import members
+    from models.tables import OutboxMessage, OutboxStatus, WorkspaceState
+
+    with ctx.db().session() as session:
+        if args.action == "resume":
+            if not args.workspace:
+                stopped = session.scalars(
+                    select(WorkspaceState.workspace_id).where(
+                        WorkspaceState.sending_stopped_at.is_not(None)
+                    )
+                ).all()
+                if len(stopped) != 1:
+                    listed = ", ".join(stopped) or "none"
+                    ctx.say(
+                        f"name the workspace to resume (stopped: {listed}): "
+                        "bot.py workspace resume ID"
+                    )
+                    return 1
+                args.workspace = stopped[0]
+            if not members.resume_sending(
+                session, workspace_id=args.workspace, clock=ctx.clock, actor=args.actor
+            ):
+                ctx.say(f"workspace {args.workspace}: sending was not stopped; nothing to do")
+                return 0
+            ctx.say(f"workspace {args.workspace}: sending resumed; pending messages go out now")
+            return 0
+        pending = dict(
+            session.execute(
+                select(OutboxMessage.workspace_id, func.count())
+                .where(OutboxMessage.status == OutboxStatus.PENDING)
+                .group_by(OutboxMessage.workspace_id)
+            ).all()
+        )
+        states = {state.workspace_id: state for state in session.scalars(select(WorkspaceState))}
+        for workspace in sorted(set(pending) | set(states)):
+            state = states.get(workspace)
+            if state is not None and state.sending_stopped_at is not None:
+                line = (
+                    f"STOPPED since {state.sending_stopped_at:%Y-%m-%d %H:%M} UTC "
+                    f"({state.reason or 'no reason given'})"
+                )
+            else:
+                line = "sending"
+            ctx.say(f"{workspace}: {line}; {pending.get(workspace, 0)} pending messages")
+        if not pending and not states:
+            ctx.say("no workspaces yet: nothing has been sent or stopped")
+    return 0
+
+
 def cmd_drain(ctx: Context, args: argparse.Namespace) -> int:
     from delivery.runner import drain_command
 
@@ -414,6 +466,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--retry-all-failed", action="store_true", help="send every failed message again"
     )
     outbox.set_defaults(func=cmd_outbox)
+
+    workspace = commands.add_parser(
+        "workspace", help="is sending on or stopped (app uninstalled, tokens revoked); resume it"
+    )
+    workspace.add_argument("action", choices=["status", "resume"], nargs="?", default="status")
+    workspace.add_argument(
+        "workspace", nargs="?", help="workspace (team) id; resume: optional if one is stopped"
+    )
+    workspace.set_defaults(func=cmd_workspace)
 
     drain = commands.add_parser("drain", help="send every outbox message that is due now")
     drain.add_argument("--max", type=int, metavar="N", help="stop after N messages")

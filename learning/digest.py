@@ -6,16 +6,19 @@ renders it (Block Kit and plain text) when it is sent.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import date
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 Section = Literal["overdue", "due_soon", "suggested"]
 
 
-@dataclass(frozen=True)
-class DigestItem:
-    """One item in a digest."""
+class DigestItem(NamedTuple):
+    """One item in a digest.
+
+    A named tuple rather than a frozen dataclass: the planner builds one per row (over a
+    million a day at 100,000 people) and a tuple is four times cheaper to make.
+    """
 
     assignment_id: int
     key: str
@@ -28,6 +31,21 @@ class DigestItem:
     section: Section
     overdue_working_days: int = 0  # > 0 for overdue items
     due_in_working_days: int = 0  # >= 0 for items not yet due
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "assignment_id": self.assignment_id,
+            "key": self.key,
+            "title": self.title,
+            "url": self.url,
+            "method": self.method,
+            "minutes": self.minutes,
+            "required": self.required,
+            "due_date": self.due_date.isoformat(),
+            "section": self.section,
+            "overdue_working_days": self.overdue_working_days,
+            "due_in_working_days": self.due_in_working_days,
+        }
 
 
 @dataclass(frozen=True)
@@ -45,12 +63,14 @@ class Digest:
         return digest_key(self.person_id, self.local_date)
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["local_date"] = self.local_date.isoformat()
-        data["items"] = [
-            {**asdict(item), "due_date": item.due_date.isoformat()} for item in self.items
-        ]
-        return data
+        # Written out rather than dataclasses.asdict, which deep-copies every field: the
+        # planner serialises a digest per person, and asdict was most of its time.
+        return {
+            "person_id": self.person_id,
+            "first_name": self.first_name,
+            "local_date": self.local_date.isoformat(),
+            "items": [item.to_json() for item in self.items],
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Digest:

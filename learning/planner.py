@@ -1,7 +1,8 @@
 """The nudge planner: at an instant, who gets today's digest and what it says.
 
-Set-based: one query per time zone whose send window is open, streamed in person
-order, so the cost follows the number of rows to send, and memory stays flat.
+Set-based: for each time zone whose send window is open, its people a page at a time
+and each page's items in one query, so the cost follows the number of rows to send
+and memory stays flat.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import String, cast, exists, func, literal, or_, select
@@ -19,7 +21,7 @@ from learning.curriculum import ProgramSettings
 from learning.digest import Digest, DigestItem
 from models import Assignment, AssignmentStatus, Item, OutboxMessage, Person
 
-STREAM_CHUNK = 2000
+PEOPLE_PAGE = 1000  # people per page; their items are one query with an IN list
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,13 @@ def _plan_zone(
     stats: PlanStats,
     workspace_id: str | None,
 ) -> Iterator[PlannedDigest]:
+    """The zone's people a page at a time (keyset on id), then each page's items.
+
+    Two queries rather than one join, so that every database walks the same way: the
+    zone's people, then each one's assignments through the ``person_id`` index. As one
+    join, SQLite (no statistics) starts from the open-assignment index instead, i.e.
+    from every zone's open assignments for each zone: 8x slower at 100,000 people.
+    """
     org_zone = settings.organisation.timezone
     in_zone = (
         or_(Person.timezone == window.zone, Person.timezone.is_(None))
@@ -126,15 +135,25 @@ def _plan_zone(
     )
     key = literal("digest:") + cast(Person.id, String) + literal(f":{window.today.isoformat()}")
     already_sent = exists().where(OutboxMessage.key == key)
+    people = (
+        select(Person.id, Person.name, Person.slack_user_id, Person.workspace_id)
+        .where(
+            Person.active,
+            in_zone,
+            or_(Person.away_until.is_(None), Person.away_until < window.today),
+            ~already_sent,
+        )
+        .order_by(Person.id)
+        .limit(PEOPLE_PAGE)
+    )
+    if workspace_id is not None:
+        people = people.where(Person.workspace_id == workspace_id)
     wanted = Assignment.required & (Assignment.due_date <= window.lookahead_until)
     if window.suggestions:
         wanted = or_(wanted, ~Assignment.required)
-    query = (
+    items = (
         select(
-            Person.id,
-            Person.name,
-            Person.slack_user_id,
-            Person.workspace_id,
+            Assignment.person_id,
             Assignment.id,
             Assignment.required,
             Assignment.due_date,
@@ -144,58 +163,67 @@ def _plan_zone(
             Item.method,
             Item.minutes,
         )
-        .join(Assignment, Assignment.person_id == Person.id)
         .join(Item, Item.id == Assignment.item_id)
         .where(
-            Person.active,
-            in_zone,
-            or_(Person.away_until.is_(None), Person.away_until < window.today),
-            Assignment.status == AssignmentStatus.OPEN,
+            # `status || ''`: no index on status for this term, so SQLite takes the
+            # person_id index (the IN list) rather than every open assignment.
+            Assignment.status.concat("") == AssignmentStatus.OPEN,
             Assignment.due_date.is_not(None),
             or_(Assignment.snoozed_until.is_(None), Assignment.snoozed_until <= now),
             wanted,
-            ~already_sent,
         )
-        .order_by(Person.id, Assignment.due_date, Assignment.id)
-        .execution_options(yield_per=STREAM_CHUNK)
+        .order_by(Assignment.person_id, Assignment.due_date, Assignment.id)
     )
-    if workspace_id is not None:
-        query = query.where(Person.workspace_id == workspace_id)
-    person_rows: list = []
-    for row in session.execute(query):
-        if person_rows and person_rows[0][0] != row[0]:
-            planned = _digest(person_rows, window, settings, stats)
-            if planned:
-                yield planned
-            person_rows = []
-        person_rows.append(row)
-    if person_rows:
-        planned = _digest(person_rows, window, settings, stats)
-        if planned:
-            yield planned
+    # Core execution (the connection, not the ORM session): these rows are plain tuples,
+    # and the ORM's row processing was a fifth of the planner's time.
+    connection = session.connection()
+    offsets: dict[date, int] = {}  # due date -> working days from today (signed)
+    last_id = 0
+    while True:
+        page = connection.execute(people.where(Person.id > last_id)).all()
+        if not page:
+            return
+        last_id = page[-1][0]
+        rows_of: dict[int, list] = {}
+        for row in connection.execute(
+            items.where(Assignment.person_id.in_([p[0] for p in page]))
+        ).all():
+            rows_of.setdefault(row[0], []).append(row)
+        for person in page:
+            rows = rows_of.get(person[0])
+            if rows:
+                planned = _digest(person, rows, window, settings, stats, offsets)
+                if planned:
+                    yield planned
 
 
 def _digest(
-    rows: list, window: ZoneWindow, settings: ProgramSettings, stats: PlanStats
+    person: Any,
+    rows: list,
+    window: ZoneWindow,
+    settings: ProgramSettings,
+    stats: PlanStats,
+    offsets: dict[date, int],
 ) -> PlannedDigest | None:
-    person_id, name, slack_user_id, workspace_id = rows[0][:4]
+    person_id, name, slack_user_id, workspace_id = person
     today, calendar = window.today, window.calendar
+    max_suggestions = settings.cadence.max_suggestions
     overdue: list[DigestItem] = []
     due_soon: list[DigestItem] = []
     suggested: list[DigestItem] = []
     for row in rows:
-        (_, _, _, _, assignment_id, required, due, key, title, url, method, minutes) = row
+        (_, assignment_id, required, due, key, title, url, method, minutes) = row
+        if not required and len(suggested) >= max_suggestions:
+            continue
+        offset = offsets.get(due)
+        if offset is None:
+            offset = offsets[due] = calendar.working_days_between(today, due)
         if required and due < today:
-            section, late, ahead = "overdue", calendar.working_days_between(due, today), 0
-            target = overdue
+            section, late, ahead, target = "overdue", -offset, 0, overdue
         elif required:
-            section, late, ahead = "due_soon", 0, calendar.working_days_between(today, due)
-            target = due_soon
+            section, late, ahead, target = "due_soon", 0, offset, due_soon
         else:
-            if len(suggested) >= settings.cadence.max_suggestions:
-                continue
-            section, late, ahead = "suggested", 0, max(0, calendar.working_days_between(today, due))
-            target = suggested
+            section, late, ahead, target = "suggested", 0, max(0, offset), suggested
         target.append(
             DigestItem(
                 assignment_id, key, title, url, method, minutes, required, due, section, late, ahead

@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 
+from sqlalchemy import select
+
 from settings import Settings, SettingsError
 from tests.conftest import ROOT, snapshot
 from tests.helpers import PROGRAMS
@@ -104,3 +106,46 @@ def test_demo_loads_the_examples_and_prints_a_real_report(tmp_path):
         check=False,
     )
     assert "people: 0 added" in again.stdout and "0 recorded" in again.stdout
+
+
+def test_workspace_status_and_resume_after_an_uninstall(cli, db, clock):
+    from learning import members
+    from models.tables import AuditEntry
+
+    assert "no workspaces yet" in cli("workspace").out
+    with db.session() as session:
+        members.stop_sending(
+            session, workspace_id="T1", reason="app_uninstalled", clock=clock, actor="slack"
+        )
+
+    status = cli("workspace", "status")
+    assert status.code == 0
+    assert "T1: STOPPED since 2026-03-02 09:00 UTC (app_uninstalled)" in status.out
+
+    resumed = cli("--actor", "ops@x.io", "workspace", "resume")  # the only stopped one
+    assert resumed.code == 0
+    assert "T1: sending resumed" in resumed.out
+    assert "T1: sending; 0 pending messages" in cli("workspace").out
+    with db.session() as session:
+        assert not members.sending_stopped(session, "T1")
+        entries = session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "workspace.resume_sending")
+        ).all()
+        assert [(e.actor, e.subject) for e in entries] == [("ops@x.io", "T1")]
+    again = cli("workspace", "resume", "T1")
+    assert again.code == 0 and "was not stopped; nothing to do" in again.out
+
+
+def test_workspace_resume_asks_which_when_several_are_stopped(cli, db, clock):
+    from learning import members
+
+    with db.session() as session:
+        for team in ("T1", "T2"):
+            members.stop_sending(session, workspace_id=team, reason="x", clock=clock, actor="t")
+
+    result = cli("workspace", "resume")
+
+    assert result.code == 1
+    assert "name the workspace to resume (stopped: T1, T2)" in result.out
+    with db.session() as session:
+        assert members.sending_stopped(session, "T1") and members.sending_stopped(session, "T2")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 from datetime import date, timedelta
 from typing import Any
 
@@ -412,6 +413,14 @@ def test_render_outbox_round_trips_a_digest_through_json() -> None:
 
     assert Digest.from_json(payload["digest"]) == SAMPLE
     assert render_outbox("digest", payload) == render_digest(SAMPLE)
+
+
+def test_digest_json_carries_every_field() -> None:
+    # to_json is written out by hand (speed); a field added later must not be dropped.
+    data = SAMPLE.to_json()
+
+    assert set(data) == {f.name for f in fields(Digest)}
+    assert set(data["items"][0]) == set(DigestItem._fields)
 
 
 def test_render_outbox_text_kind_and_unknown_kinds() -> None:

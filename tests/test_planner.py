@@ -201,3 +201,29 @@ def test_dst_change_days_keep_the_local_send_time(org, db):
     # Sydney falls back on Sun 5 April: 09:30 AEST on Mon 6 April is 23:30 UTC on the 5th.
     assert "U0SYD" not in plan(db, utc(2026, 4, 5, 23, 29))
     assert "U0SYD" in plan(db, utc(2026, 4, 5, 23, 30))
+
+
+def test_people_are_planned_across_pages_in_order(cli, write, clock, db, monkeypatch):
+    # The planner reads a zone's people a page at a time; a page boundary must neither
+    # drop nor repeat anyone, nor mix up whose items are whose.
+    monkeypatch.setattr("learning.planner.PEOPLE_PAGE", 2)
+    clock.set(datetime(2026, 3, 2, 12, 0, tzinfo=UTC))
+    rows = [
+        f"p{n}@x.io,Person {n},,engineer,Web,2026-03-02,Europe/London,U{n:03d}" for n in range(7)
+    ]
+    assert cli("load-config", write("programs.yml", PROGRAMS)).code == 0
+    assert cli("import-people", write("people.csv", people_csv(*rows))).code == 0
+    with db.session() as session:  # p3 has done 'intro'; the others still owe it
+        p3 = session.scalars(select(Person).where(Person.email == "p3@x.io")).one()
+        intro = session.scalars(select(Item).where(Item.key == "intro")).one()
+        session.execute(
+            update(Assignment)
+            .where(Assignment.person_id == p3.id, Assignment.item_id == intro.id)
+            .values(status="completed")
+        )
+
+    planned = plan(db, utc(2026, 3, 3, 9, 30))
+
+    assert list(planned) == [f"U{n:03d}" for n in range(7)]
+    assert all("intro" in keys for slack, keys in planned.items() if slack != "U003")
+    assert "intro" not in planned["U003"]

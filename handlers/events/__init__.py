@@ -253,4 +253,8 @@ def _stop(ctx: HandlerContext, body: dict[str, Any], reason: str) -> None:
             actor=f"slack:{event_type}",
         )
     if stopped:
-        log.warning("sending stopped: %s", reason)
+        log.warning(
+            "sending stopped: %s; after reinstalling, run: python bot.py workspace resume %s",
+            reason,
+            workspace_of(body),
+        )
