@@ -105,15 +105,32 @@ def plan_digests(
     zones = sorted(session.scalars(select(zone_of).where(Person.active).distinct()))
     windows = open_windows(zones, now=now, settings=settings)
     stats.zones_open = [w.zone for w in windows]
+    if not windows:
+        return
+    # The catalogue is small (hundreds of items): read it once rather than join it into
+    # every assignment row.
+    catalogue = {
+        row[0]: tuple(row[1:])
+        for row in session.execute(
+            select(Item.id, Item.key, Item.title, Item.url, Item.method, Item.minutes)
+        )
+    }
     for window in windows:
         yield from _plan_zone(
-            session, window, now=now, settings=settings, stats=stats, workspace_id=workspace_id
+            session,
+            window,
+            catalogue,
+            now=now,
+            settings=settings,
+            stats=stats,
+            workspace_id=workspace_id,
         )
 
 
 def _plan_zone(
     session: Session,
     window: ZoneWindow,
+    catalogue: dict[int, tuple[Any, ...]],
     *,
     now: datetime,
     settings: ProgramSettings,
@@ -157,13 +174,8 @@ def _plan_zone(
             Assignment.id,
             Assignment.required,
             Assignment.due_date,
-            Item.key,
-            Item.title,
-            Item.url,
-            Item.method,
-            Item.minutes,
+            Assignment.item_id,
         )
-        .join(Item, Item.id == Assignment.item_id)
         .where(
             # `status || ''`: no index on status for this term, so SQLite takes the
             # person_id index (the IN list) rather than every open assignment.
@@ -192,7 +204,7 @@ def _plan_zone(
         for person in page:
             rows = rows_of.get(person[0])
             if rows:
-                planned = _digest(person, rows, window, settings, stats, offsets)
+                planned = _digest(person, rows, window, catalogue, settings, stats, offsets)
                 if planned:
                     yield planned
 
@@ -201,6 +213,7 @@ def _digest(
     person: Any,
     rows: list,
     window: ZoneWindow,
+    catalogue: dict[int, tuple[Any, ...]],
     settings: ProgramSettings,
     stats: PlanStats,
     offsets: dict[date, int],
@@ -212,7 +225,7 @@ def _digest(
     due_soon: list[DigestItem] = []
     suggested: list[DigestItem] = []
     for row in rows:
-        (_, assignment_id, required, due, key, title, url, method, minutes) = row
+        (_, assignment_id, required, due, item_id) = row
         if not required and len(suggested) >= max_suggestions:
             continue
         offset = offsets.get(due)
@@ -225,10 +238,8 @@ def _digest(
         else:
             section, late, ahead, target = "suggested", 0, max(0, offset), suggested
         target.append(
-            DigestItem(
-                assignment_id, key, title, url, method, minutes, required, due, section, late, ahead
-            )
-        )  # type: ignore[arg-type]
+            DigestItem(assignment_id, *catalogue[item_id], required, due, section, late, ahead)
+        )
     items = (*overdue, *due_soon, *suggested)
     if not items:
         return None
