@@ -156,6 +156,25 @@ class ConfigSnapshot(SQLModel, table=True):
     settings: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
 
 
+class CertificationAward(SQLModel, table=True):
+    """A person holds (or held) a certification; ``cycle`` counts renewals (0 = first)."""
+
+    __tablename__ = "certification_award"
+    __table_args__ = (
+        UniqueConstraint(
+            "person_id", "certification_id", "cycle", name="uq_certification_award_cycle"
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    certification_id: int = Field(foreign_key="certification.id")
+    cycle: int = 0
+    awarded_at: datetime = _utc()
+    expires_at: datetime | None = _utc(default=None)
+    lapsed_at: datetime | None = _utc(default=None)
+
+
 # --- Progress ----------------------------------------------------------------
 
 
@@ -195,6 +214,37 @@ class Assignment(SQLModel, table=True):
     waived_reason: str | None = Field(default=None, max_length=500)
     closed_at: datetime | None = _utc(default=None)
     snoozed_until: datetime | None = _utc(default=None)
+    # The escalation ladder (learning.ladder): how many of its steps have been acted on,
+    # and the working days it was paused by extension requests (they push later steps).
+    ladder_step: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    ladder_paused_days: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+
+
+class ExtensionStatus:
+    OPEN = "open"
+    APPROVED = "approved"
+    DECLINED = "declined"
+    EXPIRED = "expired"  # nobody decided within the ladder's pause limit
+
+
+class ExtensionRequest(SQLModel, table=True):
+    """A learner asked for more time on an overdue item; the ladder pauses while it is open."""
+
+    __tablename__ = "extension_request"
+    __table_args__ = (Index("ix_extension_request_status", "status"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    assignment_id: int = Field(foreign_key="assignment.id", index=True)
+    person_id: int = Field(foreign_key="person.id")
+    approver_id: int | None = Field(default=None, foreign_key="person.id")
+    proposed_due: date
+    reason: str = Field(max_length=500)
+    status: str = Field(default=ExtensionStatus.OPEN, max_length=16)
+    requested_at: datetime = _utc()
+    requested_on: date  # the learner's local date: the pause counts working days from it
+    decided_at: datetime | None = _utc(default=None)
+    decided_by: str | None = Field(default=None, max_length=254)
+    decision_note: str | None = Field(default=None, max_length=500)
 
 
 class CompletionEvent(SQLModel, table=True):
