@@ -159,6 +159,39 @@ def cmd_outbox(ctx: Context, args: argparse.Namespace) -> int:
     )
 
 
+def cmd_audit(ctx: Context, args: argparse.Namespace) -> int:
+    from learning.audit import read_log
+    from messages.audit_log import cut_notice, render_audit, render_audit_csv
+
+    if args.limit < 1:
+        raise LearnbotError("--limit must be at least 1")
+    with ctx.db().session() as session:
+        page = read_log(
+            session,
+            person_email=args.person,
+            since=args.since,
+            action_prefix=args.action,
+            limit=args.limit,
+        )
+    if args.csv:
+        ctx.out.write(render_audit_csv(page))
+        if page.cut:  # keep the CSV clean: the note goes to stderr
+            print(cut_notice(page), file=sys.stderr)
+    else:
+        ctx.say(render_audit(page))
+    return 0
+
+
+def _audit_since(text: str):  # type: ignore[no-untyped-def]
+    """``--since``: a bad value is a usage error (exit 2) that names it."""
+    from learning.audit import parse_since
+
+    try:
+        return parse_since(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def cmd_workspace(ctx: Context, args: argparse.Namespace) -> int:
     from sqlalchemy import func, select
 
@@ -466,6 +499,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--retry-all-failed", action="store_true", help="send every failed message again"
     )
     outbox.set_defaults(func=cmd_outbox)
+
+    audit = commands.add_parser(
+        "audit", help="the audit log: who did what, when and why (oldest first)"
+    )
+    audit.add_argument("--person", metavar="EMAIL", help="entries about this person")
+    audit.add_argument(
+        "--since",
+        type=_audit_since,
+        metavar="DATE",
+        help="from YYYY-MM-DD (00:00 UTC) or an ISO-8601 instant",
+    )
+    audit.add_argument(
+        "--action", metavar="PREFIX", help="actions starting with PREFIX, e.g. escalation"
+    )
+    audit.add_argument(
+        "--limit", type=int, default=200, metavar="N", help="most recent entries (default 200)"
+    )
+    audit.add_argument("--csv", action="store_true", help="CSV with full values and details")
+    audit.set_defaults(func=cmd_audit)
 
     workspace = commands.add_parser(
         "workspace", help="is sending on or stopped (app uninstalled, tokens revoked); resume it"
