@@ -31,6 +31,12 @@ class DigestItem(NamedTuple):
     section: Section
     overdue_working_days: int = 0  # > 0 for overdue items
     due_in_working_days: int = 0  # >= 0 for items not yet due
+    # The escalation ladder (learning.ladder), for required items:
+    reminder: bool = False  # today is a reminder day (N working days before due, or on it)
+    warned: bool = False  # a learner step is reached: the digest says who is told when
+    next_notice_to: str | None = None  # "manager" or "skip_level": who is told next
+    next_notice_on: date | None = None  # ... on this date (the learner's), unless done
+    extension_requested: bool = False  # an extension request is open: the ladder waits
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -45,6 +51,11 @@ class DigestItem(NamedTuple):
             "section": self.section,
             "overdue_working_days": self.overdue_working_days,
             "due_in_working_days": self.due_in_working_days,
+            "reminder": self.reminder,
+            "warned": self.warned,
+            "next_notice_to": self.next_notice_to,
+            "next_notice_on": self.next_notice_on.isoformat() if self.next_notice_on else None,
+            "extension_requested": self.extension_requested,
         }
 
 
@@ -78,11 +89,19 @@ class Digest:
             person_id=int(data["person_id"]),
             first_name=str(data["first_name"]),
             local_date=date.fromisoformat(data["local_date"]),
-            items=tuple(
-                DigestItem(**{**item, "due_date": date.fromisoformat(item["due_date"])})
-                for item in data["items"]
-            ),
+            items=tuple(_item_from_json(item) for item in data["items"]),
         )
+
+
+def _item_from_json(data: dict[str, Any]) -> DigestItem:
+    notice_on = data.get("next_notice_on")
+    return DigestItem(
+        **{
+            **data,
+            "due_date": date.fromisoformat(data["due_date"]),
+            "next_notice_on": date.fromisoformat(notice_on) if notice_on else None,
+        }
+    )
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,16 @@ from sqlmodel import Session
 from learning.calendar import WEEKDAYS, WorkCalendar
 from learning.curriculum import ProgramSettings
 from learning.digest import Digest, DigestItem
-from models import Assignment, AssignmentStatus, Item, OutboxMessage, Person
+from learning.ladder import standing
+from models import (
+    Assignment,
+    AssignmentStatus,
+    ExtensionRequest,
+    ExtensionStatus,
+    Item,
+    OutboxMessage,
+    Person,
+)
 
 PEOPLE_PAGE = 1000  # people per page; their items are one query with an IN list
 
@@ -175,6 +184,7 @@ def _plan_zone(
             Assignment.required,
             Assignment.due_date,
             Assignment.item_id,
+            Assignment.ladder_paused_days,
         )
         .where(
             # `status || ''`: no index on status for this term, so SQLite takes the
@@ -190,6 +200,8 @@ def _plan_zone(
     # and the ORM's row processing was a fifth of the planner's time.
     connection = session.connection()
     offsets: dict[date, int] = {}  # due date -> working days from today (signed)
+    ladder = _LadderNotes(window, settings)
+    ladder.paused = _open_requests(connection)
     last_id = 0
     while True:
         page = connection.execute(people.where(Person.id > last_id)).all()
@@ -204,9 +216,53 @@ def _plan_zone(
         for person in page:
             rows = rows_of.get(person[0])
             if rows:
-                planned = _digest(person, rows, window, catalogue, settings, stats, offsets)
+                planned = _digest(person, rows, window, catalogue, settings, stats, offsets, ladder)
                 if planned:
                     yield planned
+
+
+class _LadderNotes:
+    """The escalation ladder's facts for a digest's required items (cached per due date)."""
+
+    def __init__(self, window: ZoneWindow, settings: ProgramSettings) -> None:
+        self._window = window
+        self._escalation = settings.escalation
+        self._cache: dict[tuple[date, int], tuple[bool, bool, str | None, date | None]] = {}
+        self.paused: set[int] = set()  # assignments with an open extension request
+
+    def notes(
+        self, assignment_id: int, due: date, paused_days: int
+    ) -> tuple[bool, bool, str | None, date | None, bool]:
+        """(reminder, warned, next_notice_to, next_notice_on, extension_requested)."""
+        key = (due, paused_days)
+        cached = self._cache.get(key)
+        if cached is None:
+            where = standing(
+                self._escalation,
+                due=due,
+                today=self._window.today,
+                calendar=self._window.calendar,
+                paused_days=paused_days,
+            )
+            step, on = where.next_notice if where.next_notice else (None, None)
+            cached = self._cache[key] = (
+                where.reminder,
+                where.warned,
+                step.notify if step else None,
+                on,
+            )
+        return (*cached, assignment_id in self.paused)
+
+
+def _open_requests(connection: Any) -> set[int]:
+    """Assignments with an open extension request (few: read them all at once)."""
+    return set(
+        connection.execute(
+            select(ExtensionRequest.assignment_id).where(
+                ExtensionRequest.status == ExtensionStatus.OPEN
+            )
+        ).scalars()
+    )
 
 
 def _digest(
@@ -217,6 +273,7 @@ def _digest(
     settings: ProgramSettings,
     stats: PlanStats,
     offsets: dict[date, int],
+    ladder: _LadderNotes,
 ) -> PlannedDigest | None:
     person_id, name, slack_user_id, workspace_id = person
     today, calendar = window.today, window.calendar
@@ -225,7 +282,7 @@ def _digest(
     due_soon: list[DigestItem] = []
     suggested: list[DigestItem] = []
     for row in rows:
-        (_, assignment_id, required, due, item_id) = row
+        (_, assignment_id, required, due, item_id, paused_days) = row
         if not required and len(suggested) >= max_suggestions:
             continue
         offset = offsets.get(due)
@@ -238,7 +295,16 @@ def _digest(
         else:
             section, late, ahead, target = "suggested", 0, max(0, offset), suggested
         target.append(
-            DigestItem(assignment_id, *catalogue[item_id], required, due, section, late, ahead)
+            DigestItem(
+                assignment_id,
+                *catalogue[item_id],
+                required,
+                due,
+                section,
+                late,
+                ahead,
+                *(ladder.notes(assignment_id, due, paused_days) if required else ()),
+            )
         )
     items = (*overdue, *due_soon, *suggested)
     if not items:

@@ -204,7 +204,33 @@ def _item_text(item: DigestItem, today: date) -> str:
         "Required" if item.required else "Suggested",
         f"*{due}*" if item.overdue_working_days > 0 else due,
     ]
-    return f"{heading}\n" + " · ".join(d for d in details if d)
+    text = f"{heading}\n" + " · ".join(d for d in details if d)
+    note = ladder_note(item, today)
+    return f"{text}\n{note}" if note else text
+
+
+NOTICE_WHO = {"manager": "your manager", "skip_level": "your manager's manager"}
+
+
+def ladder_note(item: DigestItem, today: date) -> str:
+    """What the escalation ladder says about the item today, or ``""``."""
+    if not item.required:
+        return ""
+    if item.extension_requested:
+        return "_You asked for an extension: nobody else is told while it is being decided._"
+    if item.overdue_working_days > 0 and item.warned:
+        if item.next_notice_to and item.next_notice_on:
+            who = NOTICE_WHO.get(item.next_notice_to, item.next_notice_to)
+            told_before = item.next_notice_to == "skip_level"
+            return (
+                ("Your manager has been told. " if told_before else "")
+                + f"⚠️ If it is still open, {who} will be told on "
+                + f"*{short_day(item.next_notice_on, today)}*."
+            )
+        return "⚠️ Your manager has been told; it stays on your list until it is done."
+    if item.reminder and item.overdue_working_days == 0:
+        return "⏰ Reminder: this one is required."
+    return ""
 
 
 def outcome_text(outcome: ItemOutcome, today: date) -> str:
@@ -234,7 +260,13 @@ def _item_blocks(item: DigestItem, today: date, outcome: ItemOutcome | None = No
             block_id=ids.item_block_id(item.assignment_id),
             text=MarkdownTextObject(text=_item_text(item, today)),
         ),
-        item_actions(item.assignment_id, _usable_url(item.url, BUTTON_URL_MAX)),
+        item_actions(
+            item.assignment_id,
+            _usable_url(item.url, BUTTON_URL_MAX),
+            extension=item.required
+            and item.overdue_working_days > 0
+            and not item.extension_requested,
+        ),
     ]
 
 
@@ -244,9 +276,10 @@ def _more_block(hidden: int, home_url: str | None) -> Block:
     return ContextBlock(elements=[MarkdownTextObject(text=f"…and {hidden} more — see your {home}")])
 
 
-def item_actions(assignment_id: int, url: str | None) -> ActionsBlock:
+def item_actions(assignment_id: int, url: str | None, *, extension: bool = False) -> ActionsBlock:
     """Done, Snooze and (with a usable ``url``) Open for one item: the digest's and App
-    Home's buttons, so the same listeners serve both."""
+    Home's buttons, so the same listeners serve both; ``extension`` adds "Request
+    extension" (overdue required items)."""
     elements: list[Any] = [
         ButtonElement(
             text="Done",
@@ -270,6 +303,14 @@ def item_actions(assignment_id: int, url: str | None) -> ActionsBlock:
                 action_id=ids.DIGEST_OPEN,
                 value=ids.assignment_value(assignment_id),
                 url=url,
+            )
+        )
+    if extension:
+        elements.append(
+            ButtonElement(
+                text="Request extension",
+                action_id=ids.DIGEST_REQUEST_EXTENSION,
+                value=ids.assignment_value(assignment_id),
             )
         )
     return ActionsBlock(block_id=ids.item_actions_block_id(assignment_id), elements=elements)

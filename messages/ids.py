@@ -34,6 +34,21 @@ DONE_RATING_ACTION = "rating"
 DONE_COMMENT_BLOCK = "comment"
 DONE_COMMENT_ACTION = "comment"
 
+# The escalation ladder. A manager's escalation DM has, per overdue item, these three
+# buttons; each value is the assignment id.
+ESCALATION_REMIND = "escalation_remind"  # DM the learner: "your manager asked"
+ESCALATION_EXTEND = "escalation_extend"  # opens EXTEND_MODAL
+ESCALATION_EXCUSE = "escalation_excuse"  # opens EXCUSE_MODAL
+EXTEND_MODAL = "escalation_extend_modal"
+EXCUSE_MODAL = "escalation_excuse_modal"
+# An overdue required item in the learner's digest has "Request extension" (value: the
+# assignment id), which opens EXTENSION_REQUEST_MODAL; the approver's DM then has
+# Approve / Decline (value: the extension request id).
+DIGEST_REQUEST_EXTENSION = "digest_request_extension"
+EXTENSION_REQUEST_MODAL = "extension_request_modal"
+EXTENSION_APPROVE = "extension_approve"
+EXTENSION_DECLINE = "extension_decline"
+
 # block_id of a digest item: its section is ``item:<id>``, its buttons ``item:<id>:actions``.
 ITEM_BLOCK_PREFIX = "item:"
 ACTIONS_SUFFIX = ":actions"

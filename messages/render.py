@@ -9,10 +9,12 @@ from typing import Any
 
 from learning.digest import Digest
 from messages.digest import render_digest
+from messages.escalation import render_escalation
 from messages.rendered import RenderedMessage
 
 KIND_DIGEST = "digest"  # payload: {"digest": Digest.to_json()}
 KIND_TEXT = "text"  # payload: {"text": "...", "blocks": [...]} (blocks optional)
+KIND_ESCALATION = "escalation"  # payload: schedules.escalations.escalation_payload
 
 
 def render_outbox(
@@ -37,6 +39,8 @@ def render_outbox(
         return render_digest(Digest.from_json(payload["digest"]), home_url=home_url)
     if kind == KIND_TEXT:
         return render_text(payload)
+    if kind == KIND_ESCALATION:
+        return render_escalation(payload, home_url=home_url)
     raise ValueError(f"unknown outbox kind {kind!r}")
 
 

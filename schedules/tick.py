@@ -10,6 +10,7 @@ from learning.clock import Clock
 from learning.paths import EnrollmentSummary
 from models.db import Database
 from schedules.enrollment import enroll_everyone
+from schedules.escalations import EscalationPlan, plan_escalations
 from schedules.lock import SchedulerLock
 from schedules.nudges import NudgePlan, plan_nudges
 
@@ -23,6 +24,7 @@ class TickResult:
     planned_here: bool
     enrollment: EnrollmentSummary | None = None
     plan: NudgePlan | None = None
+    escalation: EscalationPlan | None = None
     delivery: DrainResult | None = None
 
     def summary(self) -> str:
@@ -40,6 +42,13 @@ class TickResult:
                 lines.append(
                     f"  {self.plan.stats.unreachable} people have items due but no Slack user id"
                 )
+        if self.escalation is not None and (self.escalation.messages or self.escalation.waiting):
+            e = self.escalation
+            lines.append(
+                f"escalation: {e.notices} overdue items told in {e.messages} messages"
+                + (f" ({e.to_admins} to the admins)" if e.to_admins else "")
+                + (f"; {e.waiting} waiting for the recipient's morning" if e.waiting else "")
+            )
         if self.delivery is not None:
             lines.append(f"delivery: {self.delivery}")
         return "\n".join(lines)
@@ -53,6 +62,7 @@ def plan_step(database: Database, clock: Clock, lock: SchedulerLock) -> TickResu
         planned_here=True,
         enrollment=enroll_everyone(database, clock),
         plan=plan_nudges(database, clock),
+        escalation=plan_escalations(database, clock),
     )
 
 

@@ -147,7 +147,7 @@ def test_each_item_shows_link_method_minutes_kind_and_due_date() -> None:
 def test_actions_carry_stable_action_ids_and_assignment_ids() -> None:
     blocks = by_block_id(render_digest(SAMPLE))
 
-    done, snooze, open_ = blocks["item:11:actions"]["elements"]
+    done, snooze, open_, extend = blocks["item:11:actions"]["elements"]  # 11 is overdue
     assert done["type"] == "button"
     assert (done["action_id"], done["value"], done["style"]) == (ids.DIGEST_DONE, "11", "primary")
     assert done["text"]["text"] == "Done"
@@ -161,6 +161,8 @@ def test_actions_carry_stable_action_ids_and_assignment_ids() -> None:
     ]
     assert open_["type"] == "button"
     assert (open_["action_id"], open_["url"]) == (ids.DIGEST_OPEN, SECURITY_URL)
+    assert (extend["action_id"], extend["value"]) == (ids.DIGEST_REQUEST_EXTENSION, "11")
+    assert extend["text"]["text"] == "Request extension"
 
     # No url, no Open button.
     without_url = blocks["item:13:actions"]["elements"]
@@ -393,7 +395,7 @@ def test_validator_catches_too_many_blocks_and_repeated_block_ids() -> None:
 def test_validator_catches_element_limits_and_empty_text() -> None:
     message = render_digest(SAMPLE)
     actions = by_block_id(message)["item:11:actions"]
-    done, snooze, _ = actions["elements"]
+    done, snooze, *_ = actions["elements"]
     done["text"]["text"] = "D" * 76
     snooze["options"][0]["value"] = "v" * 151
     snooze["action_id"] = ids.DIGEST_DONE

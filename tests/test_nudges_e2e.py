@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select, update
 
+from delivery.transport import metadata_key
 from models import Assignment, Person
 from schedules.lock import SchedulerLock
 from schedules.tick import sweep
@@ -68,9 +69,11 @@ def run_ticks(db, fake, clock, start: datetime, end: datetime, step=timedelta(mi
 
 
 def dm_local_times(fake: FakeSlack) -> dict[str, list[datetime]]:
-    """Local send times of the delivered DMs, per recipient."""
+    """Local send times of the delivered digest DMs, per recipient."""
     result = defaultdict(list)
     for call in fake.delivered("chat.postMessage"):
+        if not (metadata_key(call.body) or "").startswith("digest:"):
+            continue  # e.g. a manager's escalation DM
         channel = call.body["channel"]
         result[channel].append(datetime.fromtimestamp(call.at, tz=ZoneInfo(ZONES[channel])))
     return result

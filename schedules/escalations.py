@@ -1,0 +1,424 @@
+"""The escalation job: tell managers, skip-levels (or the admins) about overdue items.
+
+Each tick, for every open *required* item of an active learner who is not away, the
+ladder (learning.ladder) says which steps are reached on the learner's local date.
+Steps that notify the learner need no message: the learner's digest shows them. Steps
+that notify the manager or the skip-level become one bundled DM per recipient per
+local working day, sent in the recipient's own send window (their ``send_time`` +
+``send_window``), outbox key ``escalation:{recipient}:{their local date}``.
+
+Rules kept here:
+
+* Steps go in order: a skip-level is never told before the manager was.
+* A step is marked done (``Assignment.ladder_step``) in the same transaction that puts
+  its DM in the outbox, so a step is notified once, however often the job runs.
+* A recipient who already had today's DM waits for their next working day; an item that
+  reached the manager step while its manager is asleep waits for the manager's morning.
+* Chain rules (learning.chain): inactive, away or unreachable managers are skipped; when
+  nobody is left, the admins' channel (``channels.admins``) gets the notice instead, at
+  the organisation's send time; without that channel, the learnbot admins by DM.
+* An open extension request pauses the item's ladder; deciding it moves it on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import bindparam, select, update
+from sqlmodel import Session
+
+from delivery.outbox import NewMessage, enqueue
+from learning import audit
+from learning.calendar import WorkCalendar
+from learning.chain import ChainPerson, PeopleIndex
+from learning.clock import Clock
+from learning.curriculum import ProgramSettings
+from learning.ladder import TELLS_SOMEONE_ELSE, overdue_working_days, reached_steps
+from learning.paths import current_settings
+from learning.planner import open_windows
+from models import (
+    Assignment,
+    AssignmentStatus,
+    ExtensionRequest,
+    ExtensionStatus,
+    Item,
+    OutboxMessage,
+    Person,
+)
+from models.db import Database
+from models.tables import DEFAULT_WORKSPACE
+
+log = logging.getLogger(__name__)
+
+KIND_ESCALATION = "escalation"
+ADMINS = "admins"
+
+
+@dataclass
+class EscalationPlan:
+    """What one pass of the escalation job did."""
+
+    candidates: int = 0  # open required items far enough overdue to look at
+    notices: int = 0  # manager / skip-level / admin notices put in DMs now
+    messages: int = 0  # DMs (or admin-channel posts) enqueued
+    to_admins: int = 0  # notices that went to the admins: nobody left in the chain
+    waiting: int = 0  # reached steps whose recipient's window is not open (or had today's)
+    expired_requests: int = 0
+    by_step: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """Who gets a notice: a person, or the admins (channel, or DMs when none is set)."""
+
+    key: str  # "person:{id}" or "admins"
+    person: ChainPerson | None
+
+
+@dataclass
+class _Notice:
+    assignment_id: int
+    step_index: int
+    step: str  # "manager" | "skip_level"
+    recipient: Recipient
+    learner: ChainPerson
+    item_key: str
+    item_title: str
+    due: date
+    overdue: int
+    told_first: str | None  # for a skip-level notice: who was told at the manager step
+
+
+def plan_escalations(database: Database, clock: Clock) -> EscalationPlan:
+    """Put today's escalation DMs in the outbox, as of ``clock.now()``; safe to repeat."""
+    plan = EscalationPlan()
+    with database.session() as session:
+        settings = current_settings(session)
+        if settings is None:
+            return plan
+        plan.expired_requests = _expire_requests(session, settings=settings, clock=clock)
+        _plan(session, settings=settings, clock=clock, plan=plan)
+    if plan.messages:
+        log.info(
+            "escalations: %d notices in %d messages (%d to admins); %d waiting",
+            plan.notices,
+            plan.messages,
+            plan.to_admins,
+            plan.waiting,
+        )
+    return plan
+
+
+def _expire_requests(session: Session, *, settings: ProgramSettings, clock: Clock) -> int:
+    try:
+        from learning.extensions import expire_extension_requests
+    except ImportError:  # the extension flow is optional in this layer
+        return 0
+    return int(expire_extension_requests(session, now=clock.now(), settings=settings, clock=clock))
+
+
+def _plan(
+    session: Session, *, settings: ProgramSettings, clock: Clock, plan: EscalationPlan
+) -> None:
+    now = clock.now()
+    steps = settings.escalation.steps
+    telling = [step.after_overdue for step in steps if step.notify in TELLS_SOMEONE_ELSE]
+    if not telling:
+        return
+    org_zone = settings.organisation.timezone
+    # No time zone is more than a day ahead of UTC; overdue working days never exceed
+    # calendar days, so nothing due after the cutoff can have reached a telling step.
+    latest_today = (now + timedelta(days=1)).date()
+    cutoff = latest_today - timedelta(days=max(1, min(telling)))
+    rows = session.execute(
+        select(
+            Assignment.id,
+            Assignment.person_id,
+            Assignment.due_date,
+            Assignment.ladder_step,
+            Assignment.ladder_paused_days,
+            Item.key,
+            Item.title,
+        )
+        .join(Item, Item.id == Assignment.item_id)
+        .join(Person, Person.id == Assignment.person_id)
+        .where(
+            Assignment.status == AssignmentStatus.OPEN,
+            Assignment.required,
+            Assignment.due_date.is_not(None),
+            Assignment.due_date <= cutoff,
+            Assignment.ladder_step < len(steps),
+            Person.active,
+        )
+        .order_by(Assignment.person_id, Assignment.due_date, Assignment.id)
+    ).all()
+    plan.candidates = len(rows)
+    if not rows:
+        return
+    paused = set(
+        session.scalars(
+            select(ExtensionRequest.assignment_id).where(
+                ExtensionRequest.status == ExtensionStatus.OPEN
+            )
+        )
+    )
+    people = PeopleIndex(session, org_zone=org_zone)
+    people.load_chains({row[1] for row in rows})
+    calendars: dict[str, WorkCalendar] = {}
+
+    # 1. Every reached, un-notified step of every item, in ladder order.
+    pending: dict[int, list[_Notice]] = {}
+    advance_only: dict[int, int] = {}  # learner steps reached: no message needed
+    for assignment_id, person_id, due, done_steps, paused_days, item_key, title in rows:
+        if assignment_id in paused:
+            continue
+        learner = people.get(person_id)
+        if learner is None:
+            continue
+        zone = learner.timezone or org_zone
+        today = now.astimezone(ZoneInfo(zone)).date()
+        if learner.away_until is not None and learner.away_until >= today:  # type: ignore[operator]
+            continue  # away people are not chased, and not counted against
+        calendar = calendars.get(zone)
+        if calendar is None:
+            calendar = calendars[zone] = settings.calendar_for(zone)
+        reached = [
+            i
+            for i in reached_steps(
+                settings.escalation,
+                due=due,
+                today=today,
+                calendar=calendar,
+                paused_days=paused_days,
+            )
+            if i >= done_steps
+        ]
+        if not reached:
+            continue
+        manager, skip = people.takers(person_id, now)
+        overdue = overdue_working_days(
+            due=due, today=today, calendar=calendar, paused_days=paused_days
+        )
+        notices: list[_Notice] = []
+        for index in reached:
+            step = steps[index].notify
+            if step == "learner":
+                if not notices:
+                    advance_only[assignment_id] = index + 1
+                continue
+            taker = manager if step == "manager" else skip
+            told_first = manager.name if step == "skip_level" and manager else None
+            recipient = Recipient(f"person:{taker.id}", taker) if taker else Recipient(ADMINS, None)
+            notices.append(
+                _Notice(
+                    assignment_id,
+                    index,
+                    step,
+                    recipient,
+                    learner,
+                    item_key,
+                    title,
+                    due,
+                    overdue,
+                    told_first,
+                )
+            )
+        if notices:
+            pending[assignment_id] = notices
+
+    # 2. Which recipients can be told now: their send window is open, no DM yet today.
+    recipients = {n.recipient.key: n.recipient for ns in pending.values() for n in ns}
+    keys = {key: _today_key(r, now=now, settings=settings) for key, r in recipients.items()}
+    open_keys = {key: k for key, k in keys.items() if k is not None}
+    already = set(
+        session.scalars(
+            select(OutboxMessage.key).where(OutboxMessage.key.in_(list(open_keys.values())))
+        )
+    )
+    can_tell = {key for key, k in open_keys.items() if k not in already}
+
+    # 3. Take each item's steps in order while their recipient can be told now.
+    bundles: dict[str, list[_Notice]] = defaultdict(list)
+    new_step: dict[int, int] = dict(advance_only)
+    for assignment_id, notices in pending.items():
+        for notice in notices:
+            if notice.recipient.key not in can_tell:
+                plan.waiting += 1
+                break
+            bundles[notice.recipient.key].append(notice)
+            new_step[assignment_id] = notice.step_index + 1
+
+    # 4. One message per recipient; the steps are marked only if the message is new.
+    for key, notices in bundles.items():
+        recipient = recipients[key]
+        messages = _messages(
+            session, recipient, notices, key=open_keys[key], now=now, settings=settings
+        )
+        if not messages or not enqueue(session, messages, now=now):
+            for notice in notices:  # told already (a race), or nowhere to send: wait
+                new_step.pop(notice.assignment_id, None)
+            continue
+        plan.messages += 1
+        for notice in notices:
+            plan.notices += 1
+            plan.by_step[notice.step] = plan.by_step.get(notice.step, 0) + 1
+            if recipient.person is None:
+                plan.to_admins += 1
+            audit.record(
+                session,
+                clock=clock,
+                actor="learnbot",
+                action=f"escalation.{notice.step if recipient.person else 'admins'}",
+                person_id=notice.learner.id,
+                subject=notice.item_key,
+                reason=f"{notice.overdue} working days overdue",
+                details={
+                    "assignment_id": notice.assignment_id,
+                    "to": recipient.person.email if recipient.person else ADMINS,
+                    "step": notice.step,
+                    "due": notice.due.isoformat(),
+                },
+            )
+    if new_step:
+        table = Assignment.__table__  # type: ignore[attr-defined]
+        session.connection().execute(
+            update(table)
+            .where(table.c.id == bindparam("aid"))
+            .values(ladder_step=bindparam("step")),
+            [{"aid": aid, "step": step} for aid, step in new_step.items()],
+        )
+
+
+def _today_key(recipient: Recipient, *, now: datetime, settings: ProgramSettings) -> str | None:
+    """The outbox key of ``recipient``'s DM today, or None if their window is not open."""
+    zone = (
+        recipient.person.timezone if recipient.person else None
+    ) or settings.organisation.timezone
+    windows = open_windows([zone], now=now, settings=settings)
+    if not windows:
+        return None
+    who = recipient.person.id if recipient.person else ADMINS
+    return f"escalation:{who}:{windows[0].today.isoformat()}"
+
+
+def _messages(
+    session: Session,
+    recipient: Recipient,
+    notices: list[_Notice],
+    *,
+    key: str,
+    now: datetime,
+    settings: ProgramSettings,
+) -> list[NewMessage]:
+    payload = escalation_payload(recipient, notices, local_date=key.rsplit(":", 1)[1])
+    text = escalation_summary(payload)
+    if recipient.person is not None:
+        return [
+            NewMessage(
+                key=key,
+                kind=KIND_ESCALATION,
+                channel=recipient.person.slack_user_id or "",
+                text=text,
+                payload=payload,
+                person_id=recipient.person.id,
+                workspace_id=recipient.person.workspace_id,
+                not_before=now,
+            )
+        ]
+    workspace = notices[0].learner.workspace_id or DEFAULT_WORKSPACE
+    channel = settings.channels.admins
+    if channel:
+        return [
+            NewMessage(
+                key=key,
+                kind=KIND_ESCALATION,
+                channel=channel,
+                text=text,
+                payload=payload,
+                workspace_id=workspace,
+                not_before=now,
+            )
+        ]
+    admins = session.execute(
+        select(Person.id, Person.slack_user_id).where(
+            Person.is_admin, Person.active, Person.slack_user_id.is_not(None)
+        )
+    ).all()
+    if not admins:
+        log.warning(
+            "escalations for %d items have nowhere to go: no manager in the chain, no "
+            "channels.admins in the YAML and no learnbot admins; they wait",
+            len(notices),
+        )
+        return []
+    return [
+        NewMessage(
+            key=f"{key}:{person_id}",
+            kind=KIND_ESCALATION,
+            channel=slack_user_id,
+            text=text,
+            payload=payload,
+            person_id=person_id,
+            workspace_id=workspace,
+            not_before=now,
+        )
+        for person_id, slack_user_id in admins
+    ]
+
+
+def escalation_payload(
+    recipient: Recipient, notices: Iterable[_Notice], *, local_date: str
+) -> dict[str, Any]:
+    """The DM's facts as JSON: learners (most overdue first) and their items."""
+    by_learner: dict[int, list[_Notice]] = defaultdict(list)
+    for notice in notices:
+        by_learner[notice.learner.id].append(notice)
+    learners = []
+    for items in by_learner.values():
+        items.sort(key=lambda n: (-n.overdue, n.due, n.assignment_id))
+        learner = items[0].learner
+        learners.append(
+            {
+                "person_id": learner.id,
+                "name": learner.name,
+                "slack_user_id": learner.slack_user_id,
+                "items": [
+                    {
+                        "assignment_id": n.assignment_id,
+                        "key": n.item_key,
+                        "title": n.item_title,
+                        "due_date": n.due.isoformat(),
+                        "overdue_working_days": n.overdue,
+                        "step": n.step,
+                        "told_first": n.told_first,
+                    }
+                    for n in items
+                ],
+            }
+        )
+    learners.sort(key=lambda p: (-p["items"][0]["overdue_working_days"], p["name"].lower()))
+    return {
+        "to": "admins" if recipient.person is None else "manager",
+        "first_name": (recipient.person.name.split() or ["there"])[0] if recipient.person else "",
+        "local_date": local_date,
+        "learners": learners,
+    }
+
+
+def escalation_summary(payload: dict[str, Any]) -> str:
+    """The notification text: how many people and items."""
+    people = len(payload["learners"])
+    items = sum(len(p["items"]) for p in payload["learners"])
+    who = "person" if people == 1 else "people"
+    things = "item" if items == 1 else "items"
+    if payload["to"] == "admins":
+        return (
+            f"Overdue required training with no manager to tell: {people} {who}, {items} {things}"
+        )
+    return f"Overdue required training in your team: {people} {who}, {items} {things}"
