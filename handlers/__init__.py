@@ -42,7 +42,7 @@ def _listener_modules() -> list[Any]:
     import importlib
 
     modules = []
-    for name in ("commands", "actions", "views", "events", "home"):
+    for name in ("commands", "actions", "views", "events", "home", "escalation"):
         try:
             modules.append(importlib.import_module(f"handlers.{name}"))
         except ModuleNotFoundError as exc:

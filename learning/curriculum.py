@@ -187,6 +187,23 @@ class Cadence(_Strict):
     max_suggestions: int = Field(default=3, ge=0, le=10)
 
 
+class ManagerDigest(_Strict):
+    """When managers get their weekly digest: ``weekday`` from ``time`` for ``window``,
+    in each manager's own time zone (see ``schedules.weekly_digest``)."""
+
+    enabled: bool = True
+    weekday: Weekday = "fri"
+    time: ClockTime = time(15, 0)
+    window: Minutes = 240
+
+    @field_validator("window")
+    @classmethod
+    def _window_fits_a_day(cls, minutes: int) -> int:
+        if not 1 <= minutes <= 24 * 60:
+            raise ValueError(f"window must be from 1m to 24h (got {minutes}m)")
+        return minutes
+
+
 class Region(_Strict):
     timezones: list[TimeZoneName] = Field(min_length=1)
     dates: list[date] = Field(default_factory=list)
@@ -240,6 +257,7 @@ class ProgramSettings(_Strict):
 
     organisation: Organisation = Organisation()
     cadence: Cadence = Cadence()
+    manager_digest: ManagerDigest = ManagerDigest()
     calendar: CalendarSpec = CalendarSpec()
     escalation: Escalation = Escalation()
     channels: Channels = Channels()
@@ -349,6 +367,21 @@ def _cross_check(config: ProgramConfig, data: Any, filename: str) -> list[Proble
         add(
             ("items", cycle[0], "requires"),
             "prerequisites form a cycle: " + " -> ".join([*cycle, cycle[0]]),
+        )
+
+    # Only a section the file writes is checked, so a file written before the digest
+    # existed keeps loading; its default Friday is simply never a digest day if Friday is
+    # not a working day there (docs/configuration.md says so).
+    digest = config.manager_digest
+    if (
+        "manager_digest" in config.model_fields_set
+        and digest.enabled
+        and digest.weekday not in config.calendar.working_days
+    ):
+        add(
+            ("manager_digest", "weekday"),
+            f"{digest.weekday!r} is not in calendar.working_days, so the weekly manager "
+            "digest would never be sent (pick a working day, or set enabled: false)",
         )
 
     in_programs: set[str] = set()

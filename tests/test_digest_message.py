@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import fields
+from dataclasses import fields, replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -422,7 +422,18 @@ def test_digest_json_carries_every_field() -> None:
     data = SAMPLE.to_json()
 
     assert set(data) == {f.name for f in fields(Digest)}
-    assert set(data["items"][0]) == set(DigestItem._fields)
+    ladder = {"reminder", "warned", "next_notice_to", "next_notice_on", "extension_requested"}
+    assert set(data["items"][0]) == set(DigestItem._fields) - ladder  # left out when unset
+    marked = SAMPLE.items[0]._replace(
+        reminder=True,
+        warned=True,
+        next_notice_to="manager",
+        next_notice_on=date(2024, 12, 2),
+        extension_requested=True,
+    )
+    assert set(marked.to_json()) == set(DigestItem._fields)
+    again = Digest.from_json(json.loads(json.dumps(replace(SAMPLE, items=(marked,)).to_json())))
+    assert again.items == (marked,)
 
 
 def test_render_outbox_text_kind_and_unknown_kinds() -> None:
