@@ -34,6 +34,7 @@ from learning.progress import completion_report
 from messages.report import render_report
 from models import Assignment, AssignmentStatus, OutboxMessage, Person
 from models.db import Database, open_database
+from schedules.escalations import plan_escalations
 from schedules.nudges import plan_nudges
 
 
@@ -55,6 +56,9 @@ class SimulationSummary:
     completed: int = 0
     overdue_at_end: int = 0
     unreachable: int = 0
+    escalations: int = 0  # overdue items told to a manager, skip-level or the admins
+    escalation_messages: int = 0
+    by_step: dict[str, int] = field(default_factory=dict)
 
     def table(self, options: SimulationOptions) -> str:
         rows = [
@@ -62,6 +66,17 @@ class SimulationSummary:
             ("DMs sent", str(self.dms)),
             ("people who got a DM", str(len(self.people_reached))),
             ("items completed by learners", str(self.completed)),
+            (
+                "escalations (overdue items told)",
+                f"{self.escalations} in {self.escalation_messages} messages"
+                + (
+                    " ("
+                    + ", ".join(f"{n} {step.replace('_', '-')}" for step, n in self.by_step.items())
+                    + ")"
+                    if self.by_step
+                    else ""
+                ),
+            ),
             ("required items overdue at the end", str(self.overdue_at_end)),
             ("people with items due but no Slack id", str(self.unreachable)),
         ]
@@ -140,10 +155,18 @@ def _run(database: Database, options: SimulationOptions, out: TextIO) -> Simulat
         if windows:
             plan = plan_nudges(database, clock)
             summary.unreachable = max(summary.unreachable, plan.stats.unreachable)
+            escalated = plan_escalations(database, clock)
+            summary.escalations += escalated.notices
+            summary.escalation_messages += escalated.messages
+            for step, count in escalated.by_step.items():
+                summary.by_step[step] = summary.by_step.get(step, 0) + count
             planned_zone_days.update((w.zone, w.today) for w in windows)
             already = len(transport.sent)
             sender.drain()
             for message in transport.sent[already:]:
+                if not message.key.startswith("digest:"):
+                    _report_other(database, message, names, person_zones, out)
+                    continue
                 _report(database, message, names, person_zones, out, summary)
                 summary.completed += _learn(
                     database, message.key, clock, rng, options.completion_rate
@@ -189,6 +212,25 @@ def _report(
         f"{names.get(digest.person_id, '?')}: {message.text}",
         file=out,
     )
+
+
+def _report_other(
+    database: Database,
+    message: ConsoleMessage,
+    names: dict[int, str],
+    zones: dict[int, str],
+    out: TextIO,
+) -> None:
+    """A transcript line for a message that is not a digest (an escalation, say)."""
+    with database.session() as session:
+        row = session.scalars(select(OutboxMessage).where(OutboxMessage.key == message.key)).one()
+    if row.person_id is not None:
+        zone, who = zones[row.person_id], names.get(row.person_id, "?")
+    else:
+        zone, who = "UTC", row.channel
+    local = message.at.astimezone(ZoneInfo(zone))
+    mark = "⚠️ " if row.kind == "escalation" else ""
+    print(f"{local:%a %d %b %H:%M} {zone:<20} {who}: {mark}{message.text}", file=out)
 
 
 def _learn(

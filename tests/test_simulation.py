@@ -42,6 +42,20 @@ def test_transcript_shows_local_day_recipient_and_message_and_ends_with_a_summar
     assert "By role" in out  # the completion report of the simulated company
 
 
+def test_escalations_show_in_the_transcript_and_are_counted(cli):
+    out = run(cli, "--days", "14", "--start", "2026-11-30")
+    warned = [line for line in out.splitlines() if ": ⚠️ Overdue required training" in line]
+    counted = re.search(r"escalations \(overdue items told\)\s+(\d+) in (\d+) messages", out)
+    assert warned and counted, out
+    items, messages = int(counted.group(1)), int(counted.group(2))
+    assert messages == len(warned)
+    # Each line says how many items it carries: together, the summary's count.
+    told = sum(int(re.search(r"(\d+) items?$", line).group(1)) for line in warned)
+    assert told == items
+    # Escalations reach managers in their own morning, never on a weekend.
+    assert all(re.match(r"^(Mon|Tue|Wed|Thu|Fri) \d\d \w{3} 09:30 ", line) for line in warned)
+
+
 def test_bad_simulation_arguments_are_explained(cli):
     result = cli("simulate", "--start", "30/11/2026")
     assert (result.code, result.err.strip()) == (1, "error: --start '30/11/2026': write YYYY-MM-DD")
