@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, func, insert, select
 from sqlmodel import Session
 
 from learning.clock import Clock, parse_instant
@@ -39,6 +39,30 @@ def record(
             details=details or {},
         )
     )
+
+
+def record_many(session: Session, *, clock: Clock, entries: list[dict[str, Any]]) -> None:
+    """Add many audit entries at once (one INSERT ... executemany, no ORM objects).
+
+    Each entry has ``actor`` and ``action``, and optionally ``subject``, ``person_id``,
+    ``reason`` and ``details``. For jobs that audit thousands of rows in one pass.
+    """
+    if not entries:
+        return
+    at = clock.now()
+    rows = [
+        {
+            "at": at,
+            "actor": entry["actor"],
+            "action": entry["action"],
+            "subject": entry.get("subject", ""),
+            "person_id": entry.get("person_id"),
+            "reason": entry.get("reason", ""),
+            "details": entry.get("details") or {},
+        }
+        for entry in entries
+    ]
+    session.execute(insert(AuditEntry.__table__), rows)  # type: ignore[attr-defined]
 
 
 # --- reading the log ---------------------------------------------------------

@@ -132,6 +132,11 @@ def _plan(
     if not telling:
         return
     org_zone = settings.organisation.timezone
+    zones = set(session.scalars(select(Person.timezone).where(Person.active).distinct()))
+    if not open_windows(
+        sorted({z or org_zone for z in zones} | {org_zone}), now=now, settings=settings
+    ):
+        return  # nobody's send window is open: nobody can be told now
     # No time zone is more than a day ahead of UTC; overdue working days never exceed
     # calendar days, so nothing due after the cutoff can have reached a telling step.
     latest_today = (now + timedelta(days=1)).date()
@@ -171,6 +176,9 @@ def _plan(
     people = PeopleIndex(session, org_zone=org_zone)
     people.load_chains({row[1] for row in rows})
     calendars: dict[str, WorkCalendar] = {}
+    todays: dict[str, date] = {}
+    reached_of: dict[tuple[str, date, int], tuple[int, ...]] = {}
+    takers_of: dict[int, tuple[ChainPerson | None, ChainPerson | None]] = {}
 
     # 1. Every reached, un-notified step of every item, in ladder order.
     pending: dict[int, list[_Notice]] = {}
@@ -182,26 +190,28 @@ def _plan(
         if learner is None:
             continue
         zone = learner.timezone or org_zone
-        today = now.astimezone(ZoneInfo(zone)).date()
+        today = todays.get(zone)
+        if today is None:
+            today = todays[zone] = now.astimezone(ZoneInfo(zone)).date()
+            calendars[zone] = settings.calendar_for(zone)
+        calendar = calendars[zone]
         if learner.away_until is not None and learner.away_until >= today:  # type: ignore[operator]
             continue  # away people are not chased, and not counted against
-        calendar = calendars.get(zone)
-        if calendar is None:
-            calendar = calendars[zone] = settings.calendar_for(zone)
-        reached = [
-            i
-            for i in reached_steps(
+        all_reached = reached_of.get((zone, due, paused_days))
+        if all_reached is None:
+            all_reached = reached_of[(zone, due, paused_days)] = reached_steps(
                 settings.escalation,
                 due=due,
                 today=today,
                 calendar=calendar,
                 paused_days=paused_days,
             )
-            if i >= done_steps
-        ]
+        reached = [i for i in all_reached if i >= done_steps]
         if not reached:
             continue
-        manager, skip = people.takers(person_id, now)
+        if person_id not in takers_of:
+            takers_of[person_id] = people.takers(person_id, now)
+        manager, skip = takers_of[person_id]
         overdue = overdue_working_days(
             due=due, today=today, calendar=calendar, paused_days=paused_days
         )
@@ -234,7 +244,11 @@ def _plan(
 
     # 2. Which recipients can be told now: their send window is open, no DM yet today.
     recipients = {n.recipient.key: n.recipient for ns in pending.values() for n in ns}
-    keys = {key: _today_key(r, now=now, settings=settings) for key, r in recipients.items()}
+    zone_days: dict[str, str | None] = {}
+    keys = {
+        key: _today_key(r, now=now, settings=settings, cache=zone_days)
+        for key, r in recipients.items()
+    }
     open_keys = {key: k for key, k in keys.items() if k is not None}
     already = set(
         session.scalars(
@@ -255,6 +269,7 @@ def _plan(
             new_step[assignment_id] = notice.step_index + 1
 
     # 4. One message per recipient; the steps are marked only if the message is new.
+    told: list[dict[str, Any]] = []
     for key, notices in bundles.items():
         recipient = recipients[key]
         messages = _messages(
@@ -270,21 +285,22 @@ def _plan(
             plan.by_step[notice.step] = plan.by_step.get(notice.step, 0) + 1
             if recipient.person is None:
                 plan.to_admins += 1
-            audit.record(
-                session,
-                clock=clock,
-                actor="learnbot",
-                action=f"escalation.{notice.step if recipient.person else 'admins'}",
-                person_id=notice.learner.id,
-                subject=notice.item_key,
-                reason=f"{notice.overdue} working days overdue",
-                details={
-                    "assignment_id": notice.assignment_id,
-                    "to": recipient.person.email if recipient.person else ADMINS,
-                    "step": notice.step,
-                    "due": notice.due.isoformat(),
-                },
+            told.append(
+                {
+                    "actor": "learnbot",
+                    "action": f"escalation.{notice.step if recipient.person else 'admins'}",
+                    "person_id": notice.learner.id,
+                    "subject": notice.item_key,
+                    "reason": f"{notice.overdue} working days overdue",
+                    "details": {
+                        "assignment_id": notice.assignment_id,
+                        "to": recipient.person.email if recipient.person else ADMINS,
+                        "step": notice.step,
+                        "due": notice.due.isoformat(),
+                    },
+                }
             )
+    audit.record_many(session, clock=clock, entries=told)
     if new_step:
         table = Assignment.__table__  # type: ignore[attr-defined]
         session.connection().execute(
@@ -295,16 +311,25 @@ def _plan(
         )
 
 
-def _today_key(recipient: Recipient, *, now: datetime, settings: ProgramSettings) -> str | None:
+def _today_key(
+    recipient: Recipient,
+    *,
+    now: datetime,
+    settings: ProgramSettings,
+    cache: dict[str, str | None],
+) -> str | None:
     """The outbox key of ``recipient``'s DM today, or None if their window is not open."""
     zone = (
         recipient.person.timezone if recipient.person else None
     ) or settings.organisation.timezone
-    windows = open_windows([zone], now=now, settings=settings)
-    if not windows:
+    if zone not in cache:
+        windows = open_windows([zone], now=now, settings=settings)
+        cache[zone] = windows[0].today.isoformat() if windows else None
+    day = cache[zone]
+    if day is None:
         return None
     who = recipient.person.id if recipient.person else ADMINS
-    return f"escalation:{who}:{windows[0].today.isoformat()}"
+    return f"escalation:{who}:{day}"
 
 
 def _messages(
