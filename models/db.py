@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -49,17 +51,32 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+# JSON columns (outbox payloads, audit details) without the spaces json.dumps puts after
+# "," and ":": a tenth smaller, and the planner writes a million items a day at scale.
+_json = partial(json.dumps, separators=(",", ":"), ensure_ascii=False)
+
+
 def build_engine(url: str, *, pool_size: int = 5, max_overflow: int = 10) -> Engine:
     """An engine for ``url`` with learnbot's connection settings."""
     url = normalise_url(url)
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            json_serializer=_json,
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         if make_url(url).database not in (None, "", ":memory:"):
             with engine.connect() as conn:
                 conn.exec_driver_sql("PRAGMA journal_mode=WAL")
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True)
+    return create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_pre_ping=True,
+        json_serializer=_json,
+    )
 
 
 def alembic_config(engine: Engine) -> Config:
