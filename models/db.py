@@ -7,7 +7,6 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +52,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 # JSON columns (outbox payloads, audit details) without the spaces json.dumps puts after
 # "," and ":": a tenth smaller, and the planner writes a million items a day at scale.
-_json = partial(json.dumps, separators=(",", ":"), ensure_ascii=False)
+_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 def build_engine(url: str, *, pool_size: int = 5, max_overflow: int = 10) -> Engine:
