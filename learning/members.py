@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
@@ -33,7 +33,15 @@ from learning.curriculum import ProgramSettings
 from learning.errors import LearnbotError, NotFound
 from learning.identity import is_admin, person_by_slack_id
 from learning.paths import current_settings, enroll
-from models import DEFAULT_WORKSPACE, Person, ProcessedEvent, Program, WorkspaceState
+from models import (
+    DEFAULT_WORKSPACE,
+    ExtensionRequest,
+    ExtensionStatus,
+    Person,
+    ProcessedEvent,
+    Program,
+    WorkspaceState,
+)
 
 log = logging.getLogger(__name__)
 
@@ -375,12 +383,44 @@ def update_member(
         reason="Slack profile changed",
         details={"changed": changed},
     )
+    if not person.active:
+        _close_open_escalations(session, person, clock=clock)
     settings = current_settings(session)
     if person.active and settings is not None and {"timezone", "active"} & changed.keys():
         assert person.id is not None
         session.flush()
         enroll(session, clock=clock, settings=settings, person_ids=[person.id])
     return MemberChange(person, changed)
+
+
+def _close_open_escalations(session: Session, person: Person, *, clock: Clock) -> None:
+    """A deactivated person's escalations end: the ladder skips inactive learners, and
+    their open extension requests are closed (nobody needs to decide them any more)."""
+    closed = session.execute(
+        update(ExtensionRequest)
+        .where(
+            ExtensionRequest.person_id == person.id,
+            ExtensionRequest.status == ExtensionStatus.OPEN,
+        )
+        .values(
+            status=ExtensionStatus.EXPIRED,
+            decided_at=clock.now(),
+            decided_by="learnbot",
+            decision_note="closed: the person was deactivated",
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if closed:
+        audit.record(
+            session,
+            clock=clock,
+            actor="learnbot",
+            action="extension.close",
+            subject=person.email,
+            person_id=person.id,
+            reason="the person was deactivated",
+            details={"requests": closed},
+        )
 
 
 # --- roles ------------------------------------------------------------------------------------

@@ -14,6 +14,8 @@ from models import (
     DEFAULT_WORKSPACE,
     Assignment,
     AuditEntry,
+    ExtensionRequest,
+    ExtensionStatus,
     OutboxMessage,
     Person,
     ProcessedEvent,
@@ -220,6 +222,33 @@ def test_deactivation_switches_the_person_off_and_reactivation_back_on(org, db, 
     assert person(db, "boss@x.io").active is True
     actions = audit_actions(db)
     assert actions.index("person.deactivate") < actions.index("person.reactivate")
+
+
+def test_deactivation_closes_the_persons_open_extension_requests(org, db, clock, fake):
+    boss = person(db, "boss@x.io")
+    with db.session() as session:
+        assignment_id = session.scalars(
+            select(Assignment.id).where(Assignment.person_id == boss.id)
+        ).first()
+        session.add(
+            ExtensionRequest(
+                assignment_id=assignment_id,
+                person_id=boss.id,
+                proposed_due=date(2026, 4, 1),
+                reason="busy",
+                requested_at=clock.now(),
+                requested_on=clock.now().date(),
+            )
+        )
+    gone = slack_user("U0BOSS", real_name="Bo Boss", tz="Europe/London", deleted=True)
+
+    slack(db, clock, fake).event({"type": "user_change", "user": gone})
+
+    with db.session() as session:
+        request = session.scalars(select(ExtensionRequest)).one()
+    assert request.status == ExtensionStatus.EXPIRED
+    assert request.decision_note == "closed: the person was deactivated"
+    assert "extension.close" in audit_actions(db)
 
 
 def test_a_change_to_someone_learnbot_does_not_know_changes_nothing(org, db, clock, fake):
