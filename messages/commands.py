@@ -285,7 +285,8 @@ def policy_message(settings: ProgramSettings) -> RenderedMessage:
         "Only required items are ever chased; suggested items are offered, never chased. "
         "Nothing overdue is ever shown in public. A snooze never hides a required item past "
         "its due date, and while you are away (`" + COMMAND + " away until YYYY-MM-DD`) "
-        "you get no reminders."
+        "you get no reminders. If you need more time, press *Request extension* on an "
+        "overdue item: your manager decides, and nothing climbs the ladder meanwhile."
     )
     return _message(
         "*How learnbot reminds and escalates*",

@@ -212,6 +212,7 @@ def _one_item(item: HomeItem, today: date) -> list[Block]:
         item_actions(
             item.assignment_id,
             item.url if item.url and len(item.url) <= BUTTON_URL_MAX else None,
+            extension=item.required and item.overdue,
         ),
     ]
 

@@ -145,6 +145,8 @@ def test_a_learner_sees_progress_per_tier_and_their_items_with_the_digest_button
         (ids.DIGEST_DONE, ids.assignment_value(ids_by_key["safety"])),
         (ids.DIGEST_SNOOZE, None),
         (ids.DIGEST_OPEN, ids.assignment_value(ids_by_key["safety"])),
+        # overdue and required: the learner can ask their manager for more time
+        (ids.DIGEST_REQUEST_EXTENSION, ids.assignment_value(ids_by_key["safety"])),
     ]
     assert safety[1]["options"][0]["value"] == ids.snooze_value(ids_by_key["safety"], "1d")
     assert safety[2]["url"] == "https://lms.example.com/safety"
