@@ -3,13 +3,14 @@
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import exc, select, text
 from sqlmodel import SQLModel
 
-from models import AuditEntry, Person
-from models.db import SchemaOutOfDate, open_database, redact_url
+from models import Assignment, AuditEntry, Person
+from models.db import SchemaOutOfDate, alembic_config, open_database, redact_url
 from tests.conftest import ON_POSTGRES
 
 
@@ -90,3 +91,41 @@ def test_an_out_of_date_server_database_is_refused_with_the_fix(db):
 def test_passwords_never_appear_in_a_shown_url():
     shown = redact_url("postgresql://learnbot:s3cret@db.internal:5432/learnbot")
     assert "s3cret" not in shown and "db.internal" in shown
+
+
+def test_upgrading_a_database_with_data_keeps_it(tmp_path):
+    # Each migration must work on a database in use, not only an empty one: SQLite
+    # refuses to rebuild a table other tables point at (batch mode would try).
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    database = open_database(url)
+    command.upgrade(alembic_config(database.engine), "0001")
+    with database.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO person (id, workspace_id, email, name, role, team, "
+                "role_start_date, active, is_admin, created_at, updated_at) VALUES "
+                "(1, 'default', 'a@x.io', 'Ann', 'engineer', '', '2026-03-02', 1, 0, "
+                "'2026-03-02 09:00:00', '2026-03-02 09:00:00')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO item (id, key, title, method, minutes, active) "
+                "VALUES (1, 'intro', 'Intro', 'reading', 10, 1)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO assignment (id, person_id, item_id, cycle, required, status, "
+                "assigned_at, due_date) VALUES (1, 1, 1, 0, 1, 'open', "
+                "'2026-03-02 09:00:00', '2026-03-04')"
+            )
+        )
+
+    database.upgrade()
+
+    assert database.is_current()
+    with database.session() as session:
+        ann = session.scalars(select(Person)).one()
+        assert ann.email == "a@x.io"
+        assert session.scalars(select(Assignment.ladder_step)).one() == 0
