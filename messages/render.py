@@ -11,10 +11,12 @@ from learning.digest import Digest
 from messages.digest import render_digest
 from messages.escalation import render_escalation
 from messages.rendered import RenderedMessage
+from messages.weekly_digest import render_weekly_digest
 
 KIND_DIGEST = "digest"  # payload: {"digest": Digest.to_json()}
 KIND_TEXT = "text"  # payload: {"text": "...", "blocks": [...]} (blocks optional)
 KIND_ESCALATION = "escalation"  # payload: schedules.escalations.escalation_payload
+KIND_WEEKLY_MANAGER = "weekly_manager"  # payload: schedules.weekly_digest
 
 
 def render_outbox(
@@ -41,6 +43,8 @@ def render_outbox(
         return render_text(payload)
     if kind == KIND_ESCALATION:
         return render_escalation(payload, home_url=home_url)
+    if kind == KIND_WEEKLY_MANAGER:
+        return render_weekly_digest(payload, home_url=home_url)
     raise ValueError(f"unknown outbox kind {kind!r}")
 
 

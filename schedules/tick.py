@@ -13,6 +13,7 @@ from schedules.enrollment import enroll_everyone
 from schedules.escalations import EscalationPlan, plan_escalations
 from schedules.lock import SchedulerLock
 from schedules.nudges import NudgePlan, plan_nudges
+from schedules.weekly_digest import WeeklyPlan, plan_weekly_digests
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +26,7 @@ class TickResult:
     enrollment: EnrollmentSummary | None = None
     plan: NudgePlan | None = None
     escalation: EscalationPlan | None = None
+    weekly: WeeklyPlan | None = None
     delivery: DrainResult | None = None
 
     def summary(self) -> str:
@@ -49,6 +51,8 @@ class TickResult:
                 + (f" ({e.to_admins} to the admins)" if e.to_admins else "")
                 + (f"; {e.waiting} waiting for the recipient's morning" if e.waiting else "")
             )
+        if self.weekly is not None and self.weekly.enqueued:
+            lines.append(f"weekly manager digests: {self.weekly.enqueued} planned")
         if self.delivery is not None:
             lines.append(f"delivery: {self.delivery}")
         return "\n".join(lines)
@@ -63,6 +67,7 @@ def plan_step(database: Database, clock: Clock, lock: SchedulerLock) -> TickResu
         enrollment=enroll_everyone(database, clock),
         plan=plan_nudges(database, clock),
         escalation=plan_escalations(database, clock),
+        weekly=plan_weekly_digests(database, clock),
     )
 
 
