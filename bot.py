@@ -126,11 +126,20 @@ def cmd_enroll(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def cmd_status(ctx: Context, args: argparse.Namespace) -> int:
-    from learning.progress import person_status
+    from learning.certifications import person_certifications
+    from learning.curriculum import ProgramSettings
+    from learning.paths import current_settings
+    from learning.progress import person_by_email, person_status
     from messages.report import render_status
 
     with ctx.db().session() as session:
-        ctx.say(render_status(person_status(session, args.email, clock=ctx.clock)))
+        status = person_status(session, args.email, clock=ctx.clock)
+        standings = person_certifications(
+            session,
+            person_by_email(session, args.email),
+            settings=current_settings(session) or ProgramSettings(),
+        )
+        ctx.say(render_status(status, certifications=standings))
     return 0
 
 
@@ -141,6 +150,28 @@ def cmd_report(ctx: Context, args: argparse.Namespace) -> int:
     with ctx.db().session() as session:
         report = completion_report(session, clock=ctx.clock)
     ctx.out.write(render_report_csv(report) if args.csv else render_report(report) + "\n")
+    return 0
+
+
+def cmd_certs(ctx: Context, args: argparse.Namespace) -> int:
+    from learning.certifications import list_holders
+    from learning.curriculum import ProgramSettings
+    from learning.paths import current_settings
+    from messages.certifications import render_holders, render_holders_csv
+
+    if args.expiring is not None and args.expiring < 0:
+        raise LearnbotError("--expiring takes a number of days, 0 or more")
+    with ctx.db().session() as session:
+        lines = list_holders(
+            session,
+            clock=ctx.clock,
+            settings=current_settings(session) or ProgramSettings(),
+            expiring_within_days=args.expiring,
+        )
+    if args.csv:
+        ctx.out.write(render_holders_csv(lines))
+    else:
+        ctx.say(render_holders(lines, expiring=args.expiring))
     return 0
 
 
@@ -489,6 +520,16 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="completion by team and by role")
     report.add_argument("--csv", action="store_true", help="CSV for spreadsheets")
     report.set_defaults(func=cmd_report)
+
+    certs = commands.add_parser("certs", help="certification holders and when they expire")
+    certs.add_argument(
+        "--expiring",
+        type=int,
+        metavar="DAYS",
+        help="only certifications (not lapsed) that expire within DAYS days",
+    )
+    certs.add_argument("--csv", action="store_true", help="CSV for spreadsheets")
+    certs.set_defaults(func=cmd_certs)
 
     outbox = commands.add_parser("outbox", help="list outbox messages; retry failed ones")
     outbox.add_argument("--status", choices=["pending", "sending", "sent", "failed"])

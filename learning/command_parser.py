@@ -47,6 +47,12 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
     Subcommand("back", f"{COMMAND} back", "I'm back: resume reminders"),
     Subcommand("policy", f"{COMMAND} policy", "when reminders and escalations happen"),
     Subcommand("team", f"{COMMAND} team", "managers: your reports' progress, most overdue first"),
+    Subcommand("certs", f"{COMMAND} certs", "your certifications: valid until when, or expiring"),
+    Subcommand(
+        "privacy",
+        f"{COMMAND} privacy public|private",
+        "whether your certifications and milestones may be celebrated in public",
+    ),
     Subcommand(
         "admin reload",
         f"{COMMAND} admin reload",
@@ -145,6 +151,18 @@ class ShowTeam:
 
 
 @dataclass(frozen=True)
+class ShowCerts:
+    """``/learn certs``."""
+
+
+@dataclass(frozen=True)
+class SetPrivacy:
+    """``/learn privacy public|private``; ``public`` None (no word) shows the setting."""
+
+    public: bool | None = None
+
+
+@dataclass(frozen=True)
 class AdminReload:
     """``/learn admin reload``."""
 
@@ -182,6 +200,8 @@ Command = (
     | SetBack
     | ShowPolicy
     | ShowTeam
+    | ShowCerts
+    | SetPrivacy
     | AdminReload
     | AdminAssign
     | AdminWaive
@@ -296,6 +316,11 @@ def parse_command(text: str) -> Command:
     if name in ("due", "back", "policy", "team"):
         _no_arguments(name, args)
         return {"due": ShowDue, "back": SetBack, "policy": ShowPolicy, "team": ShowTeam}[name]()
+    if name == "certs":
+        _no_arguments(name, args)
+        return ShowCerts()
+    if name == "privacy":
+        return _parse_privacy(args)
     if name == "done":
         if not args:
             raise UsageError("Which item? Give its key or part of its title.", USAGE["done"])
@@ -322,6 +347,14 @@ def _parse_snooze(args: list[str]) -> Snooze:
     if len(item_words) > 1 and item_words[-1].lower() == "for":  # "snooze safety for 3d"
         item_words = item_words[:-1]
     return Snooze(" ".join(item_words), days)
+
+
+def _parse_privacy(args: list[str]) -> SetPrivacy:
+    if not args:
+        return SetPrivacy()
+    if len(args) == 1 and args[0].lower() in ("public", "private"):
+        return SetPrivacy(args[0].lower() == "public")
+    raise UsageError("Say public or private.", USAGE["privacy"])
 
 
 def _parse_away(args: list[str]) -> SetAway:

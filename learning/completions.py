@@ -11,8 +11,10 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from learning import audit
+from learning.certifications import check_awards
 from learning.clock import Clock
 from learning.csv_source import read_csv
+from learning.curriculum import ProgramSettings
 from learning.errors import Problem, ValidationFailed
 from learning.paths import current_settings
 from models import (
@@ -38,13 +40,23 @@ class Completion:
     evidence_url: str | None = None
 
 
-def record_completion(session: Session, completion: Completion, *, clock: Clock) -> bool:
+def record_completion(
+    session: Session,
+    completion: Completion,
+    *,
+    clock: Clock,
+    settings: ProgramSettings | None = None,
+) -> bool:
     """Record ``completion`` once; return False if its ``dedupe_key`` was seen before.
 
     The newest round of the person's assignment for the item becomes completed (a
     completion of an item not on their path is kept as a completed, unrequired
     assignment, so it counts if a later path includes it). A later completion of a
     completed item keeps the first date and the best score.
+
+    Every completion path comes through here, so this is where certifications are
+    awarded (``learning.certifications.check_awards``, same transaction). ``settings``
+    (channels, time zone) default to the configuration in force.
     """
     exists = session.scalars(
         select(CompletionEvent.id).where(CompletionEvent.dedupe_key == completion.dedupe_key)
@@ -97,6 +109,12 @@ def record_completion(session: Session, completion: Completion, *, clock: Clock)
         assignment.closed_at = None
         assignment.snoozed_until = None
     session.flush()
+    check_awards(
+        session,
+        person_id=completion.person_id,
+        clock=clock,
+        settings=settings or current_settings(session) or ProgramSettings(),
+    )
     return True
 
 
@@ -197,7 +215,9 @@ def import_completions(
         raise ValidationFailed(problems)
     result = CompletionImportResult()
     for email, completion in completions:
-        if record_completion(session, completion, clock=clock):
+        if record_completion(
+            session, completion, clock=clock, settings=settings or ProgramSettings()
+        ):
             result.recorded += 1
             result.people.add(email)
         else:

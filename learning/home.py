@@ -7,12 +7,14 @@ their team or the whole program when they may see it.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import select
 from sqlmodel import Session
 
+from learning.certifications import person_certifications
 from learning.clock import Clock, local_date
 from learning.curriculum import ProgramSettings
 from learning.identity import is_admin, person_by_slack_id, reporting_chain_ids
@@ -49,10 +51,16 @@ class HomeItem:
 
 @dataclass(frozen=True)
 class HeldCertification:
-    """A certification the person holds."""
+    """A certification the person holds (or held: ``lapsed_on``), in their own dates.
+
+    ``messages.certifications.validity_of`` writes its state.
+    """
 
     title: str
     expires_on: date | None
+    lapsed_on: date | None = None
+    window_opens_on: date | None = None  # from then on it reads "expires in N days"
+    lapses_on: date | None = None  # expiry plus grace
 
 
 @dataclass(frozen=True)
@@ -73,7 +81,8 @@ class HomePage:
         items: Open assignments, snoozed ones included (``HomeItem.snoozed_until``):
             overdue first (longest overdue first), then by due date, required before
             suggested on the same day.
-        certifications: Certifications held (none until awards are recorded).
+        certifications: Certifications held, or held and lapsed (the newest award of
+            each), by title.
         goals: Certifications whose requirements are on their path.
         team: Their reporting chain's summary, if they manage anyone.
         program: The whole program, for admins.
@@ -134,11 +143,19 @@ def home_page(
     settings = current_settings(session) or ProgramSettings()
     status = person_status(session, person.email, clock=clock, workspace_id=person.workspace_id)
     chain = reporting_chain_ids(session, person.id)
+    standings = person_certifications(session, person, settings=settings)
     return HomePage(
         status=status,
         items=open_items(session, person, clock=clock, settings=settings),
-        certifications=(),  # no awards are recorded yet; the certification rules add them
-        goals=certification_goals(session, person.id),
+        certifications=tuple(
+            HeldCertification(s.title, s.expires_on, s.lapsed_on, s.window_opens_on, s.lapses_on)
+            for s in standings
+        ),
+        goals=certification_goals(
+            session,
+            person.id,
+            held_ids={s.certification_id for s in standings if s.held and s.certification_id},
+        ),
         team=team_summary(session, person_ids=chain, clock=clock, settings=settings)
         if chain
         else None,
@@ -201,11 +218,15 @@ def open_items(
     return tuple(items)
 
 
-def certification_goals(session: Session, person_id: int) -> tuple[CertificationGoal, ...]:
+def certification_goals(
+    session: Session, person_id: int, *, held_ids: Collection[int] = ()
+) -> tuple[CertificationGoal, ...]:
     """Active certifications needing an item on ``person_id``'s path, with requirements met.
 
     A requirement is met by a completed assignment of its item, with at least the
-    minimum score when one is set.
+    minimum score when one is set. A certification in ``held_ids`` (held, not lapsed) is
+    left out while all its requirements are met: it only shows again as a goal when its
+    renewal round is open.
     """
     held = {
         row.item_id: row
@@ -249,6 +270,8 @@ def certification_goals(session: Session, person_id: int) -> tuple[Certification
                 continue
             if min_score is None or (row.score is not None and row.score >= min_score):
                 met += 1
+        if cert_id in held_ids and met == len(needs):
+            continue
         goals.append(CertificationGoal(titles[cert_id], met, len(needs)))
     goals.sort(key=lambda g: (g.met == g.needed, -g.met / g.needed, g.title.lower()))
     return tuple(goals)

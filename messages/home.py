@@ -33,6 +33,7 @@ from learning.home import HomeItem, HomePage, Welcome
 from learning.progress import CompletionReport, ReportRow, TierLine
 from learning.team import TeamSummary
 from messages import ids
+from messages.certifications import validity_of
 from messages.digest import (
     BUTTON_URL_MAX,
     LINK_URL_MAX,
@@ -253,12 +254,7 @@ def _certification_blocks(page: HomePage) -> list[Block]:
         lines = []
         for held in page.certifications[:MAX_CERTIFICATIONS]:
             title = escape_mrkdwn(truncate(" ".join(held.title.split()), 100))
-            expiry = (
-                f" — expires {short_day(held.expires_on, today)}"
-                if held.expires_on
-                else " — does not expire"
-            )
-            lines.append(f"• :medal: {title}{expiry}")
+            lines.append(f"• :medal: {title} — {validity_of(held, today)}")
         if len(page.certifications) > MAX_CERTIFICATIONS:
             lines.append(f"…and {len(page.certifications) - MAX_CERTIFICATIONS} more")
         held_text = "*Certifications*\n" + "\n".join(lines)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
+from typing import Any
 
 from learning.progress import CompletionReport, ItemLine, PersonStatus, ReportRow
 
@@ -54,7 +56,9 @@ def _table(rows: list[list[str]], indent: str = "  ") -> list[str]:
     ]
 
 
-def render_status(status: PersonStatus) -> str:
+def render_status(status: PersonStatus, *, certifications: Sequence[Any] = ()) -> str:
+    """One person's path; ``certifications`` (``learning.certifications.Standing``) are
+    listed at the end with their state ("valid until ...", "expires in N days"...)."""
     lines = [
         f"{status.name} <{status.email}>" + ("" if status.active else "  [inactive]"),
         f"role: {status.role} ({status.program_title or 'no program for this role'}), "
@@ -78,6 +82,10 @@ def render_status(status: PersonStatus) -> str:
         lines.append("")
         lines.append("Other items")
         lines.extend(_table([_item_row(item) for item in status.other]))
+    if certifications:
+        from messages.certifications import status_lines  # it imports format_day from here
+
+        lines.extend(status_lines(certifications, status.today))
     return "\n".join(lines)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint, false
+from sqlalchemy import JSON, Column, Index, UniqueConstraint, false, true
 from sqlmodel import Field, SQLModel
 
 from models.types import UTCDateTime
@@ -48,6 +48,9 @@ class Person(SQLModel, table=True):
     active: bool = True
     is_admin: bool = False
     away_until: date | None = None
+    # Certifications and milestones may be announced in the recognition channel
+    # (``/learn privacy public|private``); False means no public post names them.
+    public_posts: bool = Field(default=True, sa_column_kwargs={"server_default": true()})
     created_at: datetime = _utc()
     updated_at: datetime = _utc()
 

@@ -32,7 +32,7 @@ from learning.people_import import import_people
 from learning.planner import open_windows
 from learning.progress import completion_report
 from messages.report import render_report
-from models import Assignment, AssignmentStatus, OutboxMessage, Person
+from models import Assignment, AssignmentStatus, CertificationAward, OutboxMessage, Person
 from models.db import Database, open_database
 from schedules.escalations import plan_escalations
 from schedules.nudges import plan_nudges
@@ -58,6 +58,7 @@ class SimulationSummary:
     unreachable: int = 0
     escalations: int = 0  # overdue items told to a manager, skip-level or the admins
     escalation_messages: int = 0
+    awards: int = 0  # certifications awarded
     by_step: dict[str, int] = field(default_factory=dict)
 
     def table(self, options: SimulationOptions) -> str:
@@ -77,6 +78,7 @@ class SimulationSummary:
                     else ""
                 ),
             ),
+            ("certifications awarded", str(self.awards)),
             ("required items overdue at the end", str(self.overdue_at_end)),
             ("people with items due but no Slack id", str(self.unreachable)),
         ]
@@ -174,6 +176,8 @@ def _run(database: Database, options: SimulationOptions, out: TextIO) -> Simulat
         tick_at += options.tick
     clock.set(end)
     summary.overdue_at_end = _overdue(database, clock.now(), settings.organisation.timezone)
+    with database.session() as session:
+        summary.awards = session.scalar(select(func.count()).select_from(CertificationAward)) or 0
     print("\nSummary", file=out)
     print(summary.table(options), file=out)
     with database.session() as session:
@@ -255,6 +259,8 @@ def _learn(
                     at,
                     "simulation",
                     f"simulation:{assignment.id}",
+                    # Assessments get a score, and not always a pass.
+                    score=float(rng.randint(60, 100)) if item.method == "assessment" else None,
                 ),
                 clock=FrozenClock(at),
             )

@@ -9,6 +9,7 @@ from delivery.sender import DrainResult, Sender
 from learning.clock import Clock
 from learning.paths import EnrollmentSummary
 from models.db import Database
+from schedules.certifications import CertPlan, plan_certifications
 from schedules.enrollment import enroll_everyone
 from schedules.escalations import EscalationPlan, plan_escalations
 from schedules.lock import SchedulerLock
@@ -24,6 +25,7 @@ class TickResult:
 
     planned_here: bool
     enrollment: EnrollmentSummary | None = None
+    certifications: CertPlan | None = None
     plan: NudgePlan | None = None
     escalation: EscalationPlan | None = None
     weekly: WeeklyPlan | None = None
@@ -51,6 +53,8 @@ class TickResult:
                 + (f" ({e.to_admins} to the admins)" if e.to_admins else "")
                 + (f"; {e.waiting} waiting for the recipient's morning" if e.waiting else "")
             )
+        if self.certifications:
+            lines.append(self.certifications.summary())
         if self.weekly is not None and self.weekly.enqueued:
             lines.append(f"weekly manager digests: {self.weekly.enqueued} planned")
         if self.delivery is not None:
@@ -65,6 +69,8 @@ def plan_step(database: Database, clock: Clock, lock: SchedulerLock) -> TickResu
     return TickResult(
         planned_here=True,
         enrollment=enroll_everyone(database, clock),
+        # Before the nudges: a recertification round that opens today is in today's digest.
+        certifications=plan_certifications(database, clock),
         plan=plan_nudges(database, clock),
         escalation=plan_escalations(database, clock),
         weekly=plan_weekly_digests(database, clock),

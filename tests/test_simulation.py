@@ -33,11 +33,15 @@ def test_transcript_shows_local_day_recipient_and_message_and_ends_with_a_summar
         line for line in out.splitlines() if re.match(r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun) ", line)
     ]
     assert lines, out
+    # Digests greet the learner; other lines are channel posts (certification shout-outs,
+    # milestones) and award DMs, at the time of the completion behind them.
+    dms = [line for line in lines if re.search(r": Hi \w+\. ", line)]
+    assert dms and len(dms) < len(lines)
     # e.g. "Mon 30 Nov 09:30 Australia/Sydney     Grace Garcia: Hi Grace. 4 due soon, ..."
-    assert all(re.match(r"^\w{3} \d\d \w{3} 09:30 \S+ +[^:]+: Hi \w+\.", line) for line in lines)
-    assert not [line for line in lines if line.startswith(("Sat", "Sun"))]
+    assert all(re.match(r"^\w{3} \d\d \w{3} 09:30 \S+ +[^:]+: Hi \w+\.", line) for line in dms)
+    assert not [line for line in dms if line.startswith(("Sat", "Sun"))]
     sent = int(re.search(r"DMs sent\s+(\d+)", out).group(1))
-    assert sent == len(lines)
+    assert sent == len(dms)
     assert "items completed by learners" in out
     assert "By role" in out  # the completion report of the simulated company
 
@@ -54,6 +58,16 @@ def test_escalations_show_in_the_transcript_and_are_counted(cli):
     assert told == items
     # Escalations reach managers in their own morning, never on a weekend.
     assert all(re.match(r"^(Mon|Tue|Wed|Thu|Fri) \d\d \w{3} 09:30 ", line) for line in warned)
+
+
+def test_certification_shout_outs_show_in_the_transcript_and_are_counted(cli):
+    out = run(cli, "--days", "14", "--start", "2026-11-30")
+    shout_outs = [
+        line for line in out.splitlines() if "#learning-wins" in line and "certification" in line
+    ]
+    awarded = int(re.search(r"certifications awarded\s+(\d+)", out).group(1))
+    assert shout_outs, out
+    assert awarded >= len(shout_outs)  # a person who opted out, or old news, is not posted
 
 
 def test_bad_simulation_arguments_are_explained(cli):

@@ -26,11 +26,13 @@ from sqlmodel import Session
 from handlers import registry
 from handlers.context import HandlerContext
 from handlers.replies import refresh_home
-from learning import actions, identity
+from learning import actions, certifications, identity
 from learning import command_parser as parser
+from learning.clock import Clock, local_date
 from learning.curriculum import ProgramSettings, load_curriculum
 from learning.curriculum_sync import apply_config
 from learning.errors import LearnbotError, ValidationFailed
+from learning.home import certification_goals
 from learning.paths import current_settings
 from learning.progress import (
     completion_report,
@@ -39,6 +41,7 @@ from learning.progress import (
     person_status,
     team_progress,
 )
+from messages import certifications as cert_replies
 from messages import commands as replies
 from messages.rendered import RenderedMessage
 from models import Person
@@ -237,7 +240,39 @@ def _run_personal(
             chain = identity.reporting_chain_ids(session, person.id)
             members = team_progress(session, person_ids=chain, clock=clock)
             return Outcome(replies.team_message(members))
+        case parser.ShowCerts():
+            return Outcome(my_certifications_message(session, person, clock=clock))
+        case parser.SetPrivacy(public=public):
+            changed = public is not None and certifications.set_public_posts(
+                session, person=person, public=public, clock=clock
+            )
+            settings = current_settings(session) or ProgramSettings()
+            message = cert_replies.privacy_message(
+                public=person.public_posts,
+                changed=changed,
+                channel=settings.channels.recognition,
+            )
+            return Outcome(message)
     raise AssertionError(f"unhandled command {command!r}")
+
+
+def my_certifications_message(session: Session, person: Person, *, clock: Clock) -> RenderedMessage:
+    """``/learn certs``: the person's certifications, goals and privacy setting."""
+    settings = current_settings(session) or ProgramSettings()
+    standings = certifications.person_certifications(session, person, settings=settings)
+    assert person.id is not None
+    goals = certification_goals(
+        session,
+        person.id,
+        held_ids={s.certification_id for s in standings if s.held and s.certification_id},
+    )
+    return cert_replies.certs_message(
+        standings,
+        today=local_date(clock.now(), certifications.zone_of(person, settings)),
+        goals=goals,
+        public=person.public_posts,
+        channel=settings.channels.recognition,
+    )
 
 
 def _run_admin(

@@ -1,0 +1,441 @@
+"""The certification job: recertification windows, lapses, and failed public posts.
+
+Each tick, as of ``clock.now()``, for the newest award of each active person and active
+certification:
+
+* **Window.** From ``expires_at - recertify_window`` on, the certification's items are
+  assigned again as a new round (``Assignment.cycle = award.cycle + 1``, required, due
+  on the expiry date in the holder's calendar, no tier: enrollment never closes them),
+  so the daily digest and the escalation ladder take them up like any required item.
+  The holder gets one DM (``cert_window:{award_id}``) in their next send window.
+  Completing the round renews the certification (``learning.certifications``).
+* **Lapse.** From ``expires_at + grace`` without a renewal the award gets ``lapsed_at``
+  (that instant) and holder and manager are told (``cert_lapsed:{award_id}:holder`` and
+  ``:manager``), each in their own next send window. The lapse is a guarded update
+  under the person's lock, so it never races a renewal that lands at the same moment.
+
+It also tells the admins (``channels.admins``, else the learnbot admins by DM) about each
+public post (shout-out, milestone) the sender gave up on, e.g. ``not_in_channel`` when
+learnbot was never invited to the recognition channel: key ``post_failed:{outbox_id}``.
+
+Safe to run any number of times: assignments are unique per round, outbox keys are
+unique, and a lapse is set once.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import aliased
+from sqlmodel import Session
+
+from delivery.outbox import NewMessage, enqueue
+from learning import audit
+from learning.certifications import (
+    ACTOR,
+    KIND_TEXT,
+    CertificationRule,
+    Standing,
+    certification_rules,
+    dm,
+    insert_ignoring_conflict,
+    lock_person,
+    next_send_at,
+    reachable_manager,
+    standing,
+    zone_of,
+)
+from learning.clock import Clock, local_date
+from learning.curriculum import ProgramSettings
+from learning.paths import current_settings
+from messages import certifications as text
+from models import (
+    DEFAULT_WORKSPACE,
+    Assignment,
+    AssignmentStatus,
+    CertificationAward,
+    OutboxMessage,
+    OutboxStatus,
+    Person,
+)
+from models.db import Database
+
+log = logging.getLogger(__name__)
+
+PUBLIC_POST_KEYS = ("cert_award:%:shoutout", "milestone:%")
+
+
+@dataclass
+class CertPlan:
+    """What one pass of the certification job did."""
+
+    windows_opened: int = 0  # awards whose recertification round was assigned now
+    assignments: int = 0  # recertification assignments created
+    lapsed: int = 0
+    messages: int = 0  # DMs and admin notices enqueued
+    failed_posts: int = 0  # failed public posts the admins were told about now
+
+    def summary(self) -> str:
+        return (
+            f"certifications: {self.windows_opened} recertification windows opened "
+            f"({self.assignments} items assigned), {self.lapsed} lapsed, "
+            f"{self.failed_posts} failed public posts reported, {self.messages} messages"
+        )
+
+    def __bool__(self) -> bool:
+        return bool(self.windows_opened or self.lapsed or self.messages or self.failed_posts)
+
+
+def plan_certifications(database: Database, clock: Clock) -> CertPlan:
+    """Open recertification windows, lapse expired awards, report failed public posts."""
+    plan = CertPlan()
+    with database.session() as session:
+        settings = current_settings(session)
+        if settings is None:
+            return plan
+        rules = certification_rules(session)
+        if rules:
+            _open_windows(session, rules, clock=clock, settings=settings, plan=plan)
+            _lapse(session, rules, clock=clock, settings=settings, plan=plan)
+        _report_failed_posts(session, clock=clock, settings=settings, plan=plan)
+    if plan:
+        log.info(plan.summary())
+    return plan
+
+
+def _newest_awards(
+    session: Session, rules: dict[int, CertificationRule], *, expiring_by: datetime
+) -> list[tuple[CertificationAward, Person]]:
+    """Newest, unlapsed awards of active certifications and people, expiring by then."""
+    award = CertificationAward
+    newer = aliased(CertificationAward)
+    rows = session.execute(
+        select(award, Person)
+        .join(Person, Person.id == award.person_id)
+        .where(
+            award.certification_id.in_(list(rules)),  # type: ignore[attr-defined]
+            award.lapsed_at.is_(None),  # type: ignore[union-attr]
+            award.expires_at.is_not(None),  # type: ignore[union-attr]
+            award.expires_at <= expiring_by,  # type: ignore[operator]
+            Person.active,
+            ~select(newer.id)
+            .where(
+                newer.person_id == award.person_id,
+                newer.certification_id == award.certification_id,
+                newer.cycle > award.cycle,
+            )
+            .exists(),
+        )
+        .order_by(award.expires_at, award.id)
+    ).all()
+    return [(row[0], row[1]) for row in rows]
+
+
+# --- windows -------------------------------------------------------------------------------
+
+
+def _open_windows(
+    session: Session,
+    rules: dict[int, CertificationRule],
+    *,
+    clock: Clock,
+    settings: ProgramSettings,
+    plan: CertPlan,
+) -> None:
+    now = clock.now()
+    widest = max(rule.window_days for rule in rules.values())
+    due = [
+        (award, person)
+        for award, person in _newest_awards(
+            session, rules, expiring_by=now + timedelta(days=widest)
+        )
+        if award.expires_at is not None
+        and award.expires_at - timedelta(days=rules[award.certification_id].window_days) <= now
+    ]
+    if not due:
+        return
+    person_ids = {person.id for _, person in due}
+    item_ids = {r.item_id for rule in rules.values() for r in rule.requirements}
+    newest_round: dict[tuple[int, int], int] = {}
+    for person_id, item_id, cycle in session.execute(
+        select(Assignment.person_id, Assignment.item_id, Assignment.cycle).where(
+            Assignment.person_id.in_(list(person_ids)),  # type: ignore[attr-defined]
+            Assignment.item_id.in_(list(item_ids)),  # type: ignore[attr-defined]
+        )
+    ):
+        key = (person_id, item_id)
+        newest_round[key] = max(cycle, newest_round.get(key, -1))
+    window_keys = {f"cert_window:{award.id}" for award, _ in due}
+    told = set(
+        session.scalars(
+            select(OutboxMessage.key).where(
+                OutboxMessage.key.in_(list(window_keys))  # type: ignore[attr-defined]
+            )
+        )
+    )
+    messages: list[NewMessage] = []
+    for award, person in due:
+        assert award.expires_at is not None and person.id is not None
+        rule = rules[award.certification_id]
+        cycle = award.cycle + 1
+        zone = zone_of(person, settings)
+        due_on = local_date(award.expires_at, zone)
+        rows = [
+            {
+                "person_id": person.id,
+                "item_id": r.item_id,
+                "tier_id": None,
+                "cycle": cycle,
+                "required": True,
+                "status": AssignmentStatus.OPEN,
+                "assigned_at": now,
+                "due_date": due_on,
+            }
+            for r in rule.requirements
+            if newest_round.get((person.id, r.item_id), -1) < cycle
+        ]
+        created = insert_ignoring_conflict(
+            session,
+            Assignment.__table__,  # type: ignore[attr-defined]
+            rows,
+            index_elements=("person_id", "item_id", "cycle"),
+        )
+        if created:
+            plan.windows_opened += 1
+            plan.assignments += len(created)
+            audit.record(
+                session,
+                clock=clock,
+                actor=ACTOR,
+                action="certification.window",
+                person_id=person.id,
+                subject=rule.key,
+                details={
+                    "award_id": award.id,
+                    "cycle": cycle,
+                    "due": due_on.isoformat(),
+                    "assignments": created,
+                },
+            )
+        key = f"cert_window:{award.id}"
+        if key in told:
+            continue
+        send_at = next_send_at(now, zone, settings)
+        message = dm(
+            key,
+            person,
+            text.window_message(
+                name=person.name,
+                title=rule.title,
+                standing=_standing(award, rule, zone),
+                today=local_date(send_at, zone),  # "expires in N days" as read that morning
+                requirements=rule.requirements,
+            ),
+            not_before=send_at,
+        )
+        if message is not None:
+            messages.append(message)
+    if messages:
+        plan.messages += enqueue(session, messages, now=now)
+
+
+def _standing(award: CertificationAward, rule: CertificationRule, zone: str) -> Standing:
+    return standing(
+        title=rule.title,
+        key=rule.key,
+        certification_id=rule.id,
+        cycle=award.cycle,
+        awarded_at=award.awarded_at,
+        expires_at=award.expires_at,
+        lapsed_at=award.lapsed_at,
+        window_days=rule.window_days,
+        grace_days=rule.grace_days,
+        zone=zone,
+    )
+
+
+# --- lapses ----------------------------------------------------------------------------------
+
+
+def _lapse(
+    session: Session,
+    rules: dict[int, CertificationRule],
+    *,
+    clock: Clock,
+    settings: ProgramSettings,
+    plan: CertPlan,
+) -> None:
+    now = clock.now()
+    narrowest = min(rule.grace_days for rule in rules.values())
+    due = [
+        (award, person)
+        for award, person in _newest_awards(
+            session, rules, expiring_by=now - timedelta(days=narrowest)
+        )
+        if award.expires_at is not None
+        and award.expires_at + timedelta(days=rules[award.certification_id].grace_days) <= now
+    ]
+    table = CertificationAward.__table__  # type: ignore[attr-defined]
+    newer = aliased(CertificationAward)
+    for award, person in due:
+        assert award.expires_at is not None and person.id is not None
+        rule = rules[award.certification_id]
+        lapsed_at = award.expires_at + timedelta(days=rule.grace_days)
+        lock_person(session, person.id)
+        # Guarded: not lapsed already, and no renewal committed in the meantime.
+        result = session.execute(
+            update(table)
+            .where(
+                table.c.id == award.id,
+                table.c.lapsed_at.is_(None),
+                ~select(newer.id)
+                .where(
+                    newer.person_id == table.c.person_id,
+                    newer.certification_id == table.c.certification_id,
+                    newer.cycle > table.c.cycle,
+                )
+                .exists(),
+            )
+            .values(lapsed_at=lapsed_at)
+        )
+        if not result.rowcount:  # type: ignore[attr-defined]
+            continue
+        award.lapsed_at = lapsed_at
+        plan.lapsed += 1
+        audit.record(
+            session,
+            clock=clock,
+            actor=ACTOR,
+            action="certification.lapse",
+            person_id=person.id,
+            subject=rule.key,
+            reason=f"not renewed by {lapsed_at:%Y-%m-%d %H:%M} UTC",
+            details={"award_id": award.id, "cycle": award.cycle},
+        )
+        zone = zone_of(person, settings)
+        lapsed = _standing(award, rule, zone)
+        messages = [
+            dm(
+                f"cert_lapsed:{award.id}:holder",
+                person,
+                text.lapsed_holder_message(
+                    name=person.name,
+                    title=rule.title,
+                    standing=lapsed,
+                    today=local_date(now, zone),
+                ),
+                not_before=next_send_at(now, zone, settings),
+            )
+        ]
+        manager = reachable_manager(session, person)
+        if manager is not None:
+            messages.append(
+                dm(
+                    f"cert_lapsed:{award.id}:manager",
+                    manager,
+                    text.lapsed_manager_message(
+                        manager_name=manager.name,
+                        holder_name=person.name,
+                        holder_slack_id=person.slack_user_id,
+                        title=rule.title,
+                        standing=lapsed,
+                        today=local_date(now, zone),
+                    ),
+                    not_before=next_send_at(now, zone_of(manager, settings), settings),
+                )
+            )
+        plan.messages += enqueue(session, [m for m in messages if m is not None], now=now)
+
+
+# --- failed public posts -------------------------------------------------------------------
+
+
+def _report_failed_posts(
+    session: Session, *, clock: Clock, settings: ProgramSettings, plan: CertPlan
+) -> None:
+    """Tell the admins once about each public post the sender gave up on."""
+    failed = session.execute(
+        select(
+            OutboxMessage.id,
+            OutboxMessage.key,
+            OutboxMessage.channel,
+            OutboxMessage.last_error,
+            OutboxMessage.workspace_id,
+        ).where(
+            OutboxMessage.status == OutboxStatus.FAILED,
+            or_(*(OutboxMessage.key.like(p) for p in PUBLIC_POST_KEYS)),  # type: ignore[attr-defined]
+        )
+    ).all()
+    if not failed:
+        return
+    told_ids = {
+        int(key.split(":")[1])
+        for key in session.scalars(
+            select(OutboxMessage.key).where(
+                OutboxMessage.key.like("post_failed:%")  # type: ignore[attr-defined]
+            )
+        )
+    }
+    now = clock.now()
+    admins: list[tuple[int, str]] | None = None
+    messages: list[NewMessage] = []
+    for row in failed:
+        if row.id in told_ids:
+            continue
+        message = text.post_failed_message(
+            outbox_id=row.id, key=row.key, channel=row.channel, error=row.last_error or "failed"
+        )
+        payload = {"text": message.text, "blocks": message.blocks}
+        workspace = row.workspace_id or DEFAULT_WORKSPACE
+        channel = settings.channels.admins
+        if channel and channel != row.channel:
+            messages.append(
+                NewMessage(
+                    key=f"post_failed:{row.id}",
+                    kind=KIND_TEXT,
+                    channel=channel,
+                    text=message.text,
+                    payload=payload,
+                    workspace_id=workspace,
+                    not_before=now,
+                )
+            )
+        else:
+            if admins is None:
+                admins = [
+                    (person_id, slack_id)
+                    for person_id, slack_id in session.execute(
+                        select(Person.id, Person.slack_user_id).where(
+                            Person.is_admin,
+                            Person.active,
+                            Person.slack_user_id.is_not(None),  # type: ignore[union-attr]
+                        )
+                    )
+                ]
+            if not admins:
+                log.warning(
+                    "public post %s failed (%s) and there is no admins channel or admin "
+                    "to tell; see `python bot.py outbox --status failed`",
+                    row.key,
+                    row.last_error,
+                )
+                continue
+            messages.extend(
+                NewMessage(
+                    key=f"post_failed:{row.id}:{person_id}",
+                    kind=KIND_TEXT,
+                    channel=slack_id,
+                    text=message.text,
+                    payload=payload,
+                    person_id=person_id,
+                    workspace_id=workspace,
+                    not_before=now,
+                )
+                for person_id, slack_id in admins
+            )
+        plan.failed_posts += 1
+    if messages:
+        plan.messages += enqueue(session, messages, now=now)
