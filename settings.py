@@ -23,6 +23,8 @@ class Settings:
     slack_app_token: str | None = field(default=None, repr=False)
     slack_api_url: str = DEFAULT_SLACK_API_URL
     port: int = 3000
+    # LEARNBOT_ADMINS, lower-cased: emails, Slack user ids, and ``slack-admins`` (Slack
+    # workspace admins and owners count as learnbot admins; see learning.identity).
     admins: tuple[str, ...] = ()
     db_pool_size: int = 5
     db_max_overflow: int = 10

@@ -8,6 +8,9 @@ from sqlmodel import Session
 from learning.errors import NotFound
 from models import DEFAULT_WORKSPACE, Person
 
+# In LEARNBOT_ADMINS: Slack workspace admins and owners are learnbot admins too.
+SLACK_ADMINS = "slack-admins"
+
 UNKNOWN_PERSON = (
     "I don't have you in learnbot yet, so there is nothing for you here. "
     "Ask a learnbot admin to add you to the people list."
@@ -48,12 +51,19 @@ def require_person(
     return person
 
 
+def slack_admins_count(admins: tuple[str, ...]) -> bool:
+    """Whether ``LEARNBOT_ADMINS`` makes Slack workspace admins and owners learnbot admins."""
+    return any(entry.strip().lower() == SLACK_ADMINS for entry in admins)
+
+
 def is_admin(person: Person | None, *, slack_user_id: str, admins: tuple[str, ...]) -> bool:
     """Whether this user may run admin commands.
 
-    Admins are people flagged ``is_admin`` and anyone whose email or Slack user id is
-    listed in ``LEARNBOT_ADMINS`` (``Settings.admins``, already lower-cased); Slack ids
-    are compared case-insensitively. A deactivated person is never an admin.
+    Admins are people flagged ``is_admin``, anyone whose email or Slack user id is
+    listed in ``LEARNBOT_ADMINS`` (``Settings.admins``, already lower-cased; Slack ids
+    are compared case-insensitively) and, when that list contains ``slack-admins``,
+    people Slack reports as workspace admins or owners (``Person.slack_admin``).
+    A deactivated person is never an admin.
     """
     if person is not None and not person.active:
         return False
@@ -62,6 +72,8 @@ def is_admin(person: Person | None, *, slack_user_id: str, admins: tuple[str, ..
         return True
     if person is None:
         return False
+    if person.slack_admin and SLACK_ADMINS in listed:
+        return True
     return person.is_admin or person.email.lower() in listed
 
 

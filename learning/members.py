@@ -4,7 +4,10 @@
   same ``event_id``).
 * ``add_member`` / ``update_member``: a new Slack member becomes a person without a role
   (an admin assigns one: ``assign_role``); profile changes update name and time zone;
-  deactivation switches the person off, reactivation back on.
+  deactivation switches the person off, reactivation back on. Whether Slack calls them a
+  workspace admin or owner is kept too (``Person.slack_admin``; it makes them a learnbot
+  admin when ``LEARNBOT_ADMINS`` contains ``slack-admins``), and every change of it is
+  audited.
 * ``stop_sending``: the app was uninstalled or its tokens revoked, so nothing more is
   sent to that workspace (``delivery.outbox.claim`` skips it) until ``resume_sending``.
 
@@ -31,7 +34,7 @@ from learning.actions import NotAllowed
 from learning.clock import Clock, local_date
 from learning.curriculum import ProgramSettings
 from learning.errors import LearnbotError, NotFound
-from learning.identity import is_admin, person_by_slack_id
+from learning.identity import is_admin, person_by_slack_id, slack_admins_count
 from learning.paths import current_settings, enroll
 from models import (
     DEFAULT_WORKSPACE,
@@ -52,6 +55,7 @@ NAME_MAX = 200
 ZONE_MAX = 64
 SLACK_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 ADMINS_ONLY = "Only learnbot admins can do that."
+SLACK_ROLE_CHANGED = "Slack workspace role changed"
 
 
 class RoleUnknown(LearnbotError):
@@ -153,6 +157,7 @@ class SlackMember:
     timezone: str | None  # a valid IANA zone, or None
     deleted: bool
     is_bot: bool
+    workspace_admin: bool = False  # a Slack workspace admin, owner or primary owner
 
 
 def member_from_slack(user: Mapping[str, Any]) -> SlackMember:
@@ -185,6 +190,9 @@ def member_from_slack(user: Mapping[str, Any]) -> SlackMember:
         timezone=_valid_zone(user.get("tz")),
         deleted=bool(user.get("deleted")),
         is_bot=bool(user.get("is_bot") or user.get("is_app_user")) or user.get("id") == "USLACKBOT",
+        workspace_admin=any(
+            user.get(flag) is True for flag in ("is_admin", "is_owner", "is_primary_owner")
+        ),
     )
 
 
@@ -254,6 +262,8 @@ def add_member(
     ).first()
     if person is not None:
         if person.slack_user_id:
+            if person.slack_user_id.upper() == member.slack_user_id.upper():
+                set_slack_admin(session, person, member, clock=clock, actor=actor)
             return Joined(person)
         person.slack_user_id = member.slack_user_id
         person.updated_at = clock.now()
@@ -266,6 +276,7 @@ def add_member(
             person_id=person.id,
             details={"slack_user_id": member.slack_user_id},
         )
+        set_slack_admin(session, person, member, clock=clock, actor=actor)
         return Joined(person, linked=True)
     settings = current_settings(session) or ProgramSettings()
     zone = member.timezone or settings.organisation.timezone
@@ -293,6 +304,7 @@ def add_member(
         person_id=person.id,
         details={"slack_user_id": member.slack_user_id, "role": NO_ROLE},
     )
+    set_slack_admin(session, person, member, clock=clock, actor=actor)
     contacts = admin_contacts(session, admins=admins, workspace_id=workspace_id)
     return Joined(
         person,
@@ -304,17 +316,21 @@ def add_member(
 def admin_contacts(
     session: Session, *, admins: tuple[str, ...], workspace_id: str = DEFAULT_WORKSPACE
 ) -> tuple[AdminContact, ...]:
-    """Admins with a Slack user id: active people flagged ``is_admin``, and the Slack ids
-    and emails in ``LEARNBOT_ADMINS`` (``Settings.admins``, lower-cased), in id order."""
+    """Admins with a Slack user id: active people flagged ``is_admin``, the Slack ids
+    and emails in ``LEARNBOT_ADMINS`` (``Settings.admins``, lower-cased) and, with
+    ``slack-admins`` in it, Slack workspace admins and owners; in id order."""
     listed = {entry.strip().lower() for entry in admins if entry.strip()}
     emails = {entry for entry in listed if "@" in entry}
     slack_ids = {entry.upper() for entry in listed if SLACK_ID.match(entry.upper())}
+    flagged = Person.is_admin | Person.email.in_(emails)  # type: ignore[attr-defined]
+    if slack_admins_count(admins):
+        flagged = flagged | Person.slack_admin
     people = session.scalars(
         select(Person).where(
             Person.workspace_id == workspace_id,
             Person.active,
             Person.slack_user_id.is_not(None),  # type: ignore[union-attr]
-            Person.is_admin | Person.email.in_(emails),  # type: ignore[attr-defined]
+            flagged,
         )
     )
     contacts: dict[str, AdminContact] = {}
@@ -349,8 +365,9 @@ def update_member(
     know them.
 
     Name and time zone follow Slack; ``deleted`` switches the person off (never nudged
-    again) and its reversal back on. A new time zone or a reactivation re-enrolls the
-    person, as a people import does. Every change is audited.
+    again) and its reversal back on; ``slack_admin`` follows the workspace role (under
+    ``changed`` too). A new time zone or a reactivation re-enrolls the person, as a
+    people import does. Every change is audited.
     """
     if member.is_bot or not member.slack_user_id:
         return None
@@ -367,7 +384,10 @@ def update_member(
     if member.deleted == person.active:
         changed["active"] = [person.active, not member.deleted]
         person.active = not member.deleted
+    role_changed = set_slack_admin(session, person, member, clock=clock, actor=actor)
     if not changed:
+        if role_changed:
+            changed["slack_admin"] = [not person.slack_admin, person.slack_admin]
         return MemberChange(person, changed)
     person.updated_at = clock.now()
     action = "person.update"
@@ -390,7 +410,37 @@ def update_member(
         assert person.id is not None
         session.flush()
         enroll(session, clock=clock, settings=settings, person_ids=[person.id])
+    if role_changed:
+        changed["slack_admin"] = [not person.slack_admin, person.slack_admin]
     return MemberChange(person, changed)
+
+
+def set_slack_admin(
+    session: Session, person: Person, member: SlackMember, *, clock: Clock, actor: str
+) -> bool:
+    """Record whether Slack calls ``person`` a workspace admin or owner; True if that
+    changed. A change is audited (``person.slack_admin_granted`` / ``_revoked``) whether
+    or not ``slack-admins`` is configured: it may be configured later."""
+    if person.slack_admin == member.workspace_admin:
+        return False
+    person.slack_admin = member.workspace_admin
+    person.updated_at = clock.now()
+    if person.id is None:
+        session.flush()
+    action = "person.slack_admin_granted"
+    if not member.workspace_admin:
+        action = "person.slack_admin_revoked"
+    audit.record(
+        session,
+        clock=clock,
+        actor=actor,
+        action=action,
+        subject=person.email,
+        person_id=person.id,
+        reason=SLACK_ROLE_CHANGED,
+        details={"slack_user_id": member.slack_user_id, "slack_admin": member.workspace_admin},
+    )
+    return True
 
 
 def _close_open_escalations(session: Session, person: Person, *, clock: Clock) -> None:

@@ -51,6 +51,10 @@ class Person(SQLModel, table=True):
     # Certifications and milestones may be announced in the recognition channel
     # (``/learn privacy public|private``); False means no public post names them.
     public_posts: bool = Field(default=True, sa_column_kwargs={"server_default": true()})
+    # A Slack workspace admin or owner, as Slack last told learnbot (``team_join``,
+    # ``user_change`` or ``users.info``); counts as a learnbot admin only when
+    # ``LEARNBOT_ADMINS`` contains ``slack-admins``.
+    slack_admin: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     created_at: datetime = _utc()
     updated_at: datetime = _utc()
 

@@ -5,6 +5,12 @@ and nothing else needs the ``response_url``. The work runs on a small thread poo
 a budget below Slack's 3-second limit: when it is late (a reload of a big organisation),
 the ack says "working on it" and the answer follows through ``respond``.
 
+An admin command refused to a known person is checked once more against Slack when
+``LEARNBOT_ADMINS`` contains ``slack-admins``: people imported from CSV learn their
+Slack workspace role only from a ``user_change`` event, so ``users.info`` is asked (and
+its answer stored, audited) before the refusal stands. If Slack cannot answer, the
+refusal stands.
+
 No input reaches the person as a stack trace or an HTTP 500 (Slack shows that as
 "dispatch_failed"): typed domain errors become their message, anything else is logged
 with its traceback and answered with an apology.
@@ -21,12 +27,13 @@ from typing import Any
 
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 from sqlmodel import Session
 
 from handlers import registry
 from handlers.context import HandlerContext
 from handlers.replies import refresh_home
-from learning import actions, certifications, identity
+from learning import actions, certifications, identity, members
 from learning import command_parser as parser
 from learning.clock import Clock, local_date
 from learning.curriculum import ProgramSettings, load_curriculum
@@ -71,7 +78,7 @@ def register(app: App, ctx: HandlerContext) -> None:
         user_id = str(command.get("user_id") or "")
         text = command.get("text")
         reply_within(
-            lambda: answer(ctx, user_id, text if isinstance(text, str) else ""),
+            lambda: answer(ctx, user_id, text if isinstance(text, str) else "", client=client),
             ack=ack,
             respond=respond,
             after=lambda outcome: _refresh_homes(client, ctx, outcome),
@@ -145,8 +152,14 @@ def _refresh_homes(client: WebClient, ctx: HandlerContext, outcome: Outcome) -> 
         refresh_home(client, ctx, person)
 
 
-def answer(ctx: HandlerContext, slack_user_id: str, text: str) -> Outcome:
-    """The reply to ``/learn text`` typed by ``slack_user_id``; never raises."""
+def answer(
+    ctx: HandlerContext, slack_user_id: str, text: str, *, client: WebClient | None = None
+) -> Outcome:
+    """The reply to ``/learn text`` typed by ``slack_user_id``; never raises.
+
+    ``client`` (Bolt's) lets a refused admin command check the person's Slack workspace
+    role with ``users.info`` first; without it the stored role is all there is.
+    """
     try:
         command = parser.parse_command(text)
     except parser.UsageError as error:
@@ -155,7 +168,7 @@ def answer(ctx: HandlerContext, slack_user_id: str, text: str) -> Outcome:
         return Outcome(replies.help_message())
     try:
         with actions.unit_of_work(ctx.database) as session:
-            return _run(ctx, session, slack_user_id, command)
+            return _run(ctx, session, slack_user_id, command, client)
     except actions.AmbiguousItem as error:
         return Outcome(replies.ambiguous_message(error.text, error.candidates))
     except ValidationFailed as error:
@@ -168,18 +181,69 @@ def answer(ctx: HandlerContext, slack_user_id: str, text: str) -> Outcome:
 
 
 def _run(
-    ctx: HandlerContext, session: Session, slack_user_id: str, command: parser.Command
+    ctx: HandlerContext,
+    session: Session,
+    slack_user_id: str,
+    command: parser.Command,
+    client: WebClient | None = None,
 ) -> Outcome:
     person = identity.person_by_slack_id(session, slack_user_id)
     if person is not None and not person.active:
         person = None
     if parser.is_admin_command(command):
-        if not identity.is_admin(person, slack_user_id=slack_user_id, admins=ctx.settings.admins):
+        admins = ctx.settings.admins
+        if not identity.is_admin(person, slack_user_id=slack_user_id, admins=admins) and not (
+            person is not None
+            and client is not None
+            and identity.slack_admins_count(admins)
+            and _refresh_slack_role(ctx, session, client, person)
+            and identity.is_admin(person, slack_user_id=slack_user_id, admins=admins)
+        ):
             return Outcome(replies.admin_only_message())
         return _run_admin(ctx, session, slack_user_id, person, command)
     if person is None:
         return Outcome(replies.unknown_person_message())
     return _run_personal(ctx, session, person, command)
+
+
+def _refresh_slack_role(
+    ctx: HandlerContext, session: Session, client: WebClient, person: Person
+) -> bool:
+    """Ask Slack (``users.info``) about ``person`` and store what it says, as a
+    ``user_change`` would; False (and logged) when Slack could not answer."""
+    assert person.slack_user_id is not None
+    try:
+        user = client.users_info(user=person.slack_user_id).get("user")
+    except SlackApiError as error:
+        log.warning(
+            "users.info for %s failed (%s); the admin refusal stands",
+            person.slack_user_id,
+            error.response.get("error"),
+        )
+        return False
+    except (OSError, ValueError) as error:  # connection trouble, or a body that is not JSON
+        log.warning(
+            "users.info for %s failed (%r); the admin refusal stands", person.slack_user_id, error
+        )
+        return False
+    if not isinstance(user, dict) or str(user.get("id") or "").upper() != (
+        person.slack_user_id.upper()
+    ):
+        log.warning("users.info for %s answered without that user", person.slack_user_id)
+        return False
+    change = members.update_member(
+        session,
+        members.member_from_slack(user),
+        clock=ctx.clock,
+        workspace_id=person.workspace_id,
+        actor="slack:users.info",
+    )
+    if change is not None and change.changed:
+        log.info("person %s refreshed from Slack: %s", person.id, sorted(change.changed))
+    # Kept even if the admin command itself then fails and rolls back: Slack's answer
+    # and its audit entry stand on their own.
+    session.commit()
+    return True
 
 
 def _run_personal(
