@@ -185,7 +185,11 @@ def open_items(
             Item.minutes,
         )
         .join(Item, Item.id == Assignment.item_id)
-        .where(Assignment.person_id == person.id, Assignment.status == AssignmentStatus.OPEN)
+        .where(
+            Assignment.person_id == person.id,
+            # `status || ''`: the person's index, not every open assignment (SQLite).
+            Assignment.status.concat("") == AssignmentStatus.OPEN,
+        )
     ):
         overdue = bool(row.required and row.due_date is not None and row.due_date < today)
         late = calendar.working_days_between(row.due_date, today) if overdue else 0
