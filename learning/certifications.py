@@ -230,7 +230,8 @@ def _completed(
     for item_id, cycle, score in session.execute(
         select(Assignment.item_id, Assignment.cycle, Assignment.score).where(
             Assignment.person_id == person_id,
-            Assignment.status == AssignmentStatus.COMPLETED,
+            # `status || ''`: through the person's index (docs/decisions.md, 18)
+            Assignment.status.concat("") == AssignmentStatus.COMPLETED,
             Assignment.item_id.in_(list(item_ids)),  # type: ignore[attr-defined]
         )
     ):

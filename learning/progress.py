@@ -324,7 +324,8 @@ def team_progress(
             .where(
                 Assignment.person_id.in_(chunk),  # type: ignore[attr-defined]
                 Assignment.required,
-                Assignment.status.in_(  # type: ignore[attr-defined]
+                # `status || ''`: through the person index (docs/decisions.md, 18)
+                Assignment.status.concat("").in_(
                     (AssignmentStatus.OPEN, AssignmentStatus.COMPLETED)
                 ),
             )
