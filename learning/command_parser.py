@@ -21,6 +21,7 @@ COMMAND = "/learn"
 MIN_SNOOZE_DAYS = 1
 MAX_SNOOZE_DAYS = 14
 SHOWN_WORD_MAX = 40  # characters of an unknown word echoed back in an error
+KUDOS_REASON_MAX = 500
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,11 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
         "privacy",
         f"{COMMAND} privacy public|private",
         "whether your certifications and milestones may be celebrated in public",
+    ),
+    Subcommand(
+        "kudos",
+        f"{COMMAND} kudos @someone for REASON",
+        "thank a colleague: they are told, and it is celebrated in the recognition channel",
     ),
     Subcommand(
         "admin reload",
@@ -163,6 +169,14 @@ class SetPrivacy:
 
 
 @dataclass(frozen=True)
+class GiveKudos:
+    """``/learn kudos @someone for REASON``; ``recipient`` is a Slack user id."""
+
+    recipient: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class AdminReload:
     """``/learn admin reload``."""
 
@@ -202,6 +216,7 @@ Command = (
     | ShowTeam
     | ShowCerts
     | SetPrivacy
+    | GiveKudos
     | AdminReload
     | AdminAssign
     | AdminWaive
@@ -307,6 +322,9 @@ def parse_command(text: str) -> Command:
     """
     if not isinstance(text, str):
         raise UsageError("The command text is missing.", USAGE["help"])
+    kudos = _KUDOS.match(text)
+    if kudos:  # before unescaping: a mention's user id is in the escaped form only
+        return _parse_kudos(kudos.group(1))
     words = _tokens(_unescape(text))
     if not words:
         return ShowSummary()
@@ -332,6 +350,35 @@ def parse_command(text: str) -> Command:
     if name == "admin":
         return _parse_admin(args)
     raise UsageError(f"Unknown command '{_shown(words[0])}'. Try {COMMAND} help")
+
+
+_KUDOS = re.compile(r"^\s*kudos(?:\s+(.*))?$", re.IGNORECASE | re.DOTALL)
+# Slack sends a mention as <@U123|name> (or <@U123> with "escape users" on).
+_MENTION = re.compile(r"^<@([UW][A-Z0-9]{1,30})(?:\|[^<>]*)?>(.*)$", re.DOTALL)
+_FOR = re.compile(r"^for(?:\s+|$)", re.IGNORECASE)
+
+
+def _parse_kudos(rest: str | None) -> GiveKudos:
+    usage = USAGE["kudos"]
+    rest = (rest or "").strip()
+    if not rest:
+        raise UsageError("Who are the kudos for, and why?", usage)
+    mention = _MENTION.match(rest)
+    if not mention:
+        raise UsageError(
+            f"'{_shown(_unescape(rest.split()[0]))}' is not a mention: start typing @ and "
+            "pick the person from Slack's list.",
+            usage,
+        )
+    reason = " ".join(_unescape(mention.group(2)).split())
+    reason = _FOR.sub("", reason, count=1).strip()
+    if not reason:
+        raise UsageError("Say what the kudos are for.", usage)
+    if len(reason) > KUDOS_REASON_MAX:
+        raise UsageError(
+            f"Keep the reason to {KUDOS_REASON_MAX} characters (it has {len(reason)}).", usage
+        )
+    return GiveKudos(mention.group(1), reason)
 
 
 def _parse_snooze(args: list[str]) -> Snooze:

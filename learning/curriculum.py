@@ -252,6 +252,13 @@ class Channels(_Strict):
     admins: str | None = None
 
 
+class KudosSpec(_Strict):
+    """``/learn kudos``: how many kudos one person may give per day (their local day);
+    0 switches kudos off."""
+
+    daily_quota: int = Field(default=3, ge=0, le=100)
+
+
 class ProgramSettings(_Strict):
     """Everything in the file that is not the curriculum itself."""
 
@@ -261,6 +268,7 @@ class ProgramSettings(_Strict):
     calendar: CalendarSpec = CalendarSpec()
     escalation: Escalation = Escalation()
     channels: Channels = Channels()
+    kudos: KudosSpec = KudosSpec()
 
     def calendar_for(self, timezone: str | None) -> WorkCalendar:
         """The working calendar of someone in ``timezone``."""

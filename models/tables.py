@@ -182,6 +182,24 @@ class CertificationAward(SQLModel, table=True):
     lapsed_at: datetime | None = _utc(default=None)
 
 
+class Kudos(SQLModel, table=True):
+    """One person thanking another (``/learn kudos @someone for ...``).
+
+    ``giver_local_date`` is the day in the giver's own time zone when it was given: the
+    daily quota counts per giver per that day.
+    """
+
+    __tablename__ = "kudos"
+    __table_args__ = (Index("ix_kudos_giver_local_date", "giver_id", "giver_local_date"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    giver_id: int = Field(foreign_key="person.id")
+    recipient_id: int = Field(foreign_key="person.id", index=True)
+    reason: str = Field(max_length=500)
+    given_at: datetime = _utc()
+    giver_local_date: date
+
+
 # --- Progress ----------------------------------------------------------------
 
 

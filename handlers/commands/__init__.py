@@ -33,7 +33,7 @@ from sqlmodel import Session
 from handlers import registry
 from handlers.context import HandlerContext
 from handlers.replies import refresh_home
-from learning import actions, certifications, identity, members
+from learning import actions, certifications, identity, kudos, members
 from learning import command_parser as parser
 from learning.clock import Clock, local_date
 from learning.curriculum import ProgramSettings, load_curriculum
@@ -50,6 +50,7 @@ from learning.progress import (
 )
 from messages import certifications as cert_replies
 from messages import commands as replies
+from messages import kudos as kudos_replies
 from messages.rendered import RenderedMessage
 from models import Person
 
@@ -315,6 +316,22 @@ def _run_personal(
                 public=person.public_posts,
                 changed=changed,
                 channel=settings.channels.recognition,
+            )
+            return Outcome(message)
+        case parser.GiveKudos(recipient=recipient, reason=reason):
+            given = kudos.give_kudos(
+                session,
+                giver=person,
+                recipient_slack_id=recipient,
+                reason=reason,
+                clock=clock,
+                settings=current_settings(session) or ProgramSettings(),
+            )
+            message = kudos_replies.kudos_given_message(
+                recipient_name=given.recipient.name,
+                recipient_slack_id=given.recipient.slack_user_id,
+                channel=given.channel,
+                left_today=given.left_today,
             )
             return Outcome(message)
     raise AssertionError(f"unhandled command {command!r}")

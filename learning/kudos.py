@@ -1,0 +1,169 @@
+"""Kudos: one person thanking another, told to the recipient and celebrated in public.
+
+``give_kudos`` runs in the caller's transaction: it checks the request, stores a
+``Kudos`` row (the game boards count them), leaves an audit entry and puts the messages
+in the outbox in the same transaction, so a refused or failed request sends nothing.
+
+Rules: the recipient is an active person learnbot knows, never the giver; a reason is
+required (at most ``REASON_MAX`` characters); each giver may give
+``settings.kudos.daily_quota`` kudos per day, counted on the giver's own local day (their
+time zone, else the organisation's), so it resets at the giver's midnight. The public
+post goes to ``channels.recognition`` only when that is configured and the recipient
+allows public posts; a giver who keeps out of public posts is shown as "a colleague".
+Outbox keys are ``kudos:{id}:post`` and ``kudos:{id}:dm``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from sqlalchemy import func, select
+from sqlmodel import Session
+
+from delivery.outbox import NewMessage, enqueue
+from learning import audit, identity
+from learning.certifications import dm, lock_person, zone_of
+from learning.clock import Clock, local_date
+from learning.curriculum import ProgramSettings
+from learning.errors import LearnbotError
+from messages import kudos as text
+from messages.render import KIND_TEXT
+from models import DEFAULT_WORKSPACE, Kudos, Person
+
+REASON_MAX = 500
+
+
+class KudosRefused(LearnbotError):
+    """The kudos cannot be given; the message says why, in words for the giver."""
+
+
+@dataclass(frozen=True)
+class KudosGiven:
+    kudos_id: int
+    recipient: Person
+    channel: str | None  # where it is posted; None when not posted in public
+    left_today: int
+
+
+def given_today(session: Session, giver_id: int, day: date) -> int:
+    """How many kudos ``giver_id`` gave on their local ``day``."""
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(Kudos)
+            .where(Kudos.giver_id == giver_id, Kudos.giver_local_date == day)
+        )
+        or 0
+    )
+
+
+def give_kudos(
+    session: Session,
+    *,
+    giver: Person,
+    recipient_slack_id: str,
+    reason: str,
+    clock: Clock,
+    settings: ProgramSettings,
+) -> KudosGiven:
+    """Give kudos from ``giver`` to the person with Slack id ``recipient_slack_id``.
+
+    Raises:
+        KudosRefused: unknown or inactive recipient, self-kudos, no reason, a reason too
+            long, or the giver's daily quota is used up (the message says when it resets).
+    """
+    assert giver.id is not None
+    reason = " ".join((reason or "").split())
+    if not reason:
+        raise KudosRefused("Say what the kudos are for: /learn kudos @someone for REASON")
+    if len(reason) > REASON_MAX:
+        raise KudosRefused(f"Keep the reason to {REASON_MAX} characters (it has {len(reason)}).")
+    recipient = identity.person_by_slack_id(
+        session, recipient_slack_id, workspace_id=giver.workspace_id or DEFAULT_WORKSPACE
+    )
+    if recipient is None or not recipient.active:
+        raise KudosRefused(
+            "I don't know that person (or they have left), so I can't pass kudos on to them."
+        )
+    if recipient.id == giver.id:
+        raise KudosRefused("Kudos are for thanking someone else — you can't give them to yourself.")
+    quota = settings.kudos.daily_quota
+    if quota == 0:
+        raise KudosRefused("Kudos are switched off here (kudos.daily_quota is 0).")
+
+    lock_person(session, giver.id)  # two requests at once still respect the quota
+    now = clock.now()
+    zone = zone_of(giver, settings)
+    today = local_date(now, zone)
+    count = given_today(session, giver.id, today)
+    if count >= quota:
+        tomorrow = today + timedelta(days=1)
+        raise KudosRefused(
+            f"You have given your {quota} kudos for today (the daily limit is {quota}). "
+            f"It resets at midnight your time ({zone}): you can give more from "
+            f"{tomorrow:%a} {tomorrow.day} {tomorrow:%b}."
+        )
+
+    kudos = Kudos(
+        giver_id=giver.id,
+        recipient_id=recipient.id,
+        reason=reason,
+        given_at=now,
+        giver_local_date=today,
+    )
+    session.add(kudos)
+    session.flush()
+    assert kudos.id is not None
+
+    channel = settings.channels.recognition
+    posted = channel if channel and recipient.public_posts else None
+    messages: list[NewMessage | None] = []
+    if posted:
+        post = text.kudos_post_message(
+            giver_name=giver.name if giver.public_posts else None,
+            giver_slack_id=giver.slack_user_id if giver.public_posts else None,
+            recipient_name=recipient.name,
+            recipient_slack_id=recipient.slack_user_id,
+            reason=reason,
+        )
+        messages.append(
+            NewMessage(
+                key=f"kudos:{kudos.id}:post",
+                kind=KIND_TEXT,
+                channel=posted,
+                text=post.text,
+                payload={"text": post.text, "blocks": post.blocks},
+                workspace_id=recipient.workspace_id or DEFAULT_WORKSPACE,
+                not_before=now,
+            )
+        )
+    messages.append(
+        dm(
+            f"kudos:{kudos.id}:dm",
+            recipient,
+            text.kudos_dm_message(
+                giver_name=giver.name,
+                giver_slack_id=giver.slack_user_id,
+                reason=reason,
+                channel=posted,
+            ),
+            not_before=now,
+        )
+    )
+    enqueue(session, [m for m in messages if m is not None], now=now)
+    audit.record(
+        session,
+        clock=clock,
+        actor=giver.email,
+        action="kudos.give",
+        person_id=recipient.id,
+        subject=recipient.email,
+        reason=reason,
+        details={
+            "kudos_id": kudos.id,
+            "giver_local_date": today.isoformat(),
+            "posted": posted is not None,
+        },
+    )
+    return KudosGiven(kudos.id, recipient, posted, quota - count - 1)
