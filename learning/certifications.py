@@ -65,6 +65,7 @@ from models import (
     Program,
     Tier,
     TierItem,
+    status_by_person,
 )
 
 ACTOR = "learnbot"
@@ -230,8 +231,7 @@ def _completed(
     for item_id, cycle, score in session.execute(
         select(Assignment.item_id, Assignment.cycle, Assignment.score).where(
             Assignment.person_id == person_id,
-            # `status || ''`: through the person's index (docs/decisions.md, 18)
-            Assignment.status.concat("") == AssignmentStatus.COMPLETED,
+            status_by_person() == AssignmentStatus.COMPLETED,
             Assignment.item_id.in_(list(item_ids)),  # type: ignore[attr-defined]
         )
     ):
@@ -714,6 +714,22 @@ def _latest_award_rows(session: Session, *, person_ids: Collection[int] | None =
     return query
 
 
+def _standing_of(row: Any, zone: str) -> Standing:
+    """The ``Standing`` of one row of ``_latest_award_rows``, in ``zone``."""
+    return standing(
+        title=row.title,
+        key=row.key,
+        certification_id=row.certification_id,
+        cycle=row.cycle,
+        awarded_at=row.awarded_at,
+        expires_at=row.expires_at,
+        lapsed_at=row.lapsed_at,
+        window_days=row.recertify_window_days,
+        grace_days=row.grace_days,
+        zone=zone,
+    )
+
+
 def person_certifications(
     session: Session, person: Person, *, settings: ProgramSettings
 ) -> list[Standing]:
@@ -721,18 +737,7 @@ def person_certifications(
     assert person.id is not None
     zone = zone_of(person, settings)
     standings = [
-        standing(
-            title=row.title,
-            key=row.key,
-            certification_id=row.certification_id,
-            cycle=row.cycle,
-            awarded_at=row.awarded_at,
-            expires_at=row.expires_at,
-            lapsed_at=row.lapsed_at,
-            window_days=row.recertify_window_days,
-            grace_days=row.grace_days,
-            zone=zone,
-        )
+        _standing_of(row, zone)
         for row in session.execute(_latest_award_rows(session, person_ids=[person.id]))
     ]
     standings.sort(key=lambda s: (s.title.lower(), s.key))
@@ -785,18 +790,7 @@ def list_holders(
                 row.name,
                 row.team,
                 local_date(now, zone),
-                standing(
-                    title=row.title,
-                    key=row.key,
-                    certification_id=row.certification_id,
-                    cycle=row.cycle,
-                    awarded_at=row.awarded_at,
-                    expires_at=row.expires_at,
-                    lapsed_at=row.lapsed_at,
-                    window_days=row.recertify_window_days,
-                    grace_days=row.grace_days,
-                    zone=zone,
-                ),
+                _standing_of(row, zone),
             )
         )
     lines.sort(

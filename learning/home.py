@@ -29,6 +29,7 @@ from models import (
     CertificationRequirement,
     Item,
     Person,
+    status_by_person,
 )
 
 
@@ -187,8 +188,7 @@ def open_items(
         .join(Item, Item.id == Assignment.item_id)
         .where(
             Assignment.person_id == person.id,
-            # `status || ''`: the person's index, not every open assignment (SQLite).
-            Assignment.status.concat("") == AssignmentStatus.OPEN,
+            status_by_person() == AssignmentStatus.OPEN,
         )
     ):
         overdue = bool(row.required and row.due_date is not None and row.due_date < today)

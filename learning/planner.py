@@ -28,6 +28,7 @@ from models import (
     Item,
     OutboxMessage,
     Person,
+    status_by_person,
 )
 
 PEOPLE_PAGE = 1000  # people per page; their items are one query with an IN list
@@ -189,9 +190,7 @@ def _plan_zone(
             Assignment.ladder_paused_days,
         )
         .where(
-            # `status || ''`: no index on status for this term, so SQLite takes the
-            # person_id index (the IN list) rather than every open assignment.
-            Assignment.status.concat("") == AssignmentStatus.OPEN,
+            status_by_person() == AssignmentStatus.OPEN,
             Assignment.due_date.is_not(None),
             or_(Assignment.snoozed_until.is_(None), Assignment.snoozed_until <= now),
             wanted,

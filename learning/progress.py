@@ -22,6 +22,7 @@ from models import (
     Program,
     Tier,
     TierItem,
+    status_by_person,
 )
 
 
@@ -324,10 +325,7 @@ def team_progress(
             .where(
                 Assignment.person_id.in_(chunk),  # type: ignore[attr-defined]
                 Assignment.required,
-                # `status || ''`: through the person index (docs/decisions.md, 18)
-                Assignment.status.concat("").in_(
-                    (AssignmentStatus.OPEN, AssignmentStatus.COMPLETED)
-                ),
+                status_by_person().in_((AssignmentStatus.OPEN, AssignmentStatus.COMPLETED)),
             )
             .group_by(Assignment.person_id, Assignment.status, Assignment.due_date)
         )

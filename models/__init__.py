@@ -28,6 +28,7 @@ from models.tables import (
     Tier,
     TierItem,
     WorkspaceState,
+    status_by_person,
 )
 from models.types import UTCDateTime
 
@@ -58,4 +59,5 @@ __all__ = [
     "UTCDateTime",
     "WorkspaceState",
     "open_database",
+    "status_by_person",
 ]

@@ -245,6 +245,16 @@ class Assignment(SQLModel, table=True):
     ladder_paused_days: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
+def status_by_person() -> Any:
+    """``assignment.status`` for queries that pick assignments by person.
+
+    Written ``status || ''`` so that no index serves the term: SQLite, without
+    statistics, otherwise starts from ``ix_assignment_status_due`` (every open assignment
+    of the company) instead of the person's index. docs/decisions.md, item 18.
+    """
+    return Assignment.status.concat("")  # type: ignore[attr-defined]
+
+
 class ExtensionStatus:
     OPEN = "open"
     APPROVED = "approved"

@@ -46,6 +46,7 @@ from models import (
     CertificationAward,
     OutboxMessage,
     Person,
+    status_by_person,
 )
 from models.db import Database
 
@@ -286,10 +287,9 @@ def chain_facts(
     ):
         counts[manager_id]["people"] = people
 
-    # `status || ''`: no index for these terms, so that SQLite walks from the chain to
-    # each person's assignments (person_id index) rather than from every open assignment
-    # in the organisation to the chain (8 minutes instead of a second at 100,000 people).
-    status = Assignment.status.concat("")
+    # Walk from the chain to each person's assignments, not from every open assignment
+    # to the chain (8 minutes instead of a second at 100,000 people on SQLite).
+    status = status_by_person()
     owed = and_(member, Assignment.required, status != AssignmentStatus.CLOSED)
     late = and_(
         status == AssignmentStatus.OPEN,
