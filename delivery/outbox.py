@@ -319,6 +319,12 @@ def _clip(error: str) -> str:
     return error if len(error) <= ERROR_MAX_LENGTH else error[: ERROR_MAX_LENGTH - 1] + "…"
 
 
+def thread_of(payload: Any) -> str | None:
+    """The thread a message replies in: its payload's ``thread_ts``, if any."""
+    thread_ts = payload.get("thread_ts") if isinstance(payload, dict) else None
+    return thread_ts if isinstance(thread_ts, str) and thread_ts else None
+
+
 def reconcile_stuck(
     database: Database,
     transport: Transport,
@@ -337,7 +343,9 @@ def reconcile_stuck(
     conversation the row is marked ``failed`` with the reason, for a person to decide.
     """
     query = (
-        select(_TABLE.c.id, _TABLE.c.key, _TABLE.c.channel, _TABLE.c.claimed_at)
+        select(
+            _TABLE.c.id, _TABLE.c.key, _TABLE.c.channel, _TABLE.c.claimed_at, _TABLE.c.payload
+        )
         .where(_TABLE.c.status == OutboxStatus.SENDING, _TABLE.c.claimed_at < now - lease)
         .order_by(_TABLE.c.claimed_at, _TABLE.c.id)
         .limit(limit)
@@ -348,9 +356,11 @@ def reconcile_stuck(
         stuck = session.execute(query).all()
     counts = {"found_sent": 0, "requeued": 0, "failed": 0, "unchecked": 0}
     fatal: str | None = None
-    for index, (message_id, key, channel, claimed_at) in enumerate(stuck):
+    for index, (message_id, key, channel, claimed_at, payload) in enumerate(stuck):
         try:
-            found = transport.find_sent(channel, key, since=claimed_at)
+            found = transport.find_sent(
+                channel, key, since=claimed_at, thread_ts=thread_of(payload)
+            )
         except (RateLimited, Fatal) as exc:
             counts["unchecked"] += len(stuck) - index
             fatal = exc.reason if isinstance(exc, Fatal) else None

@@ -227,6 +227,7 @@ class Sender:
             blocks=rendered.blocks,
             key=row.key,
             kind=row.kind,
+            thread_ts=outbox.thread_of(row.payload),
         )
         try:
             if row.attempts > 0 and self._delivered_earlier(row, result):
@@ -249,7 +250,7 @@ class Sender:
         self._pacer.wait_for_workspace()
         try:
             found: Sent | None = self._transport.find_sent(
-                row.channel, row.key, since=row.created_at
+                row.channel, row.key, since=row.created_at, thread_ts=outbox.thread_of(row.payload)
             )
         except Permanent as exc:
             raise Permanent(f"cannot check an earlier attempt: {exc.reason}") from exc
@@ -339,10 +340,12 @@ class _PacedLookups:
         self._pacer.wait_to_post(message.channel)
         return self._transport.send(message)
 
-    def find_sent(self, channel: str, key: str, since: datetime) -> Sent | None:
+    def find_sent(
+        self, channel: str, key: str, since: datetime, *, thread_ts: str | None = None
+    ) -> Sent | None:
         self._pacer.wait_for_workspace()
         try:
-            return self._transport.find_sent(channel, key, since)
+            return self._transport.find_sent(channel, key, since, thread_ts=thread_ts)
         except RateLimited as exc:
             self._pacer.pause(exc.retry_after)
             raise

@@ -84,13 +84,19 @@ class Fatal(TransportError):
 
 @dataclass(frozen=True)
 class OutgoingMessage:
-    """One message to post; ``key`` (the outbox key) travels as Slack message metadata."""
+    """One message to post; ``key`` (the outbox key) travels as Slack message metadata.
+
+    ``channel`` is a channel id or name, a user id (a DM), or several user ids joined by
+    commas (a group DM with those people and the bot). ``thread_ts`` makes it a reply
+    in that thread.
+    """
 
     channel: str
     text: str
     key: str
     kind: str
     blocks: list[dict[str, Any]] = field(default_factory=list)
+    thread_ts: str | None = None
 
 
 @dataclass(frozen=True)
@@ -112,8 +118,11 @@ class Transport(Protocol):
         """
         ...
 
-    def find_sent(self, channel: str, key: str, since: datetime) -> Sent | None:
-        """The message with outbox ``key`` posted to ``channel`` at or after ``since``.
+    def find_sent(
+        self, channel: str, key: str, since: datetime, *, thread_ts: str | None = None
+    ) -> Sent | None:
+        """The message with outbox ``key`` posted to ``channel`` (in thread ``thread_ts``,
+        when given) at or after ``since``.
 
         Raises:
             RateLimited, Transient, Permanent, Fatal: The lookup failed.
@@ -153,14 +162,19 @@ class SlackTransport:
         self._lock = threading.Lock()
 
     def send(self, message: OutgoingMessage) -> Sent:
-        """Post ``message``; a DM goes to ``channel=<user id>`` as Slack recommends."""
+        """Post ``message``; a DM goes to ``channel=<user id>`` as Slack recommends, a
+        group DM (``"U1,U2"``) to the conversation ``conversations.open`` gives for them."""
+        target = self._conversation_id(message.channel) if _is_group(message.channel) else (
+            message.channel
+        )
         response = self._call(
             "chat.postMessage",
             self._client.chat_postMessage,
-            channel=message.channel,
+            channel=target,
             text=message.text,
             blocks=message.blocks or None,
             metadata=outbox_metadata(message.key),
+            thread_ts=message.thread_ts,
         )
         sent = Sent(channel=str(response["channel"]), ts=str(response["ts"]))
         if _is_user_id(message.channel):
@@ -168,26 +182,43 @@ class SlackTransport:
                 self._dm_channels[message.channel] = sent.channel
         return sent
 
-    def find_sent(self, channel: str, key: str, since: datetime) -> Sent | None:
-        """Page ``conversations.history`` from ``since`` - 1 s for a message with ``key``.
+    def find_sent(
+        self, channel: str, key: str, since: datetime, *, thread_ts: str | None = None
+    ) -> Sent | None:
+        """Page ``conversations.history`` (``conversations.replies`` for a reply in
+        ``thread_ts``) from ``since`` - 1 s for a message with ``key``.
 
-        A user id is first turned into the DM channel id (``conversations.open``, which
-        needs the ``im:write`` scope); the answer is cached.
+        A user id (or a group of them) is first turned into the conversation id
+        (``conversations.open``, which needs ``im:write`` or ``mpim:write``); the answer
+        is cached.
         """
         conversation = self._conversation_id(channel)
         oldest = f"{since.timestamp() - 1:.6f}"
         cursor: str | None = None
         while True:
-            response = self._call(
-                "conversations.history",
-                self._client.conversations_history,
-                channel=conversation,
-                oldest=oldest,
-                include_all_metadata=True,
-                limit=self._page_size,
-                cursor=cursor,
-                history=True,
-            )
+            if thread_ts:
+                response = self._call(
+                    "conversations.replies",
+                    self._client.conversations_replies,
+                    channel=conversation,
+                    ts=thread_ts,
+                    oldest=oldest,
+                    include_all_metadata=True,
+                    limit=self._page_size,
+                    cursor=cursor,
+                    history=True,
+                )
+            else:
+                response = self._call(
+                    "conversations.history",
+                    self._client.conversations_history,
+                    channel=conversation,
+                    oldest=oldest,
+                    include_all_metadata=True,
+                    limit=self._page_size,
+                    cursor=cursor,
+                    history=True,
+                )
             for message in response.get("messages") or []:
                 if metadata_key(message) == key:
                     return Sent(channel=conversation, ts=str(message["ts"]))
@@ -253,7 +284,12 @@ def _retry_after(headers: Any) -> float:
 
 
 def _is_user_id(channel: str) -> bool:
+    """A user id, or several joined by commas (a group DM): both need conversations.open."""
     return channel[:1] in ("U", "W")
+
+
+def _is_group(channel: str) -> bool:
+    return "," in channel and _is_user_id(channel)
 
 
 @dataclass(frozen=True)
@@ -288,14 +324,17 @@ class ConsoleTransport:
         self._last_micros = max(self._last_micros + 1, round(at.timestamp() * 1_000_000))
         seconds, micros = divmod(self._last_micros, 1_000_000)
         ts = f"{seconds}.{micros:06d}"
-        line = f"[{at:%Y-%m-%d %H:%M:%S} UTC] to {message.channel}: {message.text}"
+        where = f"{message.channel} (thread)" if message.thread_ts else message.channel
+        line = f"[{at:%Y-%m-%d %H:%M:%S} UTC] to {where}: {message.text}"
         print(line, file=self._stream)
         self.sent.append(
             ConsoleMessage(message.channel, ts, message.key, message.kind, message.text, at)
         )
         return Sent(channel=message.channel, ts=ts)
 
-    def find_sent(self, channel: str, key: str, since: datetime) -> Sent | None:
+    def find_sent(
+        self, channel: str, key: str, since: datetime, *, thread_ts: str | None = None
+    ) -> Sent | None:
         """The printed message with ``key`` in ``channel``, if any."""
         for message in self.sent:
             if message.key == key and message.channel == channel:

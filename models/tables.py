@@ -55,6 +55,11 @@ class Person(SQLModel, table=True):
     # ``user_change`` or ``users.info``); counts as a learnbot admin only when
     # ``LEARNBOT_ADMINS`` contains ``slack-admins``.
     slack_admin: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    # Named on the weekly game board and in ``/learn leaderboard`` (opt-in:
+    # ``/learn leaderboard join``); teams are always ranked, people only by choice.
+    on_leaderboard: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    # May be paired with learners as a mentor (``/learn mentor on|off``).
+    mentoring: bool = Field(default=True, sa_column_kwargs={"server_default": true()})
     created_at: datetime = _utc()
     updated_at: datetime = _utc()
 
@@ -198,6 +203,67 @@ class Kudos(SQLModel, table=True):
     reason: str = Field(max_length=500)
     given_at: datetime = _utc()
     giver_local_date: date
+
+
+# --- Peer learning ------------------------------------------------------------
+
+
+class PeerPrompt(SQLModel, table=True):
+    """A peer-learning prompt about one item, posted in the community channel.
+
+    ``local_date`` is the organisation-time-zone day it was planned for (one prompt a
+    day at most); the outbox key is ``peer:{id}:post`` and the thread follow-up
+    ``peer:{id}:intro``. ``learners_due`` is the weight the item was chosen with.
+    """
+
+    __tablename__ = "peer_prompt"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "local_date", name="uq_peer_prompt_day"),
+        Index("ix_peer_prompt_item", "item_id", "local_date"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: str = Field(default=DEFAULT_WORKSPACE, max_length=32)
+    item_id: int = Field(foreign_key="item.id")
+    local_date: date
+    channel: str = Field(max_length=100)
+    learners_due: int = 0
+    created_at: datetime = _utc()
+    followed_up_at: datetime | None = _utc(default=None)
+
+
+class PeerPromptResponse(SQLModel, table=True):
+    """Someone clicked "I can help" (``help``) or "I'm learning this" (``learning``)."""
+
+    __tablename__ = "peer_prompt_response"
+    __table_args__ = (
+        UniqueConstraint("prompt_id", "person_id", "kind", name="uq_peer_prompt_response"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    prompt_id: int = Field(foreign_key="peer_prompt.id", index=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    kind: str = Field(max_length=16)
+    clicked_at: datetime = _utc()
+
+
+class MentorPairing(SQLModel, table=True):
+    """A learner paired with a mentor for one item; the intro goes to a group DM
+    (outbox key ``pairing:{id}:intro``)."""
+
+    __tablename__ = "mentor_pairing"
+    __table_args__ = (
+        Index("ix_mentor_pairing_mentor", "mentor_id", "paired_at"),
+        Index("ix_mentor_pairing_pair", "learner_id", "mentor_id", "paired_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    learner_id: int = Field(foreign_key="person.id")
+    mentor_id: int = Field(foreign_key="person.id")
+    item_id: int = Field(foreign_key="item.id")
+    certification_id: int | None = Field(default=None, foreign_key="certification.id")
+    reason: str = Field(max_length=32)  # why the mentor qualified: "certified" | "offered_help"
+    paired_at: datetime = _utc()
 
 
 # --- Progress ----------------------------------------------------------------

@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import pytest
 
-from delivery.outbox import claim, mark_retry
+from delivery.outbox import NewMessage, claim, mark_retry
 from delivery.transport import OutgoingMessage
 from learning.clock import SystemClock
 from models.tables import OutboxStatus
@@ -40,8 +40,25 @@ def _die_mid_send(db, fake, clock, key: str, *, arrived: bool) -> None:
     """Claim ``key`` as a sender that then dies, after (or before) its post reached Slack."""
     [row] = [r for r in claim(db, worker="dead", now=clock.now(), limit=100) if r.key == key]
     if arrived:
-        message = OutgoingMessage(channel=row.channel, text=row.text, key=row.key, kind=row.kind)
+        message = OutgoingMessage(
+            channel=row.channel,
+            text=row.text,
+            key=row.key,
+            kind=row.kind,
+            thread_ts=row.payload.get("thread_ts"),
+        )
         slack_transport(fake).send(message)
+
+
+def _thread_reply(key: str, channel: str, thread_ts: str, *, at) -> NewMessage:
+    return NewMessage(
+        key=key,
+        kind="text",
+        channel=channel,
+        text="in the thread",
+        payload={"text": "in the thread", "thread_ts": thread_ts},
+        not_before=at,
+    )
 
 
 def test_a_stuck_row_slack_already_has_is_marked_sent_without_a_resend(db, clock, fake):
@@ -85,6 +102,34 @@ def test_a_channel_post_is_found_without_opening_a_dm(db, clock, fake):
     assert make_sender(db, fake, clock, lease=LEASE).drain().reconciled.found_sent == 1
     assert fake.calls_to("conversations.open") == []
     assert deliveries(fake) == {"wins:1": 1}
+
+
+def test_a_thread_reply_is_posted_in_its_thread_and_found_there_after_a_crash(db, clock, fake):
+    put(db, [text_message("prompt:1", "C0COMMUNITY", at=clock.now())], now=clock.now())
+    make_sender(db, fake, clock).drain()
+    parent = rows(db)["prompt:1"].slack_ts
+    put(db, [_thread_reply("intro:1", "C0COMMUNITY", parent, at=clock.now())], now=clock.now())
+    _die_mid_send(db, fake, clock, "intro:1", arrived=True)
+    clock.advance(LEASE + timedelta(seconds=1))
+
+    result = make_sender(db, fake, clock, lease=LEASE).drain()
+
+    assert (result.reconciled.found_sent, result.sent) == (1, 0)
+    assert deliveries(fake) == {"prompt:1": 1, "intro:1": 1}
+    [reply] = [m for m in fake.messages("C0COMMUNITY") if m.get("thread_ts") == parent]
+    assert rows(db)["intro:1"].slack_ts == reply["ts"]
+    [replies] = fake.calls_to("conversations.replies")
+    assert replies.body["ts"] == parent
+
+
+def test_a_group_dm_opens_one_conversation_with_both_people(db, clock, fake):
+    put(db, [text_message("pair:1", "U0LEARN,U0MENTOR", at=clock.now())], now=clock.now())
+    assert make_sender(db, fake, clock).drain().sent == 1
+    [opened] = fake.calls_to("conversations.open")
+    assert set(opened.body["users"].split(",")) == {"U0LEARN", "U0MENTOR"}
+    conversation = rows(db)["pair:1"].slack_channel
+    assert conversation.startswith("G")
+    assert [m["text"] for m in fake.messages(conversation)] == ["hello from pair:1"]
 
 
 def test_a_row_still_within_its_lease_is_left_alone(db, clock, fake):

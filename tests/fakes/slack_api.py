@@ -710,6 +710,7 @@ class FakeSlack:
             "chat.postEphemeral": self._chat_post_ephemeral,
             "conversations.history": self._conversations_history,
             "conversations.open": self._conversations_open,
+            "conversations.replies": self._conversations_replies,
             "views.publish": self._views_publish,
             "views.open": self._views_open,
             "views.update": self._views_update,
@@ -836,6 +837,40 @@ class FakeSlack:
             "messages": page,
             "has_more": bool(next_cursor),
             "pin_count": 0,
+            "response_metadata": {"next_cursor": next_cursor},
+        }
+
+    def _conversations_replies(self, body: Body) -> Body:
+        """The thread of ``ts``: its parent first, then replies oldest first, as Slack does."""
+        channel, parent = body.get("channel"), body.get("ts")
+        if not channel or not isinstance(channel, str):
+            return _error("channel_not_found")
+        if not parent:
+            return _error("invalid_arguments")
+        stored = self._messages.get(_dm_channel(channel), [])
+        if not any(m["ts"] == parent for m in stored):
+            return _error("thread_not_found")
+        try:
+            oldest = _ts_key(body.get("oldest") or "0")
+        except ValueError:
+            return _error("invalid_ts_oldest")
+        thread = [
+            m
+            for m in stored
+            if m["ts"] == parent or (m.get("thread_ts") == parent and _ts_key(m["ts"]) > oldest)
+        ]
+        try:
+            page, next_cursor = _paginate(thread, body, default_limit=100)
+        except ValueError:
+            return _error("invalid_cursor")
+        page = copy.deepcopy(page)
+        if not _truthy(body.get("include_all_metadata")):
+            for message in page:
+                message.pop("metadata", None)
+        return {
+            "ok": True,
+            "messages": page,
+            "has_more": bool(next_cursor),
             "response_metadata": {"next_cursor": next_cursor},
         }
 
