@@ -259,6 +259,48 @@ class KudosSpec(_Strict):
     daily_quota: int = Field(default=3, ge=0, le=100)
 
 
+class GameBoardSpec(_Strict):
+    """The weekly game board in ``channels.recognition``: ``weekday`` at ``time`` in the
+    organisation's time zone (see ``learning.game_board``)."""
+
+    enabled: bool = True
+    weekday: Weekday = "mon"
+    time: ClockTime = time(10, 0)
+    window: Minutes = 240
+    top_teams: int = Field(default=10, ge=1, le=25)
+    top_people: int = Field(default=5, ge=0, le=25)
+    min_team_size: int = Field(default=2, ge=1, le=1000)
+
+
+class PeerPromptsSpec(_Strict):
+    """Peer-learning prompts in ``channels.community`` (see ``learning.peer_prompts``):
+    on each of ``weekdays`` at ``time`` (organisation time zone), an item many people
+    have due within ``due_within_days``, chosen in proportion to that count and never
+    one prompted in the last ``no_repeat_weeks``. The thread follow-up introducing
+    helpers to learners comes ``follow_up_after`` later."""
+
+    enabled: bool = True
+    weekdays: list[Weekday] = Field(default=["tue"], min_length=1)
+    time: ClockTime = time(11, 0)
+    window: Minutes = 240
+    due_within_days: int = Field(default=14, ge=1, le=365)
+    min_learners: int = Field(default=2, ge=1, le=10000)
+    no_repeat_weeks: int = Field(default=6, ge=0, le=104)
+    follow_up_after: Minutes = 24 * 60
+
+
+class MentoringSpec(_Strict):
+    """Mentor pairing (see ``learning.mentoring``): a mentor gets at most
+    ``weekly_cap`` new learners in any 7 days, the same two people are not paired
+    again within ``no_repeat_weeks``, and a certified mentor's award must stay valid
+    for at least ``min_valid_days`` more days."""
+
+    enabled: bool = True
+    weekly_cap: int = Field(default=2, ge=1, le=50)
+    no_repeat_weeks: int = Field(default=8, ge=0, le=104)
+    min_valid_days: int = Field(default=30, ge=0, le=365)
+
+
 class ProgramSettings(_Strict):
     """Everything in the file that is not the curriculum itself."""
 
@@ -269,6 +311,9 @@ class ProgramSettings(_Strict):
     escalation: Escalation = Escalation()
     channels: Channels = Channels()
     kudos: KudosSpec = KudosSpec()
+    game_board: GameBoardSpec = GameBoardSpec()
+    peer_prompts: PeerPromptsSpec = PeerPromptsSpec()
+    mentoring: MentoringSpec = MentoringSpec()
 
     def calendar_for(self, timezone: str | None) -> WorkCalendar:
         """The working calendar of someone in ``timezone``."""
