@@ -42,7 +42,17 @@ def _listener_modules() -> list[Any]:
     import importlib
 
     modules = []
-    for name in ("commands", "actions", "views", "events", "home", "escalation"):
+    for name in (
+        "commands",
+        "actions",
+        "views",
+        "events",
+        "home",
+        "escalation",
+        "peer_prompts",
+        "mentoring",
+        "shortcuts",
+    ):
         try:
             modules.append(importlib.import_module(f"handlers.{name}"))
         except ModuleNotFoundError as exc:

@@ -26,3 +26,8 @@ EVENTS: tuple[str, ...] = (
 LEARN = "/learn"
 
 COMMANDS: tuple[str, ...] = (LEARN,)
+
+# Shortcuts (features.shortcuts in manifest.yml), by callback_id.
+GIVE_KUDOS_SHORTCUT = "give_kudos"  # message shortcut: kudos to the message's author
+
+SHORTCUTS: tuple[str, ...] = (GIVE_KUDOS_SHORTCUT,)

@@ -99,3 +99,20 @@ def parse_snooze_value(value: str) -> tuple[int, str]:
     if choice not in SNOOZE_LABELS:
         raise ValueError(f"not a snooze value: {value!r}")
     return int(assignment), choice
+
+
+# Peer-learning prompts in the community channel: two buttons whose value is the
+# prompt id (learning.peer_prompts).
+PEER_CAN_HELP = "peer_can_help"
+PEER_LEARNING = "peer_learning"
+
+# "Find a mentor" on a digest item (value: the assignment id; learning.mentoring).
+DIGEST_FIND_MENTOR = "digest_find_mentor"
+
+# The modal of the "Give kudos" message shortcut (its callback_id is in
+# handlers.registry).
+KUDOS_MODAL = "give_kudos_modal"
+KUDOS_RECIPIENT_BLOCK = "recipient"
+KUDOS_RECIPIENT_ACTION = "recipient"
+KUDOS_REASON_BLOCK = "reason"
+KUDOS_REASON_ACTION = "reason"

@@ -138,6 +138,7 @@ def test_buttons_and_modals_need_interactivity_switched_on(registered):
 def test_the_registry_lists_exactly_what_the_manifest_subscribes_to():
     assert set(registry.EVENTS) == manifest_events()
     assert set(registry.COMMANDS) == manifest_commands()
+    assert set(registry.SHORTCUTS) == manifest_shortcuts()
     assert len(registry.EVENTS) == len(set(registry.EVENTS))
 
 
