@@ -14,6 +14,7 @@ from schedules.enrollment import enroll_everyone
 from schedules.escalations import EscalationPlan, plan_escalations
 from schedules.lock import SchedulerLock
 from schedules.nudges import NudgePlan, plan_nudges
+from schedules.peer_prompts import PeerPromptPlan, plan_peer_prompts
 from schedules.weekly_digest import WeeklyPlan, plan_weekly_digests
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,7 @@ class TickResult:
     plan: NudgePlan | None = None
     escalation: EscalationPlan | None = None
     weekly: WeeklyPlan | None = None
+    peer: PeerPromptPlan | None = None
     delivery: DrainResult | None = None
 
     def summary(self) -> str:
@@ -57,6 +59,8 @@ class TickResult:
             lines.append(self.certifications.summary())
         if self.weekly is not None and self.weekly.enqueued:
             lines.append(f"weekly manager digests: {self.weekly.enqueued} planned")
+        if self.peer is not None and self.peer.summary():
+            lines.append(self.peer.summary())
         if self.delivery is not None:
             lines.append(f"delivery: {self.delivery}")
         return "\n".join(lines)
@@ -74,6 +78,7 @@ def plan_step(database: Database, clock: Clock, lock: SchedulerLock) -> TickResu
         plan=plan_nudges(database, clock),
         escalation=plan_escalations(database, clock),
         weekly=plan_weekly_digests(database, clock),
+        peer=plan_peer_prompts(database, clock),
     )
 
 
