@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlmodel import Session
 
 from learning import audit
@@ -12,6 +12,7 @@ from learning.clock import Clock
 from learning.curriculum import LoadedConfig
 from learning.paths import EnrollmentSummary, enroll
 from models import (
+    Assignment,
     Certification,
     CertificationRequirement,
     ConfigSnapshot,
@@ -97,6 +98,16 @@ def apply_config(
         select(ConfigSnapshot).order_by(ConfigSnapshot.id.desc()).limit(1)  # type: ignore[union-attr]
     ).first()
     changes.settings_changed = latest is None or latest.settings != settings_json
+    if latest is not None and any(
+        latest.settings.get(part) != settings_json[part] for part in ("escalation", "calendar")
+    ):
+        # The escalation job's bookmarks were computed under the old ladder or working
+        # days; a step may now come sooner, so every item is looked at again.
+        session.execute(
+            update(Assignment)
+            .where(Assignment.ladder_next_on.is_not(None))  # type: ignore[union-attr]
+            .values(ladder_next_on=None, ladder_next_due=None)
+        )
     if changes.settings_changed or (latest is not None and latest.sha256 != loaded.sha256):
         session.add(
             ConfigSnapshot(

@@ -309,6 +309,11 @@ class Assignment(SQLModel, table=True):
     # and the working days it was paused by extension requests (they push later steps).
     ladder_step: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     ladder_paused_days: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    # The escalation job's bookmark: no step is reached before ``ladder_next_on``
+    # (a lower bound, in the learner's days) as computed for due date
+    # ``ladder_next_due``; a new due date makes it void (schedules.escalations).
+    ladder_next_on: date | None = None
+    ladder_next_due: date | None = None
 
 
 def status_by_person() -> Any:

@@ -30,7 +30,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlmodel import Session
 
 from delivery.outbox import NewMessage, enqueue
@@ -39,7 +39,7 @@ from learning.calendar import WorkCalendar
 from learning.chain import ChainPerson, PeopleIndex
 from learning.clock import Clock
 from learning.curriculum import ProgramSettings
-from learning.ladder import TELLS_SOMEONE_ELSE, overdue_working_days, reached_steps
+from learning.ladder import TELLS_SOMEONE_ELSE, overdue_working_days, reached_steps, step_date
 from learning.paths import current_settings
 from learning.planner import open_windows
 from models import (
@@ -70,6 +70,7 @@ class EscalationPlan:
     to_admins: int = 0  # notices that went to the admins: nobody left in the chain
     waiting: int = 0  # reached steps whose recipient's window is not open (or had today's)
     expired_requests: int = 0
+    bookmarked: int = 0  # items whose next step is days away: not looked at until then
     by_step: dict[str, int] = field(default_factory=dict)
 
 
@@ -159,6 +160,12 @@ def _plan(
             Assignment.due_date.is_not(None),
             Assignment.due_date <= cutoff,
             Assignment.ladder_step < len(steps),
+            # The bookmark: skip items whose next step cannot be reached yet.
+            or_(
+                Assignment.ladder_next_on.is_(None),  # type: ignore[union-attr]
+                Assignment.ladder_next_on <= latest_today,  # type: ignore[operator]
+                Assignment.ladder_next_due != Assignment.due_date,
+            ),
             Person.active,
         )
         .order_by(Assignment.person_id, Assignment.due_date, Assignment.id)
@@ -178,6 +185,11 @@ def _plan(
     calendars: dict[str, WorkCalendar] = {}
     todays: dict[str, date] = {}
     reached_of: dict[tuple[str, date, int], tuple[int, ...]] = {}
+    bookmarks: list[dict[str, Any]] = []
+    next_of: dict[tuple[date, int, int], date] = {}
+    # Holidays only ever push a step later, so dates counted without them are a lower
+    # bound that holds in every region (a person may move zones between ticks).
+    plain = WorkCalendar(settings.calendar_for(org_zone).working_weekdays)
     takers_of: dict[int, tuple[ChainPerson | None, ChainPerson | None]] = {}
 
     # 1. Every reached, un-notified step of every item, in ladder order.
@@ -208,6 +220,12 @@ def _plan(
             )
         reached = [i for i in all_reached if i >= done_steps]
         if not reached:
+            key = (due, paused_days, done_steps)
+            if key not in next_of:
+                next_of[key] = step_date(
+                    steps[done_steps], due=due, calendar=plain, paused_days=paused_days
+                )
+            bookmarks.append({"aid": assignment_id, "next": next_of[key], "due": due})
             continue
         if person_id not in takers_of:
             takers_of[person_id] = people.takers(person_id, now)
@@ -301,14 +319,22 @@ def _plan(
                 }
             )
     audit.record_many(session, clock=clock, entries=told)
+    table = Assignment.__table__  # type: ignore[attr-defined]
     if new_step:
-        table = Assignment.__table__  # type: ignore[attr-defined]
         session.connection().execute(
             update(table)
             .where(table.c.id == bindparam("aid"))
-            .values(ladder_step=bindparam("step")),
+            .values(ladder_step=bindparam("step"), ladder_next_on=None, ladder_next_due=None),
             [{"aid": aid, "step": step} for aid, step in new_step.items()],
         )
+    if bookmarks:
+        session.connection().execute(
+            update(table)
+            .where(table.c.id == bindparam("aid"))
+            .values(ladder_next_on=bindparam("next"), ladder_next_due=bindparam("due")),
+            bookmarks,
+        )
+    plan.bookmarked = len(bookmarks)
 
 
 def _today_key(

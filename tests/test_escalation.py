@@ -26,6 +26,7 @@ from models import (
     OutboxMessage,
     Person,
 )
+from schedules.escalations import plan_escalations
 from schedules.lock import SchedulerLock
 from schedules.tick import sweep
 from tests.fakes.slack_api import FakeSlack
@@ -386,3 +387,68 @@ def test_a_manager_only_hears_about_their_own_chain(cli, write, clock, db, fake)
     assert "Lea Learner" not in text_of(sent["U0MIA"][0][1])
     assert "U0SAM" not in sent  # Sam's own item: never to Sam
     assert "Sam Skip" in text_of(sent["#learnbot-admins"][0][1])
+
+
+# --- the bookmark: quiet ticks skip items whose next step is days away ---------------------
+
+
+def candidates_at(db, clock, at: datetime) -> int:
+    """How many items the escalation job looks at, at ``at`` (a send window is open)."""
+    clock.set(at)
+    return plan_escalations(db, clock).candidates
+
+
+def through_the_manager_step(cli, write, clock, db, fake) -> None:
+    """Lea's item is told to Max on Fri 13; the skip-level step (10 working days, Fri
+    20 with the holiday) is bookmarked on Thu 19, its date counted without holidays."""
+    load(cli, write, clock, *PEOPLE)
+    run_hours(db, fake, clock, datetime(2026, 11, 14, 0, 0, tzinfo=UTC))
+    assert escalation_days(fake) == {"U0MAX": [d(13)]}
+    lea = assignment_of(db, "lea@x.io", "compliance")
+    assert (lea.ladder_next_on, lea.ladder_next_due) == (d(19), d(5))
+
+
+@pytest.mark.slow
+def test_a_quiet_tick_skips_items_until_their_next_step_can_be_reached(cli, write, clock, db, fake):
+    through_the_manager_step(cli, write, clock, db, fake)
+    # 15:00 UTC: New York's send window is open, so the job runs its query.
+    assert candidates_at(db, clock, datetime(2026, 11, 16, 15, 0, tzinfo=UTC)) == 0
+    assert candidates_at(db, clock, datetime(2026, 11, 18, 15, 0, tzinfo=UTC)) == 1  # a day early
+    run_hours(db, fake, clock, datetime(2026, 11, 24, 0, 0, tzinfo=UTC))
+    assert escalation_days(fake) == {"U0MAX": [d(13)], "U0SAM": [d(20)]}
+
+
+@pytest.mark.slow
+def test_a_due_date_moved_earlier_is_escalated_from_the_new_date(cli, write, clock, db, fake):
+    through_the_manager_step(cli, write, clock, db, fake)
+    # Pinned to Fri 30 Oct by a direct update that leaves the bookmark alone: ten
+    # working days after it is Mon 16, before the bookmark.
+    lea = assignment_of(db, "lea@x.io", "compliance")
+    with db.session() as session:
+        session.execute(
+            update(Assignment)
+            .where(Assignment.id == lea.id)
+            .values(due_date=date(2026, 10, 30), due_pinned=True)
+        )
+
+    run_hours(db, fake, clock, datetime(2026, 11, 17, 0, 0, tzinfo=UTC))
+
+    assert escalation_days(fake) == {"U0MAX": [d(13)], "U0SAM": [d(16)]}
+
+
+@pytest.mark.slow
+def test_a_steeper_ladder_in_a_new_configuration_applies_at_once(cli, write, clock, db, fake):
+    through_the_manager_step(cli, write, clock, db, fake)
+    steeper = LADDER_PROGRAMS.replace(
+        "channels:",
+        "escalation:\n  steps:\n    - {after_overdue: 3, notify: learner}\n"
+        "    - {after_overdue: 5, notify: manager}\n"
+        "    - {after_overdue: 6, notify: skip_level}\nchannels:",
+    )
+    assert cli("load-config", write("programs.yml", steeper)).code == 0
+    assert assignment_of(db, "lea@x.io", "compliance").ladder_next_on is None
+
+    run_hours(db, fake, clock, datetime(2026, 11, 17, 0, 0, tzinfo=UTC))
+
+    # Six working days after Thu 5 (Wed 11 a holiday) is Mon 16, not the old Fri 20.
+    assert escalation_days(fake) == {"U0MAX": [d(13)], "U0SAM": [d(16)]}
