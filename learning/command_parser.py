@@ -60,6 +60,16 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
         "thank a colleague: they are told, and it is celebrated in the recognition channel",
     ),
     Subcommand(
+        "leaderboard",
+        f"{COMMAND} leaderboard [join|leave]",
+        "this week's game board; join or leave it by name (teams always count)",
+    ),
+    Subcommand(
+        "mentor",
+        f"{COMMAND} mentor on|off",
+        "whether learnbot may pair you with colleagues learning what you know",
+    ),
+    Subcommand(
         "admin reload",
         f"{COMMAND} admin reload",
         "reload the programs file and apply it",
@@ -177,6 +187,20 @@ class GiveKudos:
 
 
 @dataclass(frozen=True)
+class ShowLeaderboard:
+    """``/learn leaderboard [join|leave]``; ``join`` None (no word) only shows the board."""
+
+    join: bool | None = None
+
+
+@dataclass(frozen=True)
+class SetMentoring:
+    """``/learn mentor on|off``; ``available`` None (no word) shows the setting."""
+
+    available: bool | None = None
+
+
+@dataclass(frozen=True)
 class AdminReload:
     """``/learn admin reload``."""
 
@@ -217,6 +241,8 @@ Command = (
     | ShowCerts
     | SetPrivacy
     | GiveKudos
+    | ShowLeaderboard
+    | SetMentoring
     | AdminReload
     | AdminAssign
     | AdminWaive
@@ -339,6 +365,10 @@ def parse_command(text: str) -> Command:
         return ShowCerts()
     if name == "privacy":
         return _parse_privacy(args)
+    if name in ("leaderboard", "board"):
+        return _parse_leaderboard(args)
+    if name in ("mentor", "mentoring"):
+        return _parse_mentor(args)
     if name == "done":
         if not args:
             raise UsageError("Which item? Give its key or part of its title.", USAGE["done"])
@@ -402,6 +432,22 @@ def _parse_privacy(args: list[str]) -> SetPrivacy:
     if len(args) == 1 and args[0].lower() in ("public", "private"):
         return SetPrivacy(args[0].lower() == "public")
     raise UsageError("Say public or private.", USAGE["privacy"])
+
+
+def _parse_leaderboard(args: list[str]) -> ShowLeaderboard:
+    if not args:
+        return ShowLeaderboard()
+    if len(args) == 1 and args[0].lower() in ("join", "leave"):
+        return ShowLeaderboard(args[0].lower() == "join")
+    raise UsageError("Say join or leave, or nothing to see the board.", USAGE["leaderboard"])
+
+
+def _parse_mentor(args: list[str]) -> SetMentoring:
+    if not args:
+        return SetMentoring()
+    if len(args) == 1 and args[0].lower() in ("on", "off"):
+        return SetMentoring(args[0].lower() == "on")
+    raise UsageError("Say on or off.", USAGE["mentor"])
 
 
 def _parse_away(args: list[str]) -> SetAway:

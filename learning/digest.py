@@ -37,6 +37,9 @@ class DigestItem(NamedTuple):
     next_notice_to: str | None = None  # "manager" or "skip_level": who is told next
     next_notice_on: date | None = None  # ... on this date (the learner's), unless done
     extension_requested: bool = False  # an extension request is open: the ladder waits
+    # "Find a mentor" is offered (learning.mentoring): the item is a requirement of an
+    # active certification, or a required item now overdue. Absent from older payloads.
+    mentor_offer: bool = False
 
     def to_row(self) -> list[Any]:
         """The item as a JSON row, in ``DigestItem._fields`` order (dates as ISO text)."""
@@ -65,7 +68,7 @@ class Digest:
         """The digest as JSON: items as rows under named ``columns``.
 
         Rows, not one object per item: the planner serialises a million items a day at
-        100,000 people, and repeating sixteen keys per item was most of the encoding.
+        100,000 people, and repeating every key per item was most of the encoding.
         """
         return {
             "person_id": self.person_id,

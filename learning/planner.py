@@ -23,6 +23,8 @@ from learning.ladder import standing
 from models import (
     Assignment,
     AssignmentStatus,
+    Certification,
+    CertificationRequirement,
     ExtensionRequest,
     ExtensionStatus,
     Item,
@@ -107,7 +109,9 @@ def plan_digests(
     A digest lists overdue required items (most overdue first), then required items
     due within the lookahead, then, on the suggestions weekday, a few suggested items.
     Left out: inactive and away people, snoozed items, people already sent today's
-    digest (its outbox key exists). Nothing to say means no digest.
+    digest (its outbox key exists). Nothing to say means no digest. With
+    ``settings.mentoring.enabled``, items that are a requirement of an active
+    certification, and overdue required items, offer "Find a mentor".
     """
     stats = stats if stats is not None else PlanStats()
     org_zone = settings.organisation.timezone
@@ -125,11 +129,13 @@ def plan_digests(
             select(Item.id, Item.key, Item.title, Item.url, Item.method, Item.minutes)
         )
     }
+    mentors = _MentorOffers(session) if settings.mentoring.enabled else _NO_MENTOR_OFFERS
     for window in windows:
         yield from _plan_zone(
             session,
             window,
             catalogue,
+            mentors,
             now=now,
             settings=settings,
             stats=stats,
@@ -141,6 +147,7 @@ def _plan_zone(
     session: Session,
     window: ZoneWindow,
     catalogue: dict[int, tuple[Any, ...]],
+    mentors: _MentorOffers,
     *,
     now: datetime,
     settings: ProgramSettings,
@@ -216,7 +223,9 @@ def _plan_zone(
         for person in page:
             rows = rows_of.get(person[0])
             if rows:
-                planned = _digest(person, rows, window, catalogue, settings, stats, facts, paused)
+                planned = _digest(
+                    person, rows, window, catalogue, settings, stats, facts, paused, mentors
+                )
                 if planned:
                     yield planned
 
@@ -287,6 +296,31 @@ class _DueFacts:
         return found
 
 
+class _MentorOffers:
+    """Which digest items offer "Find a mentor" (``learning.mentoring``).
+
+    ``items``: the requirements of active certifications, read once per planning run
+    (a few hundred ids at most), so the offer costs a set lookup per item and no query
+    per person; ``overdue``: whether every overdue required item offers it too.
+    """
+
+    def __init__(self, session: Session | None) -> None:
+        self.overdue = session is not None
+        self.items: frozenset[int] = frozenset(
+            session.scalars(
+                select(CertificationRequirement.item_id)
+                .join(Certification, Certification.id == CertificationRequirement.certification_id)
+                .where(Certification.active)
+                .distinct()
+            )
+            if session is not None
+            else ()
+        )
+
+
+_NO_MENTOR_OFFERS = _MentorOffers(None)  # mentoring switched off: no item offers it
+
+
 def _open_requests(connection: Any) -> set[int]:
     """Assignments with an open extension request (few: read them all at once)."""
     return set(
@@ -307,26 +341,50 @@ def _digest(
     stats: PlanStats,
     facts: _DueFacts,
     paused: set[int],
+    mentors: _MentorOffers,
 ) -> PlannedDigest | None:
     person_id, name, slack_user_id, workspace_id = person
     max_suggestions = settings.cadence.max_suggestions
+    mentor_items, mentor_overdue = mentors.items, mentors.overdue
     overdue: list[DigestItem] = []
     due_soon: list[DigestItem] = []
     suggested: list[DigestItem] = []
     for _, assignment_id, required, raw_due, item_id, paused_days in rows:
         if required:
             known = facts.required(raw_due, paused_days)
-            item = DigestItem(
-                assignment_id,
-                *catalogue[item_id],
-                True,
-                *known,
-                assignment_id in paused,
-            )
-            (overdue if known[1] == "overdue" else due_soon).append(item)
+            if known[1] == "overdue":
+                overdue.append(
+                    DigestItem(
+                        assignment_id,
+                        *catalogue[item_id],
+                        True,
+                        *known,
+                        assignment_id in paused,
+                        mentor_overdue,
+                    )
+                )
+            else:
+                due_soon.append(
+                    DigestItem(
+                        assignment_id,
+                        *catalogue[item_id],
+                        True,
+                        *known,
+                        assignment_id in paused,
+                        item_id in mentor_items,
+                    )
+                )
         elif len(suggested) < max_suggestions:
             suggested.append(
                 DigestItem(assignment_id, *catalogue[item_id], False, *facts.suggested(raw_due))
+                if item_id not in mentor_items
+                else DigestItem(
+                    assignment_id,
+                    *catalogue[item_id],
+                    False,
+                    *facts.suggested(raw_due),
+                    mentor_offer=True,
+                )
             )
     items = (*overdue, *due_soon, *suggested)
     if not items:

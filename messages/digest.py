@@ -38,6 +38,8 @@ BUTTON_URL_MAX = 3000  # Slack's limit; longer urls get no Open button either
 FALLBACK_MAX = 3000  # the fallback text stays well under Slack's 4,000 guidance
 FALLBACK_TITLE_MAX = 80
 
+FIND_MENTOR_LABEL = "Find a mentor"
+
 SECTION_ORDER = ("overdue", "due_soon", "suggested")
 SECTION_LABELS = {"overdue": "Overdue", "due_soon": "Due soon", "suggested": "Suggested for you"}
 SECTION_COUNT_WORDS = {"overdue": "overdue", "due_soon": "due soon", "suggested": "suggested"}
@@ -62,7 +64,8 @@ def render_digest(
 
     Items keep the planner's order; a small label starts each run of one section. Each
     item gets a section (``block_id`` ``item:<assignment_id>``) and an actions block with
-    Done, Snooze and, when the item has a url, Open.
+    Done, Snooze and, when the item has a url, Open; "Request extension" on an overdue
+    required item, "Find a mentor" where the planner offers one (``mentor_offer``).
 
     Args:
         digest: The facts to render; must hold at least one item.
@@ -266,6 +269,7 @@ def _item_blocks(item: DigestItem, today: date, outcome: ItemOutcome | None = No
             extension=item.required
             and item.overdue_working_days > 0
             and not item.extension_requested,
+            mentor=item.mentor_offer,
         ),
     ]
 
@@ -276,10 +280,12 @@ def _more_block(hidden: int, home_url: str | None) -> Block:
     return ContextBlock(elements=[MarkdownTextObject(text=f"…and {hidden} more — see your {home}")])
 
 
-def item_actions(assignment_id: int, url: str | None, *, extension: bool = False) -> ActionsBlock:
+def item_actions(
+    assignment_id: int, url: str | None, *, extension: bool = False, mentor: bool = False
+) -> ActionsBlock:
     """Done, Snooze and (with a usable ``url``) Open for one item: the digest's and App
     Home's buttons, so the same listeners serve both; ``extension`` adds "Request
-    extension" (overdue required items)."""
+    extension" (overdue required items), ``mentor`` adds "Find a mentor"."""
     elements: list[Any] = [
         ButtonElement(
             text="Done",
@@ -310,6 +316,14 @@ def item_actions(assignment_id: int, url: str | None, *, extension: bool = False
             ButtonElement(
                 text="Request extension",
                 action_id=ids.DIGEST_REQUEST_EXTENSION,
+                value=ids.assignment_value(assignment_id),
+            )
+        )
+    if mentor:
+        elements.append(
+            ButtonElement(
+                text=FIND_MENTOR_LABEL,
+                action_id=ids.DIGEST_FIND_MENTOR,
                 value=ids.assignment_value(assignment_id),
             )
         )

@@ -429,6 +429,7 @@ def test_digest_json_carries_every_field() -> None:
         next_notice_to="manager",
         next_notice_on=date(2024, 12, 2),
         extension_requested=True,
+        mentor_offer=True,
     )
     again = Digest.from_json(json.loads(json.dumps(replace(SAMPLE, items=(marked,)).to_json())))
     assert again.items == (marked,)
@@ -450,6 +451,45 @@ def test_digests_stored_with_an_object_per_item_still_read() -> None:
         ],
     }
     assert Digest.from_json(old_form).items == (item,)
+
+
+def test_an_item_offering_a_mentor_has_a_find_a_mentor_button_after_the_others() -> None:
+    offered = SAMPLE.items[2]._replace(mentor_offer=True)  # 13: due soon, no url
+    blocks = by_block_id(render_digest(digest(offered)))
+    elements = blocks["item:13:actions"]["elements"]
+    assert [e["action_id"] for e in elements] == [
+        ids.DIGEST_DONE,
+        ids.DIGEST_SNOOZE,
+        ids.DIGEST_FIND_MENTOR,
+    ]
+    mentor = elements[2]
+    assert (mentor["action_id"], mentor["value"]) == (ids.DIGEST_FIND_MENTOR, "13")
+    assert mentor["text"]["text"] == "Find a mentor"
+    assert ids.DIGEST_FIND_MENTOR == "digest_find_mentor"
+    # Items without the offer have no such button.
+    plain = by_block_id(render_digest(SAMPLE))
+    assert all(
+        e["action_id"] != ids.DIGEST_FIND_MENTOR
+        for b in plain.values()
+        for e in b.get("elements", [])
+        if isinstance(e, dict) and "action_id" in e
+    )
+
+
+def test_digests_stored_before_the_mentor_offer_still_read_and_render() -> None:
+    # Outbox rows written before "Find a mentor" have one column fewer.
+    data = SAMPLE.to_json()
+    old_columns = [c for c in data["columns"] if c != "mentor_offer"]
+    cut = data["columns"].index("mentor_offer")
+    old_form = {
+        **data,
+        "columns": old_columns,
+        "items": [row[:cut] + row[cut + 1 :] for row in data["items"]],
+    }
+    payload = json.loads(json.dumps({"digest": old_form}))
+    again = Digest.from_json(payload["digest"])
+    assert again == SAMPLE and not any(item.mentor_offer for item in again.items)
+    assert render_outbox("digest", payload) == render_digest(SAMPLE)
 
 
 def test_render_outbox_text_kind_and_unknown_kinds() -> None:

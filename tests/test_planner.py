@@ -227,3 +227,32 @@ def test_people_are_planned_across_pages_in_order(cli, write, clock, db, monkeyp
     assert list(planned) == [f"U{n:03d}" for n in range(7)]
     assert all("intro" in keys for slack, keys in planned.items() if slack != "U003")
     assert "intro" not in planned["U003"]
+
+
+def mentor_offers(db, at: datetime, *, enabled: bool = True) -> dict[str, bool]:
+    """London's digest at ``at``: {item key: whether it offers "Find a mentor"}."""
+    with db.session() as session:
+        settings = current_settings(session)
+        settings = settings.model_copy(
+            update={"mentoring": settings.mentoring.model_copy(update={"enabled": enabled})}
+        )
+        planned = {p.channel: p for p in plan_digests(session, now=at, settings=settings)}
+    return {item.key: item.mentor_offer for item in planned["U0LDN"].digest.items}
+
+
+def test_certification_items_and_overdue_required_items_offer_a_mentor(org, db):
+    # Mon 2 March: intro is due today; safety and safety-quiz (Safe Worker needs both)
+    # are due Thu 5; shadow is a suggestion.
+    assert mentor_offers(db, utc(2026, 3, 2, 12, 0)) == {
+        "intro": False,
+        "safety": True,
+        "safety-quiz": True,
+        "shadow": False,
+    }
+    # Tue 3 March: intro is overdue now.
+    assert mentor_offers(db, utc(2026, 3, 3, 9, 30))["intro"] is True
+
+
+def test_no_item_offers_a_mentor_when_mentoring_is_off(org, db):
+    offers = mentor_offers(db, utc(2026, 3, 3, 9, 30), enabled=False)
+    assert offers and not any(offers.values())

@@ -31,6 +31,8 @@ from slack_sdk.errors import SlackApiError
 from sqlmodel import Session
 
 from handlers import registry
+from handlers.commands.leaderboard import leaderboard_reply
+from handlers.commands.mentoring import mentoring_reply
 from handlers.context import HandlerContext
 from handlers.replies import refresh_home
 from learning import actions, certifications, identity, kudos, members
@@ -334,6 +336,10 @@ def _run_personal(
                 left_today=given.left_today,
             )
             return Outcome(message)
+        case parser.ShowLeaderboard():
+            return Outcome(leaderboard_reply(ctx, session, person, command))
+        case parser.SetMentoring():
+            return Outcome(mentoring_reply(ctx, session, person, command))
     raise AssertionError(f"unhandled command {command!r}")
 
 
