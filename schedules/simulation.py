@@ -26,16 +26,30 @@ from learning.completions import Completion, record_completion
 from learning.curriculum import load_curriculum
 from learning.curriculum_sync import apply_config
 from learning.digest import Digest
+from learning.mentoring import MentorFound, find_mentor
 from learning.paths import current_settings, load_paths
 from learning.paths import enroll as enroll_people
+from learning.peer_prompts import record_click
 from learning.people_import import import_people
 from learning.planner import open_windows
 from learning.progress import completion_report
 from messages.report import render_report
-from models import Assignment, AssignmentStatus, CertificationAward, OutboxMessage, Person
+from models import (
+    Assignment,
+    AssignmentStatus,
+    CertificationAward,
+    OutboxMessage,
+    PeerPrompt,
+    Person,
+)
 from models.db import Database, open_database
 from schedules.escalations import plan_escalations
+from schedules.game_board import plan_game_board
 from schedules.nudges import plan_nudges
+from schedules.peer_prompts import plan_peer_prompts
+
+PEER_CLICK_RATE = 0.4  # chance that someone a prompt concerns clicks one of its buttons
+MENTOR_CLICK_RATE = 0.1  # chance that a learner clicks "Find a mentor" on an offered item
 
 
 @dataclass
@@ -59,6 +73,10 @@ class SimulationSummary:
     escalations: int = 0  # overdue items told to a manager, skip-level or the admins
     escalation_messages: int = 0
     awards: int = 0  # certifications awarded
+    game_boards: int = 0
+    peer_prompts: int = 0
+    peer_clicks: int = 0
+    pairings: int = 0
     by_step: dict[str, int] = field(default_factory=dict)
 
     def table(self, options: SimulationOptions) -> str:
@@ -79,6 +97,12 @@ class SimulationSummary:
                 ),
             ),
             ("certifications awarded", str(self.awards)),
+            ("game boards posted", str(self.game_boards)),
+            (
+                "peer-learning prompts",
+                f"{self.peer_prompts} ({self.peer_clicks} button clicks)",
+            ),
+            ("mentor pairings", str(self.pairings)),
             ("required items overdue at the end", str(self.overdue_at_end)),
             ("people with items due but no Slack id", str(self.unreachable)),
         ]
@@ -154,6 +178,10 @@ def _run(database: Database, options: SimulationOptions, out: TextIO) -> Simulat
             for w in open_windows(zones, now=clock.now(), settings=settings)
             if (w.zone, w.today) not in planned_zone_days
         ]
+        board = plan_game_board(database, clock)
+        peer = plan_peer_prompts(database, clock)
+        summary.game_boards += board.enqueued
+        summary.peer_prompts += len(peer.prompt_ids)
         if windows:
             plan = plan_nudges(database, clock)
             summary.unreachable = max(summary.unreachable, plan.stats.unreachable)
@@ -163,16 +191,22 @@ def _run(database: Database, options: SimulationOptions, out: TextIO) -> Simulat
             for step, count in escalated.by_step.items():
                 summary.by_step[step] = summary.by_step.get(step, 0) + count
             planned_zone_days.update((w.zone, w.today) for w in windows)
+        if windows or board or peer.prompt_ids or peer.followed_up:
             already = len(transport.sent)
             sender.drain()
             for message in transport.sent[already:]:
                 if not message.key.startswith("digest:"):
-                    _report_other(database, message, names, person_zones, out)
+                    _report_other(
+                        database, message, names, person_zones, out, settings.organisation.timezone
+                    )
                     continue
                 _report(database, message, names, person_zones, out, summary)
                 summary.completed += _learn(
                     database, message.key, clock, rng, options.completion_rate
                 )
+                summary.pairings += _ask_for_mentors(database, message.key, clock, rng)
+            for prompt_id in peer.prompt_ids:
+                summary.peer_clicks += _click_prompt(database, prompt_id, clock, rng)
         tick_at += options.tick
     clock.set(end)
     summary.overdue_at_end = _overdue(database, clock.now(), settings.organisation.timezone)
@@ -224,17 +258,22 @@ def _report_other(
     names: dict[int, str],
     zones: dict[int, str],
     out: TextIO,
+    org_zone: str,
 ) -> None:
-    """A transcript line for a message that is not a digest (an escalation, say)."""
+    """A transcript line for a message that is not a digest (an escalation, say); a
+    channel post is shown at the organisation's time."""
     with database.session() as session:
         row = session.scalars(select(OutboxMessage).where(OutboxMessage.key == message.key)).one()
     if row.person_id is not None:
         zone, who = zones[row.person_id], names.get(row.person_id, "?")
     else:
-        zone, who = "UTC", row.channel
+        zone, who = org_zone, row.channel
     local = message.at.astimezone(ZoneInfo(zone))
     mark = "⚠️ " if row.kind == "escalation" else ""
-    print(f"{local:%a %d %b %H:%M} {zone:<20} {who}: {mark}{message.text}", file=out)
+    where = " (thread)" if row.payload.get("thread_ts") else ""
+    if "," in row.channel:
+        where = " (group DM)"
+    print(f"{local:%a %d %b %H:%M} {zone:<20} {who}{where}: {mark}{message.text}", file=out)
 
 
 def _learn(
@@ -265,6 +304,62 @@ def _learn(
                 clock=FrozenClock(at),
             )
     return done
+
+
+def _ask_for_mentors(database: Database, key: str, clock: FrozenClock, rng: random.Random) -> int:
+    """A learner may click "Find a mentor" on an item still open that offers it."""
+    digest = _digest(database, key)
+    paired = 0
+    with database.session() as session:
+        settings = current_settings(session)
+        learner = session.get(Person, digest.person_id)
+        if settings is None or learner is None:
+            return 0
+        for item in digest.items:
+            if not item.mentor_offer or rng.random() >= MENTOR_CLICK_RATE:
+                continue
+            assignment = session.get(Assignment, item.assignment_id)
+            if assignment is None or assignment.status != AssignmentStatus.OPEN:
+                continue
+            found = find_mentor(
+                session,
+                learner=learner,
+                assignment_id=item.assignment_id,
+                clock=clock,
+                settings=settings,
+            )
+            paired += isinstance(found, MentorFound) and not found.already
+    return paired
+
+
+def _click_prompt(
+    database: Database, prompt_id: int, clock: FrozenClock, rng: random.Random
+) -> int:
+    """People who finished the prompt's item may click "I can help"; those working on it
+    "I'm learning this"."""
+    clicks = 0
+    with database.session() as session:
+        item_id = session.scalars(
+            select(PeerPrompt.item_id).where(PeerPrompt.id == prompt_id)
+        ).one()
+        rows = session.execute(
+            select(Person, Assignment.status)
+            .join(Assignment, Assignment.person_id == Person.id)
+            .where(
+                Assignment.item_id == item_id,
+                Assignment.status.in_([AssignmentStatus.OPEN, AssignmentStatus.COMPLETED]),
+                Person.active,
+            )
+            .order_by(Person.id)
+        ).all()
+        for person, status in rows:
+            if rng.random() >= PEER_CLICK_RATE:
+                continue
+            kind = "help" if status == AssignmentStatus.COMPLETED else "learning"
+            clicks += record_click(
+                session, prompt_id=prompt_id, person=person, kind=kind, clock=clock
+            )
+    return clicks
 
 
 def _overdue(database: Database, now: datetime, default_zone: str) -> int:

@@ -63,7 +63,7 @@ def test_escalations_show_in_the_transcript_and_are_counted(cli):
 def test_certification_shout_outs_show_in_the_transcript_and_are_counted(cli):
     out = run(cli, "--days", "14", "--start", "2026-11-30")
     shout_outs = [
-        line for line in out.splitlines() if "#learning-wins" in line and "certification" in line
+        line for line in out.splitlines() if "#learning-wins" in line and " earned the " in line
     ]
     awarded = int(re.search(r"certifications awarded\s+(\d+)", out).group(1))
     assert shout_outs, out
@@ -102,3 +102,23 @@ def test_simulate_runs_as_a_real_process(tmp_path):
     assert run.returncode == 0, run.stderr
     assert "Summary" in run.stdout and "DMs sent" in run.stdout
     assert not (tmp_path / "x.db").exists()  # simulations never touch the real database
+
+
+def test_recognition_and_peer_learning_show_in_the_transcript_and_are_counted(cli):
+    out = run(cli, "--days", "14", "--start", "2026-11-30")
+    lines = out.splitlines()
+    # The examples give no kudos, and each Monday still gets its game board at 10:00.
+    assert not [line for line in lines if "kudos" in line.lower()]
+    boards = [line for line in lines if "#learning-wins: Game board" in line]
+    assert [line[:16] for line in boards] == ["Mon 30 Nov 10:00", "Mon 07 Dec 10:00"]
+    assert int(re.search(r"game boards posted\s+(\d+)", out).group(1)) == len(boards)
+    # Peer prompts on Tuesdays and Thursdays at 11:00, then the thread intro.
+    prompts = [line for line in lines if "#learning-community: " in line]
+    counted = re.search(r"peer-learning prompts\s+(\d+) \((\d+) button clicks\)", out)
+    assert prompts and int(counted.group(1)) == len(prompts)
+    assert all(re.match(r"^(Tue|Thu) \d\d \w{3} 11:00 ", line) for line in prompts)
+    assert [line for line in lines if "#learning-community (thread): " in line]
+    # At least one learner asked for a mentor and got a group DM with the mentor.
+    pairings = int(re.search(r"mentor pairings\s+(\d+)", out).group(1))
+    group_dms = [line for line in lines if " (group DM): " in line]
+    assert pairings >= 1 and len(group_dms) == pairings
