@@ -12,7 +12,7 @@ from learning.clock import Clock
 from models.db import Database
 from schedules.enrollment import enroll_everyone
 from schedules.lock import SchedulerLock
-from schedules.nudges import plan_nudges
+from schedules.tick import plan_messages
 
 log = logging.getLogger(__name__)
 
@@ -24,12 +24,12 @@ def _enroll(database: Database, clock: Clock, lock: SchedulerLock) -> None:
 
 def _plan(database: Database, clock: Clock, lock: SchedulerLock) -> None:
     if lock.acquire():
-        plan_nudges(database, clock)
+        plan_messages(database, clock)
 
 
 def _send(sender: Sender) -> None:
     result = sender.drain()
-    log.info("delivery: %s", result)
+    log.info("delivery: %s", result.summary())
 
 
 def build_scheduler(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from delivery.metrics import PLANNING_SECONDS
 from delivery.sender import DrainResult, Sender
 from learning.clock import Clock
 from learning.paths import EnrollmentSummary
@@ -12,6 +13,7 @@ from models.db import Database
 from schedules.certifications import CertPlan, plan_certifications
 from schedules.enrollment import enroll_everyone
 from schedules.escalations import EscalationPlan, plan_escalations
+from schedules.game_board import GameBoardPlan, plan_game_board
 from schedules.lock import SchedulerLock
 from schedules.nudges import NudgePlan, plan_nudges
 from schedules.peer_prompts import PeerPromptPlan, plan_peer_prompts
@@ -31,6 +33,7 @@ class TickResult:
     escalation: EscalationPlan | None = None
     weekly: WeeklyPlan | None = None
     peer: PeerPromptPlan | None = None
+    game_board: GameBoardPlan | None = None
     delivery: DrainResult | None = None
 
     def summary(self) -> str:
@@ -59,27 +62,42 @@ class TickResult:
             lines.append(self.certifications.summary())
         if self.weekly is not None and self.weekly.enqueued:
             lines.append(f"weekly manager digests: {self.weekly.enqueued} planned")
+        if self.game_board:
+            lines.append(self.game_board.summary())
         if self.peer is not None and self.peer.summary():
             lines.append(self.peer.summary())
         if self.delivery is not None:
-            lines.append(f"delivery: {self.delivery}")
+            lines.append(f"delivery: {self.delivery.summary()}")
         return "\n".join(lines)
+
+
+def plan_messages(database: Database, clock: Clock) -> TickResult:
+    """Every planner, in order; timed in ``learnbot_planning_duration_seconds``.
+
+    The caller holds the scheduler lock (``plan_step``, the scheduler's plan job).
+    """
+    with PLANNING_SECONDS.time():
+        return TickResult(
+            planned_here=True,
+            # Before the nudges: a recertification round that opens today is in today's
+            # digest.
+            certifications=plan_certifications(database, clock),
+            plan=plan_nudges(database, clock),
+            escalation=plan_escalations(database, clock),
+            weekly=plan_weekly_digests(database, clock),
+            peer=plan_peer_prompts(database, clock),
+            game_board=plan_game_board(database, clock),
+        )
 
 
 def plan_step(database: Database, clock: Clock, lock: SchedulerLock) -> TickResult:
     """Enroll and plan, if this process holds (or can take) the scheduler lock."""
     if not lock.acquire():
         return TickResult(planned_here=False)
-    return TickResult(
-        planned_here=True,
-        enrollment=enroll_everyone(database, clock),
-        # Before the nudges: a recertification round that opens today is in today's digest.
-        certifications=plan_certifications(database, clock),
-        plan=plan_nudges(database, clock),
-        escalation=plan_escalations(database, clock),
-        weekly=plan_weekly_digests(database, clock),
-        peer=plan_peer_prompts(database, clock),
-    )
+    enrollment = enroll_everyone(database, clock)
+    result = plan_messages(database, clock)
+    result.enrollment = enrollment
+    return result
 
 
 def sweep(

@@ -1,11 +1,15 @@
 """One scheduler per database, and the scheduler's jobs."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import select
+
+import schedules.scheduler as scheduler_module
 from learning.paths import current_settings
 from learning.planner import plan_digests
 from messages.digest import render_digest
 from messages.limits import block_kit_problems
+from models import OutboxMessage
 from schedules.lock import SchedulerLock
 from schedules.scheduler import build_scheduler
 from schedules.tick import plan_step
@@ -75,3 +79,31 @@ def test_every_digest_the_planner_makes_for_the_examples_fits_block_kit(cli, db,
                 checked += 1
             at += timedelta(minutes=30)
     assert checked >= 40
+
+
+def test_a_planning_pass_is_timed_for_metrics(db, clock):
+    from delivery.metrics import PLANNING_SECONDS
+
+    before = PLANNING_SECONDS.count
+    lock = SchedulerLock(db)
+    try:
+        assert plan_step(db, clock, lock).planned_here
+    finally:
+        lock.release()
+    assert PLANNING_SECONDS.count == before + 1
+
+
+def test_the_scheduler_plan_job_runs_every_planner_not_only_the_digests(cli, db, clock):
+    assert cli("load-config", str(EXAMPLES / "programs.yml")).code == 0
+    assert cli("import-people", str(EXAMPLES / "people.csv")).code == 0
+    # Monday 30 Nov 2026, 10:05 in London: the digests' window and the game board's.
+    clock.set(datetime(2026, 11, 30, 10, 5, tzinfo=UTC))
+    lock = SchedulerLock(db)
+    try:
+        scheduler_module._plan(db, clock, lock)
+    finally:
+        lock.release()
+    with db.session() as session:
+        keys = session.scalars(select(OutboxMessage.key)).all()
+    assert any(key.startswith("digest:") for key in keys)
+    assert "board:2026-W49" in keys
