@@ -10,16 +10,29 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
+
+from sqlalchemy.exc import OperationalError
 
 from learning.clock import Clock, FrozenClock, SystemClock, parse_instant
 from learning.errors import LearnbotError
+from logs import Redactor, configure_logging, remove_logging
 from models.db import Database, SchemaOutOfDate, open_database, redact_url
 from settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from http.server import ThreadingHTTPServer
+
+    from slack_bolt import App
+
+    from delivery.sender import Sender
 
 log = logging.getLogger("learnbot")
 
@@ -278,7 +291,118 @@ def cmd_workspace(ctx: Context, args: argparse.Namespace) -> int:
 def cmd_drain(ctx: Context, args: argparse.Namespace) -> int:
     from delivery.runner import drain_command
 
-    return drain_command(ctx.settings, ctx.db, clock=ctx.clock, out=ctx.out, max_messages=args.max)
+    if not args.loop:
+        return drain_command(
+            ctx.settings, ctx.db, clock=ctx.clock, out=ctx.out, max_messages=args.max
+        )
+    if args.max is not None or args.at:
+        raise LearnbotError(
+            "--loop runs until stopped, on the real clock: leave out --max and --at"
+        )
+    if args.idle_seconds <= 0:
+        raise LearnbotError("--idle-seconds must be more than 0")
+    ctx.settings.require_slack()
+    database = ctx.db()
+    sender = _sender(ctx, database)
+    server = (
+        None if args.port is None else _serve_status(ctx, database, host=args.host, port=args.port)
+    )
+    if server is not None:
+        ctx.say(f"health and metrics on http://{args.host}:{server.server_address[1]}")
+    ctx.say("sending due messages until stopped (SIGTERM or Ctrl-C)")
+    try:
+        with _stop_on_signals() as stop:
+            return drain_until_stopped(
+                sender, clock=ctx.clock, stop=stop, idle_seconds=args.idle_seconds, out=ctx.out
+            )
+    finally:
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+
+
+SLICE_SECONDS = 10.0
+
+
+def drain_until_stopped(
+    sender: Sender,
+    *,
+    clock: Clock,
+    stop: threading.Event,
+    idle_seconds: float,
+    out: TextIO,
+    slice_seconds: float = SLICE_SECONDS,
+) -> int:
+    """``drain --loop``: drain, and when nothing was due wait ``idle_seconds``; until ``stop``.
+
+    Each drain starts no post after ``slice_seconds``, so a stop request is honoured
+    between two posts, never in the middle of one (no row is left ``sending``). A failed
+    drain (database or Slack unreachable) is logged and tried again after the idle wait.
+    Returns 1 if Slack refused the bot token (a restart with a fixed token is needed).
+    """
+    while not stop.is_set():
+        try:
+            result = sender.drain(until=clock.now() + timedelta(seconds=slice_seconds))
+        except Exception:
+            log.exception("drain failed; trying again in %gs", idle_seconds)
+            stop.wait(idle_seconds)
+            continue
+        if result.stopped:
+            print(
+                f"Slack refused the bot token ({result.stopped}); the messages stay pending. "
+                "Fix SLACK_BOT_TOKEN (or reinstall the app) and start the sender again.",
+                file=out,
+            )
+            return 1
+        if result.idle:
+            stop.wait(idle_seconds)
+    return 0
+
+
+@contextmanager
+def _stop_on_signals() -> Iterator[threading.Event]:
+    """An event set by the first SIGTERM or SIGINT; a second one stops at once."""
+    stop = threading.Event()
+
+    def handle(signum: int, frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _serve_status(
+    ctx: Context,
+    database: Database,
+    *,
+    host: str,
+    port: int,
+    app: App | None = None,
+    checks: Callable[[], dict[str, str]] | None = None,
+) -> ThreadingHTTPServer:
+    """Serve ``/health`` and ``/metrics`` (and ``/slack/events`` with ``app``) in a thread."""
+    from delivery.metrics import render
+    from server.app import health
+    from server.http import make_server
+
+    def health_checks() -> dict[str, str]:
+        return {**health(database), **(checks() if checks else {})}
+
+    server = make_server(
+        app,
+        host=host,
+        port=port,
+        health=health_checks,
+        metrics=lambda: render(database, now=ctx.clock.now()),
+    )
+    threading.Thread(target=server.serve_forever, name="http", daemon=True).start()
+    return server
 
 
 def _sender(ctx: Context, database: Database):  # type: ignore[no-untyped-def]
@@ -317,59 +441,80 @@ def cmd_sweep(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def cmd_run(ctx: Context, args: argparse.Namespace) -> int:
-    """The bot process: Bolt (Socket Mode or HTTP) plus the scheduler."""
-    import signal
-    import threading
+    """The bot process: the Slack listener (Socket Mode or HTTP) and the scheduler.
 
+    ``--no-scheduler`` makes a web process (listener only), ``--no-listener`` a scheduler
+    process. Every form serves ``GET /health`` and ``GET /metrics`` on the port; the HTTP
+    listener adds ``POST /slack/events`` there.
+    """
     from schedules.lock import SchedulerLock
     from schedules.scheduler import build_scheduler
-    from server.app import build_app, health
+    from server.app import build_app
 
     ctx.settings.require_slack()  # refuse at once, before touching the database
     database = ctx.db()
-    app = build_app(ctx.settings, database=database, clock=ctx.clock)
-    lock = SchedulerLock(database)
-    if lock.acquire():
-        log.info("this process holds the scheduler lock: it plans and sends")
-    else:
-        log.info("another process holds the scheduler lock: this one only sends")
-    scheduler = build_scheduler(
-        database,
-        ctx.clock,
-        sender=_sender(ctx, database),
-        lock=lock,
-        tick=timedelta(minutes=args.tick_minutes),
-    )
-    scheduler.start()
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        if ctx.settings.slack_app_token:
-            from slack_bolt.adapter.socket_mode import SocketModeHandler
-
-            handler = SocketModeHandler(app, ctx.settings.slack_app_token)
-            handler.connect()
-            ctx.say("learnbot is running in Socket Mode (Ctrl-C to stop)")
-            stop.wait()
-            handler.close()
+    app = None if args.no_listener else build_app(ctx.settings, database=database, clock=ctx.clock)
+    socket_mode = app is not None and bool(ctx.settings.slack_app_token)
+    scheduler = lock = None
+    if not args.no_scheduler:
+        lock = SchedulerLock(database)
+        if lock.acquire():
+            log.info("this process holds the scheduler lock: it plans and sends")
         else:
-            from server.http import make_server
+            log.info("another process holds the scheduler lock: this one only sends")
+        scheduler = build_scheduler(
+            database,
+            ctx.clock,
+            sender=_sender(ctx, database),
+            lock=lock,
+            tick=timedelta(minutes=args.tick_minutes),
+        )
+        scheduler.start()
 
-            server = make_server(
-                app, host=args.host, port=ctx.settings.port, health=lambda: health(database)
-            )
-            threading.Thread(target=server.serve_forever, daemon=True).start()
-            ctx.say(
-                f"learnbot is listening on http://{args.host}:{ctx.settings.port}"
-                "/slack/events (health: /health; Ctrl-C to stop)"
-            )
-            stop.wait()
-            server.shutdown()
+    def scheduler_check() -> dict[str, str]:
+        if scheduler is None:
+            return {}
+        return {"scheduler": "ok" if scheduler.running else "stopped"}
+
+    port = ctx.settings.port if args.port is None else args.port
+    server = None
+    try:
+        server = _serve_status(
+            ctx,
+            database,
+            host=args.host,
+            port=port,
+            app=None if socket_mode else app,
+            checks=scheduler_check,
+        )
+        base = f"http://{args.host}:{server.server_address[1]}"
+        with _stop_on_signals() as stop:
+            if socket_mode:
+                from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+                handler = SocketModeHandler(app, ctx.settings.slack_app_token)
+                handler.connect()
+                ctx.say(
+                    f"learnbot is running in Socket Mode (health: {base}/health; Ctrl-C to stop)"
+                )
+                stop.wait()
+                handler.close()
+            else:
+                what = "the scheduler" if app is None else f"{base}/slack/events"
+                ctx.say(
+                    f"learnbot is running {what} (health: {base}/health, metrics: "
+                    f"{base}/metrics; Ctrl-C to stop)"
+                )
+                stop.wait()
     except KeyboardInterrupt:
         pass
     finally:
-        scheduler.shutdown(wait=False)
-        lock.release()
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if scheduler is not None and lock is not None:
+            scheduler.shutdown(wait=False)
+            lock.release()
     return 0
 
 
@@ -571,6 +716,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     drain = commands.add_parser("drain", help="send every outbox message that is due now")
     drain.add_argument("--max", type=int, metavar="N", help="stop after N messages")
+    drain.add_argument(
+        "--loop",
+        action="store_true",
+        help="keep sending as messages fall due, until SIGTERM (a sender process)",
+    )
+    drain.add_argument(
+        "--idle-seconds",
+        type=float,
+        default=5.0,
+        metavar="S",
+        help="--loop: wait this long when nothing was due (default 5)",
+    )
+    drain.add_argument("--port", type=int, help="--loop: serve /health and /metrics on this port")
+    drain.add_argument("--host", default="0.0.0.0", help="--loop: address for --port")
     drain.set_defaults(func=cmd_drain)
 
     sweep = commands.add_parser("sweep", help="run one tick (enroll, plan, deliver) and exit")
@@ -580,8 +739,20 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.set_defaults(func=cmd_sweep)
 
     run = commands.add_parser("run", help="run the bot: Slack listener and scheduler")
-    run.add_argument("--host", default="0.0.0.0", help="HTTP bind address (not in Socket Mode)")
+    run.add_argument("--host", default="0.0.0.0", help="HTTP bind address")
+    run.add_argument("--port", type=int, help="HTTP port (default: PORT, else 3000)")
     run.add_argument("--tick-minutes", type=int, default=5, help="planning interval")
+    role = run.add_mutually_exclusive_group()
+    role.add_argument(
+        "--no-scheduler",
+        action="store_true",
+        help="only the Slack listener: a web process (plans and sends nothing)",
+    )
+    role.add_argument(
+        "--no-listener",
+        action="store_true",
+        help="only the scheduler: a scheduler process (/health and /metrics on the port)",
+    )
     run.set_defaults(func=cmd_run)
 
     simulate = commands.add_parser(
@@ -622,14 +793,32 @@ def main(
 
         load_dotenv(ROOT / ".env")
     args = build_parser().parse_args(argv)
+    redact = Redactor()
+    json_logs = False
+    database_url = ""
+
+    def complain(message: str) -> None:
+        """Tell the person what went wrong: ``error: ...``, or a JSON event with JSON logs."""
+        if json_logs:
+            log.error("%s", message)
+        else:
+            print(f"error: {redact(message)}", file=err)
+
     try:
         settings = Settings.from_env(env)
-        logging.basicConfig(
-            level=settings.log_level,
+        database_url = settings.database_url
+        redact = Redactor(settings.secrets())
+        configure_logging(
             stream=err,
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+            level=settings.log_level,
+            log_format=settings.log_format,
+            secrets=settings.secrets(),
         )
-        logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
+        json_logs = settings.log_format == "json"
+        # Alembic's and APScheduler's INFO lines (every migration step, every job run) are
+        # noise next to learnbot's own; their warnings and errors still show.
+        for chatty in ("alembic", "apscheduler"):
+            logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLogger().level))
         if args.at:
             clock = FrozenClock(parse_instant(args.at))
         elif clock is None:
@@ -640,8 +829,21 @@ def main(
         finally:
             ctx.close()
     except (LearnbotError, SettingsError, SchemaOutOfDate, ValueError) as exc:
-        print(f"error: {exc}", file=err)
+        complain(str(exc))
         return 1
+    except OperationalError as exc:
+        # Down, unreachable or refusing us: say which database (password hidden) and why.
+        log.debug("database error", exc_info=True)
+        reason = (str(exc.orig or exc).strip().splitlines() or ["no reason given"])[0]
+        complain(f"the database at {redact_url(database_url)} failed: {reason}")
+        return 1
+    except Exception:
+        # Logged, not raised: Python's own traceback would skip the log format and the
+        # masking of secrets (a driver error may quote a connection string).
+        log.exception("%s failed", args.command)
+        return 1
+    finally:
+        remove_logging()
 
 
 if __name__ == "__main__":

@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from urllib.parse import unquote, urlsplit
 
 DEFAULT_DATABASE_URL = "sqlite:///learnbot.db"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 PLACEHOLDERS = ("", "xoxb-your-token", "changeme", "your-signing-secret", "xapp-your-token")
+LOG_FORMATS = ("text", "json")
 
 
 class SettingsError(ValueError):
@@ -29,6 +31,7 @@ class Settings:
     db_pool_size: int = 5
     db_max_overflow: int = 10
     log_level: str = "INFO"
+    log_format: str = "text"
     workspace_rate_per_minute: int = 200
     channel_interval_seconds: float = 1.0
     send_lease_seconds: float = 300.0
@@ -69,6 +72,16 @@ class Settings:
             raise SettingsError(
                 f"LEARNBOT_WORKSPACE_RATE_PER_MINUTE must be at least 1, got {rate}"
             )
+        pool_size = number("LEARNBOT_DB_POOL_SIZE", 5)
+        max_overflow = number("LEARNBOT_DB_MAX_OVERFLOW", 10)
+        if pool_size < 1 or max_overflow < 0:
+            raise SettingsError(
+                "LEARNBOT_DB_POOL_SIZE must be at least 1 and LEARNBOT_DB_MAX_OVERFLOW 0 or "
+                f"more, got {pool_size} and {max_overflow}"
+            )
+        log_format = env.get("LOG_FORMAT", "").strip().lower() or "text"
+        if log_format not in LOG_FORMATS:
+            raise SettingsError(f"LOG_FORMAT must be text or json, got {log_format!r}")
         api_url = env.get("SLACK_API_URL", "").strip() or DEFAULT_SLACK_API_URL
         if not api_url.endswith("/"):
             api_url += "/"
@@ -84,14 +97,26 @@ class Settings:
                 for email in env.get("LEARNBOT_ADMINS", "").split(",")
                 if email.strip()
             ),
-            db_pool_size=number("LEARNBOT_DB_POOL_SIZE", 5),
-            db_max_overflow=number("LEARNBOT_DB_MAX_OVERFLOW", 10),
+            db_pool_size=pool_size,
+            db_max_overflow=max_overflow,
             log_level=env.get("LEARNBOT_LOG_LEVEL", "INFO").strip().upper() or "INFO",
+            log_format=log_format,
             workspace_rate_per_minute=rate,
             channel_interval_seconds=decimal("LEARNBOT_CHANNEL_INTERVAL_SECONDS", 1.0),
             send_lease_seconds=decimal("LEARNBOT_SEND_LEASE_SECONDS", 300.0),
             programs_file=env.get("LEARNBOT_PROGRAMS_FILE", "").strip() or None,
         )
+
+    def secrets(self) -> tuple[str, ...]:
+        """Values that must never be logged: tokens, signing secret, database password."""
+        values = [self.slack_bot_token, self.slack_signing_secret, self.slack_app_token]
+        try:
+            password = urlsplit(self.database_url).password
+        except ValueError:  # an unparsable URL: nothing to pick out of it
+            password = None
+        if password:
+            values += [password, unquote(password)]
+        return tuple(dict.fromkeys(value for value in values if value))
 
     def require_slack(self) -> None:
         """Refuse to talk to Slack without real credentials."""

@@ -1,8 +1,9 @@
-"""Serve a Bolt app over HTTP: ``POST /slack/events`` and ``GET /health``.
+"""Serve a Bolt app over HTTP: ``POST /slack/events``, ``GET /health``, ``GET /metrics``.
 
 A small adapter on the standard library's threading HTTP server, so the bot needs no
 web framework. Requests go through Bolt's own pipeline (``App.dispatch``), which checks
-the Slack signature and timestamp before any listener runs.
+the Slack signature and timestamp before any listener runs. Processes without a Slack
+listener (the scheduler, senders, Socket Mode) serve only the health check and metrics.
 """
 
 from __future__ import annotations
@@ -19,13 +20,28 @@ log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
 HEALTH_PATH = "/health"
+METRICS_PATH = "/metrics"
+METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 MAX_BODY = 1_000_000  # Slack payloads are far smaller; refuse anything absurd
 
 
 def make_server(
-    app: App, *, host: str, port: int, health: Callable[[], dict[str, str]]
+    app: App | None,
+    *,
+    host: str,
+    port: int,
+    health: Callable[[], dict[str, str]],
+    metrics: Callable[[], str] | None = None,
 ) -> ThreadingHTTPServer:
-    """An HTTP server for ``app``; ``health()`` returns check results ("ok" or an error)."""
+    """An HTTP server for ``app`` (``None``: no ``/slack/events``).
+
+    Args:
+        app: The Bolt app answering ``POST /slack/events``, or ``None``.
+        host: Address to bind.
+        port: Port to bind (0: any free port).
+        health: Check results for ``GET /health``, each "ok" or a short reason.
+        metrics: The Prometheus text for ``GET /metrics`` (``None``: 404).
+    """
 
     class Handler(BaseHTTPRequestHandler):
         server_version = "learnbot"
@@ -45,7 +61,11 @@ def make_server(
             self._reply(status, json.dumps(data).encode(), {"Content-Type": "application/json"})
 
         def do_GET(self) -> None:
-            if urlsplit(self.path).path != HEALTH_PATH:
+            path = urlsplit(self.path).path
+            if path == METRICS_PATH and metrics is not None:
+                self._reply(200, metrics().encode(), {"Content-Type": METRICS_CONTENT_TYPE})
+                return
+            if path != HEALTH_PATH:
                 self._json(404, {"error": "not found"})
                 return
             checks = health()
@@ -54,7 +74,7 @@ def make_server(
 
         def do_POST(self) -> None:
             parts = urlsplit(self.path)
-            if parts.path != EVENTS_PATH:
+            if parts.path != EVENTS_PATH or app is None:
                 self._json(404, {"error": "not found"})
                 return
             length = int(self.headers.get("Content-Length") or 0)
@@ -71,6 +91,13 @@ def make_server(
             }
             self._reply(response.status, (response.body or "").encode(), reply_headers)
 
-    server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
-    return server
+    return _Server((host, port), Handler)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        # The standard library prints the traceback to stderr, past the log format and
+        # the secret masking; log it instead.
+        log.exception("error while serving %s", client_address)
