@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 ENQUEUE_CHUNK = 1000
 ERROR_MAX_LENGTH = 1000
+RETRIED_ATTEMPTS = 1
+"""``attempts`` of a message an operator retries: above 0, so it is looked up before a post."""
 _TABLE = OutboxMessage.__table__  # type: ignore[attr-defined]
 
 
@@ -444,9 +446,13 @@ def retry(
     message_id: int | None = None,
     all_failed: bool = False,
 ) -> int:
-    """Send failed messages again: ``failed`` -> ``pending`` with attempts reset.
+    """Send failed messages again: ``failed`` -> ``pending`` with a fresh retry budget.
 
-    The error each one failed with is kept in the audit log (action ``outbox_retry``).
+    A failed message may be in Slack all the same: an answer lost after Slack stored the
+    post, then lookups that failed until the sender gave up, or a crash it could not check.
+    So it goes back with one counted attempt (``attempts = 1``), and the sender looks for
+    it in Slack before posting it again, as for any retry. The error each one failed with,
+    and its attempts, are kept in the audit log (action ``outbox_retry``).
 
     Args:
         session: The caller's session.
@@ -493,7 +499,7 @@ def retry(
             .where(_TABLE.c.id == row.id, _TABLE.c.status == OutboxStatus.FAILED)
             .values(
                 status=OutboxStatus.PENDING,
-                attempts=0,
+                attempts=RETRIED_ATTEMPTS,
                 last_error=None,
                 not_before=clock.now(),
                 claimed_at=None,

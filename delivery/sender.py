@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from delivery import outbox
+from delivery import metrics, outbox
 from delivery.outbox import ReconcileResult
 from delivery.pacing import Pacer
 from delivery.transport import (
@@ -58,6 +58,19 @@ class DrainResult:
     reconciled: ReconcileResult = field(default_factory=ReconcileResult)
     stopped: str | None = None
 
+    @property
+    def idle(self) -> bool:
+        """Nothing was due: no post, no failure, no retry, no crash left to reconcile."""
+        return not (
+            self.sent
+            or self.failed
+            or self.retried
+            or self.rate_limited
+            or self.already_sent
+            or self.reconciled.checked
+            or self.stopped
+        )
+
     def summary(self) -> str:
         parts = [
             f"sent {self.sent}",
@@ -90,7 +103,9 @@ class Sender:
         worker: This sender's name in ``claimed_by`` (e.g. ``host:pid``).
         per_channel_interval: Seconds between posts to one channel (Slack: about 1).
         workspace_rate_per_minute: Posts a minute to the workspace.
-        max_attempts: Failed attempts (5xx, timeouts) before a message is given up.
+        max_attempts: Failed attempts (5xx, timeouts) before a message is given up; the
+            default, with the default backoff, keeps trying through a Slack incident of
+            about 12 minutes (23 at most) instead of half a minute.
         backoff_base: First retry waits up to this many seconds, doubling each time.
         backoff_cap: Longest backoff, in seconds.
         batch_size: Rows claimed at a time.
@@ -110,7 +125,7 @@ class Sender:
         worker: str,
         per_channel_interval: float = 1.0,
         workspace_rate_per_minute: int = 200,
-        max_attempts: int = 5,
+        max_attempts: int = 12,
         backoff_base: float = 2.0,
         backoff_cap: float = 300.0,
         batch_size: int = 20,
@@ -189,7 +204,12 @@ class Sender:
                 continue
             if not self._send_batch(rows, result, until):
                 break  # nothing claimed could start before the deadline
-        log.info("drain by %s: %s", self._worker, result.summary())
+        log.log(  # an idle pass of `drain --loop` every few seconds is not news
+            logging.DEBUG if result.idle else logging.INFO,
+            "drain by %s: %s",
+            self._worker,
+            result.summary(),
+        )
         return result
 
     def _send_batch(
@@ -219,6 +239,7 @@ class Sender:
         except (ValueError, KeyError, TypeError) as exc:
             outbox.mark_failed(self._db, row.id, error=f"cannot render {row.kind}: {exc}")
             result.failed += 1
+            metrics.MESSAGES_FAILED.inc()
             log.error("outbox %s (%s): cannot render: %s", row.id, row.key, exc)
             return
         message = OutgoingMessage(
@@ -242,6 +263,7 @@ class Sender:
             return
         outbox.mark_sent(self._db, row.id, ts=sent.ts, channel=sent.channel, now=self._clock.now())
         result.sent += 1
+        metrics.MESSAGES_SENT.inc()
         log.debug("outbox %s (%s) sent to %s ts %s", row.id, row.key, sent.channel, sent.ts)
 
     def _delivered_earlier(self, row: OutboxMessage, result: DrainResult) -> bool:
@@ -268,6 +290,7 @@ class Sender:
         now = self._clock.now()
         if isinstance(exc, RateLimited):
             result.rate_limited += 1
+            metrics.SLACK_RATE_LIMITED.inc()
             resume = self._pacer.pause(exc.retry_after)
             count = self._rate_limits[row.id] = self._rate_limits.get(row.id, 0) + 1
             if count > self._max_rate_limits:
@@ -290,6 +313,7 @@ class Sender:
             )
             self._deferred[row.id] = retry_at
             result.retried += 1
+            metrics.MESSAGE_RETRIES.inc()
             log.warning(
                 "outbox %s (%s): %s; retry %d at %s",
                 row.id,
@@ -310,6 +334,7 @@ class Sender:
         assert row.id is not None
         outbox.mark_failed(self._db, row.id, error=error)
         result.failed += 1
+        metrics.MESSAGES_FAILED.inc()
         log.warning("outbox %s (%s) to %s failed: %s", row.id, row.key, row.channel, error)
 
     def _stop(self, result: DrainResult, reason: str) -> DrainResult:
@@ -347,5 +372,6 @@ class _PacedLookups:
         try:
             return self._transport.find_sent(channel, key, since, thread_ts=thread_ts)
         except RateLimited as exc:
+            metrics.SLACK_RATE_LIMITED.inc()
             self._pacer.pause(exc.retry_after)
             raise

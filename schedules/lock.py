@@ -7,6 +7,7 @@ process that holds this lock plans; every process may send.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
@@ -15,6 +16,7 @@ from typing import IO, Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from models.db import Database
 
@@ -39,7 +41,7 @@ class SchedulerLock:
         self.held = False
 
     def acquire(self) -> bool:
-        if self.held:
+        if self.held and not self._lost():
             return True
         if self.database.engine.dialect.name == "postgresql":
             connection = self.database.engine.connect()
@@ -68,6 +70,27 @@ class SchedulerLock:
             self.held = True
         return self.held
 
+    def _lost(self) -> bool:
+        """True (and the lock dropped) if the PostgreSQL session holding it has died,
+        e.g. the server restarted: the advisory lock died with it, so another process
+        may plan now, and this one must take the lock again before it plans."""
+        if self._connection is None:
+            return False
+        try:
+            self._connection.execute(text("SELECT 1"))
+            self._connection.commit()
+            return False
+        except DBAPIError:
+            log.warning("the scheduler lock's database session was lost; taking it again")
+            self._close_quietly()
+            self.held = False
+            return True
+
+    def _close_quietly(self) -> None:
+        with contextlib.suppress(DBAPIError):
+            self._connection.close()
+        self._connection = None
+
     def release(self) -> None:
         if self._connection is not None:
             try:
@@ -75,9 +98,10 @@ class SchedulerLock:
                     text("SELECT pg_advisory_unlock(:key)"), {"key": ADVISORY_KEY}
                 )
                 self._connection.commit()
+            except DBAPIError:  # the session died (and the lock with it)
+                log.warning("the scheduler lock's database session was already gone")
             finally:
-                self._connection.close()
-                self._connection = None
+                self._close_quietly()
         if self._file is not None:
             fcntl.flock(self._file, fcntl.LOCK_UN)
             self._file.close()

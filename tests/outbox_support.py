@@ -85,5 +85,9 @@ def outbox_key(call: Call) -> str:
 
 
 def deliveries(fake: FakeSlack) -> Counter[str]:
-    """How many times each outbox key was delivered, per the fake's log."""
-    return Counter(outbox_key(call) for call in fake.delivered("chat.postMessage"))
+    """How many times each outbox key was delivered, per the fake's log.
+
+    Counts every post Slack stored (``FakeSlack.landed``), including one whose answer was
+    lost on the way back (``store_then_drop``): a resend of that message is a duplicate.
+    """
+    return Counter(outbox_key(call) for call in fake.landed("chat.postMessage"))

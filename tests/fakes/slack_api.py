@@ -4,8 +4,9 @@
 it through an unmodified ``slack_sdk.WebClient`` (or Bolt app) pointed at ``fake.base_url``.
 It answers the Web API methods learnbot uses with realistic payloads, keeps posted messages so
 ``conversations.history`` returns them, records every request as a ``Call``, and can inject
-canned responses and faults (rate limits, server errors, dropped connections) per method and,
-with a ``when`` predicate, per request body (for example one person's DM channel).
+canned responses and faults (rate limits, server errors, dropped connections, a post stored
+and its answer then dropped, a hook run between storing and answering) per method and, with a
+``when`` predicate, per request body (for example one person's DM channel).
 
 Example:
     ::
@@ -23,10 +24,12 @@ from __future__ import annotations
 import base64
 import binascii
 import copy
+import dataclasses
 import email.parser
 import email.policy
 import json
 import logging
+import math
 import random
 import socketserver
 import threading
@@ -91,6 +94,8 @@ class Call:
         response: JSON body answered, or ``None`` if dropped.
         response_headers: Extra headers answered, e.g. ``{"Retry-After": "1"}``.
         http_method: ``"POST"`` or ``"GET"``.
+        unsent_response: For a request handled and then dropped (``store_then_drop``), the
+            answer the fake computed (and whose effect it kept) but never sent.
     """
 
     method: str
@@ -101,6 +106,7 @@ class Call:
     response: Body | None = None
     response_headers: dict[str, str] = field(default_factory=dict)
     http_method: str = "POST"
+    unsent_response: Body | None = None
 
     @property
     def ok(self) -> bool:
@@ -113,6 +119,15 @@ class Call:
         return self.status == DROPPED
 
     @property
+    def landed(self) -> bool:
+        """Whether the request took effect: answered ``ok``, or handled (e.g. a message
+        stored) and then dropped before the client saw the answer."""
+        if self.ok:
+            return True
+        unsent = self.unsent_response
+        return self.dropped and unsent is not None and unsent.get("ok") is True
+
+    @property
     def error(self) -> str | None:
         """The Slack ``error`` code answered, if any."""
         if self.response is None:
@@ -123,11 +138,20 @@ class Call:
 
 @dataclass(frozen=True)
 class _Reply:
-    """How to answer one request; ``body=None`` closes the connection without answering."""
+    """How to answer one request; ``body=None`` closes the connection without answering.
+
+    ``handle`` (set by a rule) runs the default behaviour first and keeps its effect: with
+    ``body=None`` the computed answer is dropped (kept as ``unsent``), otherwise it is
+    the answer. ``before_write`` runs in the request's thread, outside the fake's lock,
+    after the call is recorded and before the answer is written.
+    """
 
     status: int
     body: Body | None
     headers: dict[str, str] = field(default_factory=dict)
+    handle: bool = False
+    unsent: Body | None = None
+    before_write: Callable[[Call], None] | None = None
 
 
 class _BadRequest(Exception):
@@ -168,6 +192,43 @@ class _Rule:
         if self.method not in ("*", method):
             return False
         return self.when is None or bool(self.when(body))
+
+
+class _SlackLimits:
+    """Slack-like limits on one method, on the fake's clock (see ``enforce_rate_limits``).
+
+    Each limit is a token bucket in GCRA form: one token every ``interval`` seconds, at
+    most ``burst`` saved up. A call that finds either bucket empty is answered 429 and
+    takes no token.
+    """
+
+    def __init__(
+        self, *, per_minute: float, per_channel_seconds: float, burst: int, channel_burst: int
+    ) -> None:
+        if per_minute <= 0 or per_channel_seconds < 0 or burst < 1 or channel_burst < 1:
+            raise ValueError(
+                "per_minute must be positive, per_channel_seconds not negative, "
+                "and burst and channel_burst at least 1"
+            )
+        self._workspace = (60.0 / per_minute, burst)
+        self._channel = (per_channel_seconds, channel_burst)
+        self._free_at: dict[str | None, float] = {}  # theoretical arrival time per bucket
+
+    def check(self, body: Body, now: float) -> _Reply | None:
+        """``None`` (and the call takes its tokens) or the 429 to answer."""
+        channel = _dm_channel(str(body.get("channel") or ""))
+        buckets = ((None, self._workspace), (channel, self._channel))
+        wait = max(self._wait(key, limit, now) for key, limit in buckets)
+        if wait > 0:
+            return _rate_limited(max(1, math.ceil(wait)))
+        for key, (interval, _) in buckets:
+            self._free_at[key] = max(self._free_at.get(key, now), now) + interval
+        return None
+
+    def _wait(self, key: str | None, limit: tuple[float, int], now: float) -> float:
+        interval, burst = limit
+        free_at = self._free_at.get(key)
+        return 0.0 if free_at is None else free_at - interval * (burst - 1) - now
 
 
 class _Server(ThreadingHTTPServer):
@@ -220,7 +281,7 @@ class _Handler(BaseHTTPRequestHandler):
         token = _bearer_token(self.headers.get("Authorization"))
         if token is None and isinstance(body.get("token"), str):
             token = body["token"]
-        reply = self.server.fake._answer(
+        reply, call = self.server.fake._answer(
             method=method,
             body=body,
             token=token,
@@ -228,6 +289,14 @@ class _Handler(BaseHTTPRequestHandler):
             http_method=self.command,
             parse_error=parse_error,
         )
+        delay = self.server.fake._latency_of(method)
+        if delay > 0:
+            time.sleep(delay)  # this request's thread only: concurrent calls overlap
+        if reply.before_write is not None:
+            try:
+                reply.before_write(call)
+            except Exception:
+                self.server.fake._record_error(f"before_answer hook for {method}")
         self._write(reply)
 
     def _read_body(self) -> bytes:
@@ -314,6 +383,8 @@ class FakeSlack:
         self._errors: list[str] = []
         self._limited_rules: list[_Rule] = []
         self._unlimited_rules: list[_Rule] = []
+        self._slack_limits: dict[str, _SlackLimits] = {}
+        self._latency: dict[str, float] = {}
         self._messages: dict[str, list[Body]] = {}
         self._views: dict[str, Body] = {}
         self._home_view_ids: dict[str, str] = {}
@@ -480,12 +551,62 @@ class FakeSlack:
         reply = _Reply(DROPPED, None)
         self._add_rule(_Rule(method, when=when, times=times, produce=lambda: reply))
 
+    def store_then_drop(
+        self,
+        method: str,
+        *,
+        times: int | None = 1,
+        when: BodyPredicate | None = None,
+    ) -> None:
+        """Handle matching requests normally, then close the connection without answering.
+
+        The request takes effect (a ``chat.postMessage`` is stored and shows up in
+        ``conversations.history``) but the client sees the remote end disconnect, as when
+        Slack's answer is lost on the way back: the case that makes a naive retry post a
+        message twice. The call is recorded with status ``DROPPED``, the answer it would
+        have had in ``Call.unsent_response``, and counts in ``landed()``.
+
+        Args:
+            method: Method name, or ``"*"`` for any method.
+            times: Number of matching requests to treat so; ``None`` means always.
+            when: Only match requests whose parsed body satisfies this predicate.
+        """
+        reply = _Reply(DROPPED, None, handle=True)
+        self._add_rule(_Rule(method, when=when, times=times, produce=lambda: reply))
+
+    def before_answer(
+        self,
+        method: str,
+        hook: Callable[[Call], None],
+        *,
+        times: int | None = 1,
+        when: BodyPredicate | None = None,
+    ) -> None:
+        """Handle matching requests normally, then call ``hook(call)`` before answering.
+
+        The hook runs in the request's server thread, outside the fake's lock, after the
+        request took effect and was recorded, while the client still waits for the answer:
+        e.g. to kill the client process, or restart its database, at exactly that point.
+        An exception in the hook is recorded in ``errors``; the answer is written anyway
+        (a client that is gone by then is ignored).
+
+        Args:
+            method: Method name, or ``"*"`` for any method.
+            hook: Called with the recorded ``Call``.
+            times: Number of matching requests to hook; ``None`` means always.
+            when: Only match requests whose parsed body satisfies this predicate.
+        """
+        reply = _Reply(200, {}, handle=True, before_write=hook)
+        self._add_rule(_Rule(method, when=when, times=times, produce=lambda: reply))
+
     def fault_rate(
         self,
         method: str,
         *,
         ratelimit: float = 0.3,
         server_error: float = 0.1,
+        drop: float = 0.0,
+        store_then_drop: float = 0.0,
         retry_after: int = 1,
         status: int = 503,
         seed: int = 0,
@@ -494,32 +615,100 @@ class FakeSlack:
         """Fail a random share of matching requests, deterministically for a seed.
 
         Each matching request draws once from ``random.Random(seed)``: it is rate-limited with
-        probability ``ratelimit``, answered ``status`` with probability ``server_error``, and
-        otherwise answered normally. The same sequence of requests gets the same faults.
+        probability ``ratelimit``, answered ``status`` with probability ``server_error``, its
+        connection dropped unanswered with probability ``drop``, handled and then dropped
+        (see ``store_then_drop``) with probability ``store_then_drop``, and otherwise
+        answered normally. The same sequence of requests gets the same faults.
 
         Args:
             method: Method name, or ``"*"`` for any method.
             ratelimit: Probability of an HTTP 429 answer.
             server_error: Probability of an HTTP 5xx answer.
+            drop: Probability of closing the connection before handling the request.
+            store_then_drop: Probability of handling it, then closing unanswered.
             retry_after: Seconds to send in ``Retry-After`` with 429 answers.
             status: HTTP status of server errors.
             seed: Seed of the random generator.
             when: Only match requests whose parsed body satisfies this predicate.
         """
-        if ratelimit < 0 or server_error < 0 or ratelimit + server_error > 1:
-            raise ValueError("ratelimit and server_error must be >= 0 and sum to at most 1")
+        shares = (ratelimit, server_error, drop, store_then_drop)
+        if min(shares) < 0 or sum(shares) > 1:
+            raise ValueError("fault probabilities must be >= 0 and sum to at most 1")
         rng = random.Random(seed)
-        limited, failed = _rate_limited(retry_after), _server_error(status)
+        faults = [
+            (ratelimit, _rate_limited(retry_after)),
+            (server_error, _server_error(status)),
+            (drop, _Reply(DROPPED, None)),
+            (store_then_drop, _Reply(DROPPED, None, handle=True)),
+        ]
 
         def produce() -> _Reply | None:
             draw = rng.random()
-            if draw < ratelimit:
-                return limited
-            if draw < ratelimit + server_error:
-                return failed
+            for share, reply in faults:
+                if draw < share:
+                    return reply
+                draw -= share
             return None
 
         self._add_rule(_Rule(method, when=when, times=None, produce=produce))
+
+    def enforce_rate_limits(
+        self,
+        method: str = "chat.postMessage",
+        *,
+        per_minute: float,
+        per_channel_seconds: float = 1.0,
+        burst: int | None = None,
+        channel_burst: int = 2,
+    ) -> None:
+        """Rate-limit ``method`` as Slack does, in real time (or on ``time_source``).
+
+        Two limits, each a token bucket: the workspace may make ``per_minute`` calls a
+        minute, with up to ``burst`` at once (default: one second's worth, at least 1),
+        and each channel (a user id counts as the DM with that user) one call every
+        ``per_channel_seconds``, with short bursts of ``channel_burst``. A call over
+        either is answered HTTP 429 ``ratelimited`` with ``Retry-After`` (whole
+        seconds until it would have been allowed, at least 1) and takes nothing from
+        the budget. Canned answers and faults are decided first. Calling it again for
+        ``method`` starts afresh; ``reset()`` removes the limits.
+
+        Args:
+            method: The method to limit.
+            per_minute: The workspace's budget of calls a minute.
+            per_channel_seconds: Seconds between calls to one channel (0: no limit).
+            burst: Calls the workspace may make at once.
+            channel_burst: Calls one channel may get at once.
+        """
+        limits = _SlackLimits(
+            per_minute=per_minute,
+            per_channel_seconds=per_channel_seconds,
+            burst=burst if burst is not None else max(1, round(per_minute / 60)),
+            channel_burst=channel_burst,
+        )
+        with self._cond:
+            self._slack_limits[method] = limits
+
+    def add_latency(self, method: str = "*", *, seconds: float) -> None:
+        """Answer requests to ``method`` (``"*"``: any method) ``seconds`` late.
+
+        Like a Slack that is far away: the request is decided and recorded on arrival
+        (rate limits count it then), and the answer is written ``seconds`` later. The wait
+        is in the request's own server thread, outside the fake's lock, so concurrent
+        requests wait side by side: one client making one call at a time is bound by the
+        latency, several clients overlap. A method's own latency wins over ``"*"``;
+        ``seconds=0`` removes it, and ``reset()`` removes them all.
+        """
+        if seconds < 0:
+            raise ValueError(f"seconds must not be negative, not {seconds!r}")
+        with self._cond:
+            if seconds:
+                self._latency[method] = float(seconds)
+            else:
+                self._latency.pop(method, None)
+
+    def _latency_of(self, method: str) -> float:
+        with self._cond:
+            return self._latency.get(method, self._latency.get("*", 0.0))
 
     def clear_faults(self) -> None:
         """Remove all canned responses and faults, keeping calls and stored state."""
@@ -578,6 +767,20 @@ class FakeSlack:
         """
         return [c for c in self.calls_to(method) if c.ok]
 
+    def landed(self, method: str = "chat.postMessage") -> list[Call]:
+        """Calls to ``method`` that took effect, whether or not the client saw the answer.
+
+        ``delivered()`` plus the calls handled and then dropped (``store_then_drop``): for
+        ``chat.postMessage``, every message Slack stored, the count to check duplicates by.
+
+        Args:
+            method: Method name.
+
+        Returns:
+            Those calls, in order.
+        """
+        return [c for c in self.calls_to(method) if c.landed]
+
     @property
     def errors(self) -> list[str]:
         """Tracebacks of exceptions raised inside the fake (answered as HTTP 500)."""
@@ -595,6 +798,11 @@ class FakeSlack:
         """
         with self._cond:
             return copy.deepcopy(self._messages.get(_dm_channel(channel), []))
+
+    def all_messages(self) -> dict[str, list[Body]]:
+        """Every stored message, by conversation id, oldest first (thread replies included)."""
+        with self._cond:
+            return copy.deepcopy(self._messages)
 
     def home_view(self, user_id: str) -> Body | None:
         """The App Home view last published for ``user_id``, or ``None``."""
@@ -650,7 +858,7 @@ class FakeSlack:
         at: float,
         http_method: str,
         parse_error: str | None,
-    ) -> _Reply:
+    ) -> tuple[_Reply, Call]:
         """Decide the reply to one request and record it (called from handler threads)."""
         with self._cond:
             try:
@@ -660,24 +868,41 @@ class FakeSlack:
                 _log.error("fake slack failed answering %s:\n%s", method, error)
                 self._errors.append(error)
                 reply = _Reply(500, {"ok": False, "error": "fake_internal_error", "detail": error})
-            self._calls.append(
-                Call(
-                    method=method,
-                    body=body,
-                    token=token,
-                    at=at,
-                    status=reply.status,
-                    response=copy.deepcopy(reply.body),
-                    response_headers=dict(reply.headers),
-                    http_method=http_method,
-                )
+            call = Call(
+                method=method,
+                body=body,
+                token=token,
+                at=at,
+                status=reply.status,
+                response=copy.deepcopy(reply.body),
+                response_headers=dict(reply.headers),
+                http_method=http_method,
+                unsent_response=copy.deepcopy(reply.unsent),
             )
+            self._calls.append(call)
             self._cond.notify_all()
-            return reply
+            return reply, call
+
+    def _record_error(self, what: str) -> None:
+        error = f"{what}:\n{traceback.format_exc()}"
+        _log.error("fake slack: %s", error)
+        with self._cond:
+            self._errors.append(error)
 
     def _decide(
         self, method: str, body: Body, token: str | None, parse_error: str | None
     ) -> _Reply:
+        reply = self._rule_reply(method, body)
+        if reply is None:
+            return self._default_reply(method, body, token, parse_error)
+        if not reply.handle:
+            return reply
+        handled = self._default_reply(method, body, token, parse_error)
+        if reply.body is None:  # handled, then dropped
+            return dataclasses.replace(reply, handle=False, unsent=handled.body)
+        return dataclasses.replace(handled, before_write=reply.before_write)
+
+    def _rule_reply(self, method: str, body: Body) -> _Reply | None:
         for rule in list(self._limited_rules):
             if rule.matches(method, body):
                 assert rule.remaining is not None
@@ -692,10 +917,18 @@ class FakeSlack:
                 reply = rule.produce()
                 if reply is not None:
                     return reply
+        return None
+
+    def _default_reply(
+        self, method: str, body: Body, token: str | None, parse_error: str | None
+    ) -> _Reply:
         if parse_error is not None:
             return _Reply(200, _error(parse_error))
         if self.require_token is not None and token != self.require_token:
             return _Reply(200, _error("not_authed" if token is None else "invalid_auth"))
+        limits = self._slack_limits.get(method)
+        if limits is not None and (limited := limits.check(body, self._time_source())):
+            return limited
         handler = self._handlers().get(method)
         if handler is None:
             return _Reply(200, _error("unknown_method"))
