@@ -18,9 +18,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, exists, func, select, update
+from sqlalchemy import String, Text, bindparam, column, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Session
 
 from delivery.transport import Fatal, Permanent, RateLimited, Transient, Transport
@@ -85,9 +84,10 @@ def enqueue(session: Session, messages: Sequence[NewMessage], *, now: datetime) 
     ``INSERT ... ON CONFLICT (key) DO NOTHING RETURNING id`` per chunk of 1,000 rows, so two
     processes enqueueing the same keys at once insert each key once. Rows go in key order
     so concurrent enqueues on PostgreSQL lock keys in the same order (no deadlocks).
-    SQLite takes each chunk as an executemany; PostgreSQL as one ``unnest`` of column
-    arrays, since psycopg spends most of a many-row ``VALUES`` statement parsing its
-    11,000 placeholders (100k rows: 2.7 s instead of 9.4 s).
+    SQLite takes each chunk as an executemany; PostgreSQL as one JSON document read with
+    ``json_to_recordset``: a many-row ``VALUES`` spends most of its time on 11,000
+    placeholders, and ``unnest`` of column arrays on quoting every ``"`` of the payloads
+    into an array literal (60% of a day's planning at 10,000 people).
     """
     by_key: dict[str, NewMessage] = {}
     for message in messages:
@@ -99,8 +99,10 @@ def enqueue(session: Session, messages: Sequence[NewMessage], *, now: datetime) 
         statement = _postgresql_enqueue()
         for start in range(0, len(rows), ENQUEUE_CHUNK):
             chunk = rows[start : start + ENQUEUE_CHUNK]
-            columns = {name: [row[name] for row in chunk] for name in _ENQUEUE_COLUMNS}
-            new += len(session.execute(statement, columns).all())
+            for row in chunk:  # JSON has no instants: ISO 8601 text, read as timestamptz
+                row["not_before"] = row["not_before"].isoformat()
+                row["created_at"] = row["created_at"].isoformat()
+            new += len(session.execute(statement, {"rows": chunk}).all())
         return new
     if dialect != "sqlite":
         raise NotImplementedError(f"the outbox supports PostgreSQL and SQLite, not {dialect}")
@@ -128,14 +130,28 @@ _ENQUEUE_COLUMNS = (
 
 
 def _postgresql_enqueue() -> Any:
-    arrays = [bindparam(name, type_=ARRAY(_TABLE.c[name].type)) for name in _ENQUEUE_COLUMNS]
-    new_rows = func.unnest(*arrays).table_valued(*_ENQUEUE_COLUMNS).render_derived("new_rows")
+    document = bindparam("rows", type_=postgresql.JSON)
+    # Text, not VARCHAR(n), in the record: a cast to VARCHAR(n) would cut a long value
+    # silently, where the insert into the table's column refuses it.
+    columns = [
+        column(name, Text() if _is_text(_TABLE.c[name].type) else _TABLE.c[name].type)
+        for name in _ENQUEUE_COLUMNS
+    ]
+    new_rows = (
+        func.json_to_recordset(document)
+        .table_valued(*columns)
+        .render_derived("new_rows", with_types=True)
+    )
     return (
         postgresql.insert(_TABLE)
         .from_select(list(_ENQUEUE_COLUMNS), select(*(new_rows.c[n] for n in _ENQUEUE_COLUMNS)))
         .on_conflict_do_nothing(index_elements=["key"])
         .returning(_TABLE.c.id)
     )
+
+
+def _is_text(type_: Any) -> bool:
+    return isinstance(getattr(type_, "impl_instance", type_), String)
 
 
 def _row(message: NewMessage, now: datetime) -> dict[str, Any]:
