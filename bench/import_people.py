@@ -1,6 +1,6 @@
 """Benchmark: import a generated organisation (default 10,000 people), step by step.
 
-    python -m bench.import_people [--people 10000] [--database-url URL] [--reset]
+    python -m bench.import_people [--people 10000] [--database-url URL] [--reset] [--json PATH]
 
 Steps, each timed with ``time.perf_counter`` and with its memory measured:
 
@@ -54,6 +54,7 @@ from sqlalchemy import func, inspect, select, text
 from sqlmodel import SQLModel
 
 from bench.orggen import iter_people, level_sizes, write_people_csv
+from bench.results import Figure, add_json_option, write_figures
 from learning.clock import Clock, FrozenClock, parse_instant
 from learning.curriculum import load_curriculum
 from learning.curriculum_sync import apply_config
@@ -69,6 +70,7 @@ DEFAULT_CONFIG = ROOT / "examples" / "programs.yml"
 DEFAULT_AT = "2026-12-01T12:00:00Z"
 MIB = 1024 * 1024
 IMPORT_STEP = "c. import-people"
+LOAD_STEP = "b2. load-config"
 
 
 class Refused(Exception):
@@ -150,7 +152,7 @@ def run_steps(
 
     with run.step("b1. schema upgrade"):
         db.upgrade()
-    with run.step("b2. load-config") as step:
+    with run.step(LOAD_STEP) as step:
         loaded = load_curriculum(args.config)
         with db.session() as session:
             changes = apply_config(session, loaded, clock=clock, actor="bench")
@@ -355,6 +357,29 @@ def report(
         say(buffer.getvalue().rstrip())
 
 
+def figures(timing: Pass, memory: Pass | None, args: argparse.Namespace) -> list[Figure]:
+    """The headline figures for ``python -m bench``'s table."""
+
+    def memory_of(name: str) -> str:
+        traced = memory.steps.get(name) if memory else None
+        py = f"py {traced.py_peak_mib:.0f} MiB, " if traced and traced.py_peak_mib else ""
+        return f"{py}process RSS {timing.steps[name].rss_peak_mib:.0f} MiB"
+
+    load, imported = timing.steps[LOAD_STEP], timing.steps[IMPORT_STEP]
+    return [
+        Figure(
+            f"people import: {args.people:,} people ({timing.assignments_created:,} assignments)",
+            f"{imported.wall_s:.2f} s ({timing.people_added / (imported.wall_s or 1):,.0f} "
+            "people/s)",
+        ),
+        Figure("people import: peak memory", memory_of(IMPORT_STEP)),
+        Figure(
+            f"curriculum load: {Path(args.config).name}, {load.rows} items", f"{load.wall_s:.2f} s"
+        ),
+        Figure("curriculum load: peak memory", memory_of(LOAD_STEP)),
+    ]
+
+
 def check(run: Pass, args: argparse.Namespace) -> list[str]:
     problems = []
     if run.reimport_changes:
@@ -409,7 +434,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="add a pass that profiles step c; print the top N (25) functions by cumulative time",
     )
+    add_json_option(parser)
     return parser
+
+
+def bench_args(people: int) -> list[str]:
+    """The arguments ``python -m bench --people N`` runs this benchmark with."""
+    return ["--people", str(people)]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -432,7 +463,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"learnbot bench: import {args.people:,} generated people (seed {args.seed}, "
             f"clock {clock.now():%Y-%m-%dT%H:%MZ}); passes: " + ", ".join(run.label for run in runs)
         )
-        backend_name = ""
+        backend_name = database = ""
         done: list[Pass] = []
         state: DbState | None = None
         try:
@@ -440,7 +471,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 sqlite_file = None if url else workdir / f"{run.label}.db"
                 db = open_database(url or f"sqlite:///{sqlite_file}")
                 try:
-                    backend_name = backend(db) + (f" ({db.url})" if url else ", temporary file")
+                    database = backend(db)
+                    backend_name = database + (f" ({db.url})" if url else ", temporary file")
                     if state is None:
                         say(f"database: {backend_name}")
                         state = prepare(db, reset=args.reset)
@@ -470,6 +502,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     by_label = {run.label: run for run in done}
     report(by_label["timing"], by_label.get("memory"), by_label.get("profile"), backend_name, args)
+    write_figures(
+        args.json,
+        "import_people",
+        database,
+        figures(by_label["timing"], by_label.get("memory"), args),
+    )
     problems = [problem for run in done for problem in check(run, args)]
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)

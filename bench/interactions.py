@@ -2,6 +2,7 @@
 
     python -m bench.interactions [--people 100000] [--requests 300] [--database-url URL]
                                  [--reset] [--manager-requests 20] [--profile [N]]
+                                 [--json PATH]
 
 The acceptance benchmark of the chat interactions (issue 4): the round trip of a Done
 button (signed request in, ack out) and of an App Home publish. Target: Done ack p99
@@ -99,11 +100,13 @@ from sqlalchemy import func, insert, select
 from bench.import_people import (
     Refused,
     backend,
+    peak_rss_mib,
     prepare,
     remove_sqlite,
     say,
 )
 from bench.orggen import iter_people, level_sizes
+from bench.results import Figure, add_json_option, write_figures
 from delivery.transport import outbox_metadata
 from handlers.context import HandlerContext
 from handlers.home import publish_home
@@ -762,6 +765,35 @@ class Results:
     facts: list[str] = field(default_factory=list)
     ack: Series | None = None
     ceo_home: Series | None = None
+    learner_home: Series | None = None
+
+    def figures(self, people: int) -> list[Figure]:
+        """The headline figures for ``python -m bench``'s table."""
+        rows = []
+        if self.ack is not None:
+            rows.append(
+                Figure(
+                    f"Done ack p50 / p99 ({len(self.ack.ms)} clicks, {people:,} people)",
+                    f"{self.ack.p50:.1f} / {self.ack.p99:.1f} ms",
+                    f"p99 < {ACK_TARGET_MS:.0f} ms",
+                    self.ack.p99 < ACK_TARGET_MS,
+                )
+            )
+        for label, series in (("a learner", self.learner_home), ("the CEO", self.ceo_home)):
+            if series is not None:
+                rows.append(
+                    Figure(
+                        f"App Home publish p50 / p99: {label} ({len(series.ms)} publishes)",
+                        f"{series.p50:.1f} / {series.p99:.1f} ms",
+                    )
+                )
+        rows.append(
+            Figure(
+                "Done ack and App Home: peak memory (process RSS, set-up included)",
+                f"{peak_rss_mib():.0f} MiB",
+            )
+        )
+        return rows
 
 
 def click_done(
@@ -1080,7 +1112,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="profile one CEO App Home with cProfile; print the top N (25) functions",
     )
+    add_json_option(parser)
     return parser
+
+
+def bench_args(people: int) -> list[str]:
+    """The arguments ``python -m bench --people N`` runs this benchmark with."""
+    return ["--people", str(people)]
 
 
 PROPOSED_INDEXES = (
@@ -1178,7 +1216,9 @@ def run(db: Database, args: argparse.Namespace, clock: FrozenClock, results: Res
         learners = [org.slack_ids[p] for p in rng.sample(org.learners, args.requests)]
         for slack_user_id in learners[: args.warmup]:
             publish_home(client, ctx, slack_user_id)
-        measure_home(fake, client, ctx, "App Home: random learners", learners, results, args.budget)
+        results.learner_home = measure_home(
+            fake, client, ctx, "App Home: random learners", learners, results, args.budget
+        )
         for label, person_id, below in org.managers:
             say(f"   {label} ({below:,} below) ...")
             watch.phase = f"App Home: {label}"
@@ -1251,7 +1291,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         sqlite_file = None if url else Path(tmp) / "interactions.db"
         db = open_database(url or f"sqlite:///{sqlite_file}")
         try:
-            backend_name = backend(db) + (f" ({db.url})" if url else ", temporary file")
+            database = backend(db)
+            backend_name = database + (f" ({db.url})" if url else ", temporary file")
             say(f"database: {backend_name}")
             prepare(db, reset=args.reset)
             run(db, args, clock, results)
@@ -1272,6 +1313,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"machine: {platform.platform()}, {platform.python_implementation()} "
         f"{platform.python_version()}, {os.cpu_count()} CPUs; database: {backend_name}"
     )
+    write_figures(args.json, "interactions", database, results.figures(args.people))
     failed = False
     assert results.ack is not None
     verdict = "PASS" if results.ack.p99 < ACK_TARGET_MS else "FAIL"
