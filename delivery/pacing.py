@@ -77,9 +77,9 @@ class Pacer:
         """Wait out a rate-limit pause (for calls that are not posts, e.g. history)."""
         self._wait(lambda now: self.paused_until or now)
 
-    def post_ready_at(self, channel: str) -> datetime:
-        """The earliest instant a post to ``channel`` may go (now or later)."""
-        now = self._clock.now()
+    def post_ready_at(self, channel: str, now: datetime | None = None) -> datetime:
+        """The earliest instant a post to ``channel`` may go (``now`` or later)."""
+        now = self._clock.now() if now is None else now
         return max(
             now,
             self.paused_until or now,
@@ -89,7 +89,7 @@ class Pacer:
 
     def wait_to_post(self, channel: str) -> None:
         """Wait until ``channel``, the bucket and any pause allow a post, then book it."""
-        now = self._wait(lambda _now: self.post_ready_at(channel))
+        now = self._wait(lambda now: self.post_ready_at(channel, now))
         self._bucket.take(now)
         self._channel_free_at[channel] = now + self._channel_interval
 
