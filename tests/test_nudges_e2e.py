@@ -244,3 +244,34 @@ def test_a_clock_jump_of_three_days_sends_one_digest_not_three(org, db, fake, cl
     )
     keys = [outbox_key(c) for c in fake.delivered("chat.postMessage")]
     assert keys == ["digest:2:2026-03-02", "digest:2:2026-03-05"]
+
+
+@pytest.mark.slow
+def test_a_three_day_outage_across_every_zone_replays_nothing(org, db, fake, clock):
+    # Up on Monday from noon UTC (the setup's time) to 20:00 UTC, down until Thursday noon
+    # UTC, then up to the next Monday noon UTC: the catch-up is each person's today only.
+    run_ticks(db, fake, clock, clock.now(), datetime(2026, 3, 2, 20, 0, tzinfo=UTC))
+    run_ticks(
+        db,
+        fake,
+        clock,
+        datetime(2026, 3, 5, 12, 0, tzinfo=UTC),
+        datetime(2026, 3, 9, 12, 0, tzinfo=UTC),
+    )
+
+    digests = [
+        k for k in (outbox_key(c) for c in fake.delivered("chat.postMessage")) if "digest:" in k
+    ]
+    assert len(digests) == len(set(digests))  # nothing twice
+    days = {channel: [t.date() for t in times] for channel, times in dm_local_times(fake).items()}
+    # Monday 2: London's and Los Angeles' windows came after noon UTC; Sydney's and
+    # Bangalore's had passed. Thursday 5 at noon UTC: London's window (to 13:30) was open
+    # and Los Angeles' to come; Bangalore's had closed. Friday 6 is a holiday everywhere;
+    # Monday 9 comes for everyone but Los Angeles before noon UTC. Tuesday 3 and
+    # Wednesday 4 are never replayed.
+    assert days == {
+        "U0LDN": [date(2026, 3, 2), date(2026, 3, 5), date(2026, 3, 9)],
+        "U0LA": [date(2026, 3, 2), date(2026, 3, 5)],
+        "U0BLR": [date(2026, 3, 9)],
+        "U0SYD": [date(2026, 3, 9)],
+    }
