@@ -13,6 +13,21 @@ from models import Person
 
 log = logging.getLogger(__name__)
 
+MAX_ID = 2**31 - 1
+"""The largest row id learnbot's tables hold (an ``INTEGER`` key on PostgreSQL). A larger
+number in a button value or modal metadata names nothing, and the database refuses it
+("integer out of range" on PostgreSQL, an ``OverflowError`` past 2**63 on SQLite)."""
+
+
+def parse_id(value: object) -> int | None:
+    """The row id a button value or a modal's metadata carries; None unless it is a
+    whole number from 1 to ``MAX_ID``."""
+    try:
+        number = int(str(value))
+    except ValueError:  # not a number, or more digits than Python converts
+        return None
+    return number if 0 < number <= MAX_ID else None
+
 
 def user_message(error: Exception) -> str:
     """A domain error's message as a sentence for the user."""

@@ -27,18 +27,29 @@ def record(
     reason: str = "",
     details: dict[str, Any] | None = None,
 ) -> None:
-    """Add an audit entry to the caller's transaction."""
+    """Add an audit entry to the caller's transaction (texts cut to their columns)."""
     session.add(
         AuditEntry(
             at=clock.now(),
-            actor=actor,
-            action=action,
-            subject=subject,
+            actor=_fit(actor, ACTOR_MAX),
+            action=_fit(action, ACTION_MAX),
+            subject=_fit(subject, SUBJECT_MAX),
             person_id=person_id,
-            reason=reason,
+            reason=_fit(reason, REASON_MAX),
             details=details or {},
         )
     )
+
+
+# Column sizes of ``audit_entry``: a long import path or ``--actor`` is cut (with an
+# ellipsis) rather than failing the change it records.
+ACTOR_MAX, ACTION_MAX, SUBJECT_MAX, REASON_MAX = 254, 64, 300, 1000
+
+
+def _fit(text: str, limit: int) -> str:
+    """``text`` without NUL (PostgreSQL refuses it in text), at most ``limit`` long."""
+    text = (text or "").replace("\x00", "")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def record_many(session: Session, *, clock: Clock, entries: list[dict[str, Any]]) -> None:
@@ -53,11 +64,11 @@ def record_many(session: Session, *, clock: Clock, entries: list[dict[str, Any]]
     rows = [
         {
             "at": at,
-            "actor": entry["actor"],
-            "action": entry["action"],
-            "subject": entry.get("subject", ""),
+            "actor": _fit(entry["actor"], ACTOR_MAX),
+            "action": _fit(entry["action"], ACTION_MAX),
+            "subject": _fit(entry.get("subject", ""), SUBJECT_MAX),
             "person_id": entry.get("person_id"),
-            "reason": entry.get("reason", ""),
+            "reason": _fit(entry.get("reason", ""), REASON_MAX),
             "details": entry.get("details") or {},
         }
         for entry in entries

@@ -191,7 +191,7 @@ def import_completions(
             )
             if when > now:
                 bad("completed_at", f"{values['completed_at']} is in the future")
-        except ValueError:
+        except (ValueError, OverflowError):  # OverflowError: year 1 or 9999 moved to UTC
             bad(
                 "completed_at",
                 f"bad date {values['completed_at']!r}: write YYYY-MM-DD or an ISO-8601 date-time",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,41 +30,55 @@ def read_csv(
 
     Header names match case-insensitively; order is free; unknown columns are refused
     (a typo in a header would otherwise silently drop a field). A bad header raises
-    ``ValidationFailed`` at once; rows with the wrong number of fields are returned as
-    problems so the caller can report them with everything else.
+    ``ValidationFailed`` at once; rows with the wrong number of fields, and cells holding
+    a NUL character (no database column may store one), are returned as problems so the
+    caller can report them with everything else.
     """
     name = str(path)
     try:
-        with open(path, encoding="utf-8-sig", newline="") as handle:
-            reader = csv.reader(handle)
-            header = next(reader, None)
-            result = CsvFile(name)
-            columns = _check_header(header, name, required, optional)
-            for cells in reader:
-                line = reader.line_num
-                if not any(cell.strip() for cell in cells):
-                    continue
-                if len(cells) != len(columns):
-                    result.problems.append(
-                        Problem(
-                            name,
-                            line,
-                            "",
-                            f"row has {len(cells)} fields, the header has {len(columns)}",
-                        )
-                    )
-                    continue
-                values = {column: cell.strip() for column, cell in zip(columns, cells, strict=True)}
-                for column in optional:
-                    values.setdefault(column, "")
-                result.rows.append(CsvRow(line, values))
-            return result
+        with open(path, "rb") as handle:
+            raw = handle.read()
     except FileNotFoundError:
         raise ValidationFailed([Problem(name, None, "", "file not found")]) from None
+    try:
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise ValidationFailed([Problem(name, None, "", f"not UTF-8 text: {exc}")]) from None
+        line = raw[: exc.start].count(b"\n") + 1
+        message = f"not UTF-8 text (byte 0x{raw[exc.start]:02X}): save the file as UTF-8"
+        raise ValidationFailed([Problem(name, line, "", message)]) from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader, None)
+        result = CsvFile(name)
+        columns = _check_header(header, name, required, optional)
+        for cells in reader:
+            line = reader.line_num
+            if not any(cell.strip() for cell in cells):
+                continue
+            if len(cells) != len(columns):
+                result.problems.append(
+                    Problem(
+                        name,
+                        line,
+                        "",
+                        f"row has {len(cells)} fields, the header has {len(columns)}",
+                    )
+                )
+                continue
+            values = {column: cell.strip() for column, cell in zip(columns, cells, strict=True)}
+            nul = [column for column, value in values.items() if "\x00" in value]
+            for column in nul:
+                result.problems.append(Problem(name, line, column, "contains a NUL character"))
+            if nul:
+                continue
+            for column in optional:
+                values.setdefault(column, "")
+            result.rows.append(CsvRow(line, values))
+        return result
     except csv.Error as exc:
-        raise ValidationFailed([Problem(name, None, "", f"not valid CSV: {exc}")]) from None
+        raise ValidationFailed(
+            [Problem(name, reader.line_num or 1, "", f"not valid CSV: {exc}")]
+        ) from None
 
 
 def _check_header(

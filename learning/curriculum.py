@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import reprlib
 from datetime import date, time
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -33,6 +34,10 @@ METHODS = ("online", "classroom", "reading", "video", "shadowing", "assessment")
 KEY_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([a-z]+)\s*$")
+# Durations land in date arithmetic (a certificate's expiry, a send window's end): far
+# below date.max from any date learnbot sees, far above any real program's needs.
+MAX_DAYS = 36_500  # 100 years
+MAX_MINUTES = 31 * 24 * 60  # a month
 _DAY_UNITS = {
     "d": 1,
     "day": 1,
@@ -47,17 +52,21 @@ _DAY_UNITS = {
 _MINUTE_UNITS = {"m": 1, "min": 1, "minutes": 1, "h": 60, "hour": 60, "hours": 60}
 
 
-def _duration(units: dict[str, int], hint: str) -> Any:
-    """A validator for "30d"-style durations, counted in the smallest of ``units``."""
+def _duration(units: dict[str, int], hint: str, *, limit: int, most: str) -> Any:
+    """A validator for "30d"-style durations, counted in the smallest of ``units``, at
+    most ``limit`` of them (``most`` says it in words)."""
 
     def parse(value: Any) -> int:
         if isinstance(value, bool):
             raise ValueError(f"bad duration {value!r}: {hint}")
         if isinstance(value, int):
             raise ValueError(f"bad duration {value}: add a unit, {hint}")
-        match = _DURATION.match(str(value).lower())
+        text = str(value)
+        match = _DURATION.match(text.lower())
         if not match or match.group(2) not in units:
-            raise ValueError(f"bad duration {value!r}: {hint}")
+            raise ValueError(f"bad duration {reprlib.repr(value)}: {hint}")
+        if len(match.group(1)) > 9 or int(match.group(1)) * units[match.group(2)] > limit:
+            raise ValueError(f"duration {reprlib.repr(text.strip())} is too long: {most}")
         return int(match.group(1)) * units[match.group(2)]
 
     return BeforeValidator(parse)
@@ -65,13 +74,23 @@ def _duration(units: dict[str, int], hint: str) -> Any:
 
 Days = Annotated[
     int,
-    _duration(_DAY_UNITS, "write a number and a unit: 30d, 2w or 1y"),
+    _duration(
+        _DAY_UNITS,
+        "write a number and a unit: 30d, 2w or 1y",
+        limit=MAX_DAYS,
+        most="at most 100y",
+    ),
     Field(ge=0),
     PlainSerializer(lambda days: f"{days}d", return_type=str),
 ]
 Minutes = Annotated[
     int,
-    _duration(_MINUTE_UNITS, "write a number and a unit: 90m or 4h"),
+    _duration(
+        _MINUTE_UNITS,
+        "write a number and a unit: 90m or 4h",
+        limit=MAX_MINUTES,
+        most=f"at most {MAX_MINUTES // 60}h (31 days)",
+    ),
     Field(ge=0),
     PlainSerializer(lambda minutes: f"{minutes}m", return_type=str),
 ]
@@ -100,9 +119,9 @@ ClockTime = Annotated[
 def _timezone(value: Any) -> str:
     try:
         ZoneInfo(str(value))
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "Europe" is a folder
         raise ValueError(
-            f"unknown time zone {value!r}: use an IANA name such as Europe/London"
+            f"unknown time zone {reprlib.repr(value)}: use an IANA name such as Europe/London"
         ) from None
     return str(value)
 
@@ -377,20 +396,22 @@ def _message(error: dict[str, Any]) -> str:
         return f"unknown key {loc[-1]!r}"
     if kind == "missing":
         return f"missing required field {loc[-1]!r}"
+    # The input is shown short: a mistaken value may be a long text or a large list.
+    shown = reprlib.repr(error.get("input"))
     if kind == "string_pattern_mismatch" and "url" in loc:
-        return f"not a web address: {error.get('input')!r} (write https://...)"
+        return f"not a web address: {shown} (write https://...)"
     if kind == "string_pattern_mismatch":
-        return f"bad key {error.get('input')!r}: use lower-case letters, digits, '-', '_' or '.'"
+        return f"bad key {shown}: use lower-case letters, digits, '-', '_' or '.'"
     if kind == "literal_error":
         allowed = str(error["msg"]).removeprefix("Input should be ")
-        return f"{error.get('input')!r} is not allowed: {allowed}"
+        return f"{shown} is not allowed: {allowed}"
     message = str(error["msg"]).removeprefix("Value error, ")
     if (
         "input" in error
         and kind not in ("value_error",)
         and not isinstance(error["input"], dict | list)
     ):
-        message += f" (got {error['input']!r})"
+        message += f" (got {shown})"
     return message
 
 
@@ -498,24 +519,26 @@ def _prerequisite_cycles(config: ProgramConfig) -> list[list[str]]:
         key: [r for r in item.requires if r in config.items and r != key]
         for key, item in config.items.items()
     }
-    state: dict[str, int] = {}
-    stack: list[str] = []
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
     cycles: list[list[str]] = []
-
-    def visit(node: str) -> None:
-        state[node] = 1
-        stack.append(node)
-        for nxt in graph[node]:
-            if state.get(nxt) == 1:
-                cycles.append(stack[stack.index(nxt) :])
+    # Depth-first without recursion: a chain of thousands of prerequisites is fine.
+    for start in sorted(graph):
+        if start in state:
+            continue
+        path: list[str] = [start]
+        pending = [iter(graph[start])]
+        state[start] = 1
+        while pending:
+            nxt = next(pending[-1], None)
+            if nxt is None:
+                state[path.pop()] = 2
+                pending.pop()
+            elif state.get(nxt) == 1:
+                cycles.append(path[path.index(nxt) :])
             elif nxt not in state:
-                visit(nxt)
-        stack.pop()
-        state[node] = 2
-
-    for node in sorted(graph):
-        if node not in state:
-            visit(node)
+                state[nxt] = 1
+                path.append(nxt)
+                pending.append(iter(graph[nxt]))
     return cycles
 
 

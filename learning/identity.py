@@ -17,6 +17,9 @@ UNKNOWN_PERSON = (
 )
 
 
+SLACK_ID_MAX = 32  # the column's size; Slack's ids are about 11 characters
+
+
 def person_by_slack_id(
     session: Session, slack_user_id: str, *, workspace_id: str = DEFAULT_WORKSPACE
 ) -> Person | None:
@@ -24,8 +27,8 @@ def person_by_slack_id(
 
     Slack user ids are upper case; a lower-cased id (from a hand-written CSV) matches too.
     """
-    if not slack_user_id:
-        return None
+    if not slack_user_id or "\x00" in slack_user_id or len(slack_user_id) > SLACK_ID_MAX:
+        return None  # never an id Slack sends (and PostgreSQL refuses NUL in text)
     candidates = list(
         session.scalars(
             select(Person)

@@ -74,7 +74,7 @@ def give_kudos(
             long, or the giver's daily quota is used up (the message says when it resets).
     """
     assert giver.id is not None
-    reason = " ".join((reason or "").split())
+    reason = text.clean_reason(reason)
     if not reason:
         raise KudosRefused("Say what the kudos are for: /learn kudos @someone for REASON")
     if len(reason) > REASON_MAX:

@@ -21,6 +21,10 @@ from models import DEFAULT_WORKSPACE, Person, Program
 REQUIRED_COLUMNS = ("email", "name", "manager_email", "role", "team", "role_start_date")
 OPTIONAL_COLUMNS = ("timezone", "slack_user_id")
 EMAIL = re.compile(r"^[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+$")
+# Role start dates learnbot can count working days from without leaving the calendar
+# (date.max is 9999-12-31); anything outside is a typo.
+EARLIEST_START = date(1900, 1, 1)
+LATEST_START = date(2199, 12, 31)
 SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,31}$")
 TRACKED = (
     "name",
@@ -32,6 +36,16 @@ TRACKED = (
     "slack_user_id",
     "active",
 )
+
+
+def _max_length(column: str) -> int:
+    length = Person.__table__.columns[column].type.length  # type: ignore[attr-defined]
+    assert isinstance(length, int)
+    return length
+
+
+# What the person table holds (PostgreSQL refuses longer values; SQLite would keep them).
+MAX_LENGTHS = {column: _max_length(column) for column in ("email", "name", "team")}
 
 
 @dataclass(frozen=True)
@@ -101,6 +115,7 @@ def parse_people(
     problems = list(source.problems)
     rows: list[PersonRow] = []
     first_line: dict[str, int] = {}
+    first_slack_line: dict[str, int] = {}
     for raw in source.rows:
         row = _parse_row(raw, source.name, known_roles, problems)
         if row is None:
@@ -116,6 +131,21 @@ def parse_people(
             )
             continue
         first_line[row.email] = raw.line
+        slack_id = (row.slack_user_id or "").upper()
+        if slack_id in first_slack_line:
+            # Slack sends one id per person: a second row with it could never act.
+            problems.append(
+                Problem(
+                    source.name,
+                    raw.line,
+                    "slack_user_id",
+                    f"duplicate Slack user id {row.slack_user_id} "
+                    f"(first at line {first_slack_line[slack_id]})",
+                )
+            )
+            continue
+        if slack_id:
+            first_slack_line[slack_id] = raw.line
         rows.append(row)
 
     in_file = {row.email: row for row in rows}
@@ -166,10 +196,16 @@ def _parse_row(
     email = values["email"].lower()
     if not email:
         bad("email", "missing email")
+    elif len(email) > MAX_LENGTHS["email"]:
+        bad("email", f"an email has at most {MAX_LENGTHS['email']} characters")
     elif not EMAIL.match(email):
         bad("email", f"invalid email {values['email']!r}")
     if not values["name"]:
         bad("name", "missing name")
+    for column in ("name", "team"):
+        if len(values[column]) > MAX_LENGTHS[column]:
+            limit, length = MAX_LENGTHS[column], len(values[column])
+            bad(column, f"at most {limit} characters (this has {length})")
     manager = values["manager_email"].lower() or None
     if manager and not EMAIL.match(manager):
         bad("manager_email", f"invalid email {values['manager_email']!r}")
@@ -190,12 +226,20 @@ def _parse_row(
             raise ValueError
     except ValueError:
         bad("role_start_date", f"bad date {values['role_start_date']!r}: write YYYY-MM-DD")
+    if start is not None and not EARLIEST_START <= start <= LATEST_START:
+        bad(
+            "role_start_date",
+            f"{start.isoformat()} is out of range: a role start date is from "
+            f"{EARLIEST_START.year} to {LATEST_START.year}",
+        )
+        start = None
     zone = values["timezone"] or None
     if zone:
         try:
             ZoneInfo(zone)
-        except (ZoneInfoNotFoundError, ValueError):
-            bad("timezone", f"unknown time zone {zone!r}: use an IANA name such as Europe/London")
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "Europe" is a folder
+            shown = zone if len(zone) <= 60 else zone[:57] + "..."
+            bad("timezone", f"unknown time zone {shown!r}: use an IANA name such as Europe/London")
     slack_id = values["slack_user_id"] or None
     if slack_id and not SLACK_USER_ID.match(slack_id):
         bad("slack_user_id", f"bad Slack user id {slack_id!r} (looks like U0123ABCD)")

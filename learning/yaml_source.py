@@ -5,9 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import yaml
-from yaml.nodes import MappingNode, Node, SequenceNode
+from yaml.constructor import ConstructorError
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from learning.errors import Problem
+
+MAX_VALUES = 100_000
+"""The most values a file may hold once its aliases (``*name``) are expanded. The
+example configuration has about 1,500; a "billion laughs" file has billions."""
 
 
 class LineDict(dict[str, Any]):
@@ -57,6 +62,23 @@ class _Loader(yaml.SafeLoader):
             result.key_lines[key] = line
         return result
 
+    def construct_object(self, node: Node, deep: bool = False) -> Any:
+        """Report a scalar YAML cannot turn into a value (2026-02-30, an integer of
+        5,000 digits) at its line, like a syntax error; and a NUL character ("\\0"
+        escaped), which no database column can store."""
+        try:
+            value = super().construct_object(node, deep=deep)
+        except (ValueError, OverflowError) as exc:
+            reason = "too many digits" if "digits" in str(exc) else str(exc)
+            raise ConstructorError(
+                None, None, f"cannot read {_shown(node)}: {reason}", node.start_mark
+            ) from None
+        if isinstance(value, str) and "\x00" in value:
+            raise ConstructorError(
+                None, None, f"{_shown(node)} contains a NUL character", node.start_mark
+            )
+        return value
+
     def construct_sequence(self, node: Node, deep: bool = False) -> LineList:  # type: ignore[override]
         assert isinstance(node, SequenceNode)
         result = LineList(self.construct_object(child, deep=True) for child in node.value)
@@ -69,11 +91,70 @@ _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _Loader.
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _Loader.construct_sequence)
 
 
+def _shown(node: Node) -> str:
+    text = node.value if isinstance(node, ScalarNode) else node.tag
+    return repr(text if len(text) <= 40 else text[:37] + "...")
+
+
+def _children(node: Node) -> list[Node]:
+    if isinstance(node, SequenceNode):
+        return list(node.value)
+    if isinstance(node, MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
+def _oversized(root: Node, limit: int) -> Node | None:
+    """The first node used more than once (an anchor) when the document, its aliases
+    expanded, holds more than ``limit`` values; None when it holds fewer.
+
+    Counted bottom-up once per node (no expansion), without recursion, so a "billion
+    laughs" file costs as little as its text. A node on its own path (a recursive alias)
+    counts once: the constructor refuses it anyway.
+    """
+    sizes: dict[int, int] = {}
+    shared: Node | None = None
+    seen: set[int] = set()
+    stack: list[tuple[Node, list[Node]]] = [(root, _children(root))]
+    on_path = {id(root)}
+    while stack:
+        node, children = stack[-1]
+        if children:
+            child = children.pop()
+            if id(child) in seen and shared is None:
+                shared = child
+            seen.add(id(child))
+            if id(child) not in sizes and id(child) not in on_path:
+                on_path.add(id(child))
+                stack.append((child, _children(child)))
+            continue
+        stack.pop()
+        on_path.discard(id(node))
+        sizes[id(node)] = 1 + sum(sizes.get(id(child), 1) for child in _children(node))
+        if sizes[id(node)] > limit:
+            return shared or node
+    return None
+
+
 def load_yaml(text: str, filename: str) -> tuple[Any, list[Problem]]:
-    """Parse ``text``; return the data and the problems (syntax errors, duplicate keys)."""
+    """Parse ``text``; return the data and the problems (syntax errors, duplicate keys,
+    nesting too deep for the parser, aliases that expand to more than ``MAX_VALUES``)."""
     loader = _Loader(text, filename)
     try:
-        data = loader.get_single_data()
+        node = loader.get_single_node()
+        if node is None:
+            return None, loader.problems
+        oversized = _oversized(node, MAX_VALUES)
+        if oversized is not None:
+            message = (
+                f"the anchors and aliases (&name, *name) expand to over {MAX_VALUES:,} "
+                "values; write the values out instead"
+            )
+            return None, [Problem(filename, oversized.start_mark.line + 1, "", message)]
+        data = loader.construct_document(node)
+    except RecursionError:
+        message = "invalid YAML: nested too deeply"
+        return None, [Problem(filename, loader.line + 1, "", message)]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None

@@ -23,6 +23,13 @@ from slack_sdk.models.views import View
 from messages import ids
 from messages.rendered import ELLIPSIS, RenderedMessage, escape_mrkdwn, truncate
 
+
+def clean_reason(text: str | None) -> str:
+    """A kudos reason as stored and shown: whitespace runs (and NUL, which no database
+    keeps) as one space."""
+    return " ".join((text or "").replace("\x00", " ").split())
+
+
 SECTION_MAX = 3000
 NAME_MAX = 80
 REASON_MAX = 500
@@ -154,7 +161,7 @@ def read_kudos_form(values: dict[str, Any]) -> KudosForm:
     reason = (values.get(ids.KUDOS_REASON_BLOCK) or {}).get(ids.KUDOS_REASON_ACTION) or {}
     return KudosForm(
         recipient_slack_id=str(recipient.get("selected_user") or ""),
-        reason=" ".join(str(reason.get("value") or "").split()),
+        reason=clean_reason(str(reason.get("value") or "")),
     )
 
 

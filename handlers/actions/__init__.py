@@ -15,7 +15,7 @@ from slack_sdk import WebClient
 
 from handlers.context import HandlerContext
 from handlers.digest_dm import update_digest_dm
-from handlers.replies import message_location, refresh_home, tell, user_message
+from handlers.replies import MAX_ID, message_location, parse_id, refresh_home, tell, user_message
 from learning.actions import my_assignment, org_timezone, snooze_assignment, unit_of_work
 from learning.clock import local_date
 from learning.errors import LearnbotError
@@ -60,9 +60,8 @@ def open_done_modal(
     """Check the item is the clicker's and open the Done modal for it."""
     user_id = body["user"]["id"]
     channel_id, ts = message_location(body)
-    try:
-        assignment_id = ids.parse_assignment_value(str(action.get("value", "")))
-    except ValueError:
+    assignment_id = parse_id(action.get("value", ""))
+    if assignment_id is None:
         tell(client, user_id=user_id, channel_id=channel_id, text=BROKEN_BUTTON)
         return
     try:
@@ -106,6 +105,8 @@ def snooze_chosen(
     try:
         value = str((action.get("selected_option") or {}).get("value", ""))
         assignment_id, choice = ids.parse_snooze_value(value)
+        if not 0 < assignment_id <= MAX_ID:
+            raise ValueError(f"not an assignment id: {assignment_id}")
     except ValueError:
         tell(client, user_id=user_id, channel_id=channel_id, text=BROKEN_BUTTON)
         return

@@ -31,7 +31,7 @@ from sqlmodel import Session
 
 from handlers.context import HandlerContext
 from handlers.events import workspace_of
-from handlers.replies import message_location, tell, user_message
+from handlers.replies import message_location, parse_id, tell, user_message
 from learning import extensions
 from learning.actions import InvalidInput, unit_of_work
 from learning.errors import LearnbotError
@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 BROKEN_BUTTON = "That button no longer works. Open the learnbot Home tab for your current items."
 BROKEN_FORM = "That form is out of date; nothing was changed. Please click the button again."
+NUL_TEXT = "Remove the NUL character (\\0) from this text; it cannot be stored."
 
 
 def register(app: App, ctx: HandlerContext) -> None:
@@ -117,10 +118,7 @@ def _user(body: dict[str, Any]) -> str:
 
 
 def _button_id(action: dict[str, Any]) -> int | None:
-    try:
-        return int(str(action.get("value", "")))
-    except ValueError:
-        return None
+    return parse_id(action.get("value", ""))
 
 
 def _clicker(ctx: HandlerContext, session: Session, body: dict[str, Any]) -> extensions.Clicker:
@@ -158,6 +156,8 @@ def _form_errors(form: views.DateReasonForm, *, with_date: bool) -> dict[str, st
         extensions.check_reason(form.reason)
     except InvalidInput as error:
         errors[views.REASON_BLOCK] = str(error)
+    if "\x00" in form.reason:  # Slack never sends one; PostgreSQL cannot store it
+        errors[views.REASON_BLOCK] = NUL_TEXT
     return errors
 
 
@@ -177,9 +177,13 @@ def _submitted(
 ) -> tuple[views.ModalMetadata, views.DateReasonForm] | None:
     """The modal's metadata and answers; None (after acking) when the metadata is broken."""
     try:
-        metadata = views.ModalMetadata.load(view.get("private_metadata") or "")
-    except ValueError:
-        log.warning("escalation modal with broken metadata: %r", view.get("private_metadata"))
+        metadata: views.ModalMetadata | None = views.ModalMetadata.load(
+            view.get("private_metadata") or ""
+        )
+    except (ValueError, OverflowError):  # not what learnbot wrote (int(inf) overflows)
+        metadata = None
+    if metadata is None or parse_id(metadata.subject_id) is None:
+        log.warning("escalation modal with broken metadata: %.100r", view.get("private_metadata"))
         ack(response_action="errors", errors={views.REASON_BLOCK: BROKEN_FORM})
         return None
     return metadata, views.read_form(((view.get("state") or {}).get("values")) or {})

@@ -31,7 +31,7 @@ from delivery.outbox import NewMessage
 from handlers import registry
 from handlers.context import HandlerContext
 from handlers.home import publish_home
-from handlers.replies import message_location, tell, user_message
+from handlers.replies import message_location, parse_id, tell, user_message
 from learning import members
 from learning.actions import unit_of_work
 from learning.errors import LearnbotError
@@ -49,6 +49,12 @@ from messages.render import KIND_TEXT
 from models import DEFAULT_WORKSPACE
 
 log = logging.getLogger(__name__)
+
+NUL_TEXT = "Remove the NUL character (\\0) from this text; it cannot be stored."
+BROKEN_BUTTON = (
+    "That button no longer works; nothing was changed. Give them a role in the people file "
+    "instead (python bot.py import-people)."
+)
 
 
 def workspace_of(body: dict[str, Any]) -> str:
@@ -170,10 +176,11 @@ def register(app: App, ctx: HandlerContext) -> None:
     ) -> None:
         ack()
         slack_user_id = str((body.get("user") or {}).get("id") or "")
-        try:
-            person_id = int(str(action.get("value")))
-        except ValueError:
-            log.warning("assign-role button with value %r", action.get("value"))
+        person_id = parse_id(action.get("value"))
+        if person_id is None:
+            log.warning("assign-role button with value %.100r", action.get("value"))
+            channel_id, _ = message_location(body)
+            tell(client, user_id=slack_user_id, channel_id=channel_id, text=BROKEN_BUTTON)
             return
         try:
             with unit_of_work(ctx.database) as session:
@@ -209,11 +216,15 @@ def register(app: App, ctx: HandlerContext) -> None:
         chosen = ((values.get(ROLE_BLOCK) or {}).get(ROLE_INPUT) or {}).get("selected_option")
         role = str((chosen or {}).get("value") or "")
         team = ((values.get(TEAM_BLOCK) or {}).get(TEAM_INPUT) or {}).get("value")
-        try:
-            person_id = int(str(view.get("private_metadata")))
-        except ValueError:
+        person_id = parse_id(view.get("private_metadata"))
+        if person_id is None:
             ack(response_action="errors", errors={ROLE_BLOCK: "This form is out of date."})
             return
+        # Slack never sends a NUL, and PostgreSQL can neither store nor look one up.
+        for block, text in ((ROLE_BLOCK, role), (TEAM_BLOCK, team)):
+            if isinstance(text, str) and "\x00" in text:
+                ack(response_action="errors", errors={block: NUL_TEXT})
+                return
         try:
             with unit_of_work(ctx.database) as session:
                 person = members.assign_role_as_admin(

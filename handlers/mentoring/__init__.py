@@ -17,7 +17,7 @@ from slack_sdk import WebClient
 
 from handlers.context import HandlerContext
 from handlers.events import workspace_of
-from handlers.replies import message_location, tell, user_message
+from handlers.replies import message_location, parse_id, tell, user_message
 from learning import mentoring
 from learning.actions import unit_of_work
 from learning.curriculum import ProgramSettings
@@ -50,9 +50,8 @@ def find_mentor_clicked(
 ) -> RenderedMessage:
     """Pair the clicker with a mentor for the clicked item; the private answer."""
     user_id = str((body.get("user") or {}).get("id") or "")
-    try:
-        assignment_id = ids.parse_assignment_value(str(action.get("value", "")))
-    except ValueError:
+    assignment_id = parse_id(action.get("value", ""))
+    if assignment_id is None:
         return text.refused_message(BROKEN_BUTTON)
     try:
         with unit_of_work(ctx.database) as session:

@@ -19,7 +19,7 @@ from slack_sdk.errors import SlackApiError
 
 from handlers.context import HandlerContext
 from handlers.events import workspace_of
-from handlers.replies import message_location, user_message
+from handlers.replies import message_location, parse_id, tell, user_message
 from learning import peer_prompts
 from learning.errors import LearnbotError
 from messages import ids
@@ -55,8 +55,15 @@ def register(app: App, ctx: HandlerContext) -> None:
         )
 
 
-def _tell(respond: Respond, text: str) -> None:
-    respond(text=text, response_type="ephemeral", replace_original=False)
+def _tell(respond: Respond, client: WebClient, body: dict[str, Any], text: str) -> None:
+    """Answer the clicker only: beside the post through ``respond``, else (no
+    ``response_url``) privately by ``tell``."""
+    if body.get("response_url"):
+        respond(text=text, response_type="ephemeral", replace_original=False)
+        return
+    channel_id, _ = message_location(body)
+    user_id = str((body.get("user") or {}).get("id") or "")
+    tell(client, user_id=user_id, channel_id=channel_id, text=text)
 
 
 def prompt_clicked(
@@ -69,10 +76,9 @@ def prompt_clicked(
     kind: str,
 ) -> None:
     """Note the click, answer the clicker privately, refresh the counts on the post."""
-    try:
-        prompt_id = int(str(action.get("value", "")))
-    except ValueError:
-        _tell(respond, views.BROKEN_BUTTON)
+    prompt_id = parse_id(action.get("value", ""))
+    if prompt_id is None:
+        _tell(respond, client, body, views.BROKEN_BUTTON)
         return
     user_id = str((body.get("user") or {}).get("id") or "")
     try:
@@ -86,10 +92,12 @@ def prompt_clicked(
                 clock=ctx.clock,
             )
     except LearnbotError as error:
-        _tell(respond, user_message(error))
+        _tell(respond, client, body, user_message(error))
         return
     _tell(
         respond,
+        client,
+        body,
         views.click_reply(
             kind=kind,
             new=outcome.new,

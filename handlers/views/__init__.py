@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from handlers.context import HandlerContext
 from handlers.digest_dm import update_digest_dm
-from handlers.replies import refresh_home, tell, user_message
+from handlers.replies import parse_id, refresh_home, tell, user_message
 from learning.actions import (
     DoneResult,
     InvalidInput,
@@ -34,6 +34,9 @@ T = TypeVar("T")
 
 COMPLETION_SOURCE = "slack"
 RATING_NEEDED = "Pick how useful it was to send a comment with it."
+NOT_A_LINK = "Give a web link starting with https:// or http://."
+NUL_TEXT = "Remove the NUL character (\\0) from this text; it cannot be stored."
+BROKEN_FORM = "This form is out of date; nothing was changed. Close it and click Done again."
 
 
 def register(app: App, ctx: HandlerContext) -> None:
@@ -63,6 +66,8 @@ def done_form_errors(form: DoneForm) -> tuple[dict[str, str], float | None, str 
         url = check_evidence_url(form.evidence_url)
     except InvalidInput as error:
         errors[ids.DONE_EVIDENCE_BLOCK] = str(error)
+    except ValueError:  # urlsplit refuses it, e.g. "http://[" (an unclosed IPv6 address)
+        errors[ids.DONE_EVIDENCE_BLOCK] = NOT_A_LINK
     if form.rating:
         try:
             rating = int(form.rating)
@@ -75,6 +80,12 @@ def done_form_errors(form: DoneForm) -> tuple[dict[str, str], float | None, str 
         errors[ids.DONE_RATING_BLOCK] = RATING_NEEDED
     if len(form.comment) > COMMENT_MAX:
         errors[ids.DONE_COMMENT_BLOCK] = f"Keep it to {COMMENT_MAX} characters."
+    # Slack never sends a NUL, and PostgreSQL cannot store one: refuse it here, by field,
+    # rather than fail on the insert after the modal has closed.
+    if "\x00" in form.comment:
+        errors[ids.DONE_COMMENT_BLOCK] = NUL_TEXT
+    if "\x00" in form.evidence_url:
+        errors[ids.DONE_EVIDENCE_BLOCK] = NOT_A_LINK
     return errors, score, url, rating
 
 
@@ -87,16 +98,21 @@ def submit_done(
     is written; everything else happens after the ack.
     """
     user_id = body["user"]["id"]
+    try:
+        metadata: DoneModalMetadata | None = DoneModalMetadata.load(
+            view.get("private_metadata") or ""
+        )
+    except (ValueError, OverflowError):  # not what learnbot wrote (int(inf) overflows)
+        metadata = None
+    if metadata is None or parse_id(metadata.assignment_id) is None:
+        log.warning("Done modal with broken metadata: %.100r", view.get("private_metadata"))
+        ack(response_action="errors", errors={ids.DONE_EVIDENCE_BLOCK: BROKEN_FORM})
+        return
     form = read_done_form(((view.get("state") or {}).get("values")) or {})
     errors, score, url, rating = done_form_errors(form)
     if errors:
         ack(response_action="errors", errors=errors)
         return
-    try:
-        metadata = DoneModalMetadata.load(view.get("private_metadata") or "")
-    except ValueError:
-        ack()
-        raise
     ack()
 
     def record() -> tuple[Person, DoneResult]:
