@@ -164,8 +164,10 @@ class SlackTransport:
     def send(self, message: OutgoingMessage) -> Sent:
         """Post ``message``; a DM goes to ``channel=<user id>`` as Slack recommends, a
         group DM (``"U1,U2"``) to the conversation ``conversations.open`` gives for them."""
-        target = self._conversation_id(message.channel) if _is_group(message.channel) else (
-            message.channel
+        target = (
+            self._conversation_id(message.channel)
+            if _is_group(message.channel)
+            else (message.channel)
         )
         response = self._call(
             "chat.postMessage",
@@ -195,30 +197,26 @@ class SlackTransport:
         conversation = self._conversation_id(channel)
         oldest = f"{since.timestamp() - 1:.6f}"
         cursor: str | None = None
+        if thread_ts:
+            method, read, where = (
+                "conversations.replies",
+                self._client.conversations_replies,
+                {"ts": thread_ts},
+            )
+        else:
+            method, read, where = "conversations.history", self._client.conversations_history, {}
         while True:
-            if thread_ts:
-                response = self._call(
-                    "conversations.replies",
-                    self._client.conversations_replies,
-                    channel=conversation,
-                    ts=thread_ts,
-                    oldest=oldest,
-                    include_all_metadata=True,
-                    limit=self._page_size,
-                    cursor=cursor,
-                    history=True,
-                )
-            else:
-                response = self._call(
-                    "conversations.history",
-                    self._client.conversations_history,
-                    channel=conversation,
-                    oldest=oldest,
-                    include_all_metadata=True,
-                    limit=self._page_size,
-                    cursor=cursor,
-                    history=True,
-                )
+            response = self._call(
+                method,
+                read,
+                channel=conversation,
+                oldest=oldest,
+                include_all_metadata=True,
+                limit=self._page_size,
+                cursor=cursor,
+                history=True,
+                **where,
+            )
             for message in response.get("messages") or []:
                 if metadata_key(message) == key:
                     return Sent(channel=conversation, ts=str(message["ts"]))

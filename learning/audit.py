@@ -52,6 +52,35 @@ def _fit(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def set_person_setting(
+    session: Session,
+    *,
+    person: Person,
+    field: str,
+    value: bool,
+    action: str,
+    clock: Clock,
+    details: dict[str, Any] | None = None,
+) -> bool:
+    """Set one of ``person``'s own settings (``public_posts``, ``mentoring``...) and audit
+    it as ``action``, by the person; False (and nothing written) if it already had it."""
+    if getattr(person, field) == value:
+        return False
+    setattr(person, field, value)
+    person.updated_at = clock.now()
+    record(
+        session,
+        clock=clock,
+        actor=person.email,
+        action=action,
+        person_id=person.id,
+        subject=person.email,
+        details={field: value, **(details or {})},
+    )
+    session.flush()
+    return True
+
+
 def record_many(session: Session, *, clock: Clock, entries: list[dict[str, Any]]) -> None:
     """Add many audit entries at once (one INSERT ... executemany, no ORM objects).
 

@@ -810,18 +810,11 @@ def list_holders(
 
 def set_public_posts(session: Session, *, person: Person, public: bool, clock: Clock) -> bool:
     """Let learnbot name ``person`` in public posts (or not); False if nothing changed."""
-    if person.public_posts == public:
-        return False
-    person.public_posts = public
-    person.updated_at = clock.now()
-    audit.record(
+    return audit.set_person_setting(
         session,
-        clock=clock,
-        actor=person.email,
+        person=person,
+        field="public_posts",
+        value=public,
         action="person.privacy",
-        person_id=person.id,
-        subject=person.email,
-        details={"public_posts": public},
+        clock=clock,
     )
-    session.flush()
-    return True

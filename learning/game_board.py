@@ -375,18 +375,12 @@ def set_on_leaderboard(session: Session, *, person: Person, join: bool, clock: C
     Audited as ``leaderboard.join`` / ``leaderboard.leave``. Whether they are named also
     needs ``public_posts`` (``/learn privacy public``), which this leaves alone.
     """
-    if person.on_leaderboard == join:
-        return False
-    person.on_leaderboard = join
-    person.updated_at = clock.now()
-    audit.record(
+    return audit.set_person_setting(
         session,
-        clock=clock,
-        actor=person.email,
+        person=person,
+        field="on_leaderboard",
+        value=join,
         action="leaderboard.join" if join else "leaderboard.leave",
-        person_id=person.id,
-        subject=person.email,
-        details={"on_leaderboard": join, "public_posts": person.public_posts},
+        clock=clock,
+        details={"public_posts": person.public_posts},
     )
-    session.flush()
-    return True

@@ -205,21 +205,14 @@ def find_mentor(
 def set_mentoring(session: Session, *, person: Person, available: bool, clock: Clock) -> bool:
     """``/learn mentor on|off``: whether ``person`` may be paired as a mentor; False if
     nothing changed."""
-    if person.mentoring == available:
-        return False
-    person.mentoring = available
-    person.updated_at = clock.now()
-    audit.record(
+    return audit.set_person_setting(
         session,
-        clock=clock,
-        actor=actor_label(person),
+        person=person,
+        field="mentoring",
+        value=available,
         action="person.mentoring",
-        person_id=person.id,
-        subject=person.email,
-        details={"mentoring": available},
+        clock=clock,
     )
-    session.flush()
-    return True
 
 
 # --- who qualifies ---------------------------------------------------------------------

@@ -20,31 +20,11 @@ from tests.fakes.bolt_requests import SlackRequests
 from tests.fakes.slack_api import BOT_ID, FakeSlack
 from tests.helpers import people_csv
 from tests.outbox_support import make_sender
+from tests.test_kudos import PROGRAMS as KUDOS_PROGRAMS
 from tests.test_learn_command import SECRET, make_learn
 
-PROGRAMS = """
-organisation:
-  name: Kudos Co
-  timezone: Europe/London
-channels:
-  recognition: "#wins"
-kudos:
-  daily_quota: 3
-items:
-  intro:
-    title: Welcome and introductions
-    method: reading
-    minutes: 15
-programs:
-  engineer:
-    title: Engineer
-    tiers:
-      - key: first-30
-        title: First 30 days
-        starts_on_day: 0
-        items:
-          - {item: intro, required: true, due: 3}
-"""
+# The kudos tests' program, with the default quota of 3.
+PROGRAMS = KUDOS_PROGRAMS.replace("daily_quota: 2", "daily_quota: 3")
 
 PEOPLE = (
     "ann@k.io,Ann Giver,,engineer,Ops,2026-03-02,Europe/London,UANN",

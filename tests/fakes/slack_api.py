@@ -1057,21 +1057,7 @@ class FakeSlack:
             for m in reversed(self._messages.get(_dm_channel(channel), []))
             if in_range(m) and not _is_thread_reply(m)
         ]
-        try:
-            page, next_cursor = _paginate(messages, body, default_limit=100)
-        except ValueError:
-            return _error("invalid_cursor")
-        page = copy.deepcopy(page)
-        if not _truthy(body.get("include_all_metadata")):
-            for message in page:
-                message.pop("metadata", None)
-        return {
-            "ok": True,
-            "messages": page,
-            "has_more": bool(next_cursor),
-            "pin_count": 0,
-            "response_metadata": {"next_cursor": next_cursor},
-        }
+        return _message_page(messages, body, pin_count=0)
 
     def _conversations_replies(self, body: Body) -> Body:
         """The thread of ``ts``: its parent first, then replies oldest first, as Slack does."""
@@ -1092,20 +1078,7 @@ class FakeSlack:
             for m in stored
             if m["ts"] == parent or (m.get("thread_ts") == parent and _ts_key(m["ts"]) > oldest)
         ]
-        try:
-            page, next_cursor = _paginate(thread, body, default_limit=100)
-        except ValueError:
-            return _error("invalid_cursor")
-        page = copy.deepcopy(page)
-        if not _truthy(body.get("include_all_metadata")):
-            for message in page:
-                message.pop("metadata", None)
-        return {
-            "ok": True,
-            "messages": page,
-            "has_more": bool(next_cursor),
-            "response_metadata": {"next_cursor": next_cursor},
-        }
+        return _message_page(thread, body)
 
     def _conversations_open(self, body: Body) -> Body:
         if body.get("channel"):
@@ -1208,6 +1181,26 @@ def _server_error(status: int) -> _Reply:
 def _dm_channel(channel: str) -> str:
     """Map a user id to the bot's DM channel with that user, as Slack does when posting."""
     return "D" + channel[1:] if channel.startswith("U") else channel
+
+
+def _message_page(messages: list[Body], body: Body, **extra: Any) -> Body:
+    """One page of ``messages`` as conversations.history/replies answer it (metadata only
+    with ``include_all_metadata``)."""
+    try:
+        page, next_cursor = _paginate(messages, body, default_limit=100)
+    except ValueError:
+        return _error("invalid_cursor")
+    page = copy.deepcopy(page)
+    if not _truthy(body.get("include_all_metadata")):
+        for message in page:
+            message.pop("metadata", None)
+    return {
+        "ok": True,
+        "messages": page,
+        "has_more": bool(next_cursor),
+        **extra,
+        "response_metadata": {"next_cursor": next_cursor},
+    }
 
 
 def _is_thread_reply(message: Body) -> bool:
