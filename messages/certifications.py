@@ -18,10 +18,8 @@ from collections.abc import Sequence
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from slack_sdk.models.blocks import Block, ContextBlock, MarkdownTextObject, SectionBlock
-
 from messages.digest import duration, method_label
-from messages.rendered import RenderedMessage, escape_mrkdwn, truncate
+from messages.rendered import RenderedMessage, escape_mrkdwn, sections_message, truncate
 from messages.report import format_day
 
 if TYPE_CHECKING:
@@ -105,17 +103,7 @@ def _first_name(name: str) -> str:
     return escape_mrkdwn((name.split() or ["there"])[0])
 
 
-def _message(text: str, *paragraphs: str, note: str | None = None) -> RenderedMessage:
-    """Sections (mrkdwn, already escaped) and an optional context note; ``text`` is the
-    notification fallback."""
-    blocks: list[Block] = [
-        SectionBlock(text=MarkdownTextObject(text=truncate(p, SECTION_MAX)))
-        for p in paragraphs
-        if p.strip()
-    ]
-    if note:
-        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=truncate(note, 2000))]))
-    return RenderedMessage(text=truncate(text, SECTION_MAX), blocks=[b.to_dict() for b in blocks])
+_message = sections_message
 
 
 def _requirement_lines(requirements: Sequence[Requirement]) -> str:

@@ -21,7 +21,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from messages import ids
-from messages.rendered import ELLIPSIS, RenderedMessage, escape_mrkdwn, truncate
+from messages.rendered import ELLIPSIS, RenderedMessage, escape_mrkdwn, sections_message, truncate
 
 
 def clean_reason(text: str | None) -> str:
@@ -46,15 +46,7 @@ def _who(name: str, slack_user_id: str | None) -> str:
     return f"*{_clean(name, NAME_MAX)}*"
 
 
-def _message(text: str, *paragraphs: str, note: str | None = None) -> RenderedMessage:
-    blocks: list[Block] = [
-        SectionBlock(text=MarkdownTextObject(text=truncate(p, SECTION_MAX)))
-        for p in paragraphs
-        if p.strip()
-    ]
-    if note:
-        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=truncate(note, 2000))]))
-    return RenderedMessage(text=truncate(text, SECTION_MAX), blocks=[b.to_dict() for b in blocks])
+_message = sections_message
 
 
 def _quote(reason: str) -> str:

@@ -6,10 +6,14 @@ Names and titles are escaped; people on Slack are mentioned, so the group DM nam
 
 from __future__ import annotations
 
-from slack_sdk.models.blocks import Block, ContextBlock, MarkdownTextObject, SectionBlock
-
 from learning.command_parser import COMMAND
-from messages.rendered import RenderedMessage, escape_mrkdwn, mrkdwn_link, truncate
+from messages.rendered import (
+    RenderedMessage,
+    escape_mrkdwn,
+    mrkdwn_link,
+    sections_message,
+    truncate,
+)
 
 SECTION_MAX = 3000
 NAME_MAX = 80
@@ -51,15 +55,7 @@ def _item(title: str, url: str | None) -> str:
     return f"*{escape_mrkdwn(label)}*"
 
 
-def _message(text: str, *paragraphs: str, note: str | None = None) -> RenderedMessage:
-    blocks: list[Block] = [
-        SectionBlock(text=MarkdownTextObject(text=truncate(p, SECTION_MAX)))
-        for p in paragraphs
-        if p.strip()
-    ]
-    if note:
-        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=truncate(note, 2000))]))
-    return RenderedMessage(text=truncate(text, SECTION_MAX), blocks=[b.to_dict() for b in blocks])
+_message = sections_message
 
 
 def pairing_intro_message(

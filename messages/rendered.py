@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from slack_sdk.models.blocks import Block, ContextBlock, MarkdownTextObject, SectionBlock
+
 ELLIPSIS = "…"
 
 
@@ -44,3 +46,24 @@ def mrkdwn_link(url: str, label: str) -> str:
     ``|`` in the url is percent-encoded, since Slack would read it as the separator.
     """
     return f"<{escape_mrkdwn(url).replace('|', '%7C')}|{escape_mrkdwn(label)}>"
+
+
+SECTION_TEXT_MAX = 3000  # Slack's limit on a section's (and the fallback's) text here
+CONTEXT_TEXT_MAX = 2000
+
+
+def sections_message(text: str, *paragraphs: str, note: str | None = None) -> RenderedMessage:
+    """A message of mrkdwn sections (already escaped; blank ones left out) and an optional
+    context note; ``text`` is the notification fallback. Each piece is cut to its limit."""
+    blocks: list[Block] = [
+        SectionBlock(text=MarkdownTextObject(text=truncate(p, SECTION_TEXT_MAX)))
+        for p in paragraphs
+        if p.strip()
+    ]
+    if note:
+        blocks.append(
+            ContextBlock(elements=[MarkdownTextObject(text=truncate(note, CONTEXT_TEXT_MAX))])
+        )
+    return RenderedMessage(
+        text=truncate(text, SECTION_TEXT_MAX), blocks=[b.to_dict() for b in blocks]
+    )
