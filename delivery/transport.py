@@ -24,6 +24,10 @@ from learning.clock import Clock
 
 log = logging.getLogger(__name__)
 
+CLOCK_SKEW_SECONDS = 60
+"""How far before a claim a lookup for its message starts: Slack's ``ts`` comes from
+Slack's clock, which may be behind ours."""
+
 METADATA_EVENT_TYPE = "learnbot_outbox"
 """Slack message metadata ``event_type`` carrying the outbox key."""
 
@@ -188,14 +192,14 @@ class SlackTransport:
         self, channel: str, key: str, since: datetime, *, thread_ts: str | None = None
     ) -> Sent | None:
         """Page ``conversations.history`` (``conversations.replies`` for a reply in
-        ``thread_ts``) from ``since`` - 1 s for a message with ``key``.
+        ``thread_ts``) from ``since`` - ``CLOCK_SKEW_SECONDS`` for a message with ``key``.
 
         A user id (or a group of them) is first turned into the conversation id
         (``conversations.open``, which needs ``im:write`` or ``mpim:write``); the answer
         is cached.
         """
         conversation = self._conversation_id(channel)
-        oldest = f"{since.timestamp() - 1:.6f}"
+        oldest = f"{since.timestamp() - CLOCK_SKEW_SECONDS:.6f}"
         cursor: str | None = None
         if thread_ts:
             method, read, where = (

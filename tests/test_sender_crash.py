@@ -77,9 +77,22 @@ def test_a_stuck_row_slack_already_has_is_marked_sent_without_a_resend(db, clock
     assert opened.body["users"] == "U000"
     [history] = fake.calls_to("conversations.history")
     assert history.body["channel"] == "D000"
+    # From a minute before the claim: Slack's clock may be behind ours.
     assert float(history.body["oldest"]) == pytest.approx(
-        (clock.now() - LEASE - timedelta(seconds=2)).timestamp()
+        (clock.now() - LEASE - timedelta(seconds=1 + 60)).timestamp()
     )
+
+
+def test_a_post_stamped_by_a_slack_clock_behind_ours_is_still_found(db, clock):
+    with FakeSlack(time_source=lambda: clock.now().timestamp() - 3) as slow_clock_slack:
+        put(db, dms(1, at=clock.now()), now=clock.now())
+        _die_mid_send(db, slow_clock_slack, clock, "dm:U000", arrived=True)
+        clock.advance(LEASE + timedelta(seconds=1))
+
+        result = make_sender(db, slow_clock_slack, clock, lease=LEASE).drain()
+
+        assert (result.reconciled.found_sent, result.sent) == (1, 0)
+        assert deliveries(slow_clock_slack) == {"dm:U000": 1}
 
 
 def test_a_stuck_row_that_never_arrived_is_resent_exactly_once(db, clock, fake):
