@@ -164,6 +164,12 @@ def unsettled(db: Database) -> int:
         )
 
 
+WAITING_ON_A_LOCK = (
+    "SELECT count(*) FROM pg_stat_activity "
+    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+)
+
+
 def wait_until_drained(db: Database, timeout: float = WAIT) -> None:
     deadline = time.monotonic() + timeout
     while (left := unsettled(db)) and time.monotonic() < deadline:
@@ -277,7 +283,12 @@ def test_three_bot_processes_and_two_senders_plan_each_tick_once_and_send_each_m
             while sum(b.process.poll() is not None for b in sweeps) < 2:
                 assert time.monotonic() < deadline, [b.output for b in sweeps]
                 time.sleep(0.05)
-            time.sleep(0.5)  # the holder is still stuck, not just slow
+            # The third holds the advisory lock and waits behind the table lock, as
+            # PostgreSQL shows (not merely slow to start).
+            with db.engine.connect() as watcher:
+                while not watcher.execute(text(WAITING_ON_A_LOCK)).scalar():
+                    assert time.monotonic() < deadline, [b.output for b in sweeps]
+                    time.sleep(0.05)
             done = [b for b in sweeps if b.process.poll() is not None]
             [planner] = [b for b in sweeps if b.process.poll() is None]
             blocker.rollback()
