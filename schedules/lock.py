@@ -11,6 +11,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import threading
 from pathlib import Path
 from typing import IO, Any
 
@@ -31,16 +32,22 @@ class SchedulerLock:
 
     Use ``acquire()``/``release()`` or ``with lock: ...``; ``held`` says whether this
     process holds it. Released automatically if the process dies (the connection or the
-    file descriptor goes away with it).
+    file descriptor goes away with it). Thread-safe: the scheduler's jobs run on several
+    threads, and the lock's one connection must serve them one at a time.
     """
 
     def __init__(self, database: Database) -> None:
         self.database = database
         self._connection: Any = None
         self._file: IO[str] | None = None
+        self._mutex = threading.Lock()
         self.held = False
 
     def acquire(self) -> bool:
+        with self._mutex:
+            return self._acquire()
+
+    def _acquire(self) -> bool:
         if self.held and not self._lost():
             return True
         if self.database.engine.dialect.name == "postgresql":
@@ -92,6 +99,10 @@ class SchedulerLock:
         self._connection = None
 
     def release(self) -> None:
+        with self._mutex:
+            self._release()
+
+    def _release(self) -> None:
         if self._connection is not None:
             try:
                 self._connection.execute(
