@@ -1,5 +1,7 @@
 """One scheduler per database, and the scheduler's jobs."""
 
+import threading
+import warnings
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
@@ -107,3 +109,29 @@ def test_the_scheduler_plan_job_runs_every_planner_not_only_the_digests(cli, db,
         keys = session.scalars(select(OutboxMessage.key)).all()
     assert any(key.startswith("digest:") for key in keys)
     assert "board:2026-W49" in keys
+
+
+def test_the_lock_serves_the_schedulers_threads_one_at_a_time(db):
+    # The scheduler's jobs run on a thread pool and each asks the lock before it plans;
+    # on PostgreSQL that checks the lock's one connection, which must not be shared
+    # by two threads at once (SQLAlchemy warns, and the check can fail).
+    lock = SchedulerLock(db)
+    results: list[bool] = []
+    errors: list[BaseException] = []
+
+    def ask() -> None:
+        try:
+            results.extend(lock.acquire() for _ in range(40))
+        except BaseException as error:  # reported below, not lost in the thread
+            errors.append(error)
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        threads = [threading.Thread(target=ask) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    lock.release()
+    assert errors == [] and results == [True] * 160
+    assert [str(w.message) for w in caught if "connection" in str(w.message)] == []
