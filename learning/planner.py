@@ -352,38 +352,24 @@ def _digest(
     for _, assignment_id, required, raw_due, item_id, paused_days in rows:
         if required:
             known = facts.required(raw_due, paused_days)
-            if known[1] == "overdue":
-                overdue.append(
-                    DigestItem(
-                        assignment_id,
-                        *catalogue[item_id],
-                        True,
-                        *known,
-                        assignment_id in paused,
-                        mentor_overdue,
-                    )
-                )
-            else:
-                due_soon.append(
-                    DigestItem(
-                        assignment_id,
-                        *catalogue[item_id],
-                        True,
-                        *known,
-                        assignment_id in paused,
-                        item_id in mentor_items,
-                    )
-                )
+            late = known[1] == "overdue"
+            item = DigestItem(
+                assignment_id,
+                *catalogue[item_id],
+                True,
+                *known,
+                assignment_id in paused,
+                mentor_overdue if late else item_id in mentor_items,
+            )
+            (overdue if late else due_soon).append(item)
         elif len(suggested) < max_suggestions:
             suggested.append(
-                DigestItem(assignment_id, *catalogue[item_id], False, *facts.suggested(raw_due))
-                if item_id not in mentor_items
-                else DigestItem(
+                DigestItem(
                     assignment_id,
                     *catalogue[item_id],
                     False,
                     *facts.suggested(raw_due),
-                    mentor_offer=True,
+                    mentor_offer=item_id in mentor_items,
                 )
             )
     items = (*overdue, *due_soon, *suggested)
