@@ -200,11 +200,10 @@ def _run(database: Database, options: SimulationOptions, out: TextIO) -> Simulat
                         database, message, names, person_zones, out, settings.organisation.timezone
                     )
                     continue
-                _report(database, message, names, person_zones, out, summary)
-                summary.completed += _learn(
-                    database, message.key, clock, rng, options.completion_rate
-                )
-                summary.pairings += _ask_for_mentors(database, message.key, clock, rng)
+                digest = _digest(database, message.key)
+                _report(digest, message, names, person_zones, out, summary)
+                summary.completed += _learn(database, digest, clock, rng, options.completion_rate)
+                summary.pairings += _ask_for_mentors(database, digest, clock, rng)
             for prompt_id in peer.prompt_ids:
                 summary.peer_clicks += _click_prompt(database, prompt_id, clock, rng)
         tick_at += options.tick
@@ -234,14 +233,13 @@ def _digest(database: Database, key: str) -> Digest:
 
 
 def _report(
-    database: Database,
+    digest: Digest,
     message: ConsoleMessage,
     names: dict[int, str],
     zones: dict[int, str],
     out: TextIO,
     summary: SimulationSummary,
 ) -> None:
-    digest = _digest(database, message.key)
     summary.dms += 1
     summary.people_reached.add(digest.person_id)
     local = message.at.astimezone(ZoneInfo(zones[digest.person_id]))
@@ -277,10 +275,9 @@ def _report_other(
 
 
 def _learn(
-    database: Database, key: str, clock: FrozenClock, rng: random.Random, rate: float
+    database: Database, digest: Digest, clock: FrozenClock, rng: random.Random, rate: float
 ) -> int:
     """Each reminded item is done later that day with probability ``rate``."""
-    digest = _digest(database, key)
     done = 0
     with database.session() as session:
         for item in digest.items:
@@ -306,9 +303,10 @@ def _learn(
     return done
 
 
-def _ask_for_mentors(database: Database, key: str, clock: FrozenClock, rng: random.Random) -> int:
+def _ask_for_mentors(
+    database: Database, digest: Digest, clock: FrozenClock, rng: random.Random
+) -> int:
     """A learner may click "Find a mentor" on an item still open that offers it."""
-    digest = _digest(database, key)
     paired = 0
     with database.session() as session:
         settings = current_settings(session)
