@@ -36,6 +36,9 @@ class Settings:
     channel_interval_seconds: float = 1.0
     send_lease_seconds: float = 300.0
     programs_file: str | None = None
+    # Seconds a /learn answer may take before the ack says "working on it" and the
+    # answer follows through ``respond`` (Slack waits 3 s for the ack).
+    ack_budget_seconds: float = 2.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -79,6 +82,12 @@ class Settings:
                 "LEARNBOT_DB_POOL_SIZE must be at least 1 and LEARNBOT_DB_MAX_OVERFLOW 0 or "
                 f"more, got {pool_size} and {max_overflow}"
             )
+        ack_budget = decimal("LEARNBOT_ACK_BUDGET_SECONDS", 2.0)
+        if ack_budget >= 3:
+            raise SettingsError(
+                "LEARNBOT_ACK_BUDGET_SECONDS must be under 3 (Slack gives up on an answer "
+                f"after 3 seconds), got {ack_budget:g}"
+            )
         log_format = env.get("LOG_FORMAT", "").strip().lower() or "text"
         if log_format not in LOG_FORMATS:
             raise SettingsError(f"LOG_FORMAT must be text or json, got {log_format!r}")
@@ -105,6 +114,7 @@ class Settings:
             channel_interval_seconds=decimal("LEARNBOT_CHANNEL_INTERVAL_SECONDS", 1.0),
             send_lease_seconds=decimal("LEARNBOT_SEND_LEASE_SECONDS", 300.0),
             programs_file=env.get("LEARNBOT_PROGRAMS_FILE", "").strip() or None,
+            ack_budget_seconds=ack_budget,
         )
 
     def secrets(self) -> tuple[str, ...]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from settings import Settings
+
 PEOPLE_HEADER = "email,name,manager_email,role,team,role_start_date,timezone,slack_user_id"
 
 # A compact program: two tiers, a prerequisite, a certification. Tier 2 starts on day 31.
@@ -82,3 +84,21 @@ certifications:
 
 def people_csv(*rows: str, header: str = PEOPLE_HEADER) -> str:
     return "\n".join([header, *rows]) + "\n"
+
+
+# Tests wait as long as an answer takes: "working on it" is a time budget, and a test
+# that depended on beating it would depend on the machine's speed (its own tests set a
+# small budget and hold the work back with an event).
+ANSWER_WAIT_SECONDS = 120.0
+
+
+def slack_settings(base_url: str, *, signing_secret: str, **overrides: object) -> Settings:
+    """Settings for an app under test: dummy token, the fake's URL, a patient ack budget."""
+    values: dict[str, object] = {
+        "slack_bot_token": "xoxb-test",
+        "slack_signing_secret": signing_secret,
+        "slack_api_url": base_url,
+        "ack_budget_seconds": ANSWER_WAIT_SECONDS,
+        **overrides,
+    }
+    return Settings(**values)  # type: ignore[arg-type]

@@ -9,7 +9,6 @@ from messages.limits import block_kit_problems
 from messages.rendered import RenderedMessage
 from models import AuditEntry, CompletionEvent, ItemFeedback
 from server.app import build_app
-from settings import Settings
 from tests.chat_support import (
     SECRET,
     assignment,
@@ -24,6 +23,7 @@ from tests.chat_support import (
 from tests.conftest import snapshot
 from tests.fakes.bolt_requests import SlackRequests
 from tests.fakes.slack_api import FakeSlack
+from tests.helpers import slack_settings
 
 
 @pytest.fixture
@@ -34,9 +34,7 @@ def fake(clock):
 
 @pytest.fixture
 def slack(db, clock, fake):
-    settings = Settings(
-        slack_bot_token="xoxb-test", slack_signing_secret=SECRET, slack_api_url=fake.base_url
-    )
+    settings = slack_settings(fake.base_url, signing_secret=SECRET)
     app = build_app(settings, database=db, clock=clock, process_before_response=True)
     return SlackRequests(app, signing_secret=SECRET)
 
@@ -418,9 +416,7 @@ def test_done_from_app_home_records_the_completion_and_refreshes_home(dms, slack
 
 
 def test_with_the_production_setting_listeners_finish_after_the_ack(dms, db, clock, fake):
-    settings = Settings(
-        slack_bot_token="xoxb-test", slack_signing_secret=SECRET, slack_api_url=fake.base_url
-    )
+    settings = slack_settings(fake.base_url, signing_secret=SECRET)
     app = build_app(settings, database=db, clock=clock)  # process_before_response=False
     slack = SlackRequests(app, signing_secret=SECRET)
     quiz = assignment(db, "ana@x.io", "safety-quiz")

@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from sqlalchemy import select
 
 from settings import Settings, SettingsError
@@ -67,6 +68,15 @@ def test_malformed_numbers_in_settings_are_named():
         assert str(error) == "PORT must be a whole number, got 'eighty'"
     else:
         raise AssertionError("a bad PORT must be refused")
+
+
+def test_the_working_on_it_budget_is_a_setting_below_slacks_three_seconds():
+    assert Settings.from_env({}).ack_budget_seconds == 2.0
+    assert Settings.from_env({"LEARNBOT_ACK_BUDGET_SECONDS": "0.5"}).ack_budget_seconds == 0.5
+    with pytest.raises(SettingsError, match="LEARNBOT_ACK_BUDGET_SECONDS must be"):
+        Settings.from_env({"LEARNBOT_ACK_BUDGET_SECONDS": "soon"})
+    with pytest.raises(SettingsError, match="under 3"):
+        Settings.from_env({"LEARNBOT_ACK_BUDGET_SECONDS": "3"})
 
 
 def test_secrets_are_not_in_the_settings_repr():

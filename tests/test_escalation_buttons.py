@@ -16,12 +16,11 @@ from messages.limits import block_kit_problems, view_problems
 from messages.rendered import RenderedMessage
 from models import AuditEntry, ExtensionRequest, OutboxMessage
 from server.app import build_app
-from settings import Settings
 from tests.chat_support import SECRET, assignment, setup_org
 from tests.conftest import snapshot
 from tests.fakes.bolt_requests import SlackRequests
 from tests.fakes.slack_api import FakeSlack
-from tests.helpers import PROGRAMS
+from tests.helpers import PROGRAMS, slack_settings
 from tests.outbox_support import make_sender
 
 TUESDAY = datetime(2026, 3, 10, 10, 0, tzinfo=UTC)
@@ -36,12 +35,7 @@ def fake(clock):
 
 
 def bolt(db, clock, fake, admins=()):
-    settings = Settings(
-        slack_bot_token="xoxb-test",
-        slack_signing_secret=SECRET,
-        slack_api_url=fake.base_url,
-        admins=admins,
-    )
+    settings = slack_settings(fake.base_url, signing_secret=SECRET, admins=admins)
     app = build_app(settings, database=db, clock=clock, process_before_response=True)
     return SlackRequests(app, signing_secret=SECRET)
 

@@ -22,10 +22,9 @@ from models import (
     WorkspaceState,
 )
 from server.app import build_app
-from settings import Settings
 from tests.fakes.bolt_requests import SlackRequests
 from tests.fakes.slack_api import FakeSlack
-from tests.helpers import PROGRAMS, people_csv
+from tests.helpers import PROGRAMS, people_csv, slack_settings
 from tests.outbox_support import make_sender, put, text_message
 
 SECRET = "test-signing-secret"
@@ -51,12 +50,7 @@ def org(cli, write, db):
 
 
 def slack(db, clock, fake, *, admins=("u0listed", "mail-admin@x.io")) -> SlackRequests:
-    settings = Settings(
-        slack_bot_token="xoxb-test",
-        slack_signing_secret=SECRET,
-        slack_api_url=fake.base_url,
-        admins=admins,
-    )
+    settings = slack_settings(fake.base_url, signing_secret=SECRET, admins=admins)
     app = build_app(settings, database=db, clock=clock, process_before_response=True)
     return SlackRequests(app, signing_secret=SECRET)
 

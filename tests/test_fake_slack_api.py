@@ -492,14 +492,12 @@ def test_wait_for_calls_returns_calls_made_from_another_thread(
     assert fake.wait_for_calls("chat.postMessage", 2, where=lambda c: c.ok, timeout=0.1)
 
 
-def test_wait_for_calls_times_out_quickly_with_a_helpful_message(
+def test_wait_for_calls_gives_up_after_its_timeout_with_a_helpful_message(
     fake: FakeSlack, client: WebClient
 ) -> None:
     client.auth_test()
-    started = time.monotonic()
 
     with pytest.raises(AssertionError, match=r"1 call\(s\) to chat.postMessage; got 0") as raised:
         fake.wait_for_calls("chat.postMessage", 1, timeout=0.2)
 
-    assert time.monotonic() - started < 2.0
     assert "auth.test=200" in str(raised.value)

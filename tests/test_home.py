@@ -28,7 +28,7 @@ from server.app import build_app
 from settings import Settings
 from tests.fakes.bolt_requests import SlackRequests
 from tests.fakes.slack_api import FakeSlack
-from tests.helpers import PROGRAMS, people_csv
+from tests.helpers import PROGRAMS, people_csv, slack_settings
 
 SECRET = "test-signing-secret"
 # Everyone but Sol started on 2 February: by 2 March their first tier is all overdue.
@@ -74,12 +74,7 @@ def org(cli, write, db):
 
 
 def settings_for(fake: FakeSlack, admins=("u0solo",)) -> Settings:
-    return Settings(
-        slack_bot_token="xoxb-test",
-        slack_signing_secret=SECRET,
-        slack_api_url=fake.base_url,
-        admins=admins,
-    )
+    return slack_settings(fake.base_url, signing_secret=SECRET, admins=admins)
 
 
 def open_home(db, clock, fake, user_id: str, *, admins=("u0solo",)) -> dict:

@@ -55,7 +55,7 @@ from tests.chat_support import SECRET, SEND_AT, send_digests, setup_org
 from tests.conftest import EXAMPLES, ON_POSTGRES
 from tests.fakes.bolt_requests import SlackRequests
 from tests.fakes.slack_api import TEAM_ID, FakeSlack
-from tests.helpers import PEOPLE_HEADER, PROGRAMS
+from tests.helpers import PEOPLE_HEADER, PROGRAMS, slack_settings
 from tests.outbox_support import make_sender
 
 # Tuesday 10 March 2026, 10:00 in London: Dan's and Ben's first-week items are overdue.
@@ -133,9 +133,7 @@ def fake(clock):
 
 @pytest.fixture
 def slack(db, clock, fake) -> Requests:
-    settings_ = Settings(
-        slack_bot_token="xoxb-test", slack_signing_secret=SECRET, slack_api_url=fake.base_url
-    )
+    settings_ = slack_settings(fake.base_url, signing_secret=SECRET)
     app = build_app(settings_, database=db, clock=clock, process_before_response=True)
     return Requests(app, response_url=fake.base_url + RESPOND)
 
@@ -325,9 +323,7 @@ def registered_interactions(db, clock, fake, monkeypatch) -> dict[str, set[str]]
             return _original(self, constraint, *args, **kwargs)
 
         monkeypatch.setattr(App, kind, recording)
-    settings_ = Settings(
-        slack_bot_token="xoxb-test", slack_signing_secret=SECRET, slack_api_url=fake.base_url
-    )
+    settings_ = slack_settings(fake.base_url, signing_secret=SECRET)
     build_app(settings_, database=db, clock=clock)
     return seen
 
@@ -814,12 +810,7 @@ def test_hostile_kudos_forms_are_refused_by_field_or_given_whole(
 def test_hostile_assign_role_forms_are_refused_by_field_or_applied_whole(
     org, db, clock, fake, tables, data
 ):
-    settings_ = Settings(
-        slack_bot_token="xoxb-test",
-        slack_signing_secret=SECRET,
-        slack_api_url=fake.base_url,
-        admins=("bea@x.io",),
-    )
+    settings_ = slack_settings(fake.base_url, signing_secret=SECRET, admins=("bea@x.io",))
     app = build_app(settings_, database=db, clock=clock, process_before_response=True)
     slack = Requests(app, response_url=fake.base_url + RESPOND)
     ids_ = sorted(p.id for p in org["people"].values())

@@ -29,11 +29,10 @@ from messages.limits import block_kit_problems
 from messages.rendered import RenderedMessage
 from models import Assignment, AssignmentStatus, AuditEntry, Item, Person
 from server.app import build_app
-from settings import Settings
 from tests.conftest import snapshot
 from tests.fakes.bolt_requests import SlackRequests
 from tests.fakes.slack_api import FakeSlack
-from tests.helpers import PROGRAMS, people_csv
+from tests.helpers import PROGRAMS, people_csv, slack_settings
 
 SECRET = "test-signing-secret"
 
@@ -285,12 +284,8 @@ def fake_slack():
 
 def make_learn(db, clock, cli, fake, *, programs_file: str | None) -> Learn:
     app = build_app(
-        Settings(
-            slack_bot_token="xoxb-test",
-            slack_signing_secret=SECRET,
-            slack_api_url=fake.base_url,
-            admins=ADMINS,
-            programs_file=programs_file,
+        slack_settings(
+            fake.base_url, signing_secret=SECRET, admins=ADMINS, programs_file=programs_file
         ),
         database=db,
         clock=clock,
@@ -525,12 +520,7 @@ def test_admin_report_shows_the_completion_report_in_a_code_block(learn):
 def test_an_admin_listed_by_slack_id_needs_no_people_row(db, clock, cli, programs_file, fake_slack):
     assert cli("load-config", programs_file).code == 0
     app = build_app(
-        Settings(
-            slack_bot_token="xoxb-test",
-            slack_signing_secret=SECRET,
-            slack_api_url=fake_slack.base_url,
-            admins=("uroot",),
-        ),
+        slack_settings(fake_slack.base_url, signing_secret=SECRET, admins=("uroot",)),
         database=db,
         clock=clock,
         process_before_response=True,

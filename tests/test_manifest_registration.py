@@ -24,6 +24,7 @@ from settings import Settings
 from tests.conftest import ROOT
 from tests.fakes.bolt_requests import SlackRequests
 from tests.fakes.slack_api import FakeSlack
+from tests.helpers import slack_settings
 
 SECRET = "test-signing-secret"
 INTERACTIVE = (
@@ -87,9 +88,7 @@ def fake():
 
 @pytest.fixture
 def settings(fake) -> Settings:
-    return Settings(
-        slack_bot_token="xoxb-test", slack_signing_secret=SECRET, slack_api_url=fake.base_url
-    )
+    return slack_settings(fake.base_url, signing_secret=SECRET)
 
 
 @pytest.fixture

@@ -30,12 +30,11 @@ from models import (
     Person,
 )
 from server.app import build_app
-from settings import Settings
 from tests.chat_support import assignment, block, send_digests
 from tests.conftest import ON_POSTGRES
 from tests.fakes.bolt_requests import SlackRequests
 from tests.fakes.slack_api import FakeSlack
-from tests.helpers import people_csv
+from tests.helpers import people_csv, slack_settings
 from tests.outbox_support import make_sender
 from tests.test_learn_command import said
 
@@ -142,9 +141,7 @@ def org(cli, write, clock):
 
 @pytest.fixture
 def slack(db, clock, fake):
-    settings = Settings(
-        slack_bot_token="xoxb-test", slack_signing_secret=SECRET, slack_api_url=fake.base_url
-    )
+    settings = slack_settings(fake.base_url, signing_secret=SECRET)
     app = build_app(settings, database=db, clock=clock, process_before_response=True)
     return MentorRequests(app, signing_secret=SECRET, response_url=fake.base_url + RESPOND)
 

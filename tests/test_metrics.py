@@ -17,17 +17,15 @@ from learning.clock import FrozenClock
 from models.db import Database
 from server.app import build_app, health
 from server.http import make_server
-from settings import Settings
 from tests.conftest import ON_POSTGRES
 from tests.fakes.slack_api import FakeSlack
+from tests.helpers import slack_settings
 from tests.outbox_support import dms, make_sender, put
 
 
 def serve(database: Database, clock: FrozenClock, fake: FakeSlack) -> Iterator[str]:
     """A web process as ``bot.py run --no-scheduler`` builds it, on a random port."""
-    settings = Settings(
-        slack_bot_token="xoxb-test", slack_signing_secret="s", slack_api_url=fake.base_url
-    )
+    settings = slack_settings(fake.base_url, signing_secret="s")
     server = make_server(
         build_app(settings, database=database, clock=clock),
         host="127.0.0.1",

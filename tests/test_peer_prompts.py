@@ -35,10 +35,9 @@ from models import (
 from models.db import Database
 from schedules.peer_prompts import plan_peer_prompts
 from server.app import build_app
-from settings import Settings
 from tests.fakes.bolt_requests import SlackRequests
 from tests.fakes.slack_api import FakeSlack
-from tests.helpers import people_csv
+from tests.helpers import people_csv, slack_settings
 from tests.outbox_support import make_sender
 
 SECRET = "test-signing-secret"
@@ -191,9 +190,7 @@ def replies(fake: FakeSlack) -> list[dict[str, Any]]:
 
 
 def bolt(db: Database, clock: FrozenClock, fake: FakeSlack) -> SlackRequests:
-    settings = Settings(
-        slack_bot_token="xoxb-test", slack_signing_secret=SECRET, slack_api_url=fake.base_url
-    )
+    settings = slack_settings(fake.base_url, signing_secret=SECRET)
     app = build_app(settings, database=db, clock=clock, process_before_response=True)
     return SlackRequests(app, signing_secret=SECRET)
 

@@ -18,10 +18,9 @@ from sqlalchemy import func, select
 
 from models import AuditEntry, OutboxMessage, Person, ProcessedEvent
 from server.app import build_app
-from settings import Settings
 from tests.conftest import snapshot
 from tests.fakes.slack_api import FakeSlack
-from tests.helpers import PROGRAMS, people_csv
+from tests.helpers import PROGRAMS, people_csv, slack_settings
 
 SECRET = "test-signing-secret"
 ADMINS = ("u0admin",)
@@ -38,12 +37,7 @@ def app(cli, write, db, clock, fake) -> App:
     assert cli("load-config", write("programs.yml", PROGRAMS)).code == 0
     people = people_csv("boss@x.io,Bo Boss,,engineer,Exec,2026-02-02,Europe/London,U0BOSS")
     assert cli("import-people", write("people.csv", people)).code == 0
-    settings = Settings(
-        slack_bot_token="xoxb-test",
-        slack_signing_secret=SECRET,
-        slack_api_url=fake.base_url,
-        admins=ADMINS,
-    )
+    settings = slack_settings(fake.base_url, signing_secret=SECRET, admins=ADMINS)
     return build_app(settings, database=db, clock=clock, process_before_response=True)
 
 

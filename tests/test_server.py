@@ -11,8 +11,8 @@ from slack_sdk.signature import SignatureVerifier
 
 from server.app import build_app, health
 from server.http import make_server
-from settings import Settings
 from tests.fakes.slack_api import FakeSlack
+from tests.helpers import slack_settings
 
 SECRET = "test-signing-secret"
 
@@ -20,9 +20,7 @@ SECRET = "test-signing-secret"
 @pytest.fixture
 def served(db, clock):
     with FakeSlack() as fake:
-        settings = Settings(
-            slack_bot_token="xoxb-test", slack_signing_secret=SECRET, slack_api_url=fake.base_url
-        )
+        settings = slack_settings(fake.base_url, signing_secret=SECRET)
         app = build_app(settings, database=db, clock=clock)
         server = make_server(app, host="127.0.0.1", port=0, health=lambda: health(db))
         thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -14,10 +14,9 @@ from sqlalchemy import select
 from learning import members
 from models import AuditEntry, Person
 from server.app import build_app
-from settings import Settings
 from tests.fakes.bolt_requests import SlackRequests
 from tests.fakes.slack_api import FakeSlack
-from tests.helpers import PROGRAMS, people_csv
+from tests.helpers import PROGRAMS, people_csv, slack_settings
 from tests.test_learn_command import PEOPLE, said
 
 SECRET = "test-signing-secret"
@@ -49,12 +48,7 @@ class Bot:
     """The app with a given LEARNBOT_ADMINS, and what it recorded."""
 
     def __init__(self, db: Any, clock: Any, fake: FakeSlack, admins: tuple[str, ...]) -> None:
-        settings = Settings(
-            slack_bot_token="xoxb-test",
-            slack_signing_secret=SECRET,
-            slack_api_url=fake.base_url,
-            admins=admins,
-        )
+        settings = slack_settings(fake.base_url, signing_secret=SECRET, admins=admins)
         app = build_app(settings, database=db, clock=clock, process_before_response=True)
         self.requests = SlackRequests(app, signing_secret=SECRET)
         self.db = db

@@ -58,7 +58,6 @@ from models import Person
 
 log = logging.getLogger(__name__)
 
-ACK_BUDGET_SECONDS = 2.0  # Slack waits 3 s for the ack; leave room for the round trip
 WORKERS = 8
 COMPLETION_SOURCE = "slack_command"
 
@@ -86,7 +85,7 @@ def register(app: App, ctx: HandlerContext) -> None:
             respond=respond,
             after=lambda outcome: _refresh_homes(client, ctx, outcome),
             pool=pool,
-            budget=ACK_BUDGET_SECONDS,
+            budget=ctx.settings.ack_budget_seconds,
         )
 
     app.command(registry.LEARN)(handle_learn_command)
