@@ -66,7 +66,7 @@ class ConfigChanges:
             or self.enrollment.people_changed
         )
 
-    def summary(self) -> str:
+    def summary(self, *, dry_run: bool = False) -> str:
         lines = [
             self.items.describe("items"),
             self.programs.describe("programs"),
@@ -74,6 +74,7 @@ class ConfigChanges:
             "settings (cadence, calendar, ladder, channels): "
             + ("changed" if self.settings_changed else "unchanged"),
             str(self.enrollment),
+            *self.enrollment.redate_lines(dry_run=dry_run),
         ]
         return "\n".join(lines)
 
