@@ -245,6 +245,10 @@ def release_dependants(
     zone = person.timezone or settings.organisation.timezone
     today = local_date(clock.now(), zone)
     calendar = settings.calendar_for(zone)
+    keys = {
+        row[0]: row[1]
+        for row in session.execute(select(Item.id, Item.key).where(Item.id.in_(done_now)))  # type: ignore[union-attr]
+    }
     changes: list[DueChange] = []
     seen: set[int] = set()
     for assignment, key, prerequisite in waiting:
@@ -272,7 +276,8 @@ def release_dependants(
                 item=key,
                 new_due=due,
                 event=PREREQUISITE,
-                reason="its prerequisites are done",
+                reason=f"prerequisite {keys.get(prerequisite, prerequisite)} recorded done "
+                f"on {today.isoformat()}",
                 notice=prerequisite_notice(prerequisite) if assignment.required else None,
                 values=basis_values(new_basis),
                 details={"prerequisite_item_id": prerequisite},
