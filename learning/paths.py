@@ -288,6 +288,10 @@ _HELD_COLUMNS = (
 
 
 def _held(row: Any, zone: str) -> Held:
+    basis = basis_of(row)
+    # The day it was assigned matters only to adopt an open item made outside the path
+    # rules; a time-zone conversion per row is most of enrollment's time otherwise.
+    adopt = basis is None and row.status == AssignmentStatus.OPEN and row.cycle == 0
     return Held(
         row.id,
         row.item_id,
@@ -296,9 +300,9 @@ def _held(row: Any, zone: str) -> Held:
         row.tier_id,
         row.required,
         row.due_date,
-        local_date(row.assigned_at, zone),
+        local_date(row.assigned_at, zone) if adopt else None,
         row.due_pinned,
-        basis_of(row),
+        basis,
     )
 
 
