@@ -536,6 +536,8 @@ def extend(
         attempted="escalation.extend",
     )
     due = check_new_due(new_due, today=target.today)
+    if due == target.assignment.due_date:
+        raise InvalidInput("due", f"{_day(due)} is already the due date: pick another day.")
     why = check_reason(reason)
     return _apply_extension(
         session,

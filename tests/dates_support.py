@@ -12,8 +12,11 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
+from learning.chain import PeopleIndex
 from learning.clock import FrozenClock
 from learning.digest import Digest, DigestItem
+from learning.ladder import escalation_window, notice_day, step_date
+from learning.paths import current_settings
 from models import Assignment, AssignmentStatus, AuditEntry, Item, OutboxMessage, Person
 from models.db import Database
 from schedules.lock import SchedulerLock
@@ -52,6 +55,21 @@ class Ticker:
                 if at >= until:
                     return
                 self.tick(at)
+            day += timedelta(days=1)
+
+    def run_send_times(self, until: datetime, zones: Iterable[str], at: time = time(9, 30)) -> None:
+        """A sweep at ``at`` local time in each of ``zones`` (their send time: windows
+        open then), every day up to ``until``."""
+        day = self.clock.now().date() - timedelta(days=1)
+        while True:
+            instants = sorted(
+                datetime.combine(day, at, tzinfo=ZoneInfo(zone)).astimezone(UTC) for zone in zones
+            )
+            for instant in instants:
+                if instant >= until:
+                    return
+                if instant >= self.clock.now():
+                    self.tick(instant)
             day += timedelta(days=1)
 
     def close(self) -> None:
@@ -200,3 +218,72 @@ def text_of(payload: dict[str, Any]) -> str:
 
     rendered = render_digest(Digest.from_json(payload["digest"]))
     return "\n".join(b["text"]["text"] for b in rendered.blocks if b.get("text"))
+
+
+def check_ladder_against_slack(db: Database, fake: FakeSlack, *, end: datetime) -> dict[str, int]:
+    """Every step of every open required item that tells someone else, whose day ended
+    before ``end``: one escalation DM to the person the chain rules name, on the day
+    ``learning.ladder.notice_day`` gives, and every digest that announced it named that
+    day. Returns how many steps were checked, by kind."""
+    told = escalated(db, fake)
+    checked = {"manager": 0, "skip_level": 0}
+    with db.session() as session:
+        settings = current_settings(session)
+        org = settings.organisation.timezone
+        index = PeopleIndex(session, org_zone=org)
+        rows = session.execute(
+            select(Assignment, Person, Item.key)
+            .join(Person, Person.id == Assignment.person_id)
+            .join(Item, Item.id == Assignment.item_id)
+            .where(
+                Assignment.status == "open",
+                Assignment.required,
+                Assignment.due_date.is_not(None),  # type: ignore[union-attr]
+            )
+        ).all()
+        announced: dict[int, dict[date, DigestItem]] = {}
+        for assignment, person, key in rows:
+            zone = person.timezone or org
+            calendar = settings.calendar_for(zone)
+            manager, skip = index.takers(person.id, end)
+            if person.id not in announced:
+                announced[person.id] = digest_items(db, fake, person.id)
+            for step in settings.escalation.steps:
+                if step.notify == "learner":
+                    continue
+                taker = manager if step.notify == "manager" else skip
+                window = escalation_window(settings, taker.timezone if taker else None)
+                step_on = step_date(
+                    step,
+                    due=assignment.due_date,
+                    calendar=calendar,
+                    paused_days=assignment.ladder_paused_days,
+                )
+                day = notice_day(step_on, learner_zone=zone, window=window)
+                if window.closes(day) > end:
+                    continue
+                channel = taker.slack_user_id if taker else settings.channels.admins
+                sent = [
+                    m
+                    for m in told[(assignment.id, assignment.due_date.isoformat())]
+                    if any(
+                        i["assignment_id"] == assignment.id and i["step"] == step.notify
+                        for learner in m.payload["learners"]
+                        for i in learner["items"]
+                    )
+                ]
+                where = f"{person.email} {key} due {assignment.due_date} {step.notify}"
+                assert [(m.channel, m.local_date(window.zone)) for m in sent] == [(channel, day)], (
+                    where
+                )
+                # Every digest that announced this step named that day.
+                for item_day, items in announced[person.id].items():
+                    item = items.get(assignment.id)
+                    if (
+                        item is not None
+                        and item.due_date == assignment.due_date
+                        and item.next_notice_to == step.notify
+                    ):
+                        assert item.next_notice_on == day, (where, item_day)
+                checked[step.notify] += 1
+    return checked
