@@ -654,8 +654,12 @@ def _requestable(
     if assignment.status != AssignmentStatus.OPEN:
         raise _not_open(assignment, item, learner, own=True)
     title = " ".join(item.title.split())
-    if not assignment.required or assignment.due_date is None:
+    if not assignment.required:
         raise NotEligible(f"“{title}” is suggested, so it has no deadline to move.")
+    if assignment.due_date is None:
+        raise NotEligible(
+            f"“{title}” waits for something you have to do first, so it has no deadline yet."
+        )
     pending = session.scalars(
         select(ExtensionRequest).where(
             ExtensionRequest.assignment_id == assignment_id,
