@@ -337,7 +337,7 @@ def _redate(
                 new_due=change.new_due,
                 event=event,
                 reason=_reason(event, person, change),
-                notice=(event if event != PREREQUISITE else None) if told else None,
+                notice=event if told else None,
                 values={
                     "tier_id": change.tier_id,
                     "required": change.required,
