@@ -14,8 +14,13 @@ from typing import Any
 from slack_bolt import App
 
 from handlers.context import HandlerContext
+from messages.mrkdwn import Mrkdwn
 
 log = logging.getLogger(__name__)
+
+SOMETHING_WENT_WRONG = Mrkdwn(
+    "Sorry, something went wrong on our side. It has been logged; please try again in a minute."
+)
 
 
 def handle_error(error: Exception, body: dict[str, Any], respond: Any, logger: Any) -> None:
@@ -23,8 +28,7 @@ def handle_error(error: Exception, body: dict[str, Any], respond: Any, logger: A
     logger.exception("listener failed: %s", error)
     if respond is not None and body.get("response_url"):
         respond(
-            text="Sorry, something went wrong on our side. It has been logged; "
-            "please try again in a minute.",
+            text=SOMETHING_WENT_WRONG,
             response_type="ephemeral",
             replace_original=False,
         )

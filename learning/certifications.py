@@ -426,7 +426,7 @@ def dm(
         kind=KIND_TEXT,
         channel=person.slack_user_id,
         text=message.text,
-        payload={"text": message.text, "blocks": message.blocks},
+        payload=message.payload(),
         person_id=person.id,
         workspace_id=person.workspace_id or DEFAULT_WORKSPACE,
         not_before=not_before,
@@ -441,7 +441,7 @@ def _post(
         kind=KIND_TEXT,
         channel=channel,
         text=message.text,
-        payload={"text": message.text, "blocks": message.blocks},
+        payload=message.payload(),
         workspace_id=workspace_id or DEFAULT_WORKSPACE,
         not_before=now,
     )

@@ -47,7 +47,9 @@ from learning.identity import UNKNOWN_PERSON, is_admin, person_by_slack_id
 from learning.members import admin_contacts
 from learning.paths import current_settings
 from messages import extensions as text
+from messages.mrkdwn import Mrkdwn
 from messages.render import KIND_TEXT
+from messages.rendered import RenderedMessage
 from models import (
     DEFAULT_WORKSPACE,
     Assignment,
@@ -202,7 +204,7 @@ def _dm(
     *,
     key: str,
     to: Person,
-    body: str,
+    body: Mrkdwn,
     now: datetime,
     blocks: list[dict[str, Any]] | None = None,
 ) -> bool:
@@ -211,9 +213,7 @@ def _dm(
     if not to.slack_user_id:
         log.warning("outbox %s: person %s has no Slack user id; not sent", key, to.id)
         return False
-    payload: dict[str, Any] = {"text": body}
-    if blocks:
-        payload["blocks"] = blocks
+    payload = RenderedMessage(text=body, blocks=blocks or []).payload()
     message = NewMessage(
         key=key[:200],
         kind=KIND_TEXT,
@@ -813,7 +813,7 @@ def request_extension(
                 kind=KIND_TEXT,
                 channel=channel,
                 text=card.text,
-                payload={"text": card.text, "blocks": card.blocks},
+                payload=card.payload(),
                 person_id=person_id,
                 workspace_id=learner.workspace_id,
                 not_before=now,

@@ -133,7 +133,7 @@ def give_kudos(
                 kind=KIND_TEXT,
                 channel=posted,
                 text=post.text,
-                payload={"text": post.text, "blocks": post.blocks},
+                payload=post.payload(),
                 workspace_id=recipient.workspace_id or DEFAULT_WORKSPACE,
                 not_before=now,
             )

@@ -446,7 +446,7 @@ def _pair(
                 # Two user ids: the sender opens one group DM with both of them.
                 channel=f"{learner.slack_user_id},{mentor.slack_user_id}",
                 text=intro.text,
-                payload={"text": intro.text, "blocks": intro.blocks},
+                payload=intro.payload(),
                 person_id=learner.id,
                 workspace_id=learner.workspace_id or DEFAULT_WORKSPACE,
                 not_before=now,

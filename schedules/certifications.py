@@ -388,7 +388,7 @@ def _report_failed_posts(
         message = text.post_failed_message(
             outbox_id=row.id, key=row.key, channel=row.channel, error=row.last_error or "failed"
         )
-        payload = {"text": message.text, "blocks": message.blocks}
+        payload = message.payload()
         workspace = row.workspace_id or DEFAULT_WORKSPACE
         channel = settings.channels.admins
         if channel and channel != row.channel:

@@ -33,6 +33,7 @@ from sqlmodel import SQLModel
 
 from handlers.replies import MAX_ID
 from learning.curriculum import load_curriculum
+from learning.plain_text import multiline
 from logs import configure_logging, remove_logging
 from messages import extensions as extension_views
 from messages import ids
@@ -533,9 +534,11 @@ def expected_done_errors(evidence, score, rating, comment) -> set[str]:
             ok = False
         if not ok:
             expected.add(ids.DONE_RATING_BLOCK)
-    elif (comment or "").strip():
+    elif multiline(comment):
         expected.add(ids.DONE_RATING_BLOCK)
-    if len((comment or "").strip()) > 1000 or "\x00" in (comment or ""):
+    # A comment is kept as plain words: control characters (NUL too) are removed, not
+    # refused (they used to refuse the form).
+    if len(multiline(comment)) > 1000:
         expected.add(ids.DONE_COMMENT_BLOCK)
     if "\x00" in link:
         expected.add(ids.DONE_EVIDENCE_BLOCK)
@@ -739,6 +742,11 @@ def test_hostile_extension_forms_are_refused_by_field_or_applied_whole(
     assert "outbox" in changed  # the other side is told, in the same transaction
 
 
+def as_stored(reason: str | None) -> str:
+    """A kudos reason as it is stored: one line, control characters as spaces."""
+    return " ".join(re.sub(r"[\x00-\x1f\x7f-\x9f]", " ", reason or "").split())
+
+
 @HYPOTHESIS(max_examples=60)
 @given(data=st.data())
 def test_hostile_kudos_forms_are_refused_by_field_or_given_whole(
@@ -788,7 +796,7 @@ def test_hostile_kudos_forms_are_refused_by_field_or_given_whole(
         assert set(answer["errors"]) <= {ids.KUDOS_RECIPIENT_BLOCK, ids.KUDOS_REASON_BLOCK}
         for message in answer["errors"].values():
             assert_clear(message)
-        if user_id != STRANGER and not " ".join((reason or "").replace("\x00", " ").split()):
+        if user_id != STRANGER and not as_stored(reason):
             assert ids.KUDOS_REASON_BLOCK in answer["errors"]
         assert tables.snapshot(without=("audit_log",)) == {
             k: v for k, v in before.items() if k != "audit_log"
@@ -801,7 +809,9 @@ def test_hostile_kudos_forms_are_refused_by_field_or_given_whole(
         outbox = session.scalars(
             select(OutboxMessage).where(OutboxMessage.key.contains(f"kudos:{kudos.id}"))
         ).all()
-    assert kudos.reason == " ".join(reason.replace("\x00", " ").split())  # NUL: a space
+    # The giver's words: control characters (NUL too) and whitespace runs as one space
+    # (it used to be NUL alone).
+    assert kudos.reason == as_stored(reason)
     assert outbox, "kudos given without the message that tells the recipient"
 
 

@@ -225,7 +225,7 @@ def reply(response: Any) -> dict[str, Any]:
     body = json.loads(response.body)
     assert body["response_type"] == "ephemeral"
     assert body["text"].strip()
-    assert block_kit_problems(RenderedMessage(body["text"], body.get("blocks", []))) == []
+    assert block_kit_problems(RenderedMessage.from_payload(body)) == []
     return body
 
 

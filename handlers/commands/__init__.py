@@ -28,6 +28,7 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from handlers import registry
@@ -163,7 +164,7 @@ def answer(
     role with ``users.info`` first; without it the stored role is all there is.
     """
     try:
-        command = parser.parse_command(text)
+        command = parser.parse_command(text, name_of=lambda user_id: _name_of(ctx, user_id))
     except parser.UsageError as error:
         return Outcome(replies.usage_message(error))
     if isinstance(command, parser.ShowHelp):
@@ -180,6 +181,18 @@ def answer(
     except Exception:
         log.exception("/learn %r from %s failed", text[:200], slack_user_id)
         return Outcome(replies.failed_message())
+
+
+def _name_of(ctx: HandlerContext, slack_user_id: str) -> str | None:
+    """The name learnbot has for a Slack user (a mention typed in a kudos reason is
+    stored as "@Their Name"); None when learnbot does not know them."""
+    try:
+        with ctx.database.session(dry_run=True) as session:
+            person = identity.person_by_slack_id(session, slack_user_id)
+            return person.name if person is not None else None
+    except SQLAlchemyError:  # the name is a nicety; Slack's own label will do
+        log.warning("could not look up the name of %s for a kudos reason", slack_user_id)
+        return None
 
 
 def _run(
