@@ -10,12 +10,21 @@ the fake Slack Web API received.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select, update
 
+from learning.award_rules import (
+    FIRST,
+    REGAINED,
+    RENEWAL,
+    CertificationRule,
+    CompletionFact,
+    Requirement,
+    award_chain,
+)
 from learning.periods import Period, add_months, earlier, later
 from models import AuditEntry, CertificationAward, OutboxMessage, Person
 from schedules.certifications import plan_certifications
@@ -141,6 +150,91 @@ def test_a_period_keeps_the_local_time_across_a_daylight_saving_change():
     assert then.astimezone(LONDON).replace(tzinfo=None) == datetime(2026, 3, 29, 9, 0)
     assert then - at == timedelta(hours=23)
     assert earlier(then, Period(days=1), "Europe/London") == at
+
+
+# --- the rules, as pure functions -------------------------------------------------------
+
+
+def rule(*, valid: Period, window: Period, grace: Period = Period()) -> CertificationRule:
+    return CertificationRule(
+        1,
+        "cert",
+        "Cert",
+        valid,
+        window,
+        grace,
+        (
+            Requirement(1, "course", "Course", "online", 30),
+            Requirement(2, "quiz", "Quiz", "assessment", 10, min_score=80),
+        ),
+    )
+
+
+def fact(item_id: int, day: date, score: float | None = None, *, recorded: date | None = None):
+    at = datetime.combine(day, time(12), tzinfo=UTC)
+    seen = datetime.combine(recorded, time(12), tzinfo=UTC) if recorded else at
+    return CompletionFact(item_id, at, seen, score, "import")
+
+
+def chain_of(cert: CertificationRule, facts, rounds=None) -> list[tuple[int, str, date, date]]:
+    by_item: dict[int, list[CompletionFact]] = {}
+    for f in facts:
+        by_item.setdefault(f.item_id, []).append(f)
+    planned = award_chain(cert, by_item, previous=None, rounds_assigned=rounds or {}, zone="UTC")
+    return [(p.cycle, p.kind, p.awarded_at.date(), p.expires_at.date()) for p in planned]
+
+
+def test_a_requirement_is_met_by_its_first_passing_completion_and_the_round_by_the_last():
+    cert = rule(valid=Period(months=12), window=Period(days=30))
+    facts = [
+        fact(1, date(2026, 1, 5)),
+        fact(2, date(2026, 1, 6), 70),  # a fail
+        fact(2, date(2026, 1, 9), 90),  # the pass: the round is met here
+        fact(2, date(2026, 1, 20), 95),  # a later retake changes nothing
+    ]
+    assert chain_of(cert, facts) == [(0, FIRST, date(2026, 1, 9), date(2027, 1, 9))]
+
+
+def test_the_work_that_earned_a_round_never_earns_the_next():
+    # A window as long as the validity would otherwise renew forever on the same work.
+    cert = rule(valid=Period(days=30), window=Period(days=60))
+    facts = [fact(1, date(2026, 1, 5)), fact(2, date(2026, 1, 5), 90)]
+    assert chain_of(cert, facts) == [(0, FIRST, date(2026, 1, 5), date(2026, 2, 4))]
+
+
+def test_a_back_dated_completion_of_an_assigned_round_renews_it():
+    """The LMS reports, after the window job assigned the round, a quiz done just before
+    the window opened: learnbot applied it to the round, so it renews."""
+    cert = rule(valid=Period(months=12), window=Period(days=30), grace=Period(days=14))
+    first = [fact(1, date(2026, 1, 5)), fact(2, date(2026, 1, 9), 90)]
+    # The window opens on 10 Dec 2026; round 1 was assigned that day.
+    assigned = datetime(2026, 12, 10, 9, 0, tzinfo=UTC)
+    rounds = {(1, 1): assigned, (2, 1): assigned}
+    renewal = [
+        fact(1, date(2026, 12, 12)),
+        fact(2, date(2026, 12, 1), 85, recorded=date(2026, 12, 15)),
+    ]
+    assert chain_of(cert, first + renewal, rounds) == [
+        (0, FIRST, date(2026, 1, 9), date(2027, 1, 9)),
+        (1, RENEWAL, date(2026, 12, 12), date(2028, 1, 9)),
+    ]
+    # Without the assigned round (history), work before the window is no renewal.
+    assert chain_of(cert, first + renewal) == [(0, FIRST, date(2026, 1, 9), date(2027, 1, 9))]
+
+
+def test_renewed_after_the_grace_period_is_regained_and_the_old_round_lapsed():
+    cert = rule(valid=Period(months=12), window=Period(days=30), grace=Period(days=14))
+    facts = [
+        fact(1, date(2025, 3, 1)),
+        fact(2, date(2025, 3, 1), 90),
+        fact(1, date(2026, 3, 20)),  # expired 1 Mar 2026, lapsed 15 Mar
+        fact(2, date(2026, 3, 20), 90),
+    ]
+    planned = chain_of(cert, facts)
+    assert planned == [
+        (0, FIRST, date(2025, 3, 1), date(2026, 3, 1)),
+        (1, REGAINED, date(2026, 3, 20), date(2027, 3, 20)),
+    ]
 
 
 # --- acceptance: dates from the work -----------------------------------------------------
