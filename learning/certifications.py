@@ -183,6 +183,7 @@ def check_awards(
     settings: ProgramSettings,
     certification_ids: Collection[int] | None = None,
     milestone: bool = True,
+    rules: dict[int, CertificationRule] | None = None,
 ) -> list[Award]:
     """Award every round of every certification ``person_id``'s completions earn.
 
@@ -193,6 +194,7 @@ def check_awards(
 
     Args:
         certification_ids: Only these certifications (default: every active one).
+        rules: ``certification_rules(session)``, when the caller checks many people.
 
     Returns:
         The awards this call inserted, oldest first (recent ones were notified).
@@ -201,7 +203,8 @@ def check_awards(
     person = session.get(Person, person_id)
     if person is None:
         return []
-    rules = certification_rules(session)
+    if rules is None:
+        rules = certification_rules(session)
     if certification_ids is not None:
         rules = {cert_id: rule for cert_id, rule in rules.items() if cert_id in certification_ids}
     awards: list[Award] = []
@@ -530,8 +533,8 @@ def award_qualifiers(
                 person_id=person_id,
                 clock=clock,
                 settings=settings,
-                certification_ids=set(rules),
                 milestone=False,
+                rules=rules,
             )
         )
     return tally

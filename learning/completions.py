@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from learning import audit
-from learning.certifications import AwardTally, check_awards
+from learning.certifications import AwardTally, certification_rules, check_awards
 from learning.clock import Clock
 from learning.csv_source import read_csv
 from learning.curriculum import ProgramSettings
@@ -231,9 +231,10 @@ def import_completions(
             result.already_known += 1
     # Awards once per person, after all their rows: then the order of the rows does not
     # matter, and years of history make each round once, dated from its own work.
+    rules = certification_rules(session)
     for person_id in sorted(touched):
         result.awards.add(
-            check_awards(session, person_id=person_id, clock=clock, settings=settings)
+            check_awards(session, person_id=person_id, clock=clock, settings=settings, rules=rules)
         )
     if result.recorded:
         audit.record(

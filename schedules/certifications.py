@@ -4,16 +4,19 @@ Each tick, as of ``clock.now()``, for the newest award of each active person and
 certification:
 
 * **Window.** From ``expires_at - recertify_window`` on (a calendar period, counted in
-  the holder's time zone), the certification's items are
-  assigned again as a new round (``Assignment.cycle = award.cycle + 1``, required, due
-  on the expiry date in the holder's calendar, no tier: enrollment never closes them),
-  so the daily digest and the escalation ladder take them up like any required item.
+  the holder's time zone), the certification's items are assigned again as a new round
+  (``Assignment.cycle = award.cycle + 1``, required, due on the expiry date in the
+  holder's calendar, no tier: enrollment never closes them), so the daily digest and
+  the escalation ladder take them up like any required item.
   The holder gets one DM (``cert_window:{award_id}``) in their next send window.
   Completing the round renews the certification (``learning.certifications``).
-* **Lapse.** From ``expires_at + grace`` without a renewal the award gets ``lapsed_at``
-  (that instant) and holder and manager are told (``cert_lapsed:{award_id}:holder`` and
-  ``:manager``), each in their own next send window. The lapse is a guarded update
-  under the person's lock, so it never races a renewal that lands at the same moment.
+* **Lapse.** From ``expires_at + grace`` (calendar) without a renewal the award gets
+  ``lapsed_at`` (that instant) and holder and manager are told
+  (``cert_lapsed:{award_id}:holder`` and ``:manager``), each in their own next send
+  window. An award recorded from history after it had run out is lapsed silently when
+  it is recorded (``learning.certifications``), so this job never tells of it. The
+  lapse is a guarded update under the person's lock, so it never races a renewal that
+  lands at the same moment.
 
 It also tells the admins (``channels.admins``, else the learnbot admins by DM) about each
 public post (shout-out, milestone) the sender gave up on, e.g. ``not_in_channel`` when
