@@ -172,6 +172,10 @@ def cmd_certs(ctx: Context, args: argparse.Namespace) -> int:
     from learning.paths import current_settings
     from messages.certifications import render_holders, render_holders_csv
 
+    if args.redate_from_completions:
+        return _redate_awards(ctx, args)
+    if args.dry_run:
+        raise LearnbotError("--dry-run goes with --redate-from-completions")
     if args.expiring is not None and args.expiring < 0:
         raise LearnbotError("--expiring takes a number of days, 0 or more")
     with ctx.db().session() as session:
@@ -185,6 +189,24 @@ def cmd_certs(ctx: Context, args: argparse.Namespace) -> int:
         ctx.out.write(render_holders_csv(lines))
     else:
         ctx.say(render_holders(lines, expiring=args.expiring))
+    return 0
+
+
+def _redate_awards(ctx: Context, args: argparse.Namespace) -> int:
+    """``certs --redate-from-completions``: awards dated from their work (audited, silent)."""
+    from learning.award_redating import redate_awards
+    from learning.paths import current_settings
+    from messages.certifications import render_redate
+
+    if args.expiring is not None or args.csv:
+        raise LearnbotError("--redate-from-completions takes no --expiring or --csv")
+    with ctx.db().session(dry_run=args.dry_run) as session:
+        settings = current_settings(session)
+        if settings is None:
+            raise LearnbotError("no configuration loaded yet: run `python bot.py load-config FILE`")
+        result = redate_awards(session, clock=ctx.clock, settings=settings, actor=args.actor)
+    ctx.say(render_redate(result))
+    ctx.say(_outcome(args.dry_run, bool(result.redated)))
     return 0
 
 
@@ -674,6 +696,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="only certifications (not lapsed) that expire within DAYS days",
     )
     certs.add_argument("--csv", action="store_true", help="CSV for spreadsheets")
+    certs.add_argument(
+        "--redate-from-completions",
+        action="store_true",
+        help="give existing awards the dates their completions earn (audited; sends nothing)",
+    )
+    certs.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="with --redate-from-completions: show the changes, apply nothing",
+    )
     certs.set_defaults(func=cmd_certs)
 
     outbox = commands.add_parser("outbox", help="list outbox messages; retry failed ones")

@@ -15,15 +15,17 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
+from learning.clock import local_date
 from messages.digest import duration, method_label
 from messages.mrkdwn import Mrkdwn, esc, lines, md, person
 from messages.rendered import RenderedMessage, sections_message, truncate
 from messages.report import format_day
 
 if TYPE_CHECKING:
+    from learning.award_redating import RedateResult
     from learning.certifications import HolderLine, Requirement, Standing
 
 COMMAND = "/learn"
@@ -140,6 +142,21 @@ def _effort(items: int, minutes: int) -> str:
 
 
 # --- when it is awarded -------------------------------------------------------------------
+
+
+def trusted_score_note(*, score: float, titles: Sequence[str]) -> str:
+    """Told to a learner whose typed score would have counted towards a certification.
+
+    A score typed into the Done form is self-reported; a certification's minimum score
+    needs one from the LMS or an admin (``learning.award_rules.TRUSTED_SCORE_SOURCES``).
+    """
+    names = ", ".join(f"*{_clean(title, TITLE_MAX)}*" for title in titles[:ITEMS_SHOWN])
+    needs = "needs" if len(titles) == 1 else "need"
+    return (
+        f"Your score of {score:g} is recorded as self-reported. {names} {needs} a score from "
+        "your learning platform (LMS) or an admin, so it counts once your result arrives "
+        "from there."
+    )
 
 
 def award_holder_message(
@@ -546,3 +563,37 @@ def render_holders_csv(lines: Sequence[HolderLine]) -> str:
             ]
         )
     return out.getvalue()
+
+
+REDATED_SHOWN = 50
+
+
+def render_redate(result: RedateResult) -> str:
+    """``bot.py certs --redate-from-completions``: each change (dates in the holder's
+    calendar), then the summary."""
+    lines = []
+    for change in result.redated[:REDATED_SHOWN]:
+
+        def day(value: datetime | None, zone: str = change.zone) -> str:
+            return local_date(value, zone).isoformat() if value else "-"
+
+        parts = [
+            f"{change.email} {change.certification} (cycle {change.cycle}):",
+            f"awarded {day(change.awarded_at[0])} -> {day(change.awarded_at[1])},",
+            f"expires {day(change.expires_at[0])} -> {day(change.expires_at[1])}",
+        ]
+        if change.lapsed_at[0] != change.lapsed_at[1]:
+            parts[-1] += ","
+            parts.append(f"lapsed {day(change.lapsed_at[0])} -> {day(change.lapsed_at[1])}")
+        lines.append(" ".join(parts))
+    if len(result.redated) > REDATED_SHOWN:
+        lines.append(f"...and {len(result.redated) - REDATED_SHOWN} more (see `audit`)")
+    for kept in result.kept[:REDATED_SHOWN]:
+        lines.append(
+            f"{kept.email} {kept.certification} (cycle {kept.cycle}): kept as it is, "
+            "its recorded completions do not earn it"
+        )
+    if len(result.kept) > REDATED_SHOWN:
+        lines.append(f"...and {len(result.kept) - REDATED_SHOWN} more kept")
+    lines.append(result.summary())
+    return "\n".join(lines)

@@ -129,7 +129,12 @@ class TierItem(SQLModel, table=True):
 
 
 class Certification(SQLModel, table=True):
-    """A certification awarded when its requirements are met."""
+    """A certification awarded when its requirements are met.
+
+    Its validity, recertification window and grace are calendar periods
+    (``learning.periods.Period``): ``*_months`` calendar months, then ``*_days`` days
+    (``1y`` is 12 months and 0 days; ``30d`` is 0 months and 30 days).
+    """
 
     __tablename__ = "certification"
 
@@ -139,6 +144,9 @@ class Certification(SQLModel, table=True):
     valid_days: int
     recertify_window_days: int = 30
     grace_days: int = 0
+    valid_months: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    recertify_window_months: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    grace_months: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     active: bool = True
 
 
@@ -150,6 +158,8 @@ class CertificationRequirement(SQLModel, table=True):
     certification_id: int = Field(foreign_key="certification.id", primary_key=True)
     item_id: int = Field(foreign_key="item.id", primary_key=True)
     min_score: float | None = None
+    # A score the learner typed counts towards min_score (else only trusted sources do).
+    self_reported_scores: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
 
 
 class ConfigSnapshot(SQLModel, table=True):

@@ -105,6 +105,21 @@ def test_demo_loads_the_examples_and_prints_a_real_report(tmp_path):
     roles = {line.split()[0] for line in by_role[2:5]}
     assert roles == {"engineer", "sales", "support"}
     assert all(line.strip().endswith("%") for line in by_role[2:5])
+    # Certifications are dated from the work (months ago), so they are recorded silently.
+    assert "recorded silently: old completions" in out
+    certs = subprocess.run(
+        [sys.executable, "bot.py", "--at", "2026-12-01T12:00:00Z", "certs"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    ).stdout
+    # Arjun passed the security quiz on 4 Jun 2026: a year from that day, not from the demo.
+    [arjun] = [line for line in certs.splitlines() if "arjun.reddy" in line and "Security" in line]
+    assert "Thu 4 Jun 2026" in arjun and "valid until Fri 4 Jun 2027" in arjun
+    assert "Wed 1 Dec 2027" not in certs
     # Running it again is idempotent: nothing new is added.
     again = subprocess.run(
         [sys.executable, "bot.py", "demo"],

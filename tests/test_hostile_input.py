@@ -34,6 +34,7 @@ from sqlmodel import SQLModel
 from handlers.replies import MAX_ID
 from learning.curriculum import load_curriculum
 from learning.plain_text import multiline
+from learning.periods import later
 from logs import configure_logging, remove_logging
 from messages import extensions as extension_views
 from messages import ids
@@ -1220,7 +1221,9 @@ def assert_usable(path: str) -> None:
     config = load_curriculum(path).config
     far = datetime(2200, 1, 1, tzinfo=UTC)
     for cert in config.certifications.values():
-        far + timedelta(days=cert.valid_for + cert.recertify_window + cert.grace)
+        for period in (cert.valid_for, cert.recertify_window, cert.grace):
+            far + timedelta(days=period.longest_days)
+        later(later(far, cert.valid_for, "UTC"), cert.grace, "UTC")
     for minutes in (
         config.cadence.send_window,
         config.manager_digest.window,

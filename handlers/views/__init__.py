@@ -25,6 +25,7 @@ from learning.actions import (
 from learning.errors import LearnbotError
 from learning.identity import require_person
 from messages import ids
+from messages.certifications import trusted_score_note
 from messages.modals import COMMENT_MAX, DoneForm, DoneModalMetadata, read_done_form
 from messages.mrkdwn import md
 from models import Person
@@ -151,6 +152,13 @@ def submit_done(
             user_id=user_id,
             channel_id=metadata.channel_id,
             text=md("✅ “{title}” {done}.", title=result.item_title, done=done),
+        )
+    if result.needs_trusted_score and score is not None:
+        tell(
+            client,
+            user_id=user_id,
+            channel_id=metadata.channel_id,
+            text=trusted_score_note(score=score, titles=result.needs_trusted_score),
         )
     refresh_home(client, ctx, person)
 
