@@ -144,18 +144,29 @@ def _effort(items: int, minutes: int) -> str:
 # --- when it is awarded -------------------------------------------------------------------
 
 
-def trusted_score_note(*, score: float, titles: Sequence[str]) -> str:
+def trusted_score_note(*, score: float, titles: Sequence[str]) -> Mrkdwn:
     """Told to a learner whose typed score would have counted towards a certification.
 
     A score typed into the Done form is self-reported; a certification's minimum score
     needs one from the LMS or an admin (``learning.award_rules.TRUSTED_SCORE_SOURCES``).
     """
-    names = ", ".join(f"*{_clean(title, TITLE_MAX)}*" for title in titles[:ITEMS_SHOWN])
-    needs = "needs" if len(titles) == 1 else "need"
-    return (
-        f"Your score of {score:g} is recorded as self-reported. {names} {needs} a score from "
+    names = Mrkdwn(", ").join(
+        md("*{title}*", title=_clean(title, TITLE_MAX)) for title in titles[:ITEMS_SHOWN]
+    )
+    if len(titles) == 1:
+        return md(
+            "Your score of {score} is recorded as self-reported. {names} needs a score from "
+            "your learning platform (LMS) or an admin, so it counts once your result arrives "
+            "from there.",
+            score=f"{score:g}",
+            names=names,
+        )
+    return md(
+        "Your score of {score} is recorded as self-reported. {names} need a score from "
         "your learning platform (LMS) or an admin, so it counts once your result arrives "
-        "from there."
+        "from there.",
+        score=f"{score:g}",
+        names=names,
     )
 
 

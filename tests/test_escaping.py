@@ -75,7 +75,17 @@ from messages import (
     weekly_digest,
 )
 from messages.markup import Markup
-from messages.mrkdwn import Mrkdwn, channel_mention, esc, lines, link, md, mention, person
+from messages.mrkdwn import (
+    Mrkdwn,
+    app_url,
+    channel_mention,
+    esc,
+    lines,
+    link,
+    md,
+    mention,
+    person,
+)
 from messages.rendered import (
     RenderedMessage,
     UnsafeText,
@@ -193,6 +203,13 @@ class Hostile:
     def url(self, label: str = "url") -> str | None:
         url = self.data.draw(URLS, label=label)
         if _valid_url(url):
+            self.urls.add(url)
+        return url
+
+    def home_url(self, label: str = "home url") -> str | None:
+        """learnbot's own Home link (a slack://app deep link or http(s)), not a person's."""
+        url = self.data.draw(URLS, label=label)
+        if _valid_url(url) or app_url(url) is not None:
             self.urls.add(url)
         return url
 
@@ -729,7 +746,7 @@ RENDERERS: dict[str, Builder] = {
     M + "digest.fallback_text": lambda h: digest.fallback_text(_digest(h), "2 overdue", 2),
     M + "digest.render_digest": lambda h: digest.render_digest(
         (d := _digest(h)),
-        home_url=h.url("home url"),
+        home_url=h.home_url(),
         outcomes=h.pick((None, {d.items[0].assignment_id: ItemOutcome("snoozed", TODAY)})),
     ),
     # --- escalation
@@ -953,9 +970,12 @@ RENDERERS: dict[str, Builder] = {
     # --- weekly manager digest
     M + "weekly_digest.fallback_text": lambda h: weekly_digest.fallback_text(_weekly_payload(h)),
     M + "weekly_digest.render_weekly_digest": lambda h: weekly_digest.render_weekly_digest(
-        _weekly_payload(h), home_url=h.url("home url")
+        _weekly_payload(h), home_url=h.home_url()
     ),
     # --- what handlers add
+    M + "certifications.trusted_score_note": lambda h: certs.trusted_score_note(
+        score=100, titles=[h.text("certification"), h.text("certification")]
+    ),
     "handlers.replies.error_text": lambda h: error_text(LearnbotError(h.text("error"))),
     "handlers.actions.ALREADY_DONE": lambda h: ALREADY_DONE.format(title=h.text("title")),
 }
