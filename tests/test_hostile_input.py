@@ -883,6 +883,8 @@ def refusal_lines(err: str, path: str) -> list[re.Match[str]]:
     assert lines, err
     matches = []
     for line in lines:
+        if line.startswith(f"  {path}: --deactivate-missing: "):
+            continue  # the mass-deactivation guard is about the whole file, not a line
         match = PROBLEM_LINE.match(line)
         assert match and match["file"] == path, f"no file and line in {line!r}"
         matches.append(match)
