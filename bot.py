@@ -103,6 +103,10 @@ def cmd_load_config(ctx: Context, args: argparse.Namespace) -> int:
 def cmd_import_people(ctx: Context, args: argparse.Namespace) -> int:
     from learning.people_import import import_people
 
+    if args.max_deactivate is not None and not args.deactivate_missing:
+        raise LearnbotError("--max-deactivate only applies with --deactivate-missing")
+    if args.max_deactivate is not None and args.max_deactivate < 0:
+        raise LearnbotError("--max-deactivate must be 0 or more")
     with ctx.db().session(dry_run=args.dry_run) as session:
         result = import_people(
             session,
@@ -110,6 +114,7 @@ def cmd_import_people(ctx: Context, args: argparse.Namespace) -> int:
             clock=ctx.clock,
             actor=args.actor,
             deactivate_missing=args.deactivate_missing,
+            max_deactivate=args.max_deactivate,
         )
     ctx.say(f"{args.file}: valid")
     ctx.say(result.summary())
@@ -599,6 +604,7 @@ def cmd_demo(ctx: Context, args: argparse.Namespace) -> int:
                 file=str(EXAMPLES / "people.csv"),
                 dry_run=False,
                 deactivate_missing=False,
+                max_deactivate=None,
                 actor="demo",
             ),
         ),
@@ -665,6 +671,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--deactivate-missing",
         action="store_true",
         help="deactivate (never delete) people who are not in the file",
+    )
+    people.add_argument(
+        "--max-deactivate",
+        type=int,
+        metavar="N",
+        help="allow --deactivate-missing to deactivate up to N people (default: 10%% of "
+        "active people or 5, whichever is larger); a file with no rows is always refused",
     )
     people.set_defaults(func=cmd_import_people)
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from slack_bolt import App
 
+from handlers import replay
 from handlers.context import HandlerContext
 from messages.mrkdwn import Mrkdwn
 
@@ -37,6 +38,7 @@ def handle_error(error: Exception, body: dict[str, Any], respond: Any, logger: A
 def register_all(app: App, ctx: HandlerContext) -> None:
     """Register every listener on ``app``; each folder adds its own in ``register``."""
     app.error(handle_error)
+    replay.register(app, ctx)  # first: a replay stops before any other middleware writes
     for module in _listener_modules():
         module.register(app, ctx)
 

@@ -44,6 +44,7 @@ from learning.clock import Clock, local_date
 from learning.curriculum import ProgramSettings
 from learning.errors import LearnbotError, NotFound
 from learning.identity import UNKNOWN_PERSON, is_admin, person_by_slack_id
+from learning.locks import lock_person
 from learning.members import admin_contacts
 from learning.paths import current_settings
 from messages import extensions as text
@@ -770,10 +771,14 @@ def request_extension(
         InvalidInput: ``proposed`` not after today and the current due date, or more than
             a year away (``due``); no reason, or one over 500 characters (``reason``).
     """
+    assert learner.id is not None
+    # Before looking for an open request: a double submit waits here and then finds the
+    # first one (``learning.locks``; a partial unique index backs this up).
+    lock_person(session, learner.id)
     assignment, item, today, settings = _requestable(
         session, learner=learner, assignment_id=assignment_id, clock=clock
     )
-    assert learner.id is not None and assignment.id is not None
+    assert assignment.id is not None
     day = check_new_due(proposed, today=today, current_due=assignment.due_date, own=True)
     why = check_reason(reason)
     now = clock.now()

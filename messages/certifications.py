@@ -12,13 +12,12 @@ carry good news.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Sequence
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from learning.clock import local_date
+from messages.csv_export import render_csv
 from messages.digest import duration, method_label
 from messages.mrkdwn import Mrkdwn, esc, lines, md, person
 from messages.rendered import RenderedMessage, sections_message, truncate
@@ -543,37 +542,24 @@ def render_holders(lines: Sequence[HolderLine], *, expiring: int | None = None) 
 
 def render_holders_csv(lines: Sequence[HolderLine]) -> str:
     """``bot.py certs --csv``: dates as ISO (the holder's calendar) plus the state text."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(
-        [
-            "email",
-            "name",
-            "team",
-            "certification",
-            "cycle",
-            "awarded_on",
-            "expires_on",
-            "lapsed_on",
-            "state",
-        ]
-    )
-    for line in lines:
-        s = line.standing
-        writer.writerow(
-            [
-                line.email,
-                line.name,
-                line.team,
-                s.key,
-                s.cycle,
-                s.awarded_on.isoformat() if s.awarded_on else "",
-                s.expires_on.isoformat() if s.expires_on else "",
-                s.lapsed_on.isoformat() if s.lapsed_on else "",
-                validity_of(s, line.today),
-            ]
-        )
-    return out.getvalue()
+    header = ["email", "name", "team", "certification", "cycle"]
+    header += ["awarded_on", "expires_on", "lapsed_on", "state"]
+    return render_csv(header, (_holder_cells(line) for line in lines))
+
+
+def _holder_cells(line: HolderLine) -> list[Any]:
+    s = line.standing
+    return [
+        line.email,
+        line.name,
+        line.team,
+        s.key,
+        s.cycle,
+        s.awarded_on.isoformat() if s.awarded_on else "",
+        s.expires_on.isoformat() if s.expires_on else "",
+        s.lapsed_on.isoformat() if s.lapsed_on else "",
+        validity_of(s, line.today),
+    ]
 
 
 REDATED_SHOWN = 50

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint, false, true
+from sqlalchemy import JSON, Column, Index, UniqueConstraint, false, text, true
 from sqlmodel import Field, SQLModel
 
 from models.types import UTCDateTime
@@ -347,7 +347,18 @@ class ExtensionRequest(SQLModel, table=True):
     """A learner asked for more time on an overdue item; the ladder pauses while it is open."""
 
     __tablename__ = "extension_request"
-    __table_args__ = (Index("ix_extension_request_status", "status"),)
+    __table_args__ = (
+        Index("ix_extension_request_status", "status"),
+        # One open request per assignment, whatever races (``learning.locks`` queues
+        # them first; this is the database's own guarantee).
+        Index(
+            "uq_extension_request_open",
+            "assignment_id",
+            unique=True,
+            sqlite_where=text("status = 'open'"),
+            postgresql_where=text("status = 'open'"),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     assignment_id: int = Field(foreign_key="assignment.id", index=True)
@@ -461,6 +472,19 @@ class ProcessedEvent(SQLModel, table=True):
     event_id: str = Field(primary_key=True, max_length=64)
     workspace_id: str = Field(default=DEFAULT_WORKSPACE, max_length=32)
     received_at: datetime = _utc(index=True)
+
+
+class SeenRequest(SQLModel, table=True):
+    """A signed slash command or interaction already handled, by its signature.
+
+    The same signature means the same timestamp and body: a replay. It is kept while
+    Slack's signature window (5 minutes) could still accept it, then deleted.
+    """
+
+    __tablename__ = "seen_request"
+
+    signature: str = Field(primary_key=True, max_length=100)
+    expires_at: datetime = _utc(index=True)
 
 
 class WorkspaceState(SQLModel, table=True):

@@ -9,7 +9,8 @@ An admin command refused to a known person is checked once more against Slack wh
 ``LEARNBOT_ADMINS`` contains ``slack-admins``: people imported from CSV learn their
 Slack workspace role only from a ``user_change`` event, so ``users.info`` is asked (and
 its answer stored, audited) before the refusal stands. If Slack cannot answer, the
-refusal stands.
+refusal stands. Slack's answer, or its failure, is remembered for a while
+(``handlers.user_lookups``): repeated refusals ask once.
 
 No input reaches the person as a stack trace or an HTTP 500 (Slack shows that as
 "dispatch_failed"): typed domain errors become their message, anything else is logged
@@ -36,6 +37,7 @@ from handlers.commands.leaderboard import leaderboard_reply
 from handlers.commands.mentoring import mentoring_reply
 from handlers.context import HandlerContext
 from handlers.replies import refresh_home
+from handlers.user_lookups import UserLookups
 from learning import actions, certifications, identity, kudos, members
 from learning import command_parser as parser
 from learning.clock import Clock, local_date
@@ -74,6 +76,7 @@ class Outcome:
 def register(app: App, ctx: HandlerContext) -> None:
     """Add the ``/learn`` listener to ``app``."""
     pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="learn-command")
+    lookups = UserLookups(ctx.clock)
 
     def handle_learn_command(
         ack: Ack, respond: Respond, command: dict[str, Any], client: WebClient
@@ -81,7 +84,13 @@ def register(app: App, ctx: HandlerContext) -> None:
         user_id = str(command.get("user_id") or "")
         text = command.get("text")
         reply_within(
-            lambda: answer(ctx, user_id, text if isinstance(text, str) else "", client=client),
+            lambda: answer(
+                ctx,
+                user_id,
+                text if isinstance(text, str) else "",
+                client=client,
+                lookups=lookups,
+            ),
             ack=ack,
             respond=respond,
             after=lambda outcome: _refresh_homes(client, ctx, outcome),
@@ -156,12 +165,18 @@ def _refresh_homes(client: WebClient, ctx: HandlerContext, outcome: Outcome) -> 
 
 
 def answer(
-    ctx: HandlerContext, slack_user_id: str, text: str, *, client: WebClient | None = None
+    ctx: HandlerContext,
+    slack_user_id: str,
+    text: str,
+    *,
+    client: WebClient | None = None,
+    lookups: UserLookups | None = None,
 ) -> Outcome:
     """The reply to ``/learn text`` typed by ``slack_user_id``; never raises.
 
     ``client`` (Bolt's) lets a refused admin command check the person's Slack workspace
     role with ``users.info`` first; without it the stored role is all there is.
+    ``lookups`` remembers those answers (without it, each refusal asks again).
     """
     try:
         command = parser.parse_command(text, name_of=lambda user_id: _name_of(ctx, user_id))
@@ -171,7 +186,7 @@ def answer(
         return Outcome(replies.help_message())
     try:
         with actions.unit_of_work(ctx.database) as session:
-            return _run(ctx, session, slack_user_id, command, client)
+            return _run(ctx, session, slack_user_id, command, client, lookups)
     except actions.AmbiguousItem as error:
         return Outcome(replies.ambiguous_message(error.text, error.candidates))
     except ValidationFailed as error:
@@ -201,6 +216,7 @@ def _run(
     slack_user_id: str,
     command: parser.Command,
     client: WebClient | None = None,
+    lookups: UserLookups | None = None,
 ) -> Outcome:
     person = identity.person_by_slack_id(session, slack_user_id)
     if person is not None and not person.active:
@@ -211,7 +227,7 @@ def _run(
             person is not None
             and client is not None
             and identity.slack_admins_count(admins)
-            and _refresh_slack_role(ctx, session, client, person)
+            and _refresh_slack_role(ctx, session, client, person, lookups)
             and identity.is_admin(person, slack_user_id=slack_user_id, admins=admins)
         ):
             return Outcome(replies.admin_only_message())
@@ -222,6 +238,25 @@ def _run(
 
 
 def _refresh_slack_role(
+    ctx: HandlerContext,
+    session: Session,
+    client: WebClient,
+    person: Person,
+    lookups: UserLookups | None,
+) -> bool:
+    """``_ask_slack_for_role``, unless Slack answered (or failed) about ``person`` lately:
+    then its stored answer stands (or the refusal does)."""
+    assert person.slack_user_id is not None
+    recent = lookups.recent(person.slack_user_id) if lookups is not None else None
+    if recent is not None:
+        return recent
+    answered = _ask_slack_for_role(ctx, session, client, person)
+    if lookups is not None:
+        lookups.remember(person.slack_user_id, answered=answered)
+    return answered
+
+
+def _ask_slack_for_role(
     ctx: HandlerContext, session: Session, client: WebClient, person: Person
 ) -> bool:
     """Ask Slack (``users.info``) about ``person`` and store what it says, as a
