@@ -1,6 +1,6 @@
 """Benchmark: the web server through real HTTP, under attack and under load.
 
-    python -m bench.web [--people 10000] [--clients 50] [--seconds 60] [--think-ms 500]
+    python -m bench.web [--people 10000] [--clients 50] [--seconds 60] [--think-ms 2000]
                         [--database-url URL] [--reset] [--json PATH]
 
 The bot runs as it does in production, ``python bot.py run`` in its own process
@@ -19,16 +19,22 @@ message.
    from ``/proc`` every 2 ms meanwhile: its growth over the value before. Then 500 idle
    connections are opened and held while 20 signed requests are timed, and malformed
    unsigned bodies are sent (each must get a 4xx).
-2. **Load** (``run --tick-minutes 1``: the scheduler enrolls, plans and sends while the
-   clients run): ``--clients`` threads, each a person acting in Slack: it sends one
+2. **Load** (``run --tick-minutes 1``, the scheduler in the same process): once the
+   scheduler's start-up pass (enrollment, planning, escalations: a one-off, like a
+   deploy) has ended, ``--clients`` threads, each a person acting in Slack: it sends one
    signed request, waits for the answer, thinks a random 0 to 2x ``--think-ms``, and
-   again, for ``--seconds``. Each request is drawn from ``MIX``: Done clicks
+   again, for ``--seconds``; the scheduler plans again and sends meanwhile (a tick of
+   one minute). With the defaults that is 50 people acting at once, each about every 2
+   s: up to 25 requests a second, three times the busiest minute expected at 10,000
+   people (5% of them clicking Done in the minute their digest lands). Each request is
+   drawn from ``MIX``: Done clicks
    (``block_actions``; the ack is empty, the modal opens after it) and ``/learn``
    commands, reading (summary, due, help, certs) and writing (snooze, done, kudos). A
-   ``/learn`` command answers in its ack when the answer is ready within
-   ``LEARNBOT_ACK_BUDGET_SECONDS``; a later one acks "working on it" and answers through
-   ``response_url`` (pointed at the fake, and counted). Latency is from sending the
-   request to reading the whole response, on a keep-alive connection per client.
+   ``/learn`` command that reads answers in its ack (within
+   ``LEARNBOT_ACK_BUDGET_SECONDS``); one that writes acks at once, empty, and answers
+   through ``response_url`` (pointed at the fake, which timestamps each answer). Latency
+   is from sending the request to reading the whole response (the ack), on a keep-alive
+   connection per client; for writes also to the answer's arrival.
 
 Targets (exit status 1 if missed): Done ack p99 and ``/learn`` p99 under 100 ms, each
 refusal under 1 s, the server's memory growth during the refusals under 10 MB, every
@@ -39,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import http.client
 import json
 import os
@@ -89,6 +96,7 @@ HUGE = 300 * 1000 * 1000
 CHUNK = 64 * 1024
 IDLE_CONNECTIONS = 500
 START_WAIT_S = 120.0
+ANSWERS = "response_url.answer"  # the fake's "method" that response_url posts reach
 MB = 1000 * 1000
 
 # The defined mix of the load: (kind, weight). Writes change the database.
@@ -115,6 +123,7 @@ class Bot:
 
     def __init__(self, args: Sequence[str], *, env: dict[str, str], log_path: Path) -> None:
         self.port = free_port()
+        self.role = " ".join(args) or "run"
         self.log_path = log_path
         self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
         self._out = open(log_path.with_suffix(".out"), "wb")  # noqa: SIM115 - closed in stop()
@@ -172,6 +181,17 @@ class Bot:
         self._out.close()
         return self.popen.returncode
 
+    def wait_for_startup_pass(self) -> float:
+        """Wait (bounded) for the scheduler's first enrollment and planning; seconds waited."""
+        started = time.monotonic()
+        while time.monotonic() - started < START_WAIT_S * 5:
+            planned = self.metrics().get("learnbot_planning_duration_seconds_count", 0)
+            enrolled = any('"schedules.enrollment"' in line for line in self.log_lines())
+            if planned >= 1 and enrolled:
+                return time.monotonic() - started
+            time.sleep(0.2)
+        raise Refused(f"the scheduler's first pass did not end; the log:\n{self.log_tail()}")
+
     def log_lines(self) -> list[str]:
         return self.log_path.read_text(errors="replace").splitlines()
 
@@ -197,7 +217,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def bot_env(url: str, fake: FakeSlack) -> dict[str, str]:
+def bot_env(url: str, fake: FakeSlack, extra: Sequence[str] = ()) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "LEARNBOT_"))}
     env.update(
         DATABASE_URL=url,
@@ -207,6 +227,7 @@ def bot_env(url: str, fake: FakeSlack) -> dict[str, str]:
         LOG_FORMAT="json",
         LEARNBOT_LOG_LEVEL="INFO",
     )
+    env.update(item.split("=", 1) for item in extra)  # type: ignore[arg-type]
     return env
 
 
@@ -440,6 +461,8 @@ class Sample:
     ms: float
     status: int
     late: bool
+    rid: int = 0  # the request's id in its response_url
+    sent_at: float = 0.0  # time.monotonic() when it was sent (the fake's clock)
 
 
 @dataclass
@@ -461,7 +484,7 @@ class Workload:
         self._kinds = list(kinds)
         self._weights = list(weights)
 
-    def next(self, rng: random.Random, mine: Sequence[Person]) -> tuple[str, bytes]:
+    def next(self, rng: random.Random, mine: Sequence[Person]) -> tuple[str, bytes, int]:
         kind = rng.choices(self._kinds, self._weights)[0]
         person = rng.choice(mine)
         with self._lock:
@@ -475,7 +498,8 @@ class Workload:
             snooze = rng.choice(person.open_items) if person.open_items else None
         if kind == "Done click":
             assignment_id = rng.choice(person.dm.clickable)[0]
-            return kind, click_body(person.dm, person.message, assignment_id, trigger=trigger)
+            body = click_body(person.dm, person.message, assignment_id, trigger=trigger)
+            return kind, body, trigger
         text = {
             "/learn": "",
             "/learn due": "due",
@@ -488,9 +512,12 @@ class Workload:
             ),
         }[kind]
         body = command_body(
-            text, user_id=person.dm.slack_user_id, response_url=self.response_url, trigger=trigger
+            text,
+            user_id=person.dm.slack_user_id,
+            response_url=f"{self.response_url}?rid={trigger}",
+            trigger=trigger,
         )
-        return kind, body
+        return kind, body, trigger
 
 
 def client(
@@ -510,8 +537,9 @@ def client(
     start.wait()
     time.sleep(rng.uniform(0, think_s))  # spread the first requests
     while time.perf_counter() < deadline_box[0]:
-        kind, body = workload.next(rng, mine)
+        kind, body, rid = workload.next(rng, mine)
         headers = signed_headers(body, "application/x-www-form-urlencoded")
+        sent_at = time.monotonic()
         started = time.perf_counter()
         try:
             connection.request("POST", "/slack/events", body, headers)
@@ -523,7 +551,9 @@ def client(
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
             continue
         elapsed = (time.perf_counter() - started) * 1000
-        samples.append(Sample(kind, elapsed, response.status, b"Working on it" in reply))
+        samples.append(
+            Sample(kind, elapsed, response.status, b"Working on it" in reply, rid, sent_at)
+        )
         time.sleep(rng.uniform(0, 2 * think_s))
     connection.close()
 
@@ -544,11 +574,48 @@ def people_for(db: Database, dms: Sequence[Dm], fake: FakeSlack) -> list[Person]
     return [Person(dm, fake.messages(dm.channel)[-1], by_person[dm.person_id]) for dm in dms]
 
 
+@dataclass
+class LoadRun:
+    """One load phase: a layout, its samples, what the scheduler did meanwhile."""
+
+    layout: str
+    samples: list[Sample] = field(default_factory=list)
+    seconds: float = 0.0
+    planned: float = 0.0
+    sent: float = 0.0
+    answers: Series | None = None
+
+    def ms(self, predicate: Callable[[Sample], bool]) -> list[float]:
+        return [s.ms for s in self.samples if predicate(s)]
+
+
+LAYOUTS = {
+    # name: (the web process's arguments, the scheduler process's, or None: the same one)
+    "single": (["--tick-minutes", "1"], None),
+    "split": (["--no-scheduler"], ["--no-listener", "--tick-minutes", "1"]),
+}
+LAYOUT_LABELS = {
+    "single": "one process: web + scheduler",
+    "split": "web process + scheduler process",
+}
+
+
 def load(
-    bot: Bot, fake: FakeSlack, people: list[Person], args: argparse.Namespace, results: Results
+    web: Bot,
+    scheduler: Bot,
+    fake: FakeSlack,
+    people: list[Person],
+    args: argparse.Namespace,
+    run: LoadRun,
+    results: Results,
 ) -> None:
-    response_url = f"{fake.base_url}response_url.late"
-    workload = Workload(people, response_url)
+    label = LAYOUT_LABELS[run.layout]
+    waited = scheduler.wait_for_startup_pass()
+    results.facts.append(
+        f"{label}: the scheduler's start-up pass (enrollment, planning, escalations) ended "
+        f"{waited:.1f} s after the server answered; the load started then"
+    )
+    workload = Workload(people, f"{fake.base_url}{ANSWERS}")
     samples: list[Sample] = []
     failures: list[str] = []
     start = threading.Barrier(args.clients + 1)
@@ -557,7 +624,7 @@ def load(
     threads = [
         threading.Thread(
             target=client,
-            args=(bot.port, workload, people[i * share : (i + 1) * share] or people),
+            args=(web.port, workload, people[i * share : (i + 1) * share] or people),
             kwargs={
                 "seed": args.seed * 1000 + i,
                 "think_s": args.think_ms / 1000,
@@ -573,8 +640,8 @@ def load(
     for thread in threads:
         thread.start()
     fake.clear_calls()
-    before = bot.metrics()
-    cpu_before = bot.cpu_seconds()
+    before = scheduler.metrics()
+    cpu_before = web.cpu_seconds()
     deadline_box[0] = time.perf_counter() + args.seconds
     started = time.perf_counter()
     start.wait()
@@ -582,44 +649,59 @@ def load(
         thread.join(args.seconds + 60)
     elapsed = time.perf_counter() - started
     clicks = sum(1 for s in samples if s.kind == "Done click")
+    writes = [s for s in samples if s.kind in WRITES]
+    answered_later = writes + [s for s in samples if s.late]
     with contextlib.suppress(AssertionError):  # counted below
         fake.wait_for_calls("views.open", clicks, timeout=60)
+        fake.wait_for_calls(ANSWERS, len(answered_later), timeout=60)
+    arrived = {int(call.body["rid"]): call.at for call in fake.calls_to(ANSWERS)}
     opened = len([c for c in fake.calls_to("views.open") if c.ok])
-    cpu = bot.cpu_seconds() - cpu_before
-    after = bot.metrics()
-    results.load_seconds = elapsed
-    results.samples = samples
-    results.facts.append(
-        f"load: {len(samples)} requests from {args.clients} clients in {elapsed:.1f} s "
-        f"({len(samples) / elapsed:.0f}/s; think time 0-{2 * args.think_ms:.0f} ms); "
-        f"{opened} modals opened for {clicks} Done clicks; "
-        f"{sum(1 for s in samples if s.late)} /learn answers late "
-        f"({len(fake.calls_to('response_url.late'))} delivered through response_url); "
-        f"bot process CPU {cpu:.1f} s ({cpu / max(len(samples), 1) * 1000:.1f} ms a request, "
-        "scheduler included)"
-    )
-    planned = after.get("learnbot_planning_duration_seconds_count", 0) - before.get(
+    cpu = web.cpu_seconds() - cpu_before
+    after = scheduler.metrics()
+    run.seconds = elapsed
+    run.samples = samples
+    if args.keep_logs:
+        (Path(args.keep_logs) / f"samples-{run.layout}.json").write_text(
+            json.dumps([dataclasses.asdict(sample) for sample in samples])
+        )
+    run.planned = after.get("learnbot_planning_duration_seconds_count", 0) - before.get(
         "learnbot_planning_duration_seconds_count", 0
     )
-    sent = after.get("learnbot_messages_sent_total", 0) - before.get(
+    run.sent = after.get("learnbot_messages_sent_total", 0) - before.get(
         "learnbot_messages_sent_total", 0
     )
+    pending = after.get('learnbot_outbox_messages{status="pending"}', 0)
     results.facts.append(
-        f"scheduler during the load: {planned:.0f} planning passes, {sent:.0f} messages sent "
-        f"(chat.postMessage at the fake: {len(fake.calls_to('chat.postMessage'))})"
+        f"{label}: {len(samples)} requests from {args.clients} clients in {elapsed:.1f} s "
+        f"({len(samples) / elapsed:.0f}/s; think time 0-{2 * args.think_ms:.0f} ms); "
+        f"{opened} modals opened for {clicks} Done clicks; "
+        f"{sum(1 for s in samples if s.late)} /learn reads answered late; "
+        f"{len(arrived)} answers through response_url for {len(answered_later)} expected; "
+        f"web process CPU {cpu:.1f} s ({cpu / max(len(samples), 1) * 1000:.1f} ms a request); "
+        f"the scheduler meanwhile: {run.planned:.0f} planning passes, {run.sent:.0f} messages "
+        f"sent, {pending:.0f} pending at the end"
     )
-    results.scheduler_work = (planned, sent)
     for kind, _ in MIX:
-        mine = [s.ms for s in samples if s.kind == kind]
-        series = Series(kind, mine, "write" if kind in WRITES else "")
-        results.rows.append(series)
+        note = "write: empty ack" if kind in WRITES else "answer in the ack"
+        note = "modal after the ack" if kind == "Done click" else note
+        results.rows.append(
+            Series(f"{run.layout}: {kind}", run.ms(lambda s, k=kind: s.kind == k), note)
+        )
+    run.answers = Series(f"{run.layout}: /learn writes: answer", note="at response_url")
+    run.answers.ms = [(arrived[s.rid] - s.sent_at) * 1000 for s in writes if s.rid in arrived]
+    results.rows.append(run.answers)
+    results.loads.append(run)
+    if len(arrived) < len(answered_later):
+        results.problems.append(
+            f"{label}: {len(arrived)} answers reached response_url for {len(answered_later)}"
+        )
     bad = [s for s in samples if s.status != 200]
     if bad:
-        results.problems.append(f"{len(bad)} requests answered non-200, first {bad[0]}")
+        results.problems.append(f"{label}: {len(bad)} requests answered non-200, first {bad[0]}")
     if failures:
-        results.problems.append(f"{len(failures)} requests failed, first: {failures[0]}")
+        results.problems.append(f"{label}: {len(failures)} requests failed: {failures[0]}")
     if opened < clicks:
-        results.problems.append(f"{opened} modals opened for {clicks} Done clicks")
+        results.problems.append(f"{label}: {opened} modals opened for {clicks} Done clicks")
 
 
 # --- the results -------------------------------------------------------------------------
@@ -633,12 +715,7 @@ class Results:
     refusals: list[Refusal] = field(default_factory=list)
     growth_mb: float = 0.0
     idle_growth_mb: float = 0.0
-    samples: list[Sample] = field(default_factory=list)
-    load_seconds: float = 0.0
-    scheduler_work: tuple[float, float] = (0.0, 0.0)
-
-    def series(self, predicate: Callable[[Sample], bool]) -> list[float]:
-        return [s.ms for s in self.samples if predicate(s)]
+    loads: list[LoadRun] = field(default_factory=list)
 
     def figures(self, args: argparse.Namespace) -> list[Figure]:
         rows = []
@@ -671,30 +748,36 @@ class Results:
             )
         groups = (
             ("Done ack", lambda s: s.kind == "Done click", True),
-            ("/learn (mix)", lambda s: s.kind != "Done click", True),
-            ("/learn writes", lambda s: s.kind in WRITES, False),
+            ("/learn mix ack", lambda s: s.kind != "Done click", True),
+            ("/learn writes ack", lambda s: s.kind in WRITES, False),
         )
-        for label, predicate, targeted in groups:
-            values = self.series(predicate)
-            if not values:
-                continue
-            p99 = percentile(values, 99)
-            rows.append(
-                Figure(
-                    f"web: {label} p50 / p99 ({len(values)} requests, {args.clients} clients, "
-                    "scheduler running)",
-                    f"{percentile(values, 50):.1f} / {p99:.1f} ms",
-                    f"p99 under {TARGET_P99_MS:.0f} ms" if targeted else "",
-                    p99 < TARGET_P99_MS if targeted else None,
+        for run in self.loads:
+            where = f"{args.clients} clients, {LAYOUT_LABELS[run.layout]}"
+            for label, predicate, targeted in groups:
+                values = run.ms(predicate)
+                if not values:
+                    continue
+                p99 = percentile(values, 99)
+                rows.append(
+                    Figure(
+                        f"web: {label} p50 / p99 ({len(values)} requests, {where})",
+                        f"{percentile(values, 50):.1f} / {p99:.1f} ms",
+                        f"p99 under {TARGET_P99_MS:.0f} ms" if targeted else "",
+                        p99 < TARGET_P99_MS if targeted else None,
+                    )
                 )
-            )
-        if self.samples:
+            if run.answers is not None and run.answers.ms:
+                rows.append(
+                    Figure(
+                        f"web: /learn writes: answer at response_url p50 / p99 ({where})",
+                        f"{run.answers.p50:.1f} / {run.answers.p99:.1f} ms",
+                    )
+                )
             rows.append(
                 Figure(
-                    "web: load throughput",
-                    f"{len(self.samples) / self.load_seconds:.0f} requests/s "
-                    f"({self.scheduler_work[0]:.0f} planning passes, "
-                    f"{self.scheduler_work[1]:.0f} messages sent meanwhile)",
+                    f"web: load ({where})",
+                    f"{len(run.samples) / run.seconds:.0f} requests/s; scheduler meanwhile "
+                    f"{run.planned:.0f} planning passes, {run.sent:.0f} messages sent",
                 )
             )
         return rows
@@ -713,7 +796,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--clients", type=int, default=50, help="concurrent clients (50)")
     parser.add_argument("--seconds", type=float, default=60.0, help="load duration (60)")
     parser.add_argument(
-        "--think-ms", type=float, default=500.0, help="mean pause between a client's requests"
+        "--think-ms",
+        type=float,
+        default=2000.0,
+        help="mean pause between a client's requests (2000)",
     )
     parser.add_argument(
         "--learners", type=int, default=400, help="learners with a digest DM who act (400)"
@@ -730,13 +816,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--config", default=str(DEFAULT_CONFIG), help=argparse.SUPPRESS)
     parser.add_argument("--skip-attack", action="store_true", help="only the load phase")
-    parser.add_argument("--skip-load", action="store_true", help="only the attack phase")
     parser.add_argument(
-        "--no-scheduler",
-        action="store_true",
-        help="what-if: the load phase on a web process without the scheduler",
+        "--layouts",
+        type=lambda text: [name for name in text.split(",") if name],
+        default=list(LAYOUTS),
+        help="load phases to run: single (one bot.py run: web + scheduler), split (a web "
+        "process and a scheduler process); default single,split; empty: no load phase",
     )
     parser.add_argument("--keep-logs", metavar="DIR", help="keep the bot processes' logs here")
+    parser.add_argument(
+        "--bot-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="what-if: a setting for the bot processes, e.g. LEARNBOT_HTTP_THREADS=8",
+    )
     add_json_option(parser)
     return parser
 
@@ -763,7 +857,7 @@ def run(db: Database, url: str, args: argparse.Namespace, logs: Path, results: R
         people = people_for(db, dms, fake)
         say(f"set-up: {len(dms)} digest DMs posted to the fake")
         db.dispose()
-        env = bot_env(url, fake)
+        env = bot_env(url, fake, args.bot_env)
         if not args.skip_attack:
             say("1. attack: a web process (run --no-scheduler) ...")
             bot = Bot(["--no-scheduler"], env=env, log_path=logs / "attack.log")
@@ -772,15 +866,20 @@ def run(db: Database, url: str, args: argparse.Namespace, logs: Path, results: R
             finally:
                 status = bot.stop()
             _check_bot(bot, status, "attack", results)
-        if not args.skip_load:
-            say(f"2. load: {args.clients} clients for {args.seconds:g} s, scheduler running ...")
-            role = ["--no-scheduler"] if args.no_scheduler else ["--tick-minutes", "1"]
-            bot = Bot(role, env=env, log_path=logs / "load.log")
+        for layout in args.layouts:
+            say(f"2. load ({LAYOUT_LABELS[layout]}): {args.clients} clients, {args.seconds:g} s")
+            web_args, scheduler_args = LAYOUTS[layout]
+            bots = [Bot(web_args, env=env, log_path=logs / f"load-{layout}-web.log")]
+            if scheduler_args is not None:
+                bots.append(
+                    Bot(scheduler_args, env=env, log_path=logs / f"load-{layout}-scheduler.log")
+                )
             try:
-                load(bot, fake, people, args, results)
+                load(bots[0], bots[-1], fake, people, args, LoadRun(layout), results)
             finally:
-                status = bot.stop()
-            _check_bot(bot, status, "load", results)
+                statuses = [bot.stop() for bot in bots]
+            for bot, status in zip(bots, statuses, strict=True):
+                _check_bot(bot, status, f"load ({layout}, {bot.role})", results)
 
 
 def _check_bot(bot: Bot, status: int, phase: str, results: Results) -> None:
@@ -798,6 +897,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             "error: --people must be at least 1000, --clients and --seconds positive",
             file=sys.stderr,
         )
+        return 2
+    unknown = [name for name in args.layouts if name not in LAYOUTS]
+    if unknown:
+        print(f"error: unknown layout {unknown[0]!r}; known: {', '.join(LAYOUTS)}", file=sys.stderr)
         return 2
     url = args.database_url or os.environ.get("DATABASE_URL", "").strip()
     results = Results()
