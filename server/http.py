@@ -119,6 +119,21 @@ class HeaderTimeoutProtocol(H11Protocol):
         self.transport.close()
 
 
+class _PlainMessages(logging.Filter):
+    """Drops uvicorn's ``color_message`` extra (ANSI codes) from its records: learnbot's
+    JSON log lines would carry it as a field."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.__dict__.pop("color_message", None)
+        return True
+
+
+def _plain_uvicorn_logs() -> None:
+    logger = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, _PlainMessages) for f in logger.filters):
+        logger.addFilter(_PlainMessages())
+
+
 class _Config(uvicorn.Config):
     """uvicorn's configuration plus the header timeout its protocol reads."""
 
@@ -164,6 +179,7 @@ class WebServer:
             backlog=BACKLOG,
             header_timeout_seconds=settings.http_header_timeout_seconds,
         )
+        _plain_uvicorn_logs()
         self._server = _Server(config)
         self._thread = threading.Thread(target=self._run, name="http", daemon=True)
         self._failure: BaseException | None = None
