@@ -698,6 +698,9 @@ def test_a_write_acks_empty_at_once_and_answers_through_response_url(production,
     assert answer.body["replace_original"] is False
     snoozed = "Snoozed *Shadow a colleague*: no reminders about it until Thu 5 Mar."
     assert snoozed in answer.body["text"]
+    # Then, as after any answer, Ada's App Home is refreshed (and this test's work ends).
+    [home] = fake_slack.wait_for_calls("views.publish", 1)
+    assert home.body["user_id"] == "UADA"
 
 
 def test_a_read_still_answers_in_the_ack_in_production(production, fake_slack):
