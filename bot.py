@@ -28,11 +28,10 @@ from models.db import Database, SchemaOutOfDate, open_database, redact_url
 from settings import Settings, SettingsError
 
 if TYPE_CHECKING:
-    from http.server import ThreadingHTTPServer
-
     from slack_bolt import App
 
     from delivery.sender import Sender
+    from server.http import WebServer
 
 log = logging.getLogger("learnbot")
 
@@ -332,10 +331,12 @@ def cmd_drain(ctx: Context, args: argparse.Namespace) -> int:
     database = ctx.db()
     sender = _sender(ctx, database)
     server = (
-        None if args.port is None else _serve_status(ctx, database, host=args.host, port=args.port)
+        None
+        if args.port is None
+        else _serve_status(ctx, database, host=args.host or ctx.settings.host, port=args.port)
     )
     if server is not None:
-        ctx.say(f"health and metrics on http://{args.host}:{server.server_address[1]}")
+        ctx.say(f"health and metrics on {server.url}")
     ctx.say("sending due messages until stopped (SIGTERM or Ctrl-C)")
     try:
         with _stop_on_signals() as stop:
@@ -344,11 +345,11 @@ def cmd_drain(ctx: Context, args: argparse.Namespace) -> int:
             )
     finally:
         if server is not None:
-            server.shutdown()
-            server.server_close()
+            server.stop()
 
 
 SLICE_SECONDS = 10.0
+SHARED_SWITCH_INTERVAL = 0.001  # seconds; `run` with both the listener and the scheduler
 
 
 def drain_until_stopped(
@@ -412,24 +413,23 @@ def _serve_status(
     port: int,
     app: App | None = None,
     checks: Callable[[], dict[str, str]] | None = None,
-) -> ThreadingHTTPServer:
+) -> WebServer:
     """Serve ``/health`` and ``/metrics`` (and ``/slack/events`` with ``app``) in a thread."""
     from delivery.metrics import render
     from server.app import health
-    from server.http import make_server
+    from server.http import start_server
 
     def health_checks() -> dict[str, str]:
         return {**health(database), **(checks() if checks else {})}
 
-    server = make_server(
-        app,
+    return start_server(
+        settings=ctx.settings,
         host=host,
         port=port,
         health=health_checks,
         metrics=lambda: render(database, now=ctx.clock.now()),
+        slack=app,
     )
-    threading.Thread(target=server.serve_forever, name="http", daemon=True).start()
-    return server
 
 
 def _sender(ctx: Context, database: Database):  # type: ignore[no-untyped-def]
@@ -505,16 +505,22 @@ def cmd_run(ctx: Context, args: argparse.Namespace) -> int:
 
     port = ctx.settings.port if args.port is None else args.port
     server = None
+    switch_interval = sys.getswitchinterval()
+    if app is not None and scheduler is not None:
+        # The scheduler's passes are CPU-bound Python in this process: switching threads
+        # every 1 ms (Python's default is 5) keeps them from holding up Slack's requests
+        # as long (docs/decisions.md, 65).
+        sys.setswitchinterval(SHARED_SWITCH_INTERVAL)
     try:
         server = _serve_status(
             ctx,
             database,
-            host=args.host,
+            host=args.host or ctx.settings.host,
             port=port,
             app=None if socket_mode else app,
             checks=scheduler_check,
         )
-        base = f"http://{args.host}:{server.server_address[1]}"
+        base = server.url
         with _stop_on_signals() as stop:
             if socket_mode:
                 from slack_bolt.adapter.socket_mode import SocketModeHandler
@@ -537,11 +543,11 @@ def cmd_run(ctx: Context, args: argparse.Namespace) -> int:
         pass
     finally:
         if server is not None:
-            server.shutdown()
-            server.server_close()
+            server.stop()
         if scheduler is not None and lock is not None:
             scheduler.shutdown(wait=False)
             lock.release()
+        sys.setswitchinterval(switch_interval)
     return 0
 
 
@@ -774,7 +780,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="--loop: wait this long when nothing was due (default 5)",
     )
     drain.add_argument("--port", type=int, help="--loop: serve /health and /metrics on this port")
-    drain.add_argument("--host", default="0.0.0.0", help="--loop: address for --port")
+    drain.add_argument(
+        "--host", help="--loop: address for --port (default: LEARNBOT_HOST, else 0.0.0.0)"
+    )
     drain.set_defaults(func=cmd_drain)
 
     sweep = commands.add_parser("sweep", help="run one tick (enroll, plan, deliver) and exit")
@@ -784,7 +792,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.set_defaults(func=cmd_sweep)
 
     run = commands.add_parser("run", help="run the bot: Slack listener and scheduler")
-    run.add_argument("--host", default="0.0.0.0", help="HTTP bind address")
+    run.add_argument("--host", help="HTTP bind address (default: LEARNBOT_HOST, else 0.0.0.0)")
     run.add_argument("--port", type=int, help="HTTP port (default: PORT, else 3000)")
     run.add_argument("--tick-minutes", type=int, default=5, help="planning interval")
     role = run.add_mutually_exclusive_group()

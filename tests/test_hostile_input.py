@@ -33,8 +33,8 @@ from sqlmodel import SQLModel
 
 from handlers.replies import MAX_ID
 from learning.curriculum import load_curriculum
-from learning.plain_text import multiline
 from learning.periods import later
+from learning.plain_text import multiline
 from logs import configure_logging, remove_logging
 from messages import extensions as extension_views
 from messages import ids

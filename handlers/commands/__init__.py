@@ -1,9 +1,17 @@
 """The ``/learn`` slash command: parse, act through one domain call, answer in the ack.
 
-The answer travels in the ack body as an ephemeral message, so Slack shows it at once
-and nothing else needs the ``response_url``. The work runs on a small thread pool with
-a budget below Slack's 3-second limit: when it is late (a reload of a big organisation),
-the ack says "working on it" and the answer follows through ``respond``.
+A command that only reads travels in the ack body as an ephemeral message, so Slack
+shows it at once and nothing else needs the ``response_url``. The work runs on a small
+thread pool with a budget below Slack's 3-second limit: when it is late (a reload of a
+big organisation), the ack says "working on it" and the answer follows through
+``respond``.
+
+A command that changes something (done, snooze, away, back, kudos, a setting, admin
+assign and waive) acks at once, empty, and answers through ``respond`` when its unit of
+work has committed: a write that waits for the database (the scheduler writing, on
+SQLite) never holds the ack. On an app built with ``process_before_response=True``
+(FaaS hosts, and the tests) the request is not answered before the work is done anyway,
+so there every answer stays in the ack.
 
 An admin command refused to a known person is checked once more against Slack when
 ``LEARNBOT_ADMINS`` contains ``slack-admins``: people imported from CSV learn their
@@ -62,6 +70,15 @@ from models import Person
 log = logging.getLogger(__name__)
 
 WORKERS = 8
+WRITES = (
+    parser.MarkDone,
+    parser.Snooze,
+    parser.SetAway,
+    parser.SetBack,
+    parser.GiveKudos,
+    parser.AdminAssign,
+    parser.AdminWaive,
+)
 COMPLETION_SOURCE = "slack_command"
 
 
@@ -83,19 +100,15 @@ def register(app: App, ctx: HandlerContext) -> None:
     ) -> None:
         user_id = str(command.get("user_id") or "")
         text = command.get("text")
+        text = text if isinstance(text, str) else ""
         reply_within(
-            lambda: answer(
-                ctx,
-                user_id,
-                text if isinstance(text, str) else "",
-                client=client,
-                lookups=lookups,
-            ),
+            lambda: answer(ctx, user_id, text, client=client, lookups=lookups),
             ack=ack,
             respond=respond,
             after=lambda outcome: _refresh_homes(client, ctx, outcome),
             pool=pool,
             budget=ctx.settings.ack_budget_seconds,
+            ack_first=not app.process_before_response and changes_something(text),
         )
 
     app.command(registry.LEARN)(handle_learn_command)
@@ -109,8 +122,12 @@ def reply_within(
     after: Callable[[Outcome], None],
     pool: ThreadPoolExecutor,
     budget: float,
+    ack_first: bool = False,
 ) -> None:
     """Ack with ``work``'s answer if it is ready within ``budget`` seconds, else later.
+
+    With ``ack_first`` the ack is empty and immediate, and the answer always follows
+    through ``respond``.
 
     Args:
         work: Computes the reply; must not raise (``answer`` never does).
@@ -119,8 +136,13 @@ def reply_within(
         after: Follow-up work once the person has their answer (App Home refreshes).
         pool: Where ``work`` runs.
         budget: Seconds to wait before acking with "working on it".
+        ack_first: Ack at once, empty; answer through ``respond``.
     """
     future = pool.submit(work)
+    if ack_first:
+        ack()
+        future.add_done_callback(lambda done: _respond_late(respond, after, done))
+        return
     try:
         outcome = future.result(timeout=budget)
     except FutureTimeout:
@@ -129,6 +151,26 @@ def reply_within(
         return
     _ack(ack, outcome.message)
     _follow_up(after, outcome)
+
+
+def changes_something(text: str) -> bool:
+    """Whether ``/learn text`` writes (and so acks first); unparsable text does not.
+
+    ``admin reload`` writes too, but can take long: it keeps the ack budget, so the
+    admin sees "working on it" rather than nothing.
+    """
+    try:
+        command = parser.parse_command(text)
+    except parser.UsageError:
+        return False
+    match command:
+        case (
+            parser.SetPrivacy(public=choice)
+            | parser.ShowLeaderboard(join=choice)
+            | parser.SetMentoring(available=choice)
+        ):
+            return choice is not None  # no word: only shows the setting
+    return isinstance(command, WRITES)
 
 
 def _ack(ack: Callable[..., Any], message: RenderedMessage) -> None:
@@ -147,7 +189,7 @@ def _respond_late(
             replace_original=False,
         )
     except Exception:  # this thread has nobody else to tell; the log is the record
-        log.exception("could not deliver a late /learn answer")
+        log.exception("could not deliver a /learn answer through respond")
         return
     _follow_up(after, outcome)
 

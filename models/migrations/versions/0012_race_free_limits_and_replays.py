@@ -6,7 +6,7 @@ first, the earliest one stays). ``seen_request``: signatures of handled Slack re
 kept for Slack's 5-minute signature window, so a replay is processed once.
 
 Revision ID: 0012
-Revises: 0008
+Revises: 0010
 Create Date: 2026-12-01 12:00:00.000000
 """
 
