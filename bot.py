@@ -28,11 +28,10 @@ from models.db import Database, SchemaOutOfDate, open_database, redact_url
 from settings import Settings, SettingsError
 
 if TYPE_CHECKING:
-    from http.server import ThreadingHTTPServer
-
     from slack_bolt import App
 
     from delivery.sender import Sender
+    from server.http import WebServer
 
 log = logging.getLogger("learnbot")
 
@@ -103,6 +102,10 @@ def cmd_load_config(ctx: Context, args: argparse.Namespace) -> int:
 def cmd_import_people(ctx: Context, args: argparse.Namespace) -> int:
     from learning.people_import import import_people
 
+    if args.max_deactivate is not None and not args.deactivate_missing:
+        raise LearnbotError("--max-deactivate only applies with --deactivate-missing")
+    if args.max_deactivate is not None and args.max_deactivate < 0:
+        raise LearnbotError("--max-deactivate must be 0 or more")
     with ctx.db().session(dry_run=args.dry_run) as session:
         result = import_people(
             session,
@@ -110,6 +113,7 @@ def cmd_import_people(ctx: Context, args: argparse.Namespace) -> int:
             clock=ctx.clock,
             actor=args.actor,
             deactivate_missing=args.deactivate_missing,
+            max_deactivate=args.max_deactivate,
         )
     ctx.say(f"{args.file}: valid")
     ctx.say(result.summary(dry_run=args.dry_run))
@@ -172,6 +176,10 @@ def cmd_certs(ctx: Context, args: argparse.Namespace) -> int:
     from learning.paths import current_settings
     from messages.certifications import render_holders, render_holders_csv
 
+    if args.redate_from_completions:
+        return _redate_awards(ctx, args)
+    if args.dry_run:
+        raise LearnbotError("--dry-run goes with --redate-from-completions")
     if args.expiring is not None and args.expiring < 0:
         raise LearnbotError("--expiring takes a number of days, 0 or more")
     with ctx.db().session() as session:
@@ -185,6 +193,24 @@ def cmd_certs(ctx: Context, args: argparse.Namespace) -> int:
         ctx.out.write(render_holders_csv(lines))
     else:
         ctx.say(render_holders(lines, expiring=args.expiring))
+    return 0
+
+
+def _redate_awards(ctx: Context, args: argparse.Namespace) -> int:
+    """``certs --redate-from-completions``: awards dated from their work (audited, silent)."""
+    from learning.award_redating import redate_awards
+    from learning.paths import current_settings
+    from messages.certifications import render_redate
+
+    if args.expiring is not None or args.csv:
+        raise LearnbotError("--redate-from-completions takes no --expiring or --csv")
+    with ctx.db().session(dry_run=args.dry_run) as session:
+        settings = current_settings(session)
+        if settings is None:
+            raise LearnbotError("no configuration loaded yet: run `python bot.py load-config FILE`")
+        result = redate_awards(session, clock=ctx.clock, settings=settings, actor=args.actor)
+    ctx.say(render_redate(result))
+    ctx.say(_outcome(args.dry_run, bool(result.redated)))
     return 0
 
 
@@ -305,10 +331,12 @@ def cmd_drain(ctx: Context, args: argparse.Namespace) -> int:
     database = ctx.db()
     sender = _sender(ctx, database)
     server = (
-        None if args.port is None else _serve_status(ctx, database, host=args.host, port=args.port)
+        None
+        if args.port is None
+        else _serve_status(ctx, database, host=args.host or ctx.settings.host, port=args.port)
     )
     if server is not None:
-        ctx.say(f"health and metrics on http://{args.host}:{server.server_address[1]}")
+        ctx.say(f"health and metrics on {server.url}")
     ctx.say("sending due messages until stopped (SIGTERM or Ctrl-C)")
     try:
         with _stop_on_signals() as stop:
@@ -317,11 +345,11 @@ def cmd_drain(ctx: Context, args: argparse.Namespace) -> int:
             )
     finally:
         if server is not None:
-            server.shutdown()
-            server.server_close()
+            server.stop()
 
 
 SLICE_SECONDS = 10.0
+SHARED_SWITCH_INTERVAL = 0.001  # seconds; `run` with both the listener and the scheduler
 
 
 def drain_until_stopped(
@@ -385,24 +413,23 @@ def _serve_status(
     port: int,
     app: App | None = None,
     checks: Callable[[], dict[str, str]] | None = None,
-) -> ThreadingHTTPServer:
+) -> WebServer:
     """Serve ``/health`` and ``/metrics`` (and ``/slack/events`` with ``app``) in a thread."""
     from delivery.metrics import render
     from server.app import health
-    from server.http import make_server
+    from server.http import start_server
 
     def health_checks() -> dict[str, str]:
         return {**health(database), **(checks() if checks else {})}
 
-    server = make_server(
-        app,
+    return start_server(
+        settings=ctx.settings,
         host=host,
         port=port,
         health=health_checks,
         metrics=lambda: render(database, now=ctx.clock.now()),
+        slack=app,
     )
-    threading.Thread(target=server.serve_forever, name="http", daemon=True).start()
-    return server
 
 
 def _sender(ctx: Context, database: Database):  # type: ignore[no-untyped-def]
@@ -478,16 +505,22 @@ def cmd_run(ctx: Context, args: argparse.Namespace) -> int:
 
     port = ctx.settings.port if args.port is None else args.port
     server = None
+    switch_interval = sys.getswitchinterval()
+    if app is not None and scheduler is not None:
+        # The scheduler's passes are CPU-bound Python in this process: switching threads
+        # every 1 ms (Python's default is 5) keeps them from holding up Slack's requests
+        # as long (docs/decisions.md, 65).
+        sys.setswitchinterval(SHARED_SWITCH_INTERVAL)
     try:
         server = _serve_status(
             ctx,
             database,
-            host=args.host,
+            host=args.host or ctx.settings.host,
             port=port,
             app=None if socket_mode else app,
             checks=scheduler_check,
         )
-        base = f"http://{args.host}:{server.server_address[1]}"
+        base = server.url
         with _stop_on_signals() as stop:
             if socket_mode:
                 from slack_bolt.adapter.socket_mode import SocketModeHandler
@@ -510,11 +543,11 @@ def cmd_run(ctx: Context, args: argparse.Namespace) -> int:
         pass
     finally:
         if server is not None:
-            server.shutdown()
-            server.server_close()
+            server.stop()
         if scheduler is not None and lock is not None:
             scheduler.shutdown(wait=False)
             lock.release()
+        sys.setswitchinterval(switch_interval)
     return 0
 
 
@@ -577,6 +610,7 @@ def cmd_demo(ctx: Context, args: argparse.Namespace) -> int:
                 file=str(EXAMPLES / "people.csv"),
                 dry_run=False,
                 deactivate_missing=False,
+                max_deactivate=None,
                 actor="demo",
             ),
         ),
@@ -644,6 +678,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="deactivate (never delete) people who are not in the file",
     )
+    people.add_argument(
+        "--max-deactivate",
+        type=int,
+        metavar="N",
+        help="allow --deactivate-missing to deactivate up to N people (default: 10%% of "
+        "active people or 5, whichever is larger); a file with no rows is always refused",
+    )
     people.set_defaults(func=cmd_import_people)
 
     completions = commands.add_parser(
@@ -674,6 +715,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="only certifications (not lapsed) that expire within DAYS days",
     )
     certs.add_argument("--csv", action="store_true", help="CSV for spreadsheets")
+    certs.add_argument(
+        "--redate-from-completions",
+        action="store_true",
+        help="give existing awards the dates their completions earn (audited; sends nothing)",
+    )
+    certs.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="with --redate-from-completions: show the changes, apply nothing",
+    )
     certs.set_defaults(func=cmd_certs)
 
     outbox = commands.add_parser("outbox", help="list outbox messages; retry failed ones")
@@ -729,7 +780,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="--loop: wait this long when nothing was due (default 5)",
     )
     drain.add_argument("--port", type=int, help="--loop: serve /health and /metrics on this port")
-    drain.add_argument("--host", default="0.0.0.0", help="--loop: address for --port")
+    drain.add_argument(
+        "--host", help="--loop: address for --port (default: LEARNBOT_HOST, else 0.0.0.0)"
+    )
     drain.set_defaults(func=cmd_drain)
 
     sweep = commands.add_parser("sweep", help="run one tick (enroll, plan, deliver) and exit")
@@ -739,7 +792,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.set_defaults(func=cmd_sweep)
 
     run = commands.add_parser("run", help="run the bot: Slack listener and scheduler")
-    run.add_argument("--host", default="0.0.0.0", help="HTTP bind address")
+    run.add_argument("--host", help="HTTP bind address (default: LEARNBOT_HOST, else 0.0.0.0)")
     run.add_argument("--port", type=int, help="HTTP port (default: PORT, else 3000)")
     run.add_argument("--tick-minutes", type=int, default=5, help="planning interval")
     role = run.add_mutually_exclusive_group()

@@ -4,7 +4,12 @@
 and the libraries' (Bolt, slack_sdk, SQLAlchemy, APScheduler), goes through one handler
 whose formatter writes the event on one line (a traceback too) and masks, in the final
 text, the secrets it was given (tokens, signing secret, database password), anything
-shaped like a Slack token, and the password of any ``scheme://user:password@`` URL.
+shaped like a Slack token, the password of any ``scheme://user:password@`` URL, every
+``response_url`` (and any Slack webhook url: whoever has one can post in that
+conversation) and the legacy verification ``token`` field of Slack's request bodies.
+The body of a request refused for its signature is never written: Bolt logs it whole
+(with its ``response_url``, ``token`` and what the person typed), so that line is
+replaced by one that says only what happened.
 """
 
 from __future__ import annotations
@@ -22,6 +27,23 @@ MASK = "***"
 MIN_SECRET_LENGTH = 6
 _SLACK_TOKEN = re.compile(r"\b(x(?:ox[a-z]|app)-)[A-Za-z0-9-]+")
 _URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^\s:/?#@]*:)[^\s@/]+@", re.IGNORECASE)
+# Slack's response urls and webhooks (https://hooks.slack.com/commands/T1/123/abc...),
+# also as JSON (\/) or form (%2F) text.
+_WEBHOOK_URL = re.compile(
+    r"(\bhttps?(?::|%3A)(?:\\?/|%2F){2}[^\s/\\%\"'<>]+(?:\\?/|%2F)"
+    r"(?:[^\s/\\%\"'<>]+(?:\\?/|%2F))*?"
+    r"(?:commands|actions|services|workflows|triggers)(?:\\?/|%2F))[^\s\"'<>,)&]+",
+    re.IGNORECASE,
+)
+# A field in a form body (response_url=...), JSON ("response_url": "...") or a repr.
+_SECRET_FIELD = re.compile(
+    r"((?<![\w-])[\"']?(?:response_url|token)[\"']?\s*(?:=|:)\s*[\"']?)[^\s\"'&,}]+"
+)
+_REFUSED_SIGNATURE = "Invalid request signature detected"
+_REFUSED_SIGNATURE_LINE = (
+    "Invalid request signature detected: request refused (its signature, timestamp and "
+    "body are not logged)"
+)
 _RECORD_FIELDS = frozenset(
     set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
 )
@@ -40,7 +62,17 @@ class Redactor:
         for secret in self._secrets:
             text = text.replace(secret, MASK)
         text = _SLACK_TOKEN.sub(lambda match: match.group(1) + MASK, text)
+        text = _WEBHOOK_URL.sub(lambda match: match.group(1) + MASK, text)
+        text = _SECRET_FIELD.sub(lambda match: match.group(1) + MASK, text)
         return _URL_PASSWORD.sub(lambda match: match.group(1) + MASK + "@", text)
+
+
+def _message(record: logging.LogRecord) -> str:
+    """The record's message; Bolt's line about a refused signature loses the request."""
+    text = record.getMessage()
+    if text.startswith(_REFUSED_SIGNATURE):
+        return _REFUSED_SIGNATURE_LINE
+    return text
 
 
 def _timestamp(record: logging.LogRecord) -> str:
@@ -59,7 +91,7 @@ class TextFormatter(logging.Formatter):
         self._redact = redact
 
     def format(self, record: logging.LogRecord) -> str:
-        text = record.getMessage()
+        text = _message(record)
         if record.exc_info:
             text += "\n" + self.formatException(record.exc_info)
         if record.stack_info:
@@ -81,7 +113,7 @@ class JsonFormatter(logging.Formatter):
             "time": _timestamp(record),
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": _message(record),
             "pid": record.process,
         }
         if record.exc_info:

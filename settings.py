@@ -24,6 +24,7 @@ class Settings:
     slack_signing_secret: str | None = field(default=None, repr=False)
     slack_app_token: str | None = field(default=None, repr=False)
     slack_api_url: str = DEFAULT_SLACK_API_URL
+    host: str = "0.0.0.0"
     port: int = 3000
     # LEARNBOT_ADMINS, lower-cased: emails, Slack user ids, and ``slack-admins`` (Slack
     # workspace admins and owners count as learnbot admins; see learning.identity).
@@ -39,6 +40,13 @@ class Settings:
     # Seconds a /learn answer may take before the ack says "working on it" and the
     # answer follows through ``respond`` (Slack waits 3 s for the ack).
     ack_budget_seconds: float = 2.0
+    # The web server (server/http.py; docs/deploy.md, "Web server limits").
+    http_max_body_bytes: int = 1_000_000
+    http_max_requests: int = 100
+    http_threads: int = 32
+    http_header_timeout_seconds: float = 10.0
+    http_body_timeout_seconds: float = 10.0
+    http_keepalive_seconds: float = 5.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -88,6 +96,28 @@ class Settings:
                 "LEARNBOT_ACK_BUDGET_SECONDS must be under 3 (Slack gives up on an answer "
                 f"after 3 seconds), got {ack_budget:g}"
             )
+        http_counts = {
+            name: number(name, default)
+            for name, default in (
+                ("LEARNBOT_HTTP_MAX_BODY_BYTES", 1_000_000),
+                ("LEARNBOT_HTTP_MAX_REQUESTS", 100),
+                ("LEARNBOT_HTTP_THREADS", 32),
+            )
+        }
+        for name, value in http_counts.items():
+            if value < 1:
+                raise SettingsError(f"{name} must be at least 1, got {value}")
+        http_timeouts = {
+            name: decimal(name, default)
+            for name, default in (
+                ("LEARNBOT_HTTP_HEADER_TIMEOUT_SECONDS", 10.0),
+                ("LEARNBOT_HTTP_BODY_TIMEOUT_SECONDS", 10.0),
+                ("LEARNBOT_HTTP_KEEPALIVE_SECONDS", 5.0),
+            )
+        }
+        for name, seconds in http_timeouts.items():
+            if seconds == 0:
+                raise SettingsError(f"{name} must be more than 0, got {seconds:g}")
         log_format = env.get("LOG_FORMAT", "").strip().lower() or "text"
         if log_format not in LOG_FORMATS:
             raise SettingsError(f"LOG_FORMAT must be text or json, got {log_format!r}")
@@ -100,6 +130,7 @@ class Settings:
             slack_signing_secret=secret("SLACK_SIGNING_SECRET"),
             slack_app_token=secret("SLACK_APP_TOKEN"),
             slack_api_url=api_url,
+            host=env.get("LEARNBOT_HOST", "").strip() or "0.0.0.0",
             port=number("PORT", 3000),
             admins=tuple(
                 email.strip().lower()
@@ -115,6 +146,12 @@ class Settings:
             send_lease_seconds=decimal("LEARNBOT_SEND_LEASE_SECONDS", 300.0),
             programs_file=env.get("LEARNBOT_PROGRAMS_FILE", "").strip() or None,
             ack_budget_seconds=ack_budget,
+            http_max_body_bytes=http_counts["LEARNBOT_HTTP_MAX_BODY_BYTES"],
+            http_max_requests=http_counts["LEARNBOT_HTTP_MAX_REQUESTS"],
+            http_threads=http_counts["LEARNBOT_HTTP_THREADS"],
+            http_header_timeout_seconds=http_timeouts["LEARNBOT_HTTP_HEADER_TIMEOUT_SECONDS"],
+            http_body_timeout_seconds=http_timeouts["LEARNBOT_HTTP_BODY_TIMEOUT_SECONDS"],
+            http_keepalive_seconds=http_timeouts["LEARNBOT_HTTP_KEEPALIVE_SECONDS"],
         )
 
     def secrets(self) -> tuple[str, ...]:

@@ -13,9 +13,15 @@ from typing import Any
 
 from slack_bolt import App
 
+from handlers import replay
 from handlers.context import HandlerContext
+from messages.mrkdwn import Mrkdwn
 
 log = logging.getLogger(__name__)
+
+SOMETHING_WENT_WRONG = Mrkdwn(
+    "Sorry, something went wrong on our side. It has been logged; please try again in a minute."
+)
 
 
 def handle_error(error: Exception, body: dict[str, Any], respond: Any, logger: Any) -> None:
@@ -23,8 +29,7 @@ def handle_error(error: Exception, body: dict[str, Any], respond: Any, logger: A
     logger.exception("listener failed: %s", error)
     if respond is not None and body.get("response_url"):
         respond(
-            text="Sorry, something went wrong on our side. It has been logged; "
-            "please try again in a minute.",
+            text=SOMETHING_WENT_WRONG,
             response_type="ephemeral",
             replace_original=False,
         )
@@ -33,6 +38,7 @@ def handle_error(error: Exception, body: dict[str, Any], respond: Any, logger: A
 def register_all(app: App, ctx: HandlerContext) -> None:
     """Register every listener on ``app``; each folder adds its own in ``register``."""
     app.error(handle_error)
+    replay.register(app, ctx)  # first: a replay stops before any other middleware writes
     for module in _listener_modules():
         module.register(app, ctx)
 

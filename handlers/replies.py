@@ -9,6 +9,8 @@ from typing import Any
 from slack_sdk import WebClient
 
 from handlers.context import HandlerContext
+from messages.mrkdwn import Mrkdwn, esc
+from messages.rendered import UnsafeText
 from models import Person
 
 log = logging.getLogger(__name__)
@@ -30,17 +32,28 @@ def parse_id(value: object) -> int | None:
 
 
 def user_message(error: Exception) -> str:
-    """A domain error's message as a sentence for the user."""
+    """A domain error's message as a sentence for the user (plain text: a modal's field
+    error shows it as it is)."""
     text = str(error).strip() or "That did not work."
     return text[:1].upper() + text[1:]
 
 
-def tell(client: WebClient, *, user_id: str, channel_id: str | None, text: str) -> None:
+def error_text(error: Exception) -> Mrkdwn:
+    """A domain error's message as message text (it may quote names and titles)."""
+    return esc(user_message(error))
+
+
+def tell(client: WebClient, *, user_id: str, channel_id: str | None, text: Mrkdwn) -> None:
     """Tell one user something only they see.
 
     In a conversation (the nudge DM) it is an ephemeral message there; without one (a
     click in App Home) it is a DM from the bot.
+
+    Raises:
+        UnsafeText: ``text`` is a plain ``str``, not built with ``messages.mrkdwn``.
     """
+    if not isinstance(text, Mrkdwn):
+        raise UnsafeText(f"tell() needs Mrkdwn text, not a plain str: {str(text)[:80]!r}")
     if channel_id:
         client.chat_postEphemeral(channel=channel_id, user=user_id, text=text)
     else:

@@ -28,6 +28,7 @@ from sqlmodel import Session
 from learning import audit
 from learning import snooze as snoozing
 from learning.calendar import WorkCalendar
+from learning.certifications import self_reported_only
 from learning.clock import Clock, local_date
 from learning.completions import Completion, record_completion
 from learning.curriculum import ProgramSettings
@@ -100,6 +101,9 @@ class DoneResult:
     item_key: str
     item_title: str
     already_done: bool
+    # Certifications the typed score would count for if it came from a trusted source
+    # (the LMS, an admin): the learner is told they wait for that score.
+    needs_trusted_score: tuple[str, ...] = ()
 
 
 # --- Transactions ----------------------------------------------------------------
@@ -370,7 +374,11 @@ def complete_assignment(
         subject=str(assignment.id),
         details={"item": item.key, "source": source, "score": score, "evidence_url": evidence_url},
     )
-    return DoneResult(assignment.id, item.key, item.title, already_done=False)
+    assert item.id is not None
+    waiting = self_reported_only(session, item_id=item.id, score=score, source=source)
+    return DoneResult(
+        assignment.id, item.key, item.title, already_done=False, needs_trusted_score=tuple(waiting)
+    )
 
 
 def snooze_assignment(

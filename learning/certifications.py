@@ -1,20 +1,22 @@
-"""Certifications: award them the moment their requirements are met, and read them out.
+"""Certifications: award them from the dates of the work, tell people, and read them out.
 
-``check_awards`` runs in the caller's transaction right after a completion is recorded
+``check_awards`` runs in the caller's transaction after completions are recorded
 (``learning.completions.record_completion``, which every completion path goes through:
-the Done button, ``/learn done``, ``import-completions``, admin actions). For each active
-certification whose requirements the person now meets it inserts one
-``CertificationAward`` row and, in the same transaction, puts the notifications in the
-outbox: a congratulation DM to the holder, a note to their manager, and (first award
-only) a shout-out in the recognition channel. It also posts the "finished their first
-tier" milestone.
+the Done button, ``/learn done``, admin actions; ``import-completions`` checks each
+person once after all their rows, and ``load-config`` checks everyone who may qualify
+for a certification it added or changed). For each active certification it asks the
+pure rules (``learning.award_rules``) which rounds the person's completions earn and
+inserts one ``CertificationAward`` row per round: awarded at the instant the last
+requirement was met (``completed_at``, not the day learnbot heard of it), valid for a
+calendar period from there.
 
-Rounds. ``CertificationAward.cycle`` and ``Assignment.cycle`` count the same rounds: the
-first award (cycle 0) is earned by completing the items on the path (any cycle); when a
-holder's recertification window opens, ``schedules.certifications`` assigns the items
-again as cycle ``award.cycle + 1``, and completing those (cycle >= that round) earns the
-renewal, a new award row of that cycle. A requirement with ``min_score`` needs the
-completion's (best) score to be at least that.
+Telling. In the same transaction it puts the notifications in the outbox: a
+congratulation DM to the holder, a note to their manager, and (first award only) a
+shout-out in the recognition channel; and the "finished their first tier" milestone.
+An award whose work is older than ``awards.silent_after`` (default 14 days: an LMS
+history import, a certification added later) is recorded silently: no DM, no post. An
+award from history that has already run out (expiry plus grace in the past) is recorded
+as lapsed at once, silently too.
 
 Exactly once. Two completions of one person arriving at the same time must award once:
 ``check_awards`` first locks the person's row (``FOR NO KEY UPDATE`` on PostgreSQL; on
@@ -25,17 +27,15 @@ NOTHING`` on ``(person, certification, cycle)``, and only the transaction that i
 it enqueues notifications; outbox keys (``cert_award:{award_id}:holder|manager|shoutout``)
 are unique as well.
 
-Public posts only ever carry good news, never name someone who opted out
-(``Person.public_posts``, ``/learn privacy private``), and are skipped for news that is
-old by the time it arrives (an LMS history import): only when the latest completion that
-led to it is at most ``ANNOUNCE_WITHIN`` old.
+Public posts only ever carry good news and never name someone who opted out
+(``Person.public_posts``, ``/learn privacy private``).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -47,8 +47,23 @@ from sqlmodel import Session
 
 from delivery.outbox import NewMessage, enqueue
 from learning import audit
+from learning.award_rules import (
+    FIRST,
+    REGAINED,
+    RENEWAL,
+    TRUSTED_SCORE_SOURCES,
+    CertificationRule,
+    CompletionFact,
+    PastAward,
+    PlannedAward,
+    Requirement,
+    award_chain,
+    lapses_at,
+    only_self_reported,
+)
 from learning.clock import Clock, local_date
 from learning.curriculum import ProgramSettings
+from learning.periods import Period, earlier, later
 from messages import certifications as text
 from messages.rendered import RenderedMessage
 from models import (
@@ -65,47 +80,22 @@ from models import (
     Program,
     Tier,
     TierItem,
-    status_by_person,
 )
+
+__all__ = [
+    "FIRST",
+    "REGAINED",
+    "RENEWAL",
+    "TRUSTED_SCORE_SOURCES",
+    "CertificationRule",
+    "Requirement",
+]
 
 ACTOR = "learnbot"
 KIND_TEXT = "text"
-# Public posts are for news: a certification earned by completions this recent.
-ANNOUNCE_WITHIN = timedelta(days=7)
-
-FIRST, RENEWAL, REGAINED = "first", "renewal", "regained"
 
 
 # --- the rules in force -------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Requirement:
-    """One item a certification needs, with the catalogue facts its messages show."""
-
-    item_id: int
-    key: str
-    title: str
-    method: str
-    minutes: int
-    min_score: float | None = None
-
-
-@dataclass(frozen=True)
-class CertificationRule:
-    """An active certification and its requirements (active items only)."""
-
-    id: int
-    key: str
-    title: str
-    valid_days: int
-    window_days: int
-    grace_days: int
-    requirements: tuple[Requirement, ...]
-
-    @property
-    def minutes(self) -> int:
-        return sum(r.minutes for r in self.requirements)
 
 
 def certification_rules(session: Session) -> dict[int, CertificationRule]:
@@ -117,8 +107,11 @@ def certification_rules(session: Session) -> dict[int, CertificationRule]:
             Certification.id,
             Certification.key,
             Certification.title,
+            Certification.valid_months,
             Certification.valid_days,
+            Certification.recertify_window_months,
             Certification.recertify_window_days,
+            Certification.grace_months,
             Certification.grace_days,
             Item.id.label("item_id"),  # type: ignore[union-attr]
             Item.key.label("item_key"),
@@ -126,6 +119,7 @@ def certification_rules(session: Session) -> dict[int, CertificationRule]:
             Item.method,
             Item.minutes,
             CertificationRequirement.min_score,
+            CertificationRequirement.self_reported_scores,
         )
         .join(
             CertificationRequirement,
@@ -138,7 +132,13 @@ def certification_rules(session: Session) -> dict[int, CertificationRule]:
         certs[row.id] = row
         requirements[row.id].append(
             Requirement(
-                row.item_id, row.item_key, row.item_title, row.method, row.minutes, row.min_score
+                row.item_id,
+                row.item_key,
+                row.item_title,
+                row.method,
+                row.minutes,
+                row.min_score,
+                bool(row.self_reported_scores),
             )
         )
     return {
@@ -146,9 +146,9 @@ def certification_rules(session: Session) -> dict[int, CertificationRule]:
             cert_id,
             row.key,
             row.title,
-            row.valid_days,
-            row.recertify_window_days,
-            row.grace_days,
+            Period(row.valid_months, row.valid_days),
+            Period(row.recertify_window_months, row.recertify_window_days),
+            Period(row.grace_months, row.grace_days),
             tuple(requirements[cert_id]),
         )
         for cert_id, row in certs.items()
@@ -168,45 +168,114 @@ class Award:
     certification_key: str
     title: str
     cycle: int
-    awarded_at: datetime
+    awarded_at: datetime  # when the last requirement was met: the work's date
     expires_at: datetime | None
     kind: str  # FIRST, RENEWAL (extends a held one) or REGAINED (after it lapsed)
+    silent: bool = False  # old news: recorded without a DM or a post
+    lapsed_at: datetime | None = None  # set when it had run out before it was recorded
 
 
 def check_awards(
-    session: Session, *, person_id: int, clock: Clock, settings: ProgramSettings
+    session: Session,
+    *,
+    person_id: int,
+    clock: Clock,
+    settings: ProgramSettings,
+    certification_ids: Collection[int] | None = None,
+    milestone: bool = True,
+    rules: dict[int, CertificationRule] | None = None,
 ) -> list[Award]:
-    """Award every certification ``person_id`` now meets, and post the first-tier milestone.
+    """Award every round of every certification ``person_id``'s completions earn.
 
-    Call it right after a completion is flushed, in the same transaction. Safe to call
-    any number of times: a certification is awarded once per round (see the module
-    docstring for how concurrent calls are kept apart).
+    Call it after completions are flushed, in the same transaction. Safe to call any
+    number of times: a certification is awarded once per round (see the module
+    docstring for how concurrent calls are kept apart). Also posts the first-tier
+    milestone (unless ``milestone`` is false).
+
+    Args:
+        certification_ids: Only these certifications (default: every active one).
+        rules: ``certification_rules(session)``, when the caller checks many people.
 
     Returns:
-        The awards this call inserted (and notified).
+        The awards this call inserted, oldest first (recent ones were notified).
     """
     lock_person(session, person_id)
     person = session.get(Person, person_id)
     if person is None:
         return []
-    rules = certification_rules(session)
+    if rules is None:
+        rules = certification_rules(session)
+    if certification_ids is not None:
+        rules = {cert_id: rule for cert_id, rule in rules.items() if cert_id in certification_ids}
     awards: list[Award] = []
     if rules:
+        zone = zone_of(person, settings)
         item_ids = {r.item_id for rule in rules.values() for r in rule.requirements}
-        done = _completed(session, person_id, item_ids)
+        facts = completion_facts(session, person_id, item_ids)
+        rounds = rounds_assigned(session, person_id, item_ids)
         latest = latest_awards(session, person_id)
+        now = clock.now()
+        quiet_before = earlier(now, settings.awards.silent_after, zone)
         for rule in rules.values():
-            previous = latest.get(rule.id)
-            cycle = 0 if previous is None else previous.cycle + 1
-            if not requirements_met(rule, done, cycle):
-                continue
-            award = _award(session, person, rule, previous, cycle, clock=clock)
-            if award is None:
-                continue  # another transaction inserted this round first: it notifies
-            awards.append(award)
-            _notify_award(session, person, rule, award, clock=clock, settings=settings)
-    _check_milestone(session, person, clock=clock, settings=settings)
+            newest = latest.get(rule.id)
+            previous = (
+                None
+                if newest is None
+                else PastAward(newest.cycle, newest.awarded_at, newest.expires_at, newest.lapsed_at)
+            )
+            chain = award_chain(rule, facts, previous=previous, rounds_assigned=rounds, zone=zone)
+            awards.extend(
+                _award_rounds(
+                    session, person, rule, previous, chain, quiet_before, zone=zone, clock=clock
+                )
+            )
+        for award in awards:
+            if not award.silent:
+                _notify_award(
+                    session,
+                    person,
+                    rules[award.certification_id],
+                    award,
+                    clock=clock,
+                    settings=settings,
+                )
+    if milestone:
+        _check_milestone(session, person, clock=clock, settings=settings)
     return awards
+
+
+def _award_rounds(
+    session: Session,
+    person: Person,
+    rule: CertificationRule,
+    previous: PastAward | None,
+    chain: list[PlannedAward],
+    quiet_before: datetime,
+    *,
+    zone: str,
+    clock: Clock,
+) -> list[Award]:
+    """Insert the rounds of ``chain`` in order; awards older than ``quiet_before`` are silent.
+
+    Stops at a round another transaction inserted first (that one notifies). The newest
+    round made here is recorded as lapsed if it ran out before it was recorded.
+    """
+    made: list[Award] = []
+    for planned in chain:
+        silent = planned.awarded_at < quiet_before
+        award = _award(
+            session, person, rule, previous, planned, silent=silent, zone=zone, clock=clock
+        )
+        if award is None:
+            break
+        if award.kind == REGAINED and made and made[-1].expires_at is not None:
+            # The round before (from this same history) ran out first.
+            made[-1] = replace(made[-1], lapsed_at=lapses_at(rule, made[-1].expires_at, zone))
+        made.append(award)
+        previous = PastAward(award.cycle, award.awarded_at, award.expires_at)
+    if made:
+        made[-1] = _lapse_from_history(session, rule, made[-1], zone=zone, clock=clock)
+    return made
 
 
 def lock_person(session: Session, person_id: int) -> None:
@@ -219,46 +288,47 @@ def lock_person(session: Session, person_id: int) -> None:
     session.execute(select(Person.id).where(Person.id == person_id).with_for_update(key_share=True))
 
 
-def _completed(
+def completion_facts(
     session: Session, person_id: int, item_ids: Collection[int]
-) -> dict[int, list[tuple[int, float | None]]]:
-    """The person's completed assignments of ``item_ids``: item -> [(cycle, score)].
+) -> dict[int, list[CompletionFact]]:
+    """The person's recorded completions of ``item_ids``, by item id.
 
     Plain columns, not ORM objects, so a stale object in the session's identity map can
     never hide a completion another transaction committed.
     """
-    done: dict[int, list[tuple[int, float | None]]] = defaultdict(list)
-    for item_id, cycle, score in session.execute(
-        select(Assignment.item_id, Assignment.cycle, Assignment.score).where(
-            Assignment.person_id == person_id,
-            status_by_person() == AssignmentStatus.COMPLETED,
-            Assignment.item_id.in_(list(item_ids)),  # type: ignore[attr-defined]
+    facts: dict[int, list[CompletionFact]] = defaultdict(list)
+    for row in session.execute(
+        select(
+            CompletionEvent.item_id,
+            CompletionEvent.completed_at,
+            CompletionEvent.recorded_at,
+            CompletionEvent.score,
+            CompletionEvent.source,
+        ).where(
+            CompletionEvent.person_id == person_id,
+            CompletionEvent.item_id.in_(list(item_ids)),  # type: ignore[attr-defined]
         )
     ):
-        done[item_id].append((cycle, score))
-    return done
+        facts[row.item_id].append(
+            CompletionFact(row.item_id, row.completed_at, row.recorded_at, row.score, row.source)
+        )
+    return facts
 
 
-def requirements_met(
-    rule: CertificationRule, done: dict[int, list[tuple[int, float | None]]], cycle: int
-) -> bool:
-    """Whether round ``cycle`` of ``rule`` is met by completions ``done`` (``_completed``).
-
-    Each requirement needs a completed assignment of its item of round ``cycle`` or later,
-    with at least ``min_score`` when one is set.
-    """
-
-    def ok(requirement: Requirement) -> bool:
-        for round_, score in done.get(requirement.item_id, ()):
-            if round_ < cycle:
-                continue
-            if requirement.min_score is None or (
-                score is not None and score >= requirement.min_score
-            ):
-                return True
-        return False
-
-    return bool(rule.requirements) and all(ok(r) for r in rule.requirements)
+def rounds_assigned(
+    session: Session, person_id: int, item_ids: Collection[int]
+) -> dict[tuple[int, int], datetime]:
+    """When the window job assigned each recertification round: (item id, cycle) -> instant."""
+    return {
+        (item_id, cycle): assigned_at
+        for item_id, cycle, assigned_at in session.execute(
+            select(Assignment.item_id, Assignment.cycle, Assignment.assigned_at).where(
+                Assignment.person_id == person_id,
+                Assignment.cycle > 0,
+                Assignment.item_id.in_(list(item_ids)),  # type: ignore[attr-defined]
+            )
+        )
+    }
 
 
 @dataclass(frozen=True)
@@ -295,24 +365,14 @@ def _award(
     session: Session,
     person: Person,
     rule: CertificationRule,
-    previous: _AwardRow | None,
-    cycle: int,
+    previous: PastAward | None,
+    planned: PlannedAward,
     *,
+    silent: bool,
+    zone: str,
     clock: Clock,
 ) -> Award | None:
-    """Insert round ``cycle``'s award; None if it was there already (someone else's)."""
-    now = clock.now()
-    valid = timedelta(days=rule.valid_days)
-    if previous is None:
-        kind, expires_at = FIRST, now + valid
-    elif previous.lapsed_at is not None or (
-        previous.expires_at is not None
-        and now >= previous.expires_at + timedelta(days=rule.grace_days)
-    ):
-        kind, expires_at = REGAINED, now + valid
-    else:
-        # Renewing early never loses time: the new period starts where the old one ends.
-        kind, expires_at = RENEWAL, (previous.expires_at or now) + valid
+    """Insert ``planned``; None if that round was there already (someone else's)."""
     assert person.id is not None
     inserted = insert_ignoring_conflict(
         session,
@@ -321,9 +381,9 @@ def _award(
             {
                 "person_id": person.id,
                 "certification_id": rule.id,
-                "cycle": cycle,
-                "awarded_at": now,
-                "expires_at": expires_at,
+                "cycle": planned.cycle,
+                "awarded_at": planned.awarded_at,
+                "expires_at": planned.expires_at,
                 "lapsed_at": None,
             }
         ],
@@ -332,29 +392,171 @@ def _award(
     if not inserted:
         return None
     award_id = inserted[0]
-    if kind == REGAINED and previous is not None and previous.lapsed_at is None:
-        # It ran out before the lapse job saw it: the history says it lapsed.
-        assert previous.expires_at is not None
-        session.execute(
-            update(CertificationAward)
-            .where(
-                CertificationAward.id == previous.id,
-                CertificationAward.lapsed_at.is_(None),  # type: ignore[union-attr]
-            )
-            .values(lapsed_at=previous.expires_at + timedelta(days=rule.grace_days))
-        )
+    details: dict[str, Any] = {
+        "award_id": award_id,
+        "cycle": planned.cycle,
+        "awarded_at": planned.awarded_at.isoformat(),
+        "expires_at": planned.expires_at.isoformat(),
+    }
+    if silent:
+        details["silent"] = True
+    if previous is not None and previous.expires_at is not None:
+        if planned.kind == REGAINED and previous.lapsed_at is None:
+            # It ran out before the lapse job saw it: the history says it lapsed.
+            lapse = lapses_at(rule, previous.expires_at, zone)
+            _set_lapsed(session, person.id, rule.id, previous.cycle, lapse)
+        elif planned.kind == RENEWAL and previous.lapsed_at is not None:
+            # Renewed before it lapsed, as a back-dated completion shows: it never lapsed.
+            _set_lapsed(session, person.id, rule.id, previous.cycle, None)
+            details["previous_lapse_cleared"] = previous.lapsed_at.isoformat()
     audit.record(
         session,
         clock=clock,
         actor=ACTOR,
         action={FIRST: "certification.award", RENEWAL: "certification.renew"}.get(
-            kind, "certification.regain"
+            planned.kind, "certification.regain"
         ),
         person_id=person.id,
         subject=rule.key,
-        details={"award_id": award_id, "cycle": cycle, "expires_at": expires_at.isoformat()},
+        details=details,
     )
-    return Award(award_id, person.id, rule.id, rule.key, rule.title, cycle, now, expires_at, kind)
+    return Award(
+        award_id,
+        person.id,
+        rule.id,
+        rule.key,
+        rule.title,
+        planned.cycle,
+        planned.awarded_at,
+        planned.expires_at,
+        planned.kind,
+        silent=silent,
+    )
+
+
+def _set_lapsed(
+    session: Session, person_id: int, cert_id: int, cycle: int, lapsed_at: datetime | None
+) -> None:
+    session.execute(
+        update(CertificationAward)
+        .where(
+            CertificationAward.person_id == person_id,
+            CertificationAward.certification_id == cert_id,
+            CertificationAward.cycle == cycle,
+        )
+        .values(lapsed_at=lapsed_at)
+    )
+
+
+def _lapse_from_history(
+    session: Session, rule: CertificationRule, award: Award, *, zone: str, clock: Clock
+) -> Award:
+    """Record ``award`` as lapsed if it ran out before it was recorded (history), silently."""
+    assert award.expires_at is not None
+    lapse = lapses_at(rule, award.expires_at, zone)
+    if lapse > clock.now():
+        return award
+    _set_lapsed(session, award.person_id, rule.id, award.cycle, lapse)
+    audit.record(
+        session,
+        clock=clock,
+        actor=ACTOR,
+        action="certification.lapse",
+        person_id=award.person_id,
+        subject=rule.key,
+        reason=f"expired before it was recorded: not renewed by {lapse:%Y-%m-%d %H:%M} UTC",
+        details={"award_id": award.id, "cycle": award.cycle, "silent": True},
+    )
+    return replace(award, lapsed_at=lapse, silent=True)
+
+
+@dataclass
+class AwardTally:
+    """Awards made by a batch (an import, a configuration load), for its summary."""
+
+    awarded: int = 0
+    silent: int = 0  # old news: recorded without a DM or a post
+    lapsed: int = 0  # had already run out when they were recorded (history)
+
+    def add(self, awards: Iterable[Award]) -> None:
+        for award in awards:
+            self.awarded += 1
+            self.silent += award.silent
+            self.lapsed += award.lapsed_at is not None
+
+    def describe(self) -> str:
+        """``3 awarded (2 recorded silently: old completions; 1 already lapsed)``."""
+        if not self.awarded:
+            return "0 awarded"
+        notes = []
+        if self.silent:
+            notes.append(f"{self.silent} recorded silently: old completions")
+        if self.lapsed:
+            notes.append(f"{self.lapsed} already lapsed")
+        return f"{self.awarded} awarded" + (f" ({'; '.join(notes)})" if notes else "")
+
+
+def award_qualifiers(
+    session: Session,
+    *,
+    certification_ids: Collection[int],
+    clock: Clock,
+    settings: ProgramSettings,
+) -> AwardTally:
+    """Award these certifications to everyone whose recorded completions already earn them.
+
+    For a certification ``load-config`` added (or whose requirements it changed): the
+    same rules as a completion, so people whose work is old are awarded silently.
+    """
+    tally = AwardTally()
+    rules = {
+        cert_id: rule
+        for cert_id, rule in certification_rules(session).items()
+        if cert_id in certification_ids
+    }
+    candidates: set[int] = set()
+    for rule in rules.values():
+        item_ids = [r.item_id for r in rule.requirements]
+        # Only people with a completion of every requirement can qualify.
+        candidates.update(
+            session.scalars(
+                select(CompletionEvent.person_id)
+                .where(CompletionEvent.item_id.in_(item_ids))  # type: ignore[attr-defined]
+                .group_by(CompletionEvent.person_id)
+                .having(func.count(func.distinct(CompletionEvent.item_id)) == len(item_ids))
+            )
+        )
+    for person_id in sorted(candidates):
+        tally.add(
+            check_awards(
+                session,
+                person_id=person_id,
+                clock=clock,
+                settings=settings,
+                milestone=False,
+                rules=rules,
+            )
+        )
+    return tally
+
+
+def self_reported_only(
+    session: Session, *, item_id: int, score: float | None, source: str
+) -> list[str]:
+    """Titles of active certifications that ``score`` would count for if it were trusted.
+
+    What a learner who typed a passing score is told: the certification waits for a
+    score from the LMS or an admin (``TRUSTED_SCORE_SOURCES``).
+    """
+    if score is None or source in TRUSTED_SCORE_SOURCES:
+        return []
+    titles = []
+    for rule in certification_rules(session).values():
+        if any(
+            r.item_id == item_id and only_self_reported(r, score, source) for r in rule.requirements
+        ):
+            titles.append(rule.title)
+    return sorted(titles, key=str.lower)
 
 
 def insert_ignoring_conflict(
@@ -426,7 +628,7 @@ def dm(
         kind=KIND_TEXT,
         channel=person.slack_user_id,
         text=message.text,
-        payload={"text": message.text, "blocks": message.blocks},
+        payload=message.payload(),
         person_id=person.id,
         workspace_id=person.workspace_id or DEFAULT_WORKSPACE,
         not_before=not_before,
@@ -441,14 +643,14 @@ def _post(
         kind=KIND_TEXT,
         channel=channel,
         text=message.text,
-        payload={"text": message.text, "blocks": message.blocks},
+        payload=message.payload(),
         workspace_id=workspace_id or DEFAULT_WORKSPACE,
         not_before=now,
     )
 
 
-def _recent(session: Session, person_id: int, item_ids: Collection[int], now: datetime) -> bool:
-    """Whether the newest completion of these items is news (at most ANNOUNCE_WITHIN old)."""
+def _recent(session: Session, person_id: int, item_ids: Collection[int], since: datetime) -> bool:
+    """Whether the newest completion of these items is news (done at ``since`` or later)."""
     newest = session.scalar(
         select(func.max(CompletionEvent.completed_at)).where(
             CompletionEvent.person_id == person_id,
@@ -459,7 +661,7 @@ def _recent(session: Session, person_id: int, item_ids: Collection[int], now: da
         return False
     if newest.tzinfo is None:  # aggregates bypass the column type on SQLite
         newest = datetime.fromisoformat(str(newest)).replace(tzinfo=UTC)
-    return newest >= now - ANNOUNCE_WITHIN
+    return bool(newest >= since)
 
 
 def _notify_award(
@@ -482,8 +684,8 @@ def _notify_award(
         awarded_at=award.awarded_at,
         expires_at=award.expires_at,
         lapsed_at=None,
-        window_days=rule.window_days,
-        grace_days=rule.grace_days,
+        window=rule.window,
+        grace=rule.grace,
         zone=zone,
     )
     messages: list[NewMessage | None] = [
@@ -521,12 +723,9 @@ def _notify_award(
             )
         )
     channel = settings.channels.recognition
-    if (
-        award.kind == FIRST
-        and channel
-        and _announces(person, settings)
-        and _recent(session, award.person_id, [r.item_id for r in rule.requirements], now)
-    ):
+    # Only news is told at all (check_awards leaves old awards silent); a renewal is
+    # told in private.
+    if award.kind == FIRST and channel and _announces(person, settings):
         messages.append(
             _post(
                 f"cert_award:{award.id}:shoutout",
@@ -606,7 +805,8 @@ def _check_milestone(
     if not completed or len(completed) + len(waived) < len(required):
         return False
     now = clock.now()
-    if not _recent(session, person.id, [row.id for row in completed], now):
+    since = earlier(now, settings.awards.silent_after, zone_of(person, settings))
+    if not _recent(session, person.id, [row.id for row in completed], since):
         return False
     message = text.milestone_message(
         name=person.name,
@@ -660,8 +860,8 @@ def standing(
     awarded_at: datetime,
     expires_at: datetime | None,
     lapsed_at: datetime | None,
-    window_days: int,
-    grace_days: int,
+    window: Period,
+    grace: Period,
     zone: str,
 ) -> Standing:
     """A ``Standing`` from an award's instants, as dates in ``zone``."""
@@ -669,10 +869,8 @@ def standing(
         title=title,
         expires_on=local_date(expires_at, zone) if expires_at else None,
         lapsed_on=local_date(lapsed_at, zone) if lapsed_at else None,
-        window_opens_on=local_date(expires_at - timedelta(days=window_days), zone)
-        if expires_at
-        else None,
-        lapses_on=local_date(expires_at + timedelta(days=grace_days), zone) if expires_at else None,
+        window_opens_on=local_date(earlier(expires_at, window, zone), zone) if expires_at else None,
+        lapses_on=local_date(later(expires_at, grace, zone), zone) if expires_at else None,
         key=key,
         cycle=cycle,
         awarded_on=local_date(awarded_at, zone),
@@ -694,7 +892,9 @@ def _latest_award_rows(session: Session, *, person_ids: Collection[int] | None =
             award.lapsed_at,
             Certification.key,
             Certification.title,
+            Certification.recertify_window_months,
             Certification.recertify_window_days,
+            Certification.grace_months,
             Certification.grace_days,
         )
         .join(Certification, Certification.id == award.certification_id)
@@ -724,8 +924,8 @@ def _standing_of(row: Any, zone: str) -> Standing:
         awarded_at=row.awarded_at,
         expires_at=row.expires_at,
         lapsed_at=row.lapsed_at,
-        window_days=row.recertify_window_days,
-        grace_days=row.grace_days,
+        window=Period(row.recertify_window_months, row.recertify_window_days),
+        grace=Period(row.grace_months, row.grace_days),
         zone=zone,
     )
 

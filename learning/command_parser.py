@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from learning.errors import LearnbotError
+from learning.plain_text import NameOf, from_slack, one_line
 
 COMMAND = "/learn"
 MIN_SNOOZE_DAYS = 1
@@ -268,7 +269,11 @@ _TOKEN = re.compile(r"[\"“”„]([^\"“”„]*)[\"“”„]|(\S+)")
 
 
 def _unescape(text: str) -> str:
-    """Undo Slack's escaping: ``<mailto:x|x>`` -> ``x``, ``&lt;`` -> ``<``."""
+    """Undo Slack's escaping: ``<mailto:x|x>`` -> ``x``, ``&lt;`` -> ``<``.
+
+    For the words of a command (keys, titles, emails); a kudos reason, which is stored
+    and shown to others, goes through ``learning.plain_text.from_slack`` instead.
+    """
 
     def link(match: re.Match[str]) -> str:
         inner = match.group(1)
@@ -333,11 +338,13 @@ def _no_arguments(name: str, args: list[str]) -> None:
         raise UsageError(f"{COMMAND} {name} takes nothing after it.", USAGE[name])
 
 
-def parse_command(text: str) -> Command:
+def parse_command(text: str, *, name_of: NameOf | None = None) -> Command:
     """Parse the text of a ``/learn`` command.
 
     Args:
         text: What followed ``/learn``, as Slack sent it.
+        name_of: Maps a Slack user id to the person's name, so a mention typed in a
+            kudos reason is stored as "@Their Name" (without it: Slack's label).
 
     Returns:
         The command, with its arguments checked and typed.
@@ -350,7 +357,7 @@ def parse_command(text: str) -> Command:
         raise UsageError("The command text is missing.", USAGE["help"])
     kudos = _KUDOS.match(text)
     if kudos:  # before unescaping: a mention's user id is in the escaped form only
-        return _parse_kudos(kudos.group(1))
+        return _parse_kudos(kudos.group(1), name_of=name_of)
     words = _tokens(_unescape(text))
     if not words:
         return ShowSummary()
@@ -388,7 +395,7 @@ _MENTION = re.compile(r"^<@([UW][A-Z0-9]{1,30})(?:\|[^<>]*)?>(.*)$", re.DOTALL)
 _FOR = re.compile(r"^for(?:\s+|$)", re.IGNORECASE)
 
 
-def _parse_kudos(rest: str | None) -> GiveKudos:
+def _parse_kudos(rest: str | None, *, name_of: NameOf | None = None) -> GiveKudos:
     usage = USAGE["kudos"]
     rest = (rest or "").strip()
     if not rest:
@@ -400,7 +407,9 @@ def _parse_kudos(rest: str | None) -> GiveKudos:
             "pick the person from Slack's list.",
             usage,
         )
-    reason = " ".join(_unescape(mention.group(2)).split())
+    # The reason is the giver's words as plain text: mentions as "@Name", no markup,
+    # no control characters (renderers escape it again wherever it is shown).
+    reason = one_line(from_slack(mention.group(2), name_of=name_of))
     reason = _FOR.sub("", reason, count=1).strip()
     if not reason:
         raise UsageError("Say what the kudos are for.", usage)

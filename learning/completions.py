@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from learning import audit
-from learning.certifications import check_awards
+from learning.certifications import AwardTally, certification_rules, check_awards
 from learning.clock import Clock
 from learning.csv_source import read_csv
 from learning.curriculum import ProgramSettings
@@ -47,6 +47,7 @@ def record_completion(
     *,
     clock: Clock,
     settings: ProgramSettings | None = None,
+    award: bool = True,
 ) -> bool:
     """Record ``completion`` once; return False if its ``dedupe_key`` was seen before.
 
@@ -56,8 +57,10 @@ def record_completion(
     completed item keeps the first date and the best score.
 
     Every completion path comes through here, so this is where certifications are
-    awarded (``learning.certifications.check_awards``, same transaction). ``settings``
-    (channels, time zone) default to the configuration in force.
+    awarded (``learning.certifications.check_awards``, same transaction), unless
+    ``award`` is false: then the caller checks awards itself (an import checks each
+    person once, after all their rows). ``settings`` (channels, time zone) default to the
+    configuration in force.
     """
     exists = session.scalars(
         select(CompletionEvent.id).where(CompletionEvent.dedupe_key == completion.dedupe_key)
@@ -121,6 +124,8 @@ def record_completion(
             clock=clock,
             settings=settings or current_settings(session) or ProgramSettings(),
         )
+    if not award:
+        return True
     check_awards(
         session,
         person_id=completion.person_id,
@@ -135,11 +140,12 @@ class CompletionImportResult:
     recorded: int = 0
     already_known: int = 0
     people: set[str] = field(default_factory=set)
+    awards: AwardTally = field(default_factory=AwardTally)
 
     def summary(self) -> str:
         return (
             f"completions: {self.recorded} recorded, {self.already_known} already known, "
-            f"for {len(self.people)} people"
+            f"for {len(self.people)} people\ncertifications: {self.awards.describe()}"
         )
 
 
@@ -226,14 +232,22 @@ def import_completions(
     if problems:
         raise ValidationFailed(problems)
     result = CompletionImportResult()
+    settings = settings or ProgramSettings()
+    touched: set[int] = set()
     for email, completion in completions:
-        if record_completion(
-            session, completion, clock=clock, settings=settings or ProgramSettings()
-        ):
+        if record_completion(session, completion, clock=clock, settings=settings, award=False):
             result.recorded += 1
             result.people.add(email)
+            touched.add(completion.person_id)
         else:
             result.already_known += 1
+    # Awards once per person, after all their rows: then the order of the rows does not
+    # matter, and years of history make each round once, dated from its own work.
+    rules = certification_rules(session)
+    for person_id in sorted(touched):
+        result.awards.add(
+            check_awards(session, person_id=person_id, clock=clock, settings=settings, rules=rules)
+        )
     if result.recorded:
         audit.record(
             session,

@@ -21,6 +21,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    PlainValidator,
     ValidationError,
     field_validator,
     model_validator,
@@ -28,6 +29,7 @@ from pydantic import (
 
 from learning.calendar import WEEKDAYS, WorkCalendar
 from learning.errors import Problem, ValidationFailed
+from learning.periods import Period
 from learning.yaml_source import line_of, load_yaml
 
 METHODS = ("online", "classroom", "reading", "video", "shadowing", "assessment")
@@ -37,23 +39,69 @@ _DURATION = re.compile(r"^\s*(\d+)\s*([a-z]+)\s*$")
 # Durations land in date arithmetic (a certificate's expiry, a send window's end): far
 # below date.max from any date learnbot sees, far above any real program's needs.
 MAX_DAYS = 36_500  # 100 years
+MAX_MONTHS = 1_200  # 100 years
 MAX_MINUTES = 31 * 24 * 60  # a month
-_DAY_UNITS = {
-    "d": 1,
-    "day": 1,
-    "days": 1,
-    "w": 7,
-    "week": 7,
-    "weeks": 7,
-    "y": 365,
-    "year": 365,
-    "years": 365,
+# Certification periods count on the calendar: (months, days) per unit. Months are
+# "mo", never "m": "m" means minutes in the windows of this file (send_window: 240m).
+_PERIOD_UNITS = {
+    "d": (0, 1),
+    "day": (0, 1),
+    "days": (0, 1),
+    "w": (0, 7),
+    "week": (0, 7),
+    "weeks": (0, 7),
+    "mo": (1, 0),
+    "month": (1, 0),
+    "months": (1, 0),
+    "y": (12, 0),
+    "year": (12, 0),
+    "years": (12, 0),
+}
+PERIOD_HINT = "write a number and a unit: 30d, 2w, 6mo or 1y"
+_NOT_PERIOD_UNITS = {
+    "m": "'m' is ambiguous (it means minutes in send_window and other windows): "
+    "write mo for months, e.g. 6mo",
+    **dict.fromkeys(
+        ("min", "mins", "minute", "minutes", "h", "hr", "hour", "hours", "s", "sec"),
+        "a certification period counts days, weeks, months or years",
+    ),
 }
 _MINUTE_UNITS = {"m": 1, "min": 1, "minutes": 1, "h": 60, "hour": 60, "hours": 60}
 
 
+def _period(value: Any) -> Period:
+    """A calendar period ("1y", "18mo", "2w", "30d") from the programs file."""
+    if isinstance(value, Period):
+        return value
+    if isinstance(value, bool):
+        raise ValueError(f"bad duration {value!r}: {PERIOD_HINT}")
+    if isinstance(value, int):
+        raise ValueError(f"bad duration {value}: add a unit, {PERIOD_HINT}")
+    text = str(value)
+    match = _DURATION.match(text.lower())
+    if match and match.group(2) in _NOT_PERIOD_UNITS:
+        raise ValueError(
+            f"bad duration {reprlib.repr(text.strip())}: {_NOT_PERIOD_UNITS[match.group(2)]}"
+        )
+    if not match or match.group(2) not in _PERIOD_UNITS:
+        raise ValueError(f"bad duration {reprlib.repr(value)}: {PERIOD_HINT}")
+    months, days = _PERIOD_UNITS[match.group(2)]
+    count = int(match.group(1)) if len(match.group(1)) <= 9 else MAX_DAYS + 1
+    if count * months > MAX_MONTHS or count * days > MAX_DAYS:
+        raise ValueError(f"duration {reprlib.repr(text.strip())} is too long: at most 100y")
+    return Period(months=count * months, days=count * days)
+
+
+# A certification's validity, recertification window or grace: calendar units.
+CalendarPeriod = Annotated[
+    Period,
+    PlainValidator(_period),
+    PlainSerializer(str, return_type=str),
+]
+
+
 def _duration(units: dict[str, int], hint: str, *, limit: int, most: str) -> Any:
-    """A validator for "30d"-style durations, counted in the smallest of ``units``, at
+    """A validator for "90m"-style durations, counted in the smallest of ``units``, at
     most ``limit`` of them (``most`` says it in words)."""
 
     def parse(value: Any) -> int:
@@ -72,17 +120,6 @@ def _duration(units: dict[str, int], hint: str, *, limit: int, most: str) -> Any
     return BeforeValidator(parse)
 
 
-Days = Annotated[
-    int,
-    _duration(
-        _DAY_UNITS,
-        "write a number and a unit: 30d, 2w or 1y",
-        limit=MAX_DAYS,
-        most="at most 100y",
-    ),
-    Field(ge=0),
-    PlainSerializer(lambda days: f"{days}d", return_type=str),
-]
 Minutes = Annotated[
     int,
     _duration(
@@ -170,6 +207,18 @@ class ProgramSpec(_Strict):
 class CertificationItem(_Strict):
     item: Key
     min_score: float | None = Field(default=None, ge=0, le=100)
+    # A score the learner types (the Done form) counts towards min_score. Off by default:
+    # only a score from a trusted source (learning.certifications.TRUSTED_SCORE_SOURCES).
+    self_reported_scores: bool = False
+
+    @model_validator(mode="after")
+    def _self_reported_needs_a_minimum(self) -> CertificationItem:
+        if self.self_reported_scores and self.min_score is None:
+            raise ValueError(
+                "self_reported_scores only matters with a min_score: "
+                "without one, any completion counts"
+            )
+        return self
 
 
 def _cert_item(value: Any) -> Any:
@@ -180,15 +229,15 @@ class CertificationSpec(_Strict):
     title: str = Field(min_length=1, max_length=200)
     items: list[Annotated[CertificationItem, BeforeValidator(_cert_item)]] | None = None
     tier: str | None = Field(default=None, description="ROLE/TIER: the tier's required items")
-    valid_for: Days
-    recertify_window: Days = 30
-    grace: Days = 0
+    valid_for: CalendarPeriod
+    recertify_window: CalendarPeriod = Period(days=30)
+    grace: CalendarPeriod = Period()
 
     @model_validator(mode="after")
     def _one_source(self) -> CertificationSpec:
         if (self.items is None) == (self.tier is None):
             raise ValueError("give exactly one of 'items' (a list) or 'tier' (ROLE/TIER)")
-        if self.valid_for <= 0:
+        if not self.valid_for:
             raise ValueError("valid_for must be more than 0 days")
         return self
 
@@ -328,6 +377,15 @@ class DueDatesSpec(_Strict):
     after_prerequisite: int = Field(default=3, ge=0, le=60)
 
 
+class AwardsSpec(_Strict):
+    """How certifications are told (see ``learning.certifications``): an award whose
+    last requirement was completed more than ``silent_after`` before learnbot records it
+    (an LMS history import, a certification added later) is recorded silently: no DM,
+    no shout-out, no milestone post. The first-tier milestone follows the same rule."""
+
+    silent_after: CalendarPeriod = Period(days=14)
+
+
 class ProgramSettings(_Strict):
     """Everything in the file that is not the curriculum itself."""
 
@@ -341,6 +399,7 @@ class ProgramSettings(_Strict):
     game_board: GameBoardSpec = GameBoardSpec()
     peer_prompts: PeerPromptsSpec = PeerPromptsSpec()
     mentoring: MentoringSpec = MentoringSpec()
+    awards: AwardsSpec = AwardsSpec()
     due_dates: DueDatesSpec = DueDatesSpec()
 
     def calendar_for(self, timezone: str | None) -> WorkCalendar:

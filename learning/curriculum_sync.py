@@ -8,6 +8,7 @@ from sqlalchemy import delete, select, update
 from sqlmodel import Session
 
 from learning import audit
+from learning.certifications import AwardTally, award_qualifiers
 from learning.clock import Clock
 from learning.curriculum import LoadedConfig
 from learning.paths import EnrollmentSummary, enroll
@@ -56,6 +57,8 @@ class ConfigChanges:
     certifications: Changes = field(default_factory=Changes)
     settings_changed: bool = False
     enrollment: EnrollmentSummary = field(default_factory=EnrollmentSummary)
+    # Certifications added or changed, awarded to people who already qualify.
+    awards: AwardTally = field(default_factory=AwardTally)
 
     def __bool__(self) -> bool:
         return bool(
@@ -64,6 +67,7 @@ class ConfigChanges:
             or self.certifications
             or self.settings_changed
             or self.enrollment.people_changed
+            or self.awards.awarded
         )
 
     def summary(self, *, dry_run: bool = False) -> str:
@@ -76,6 +80,10 @@ class ConfigChanges:
             str(self.enrollment),
             *self.enrollment.redate_lines(dry_run=dry_run),
         ]
+        if self.awards.awarded:
+            lines.append(
+                "certifications awarded to people who already qualify: " + self.awards.describe()
+            )
         return "\n".join(lines)
 
 
@@ -91,7 +99,7 @@ def apply_config(
     changes = ConfigChanges()
     items = _sync_items(session, loaded, changes.items)
     _sync_programs(session, loaded, items, changes.programs)
-    _sync_certifications(session, loaded, items, changes.certifications)
+    requalify = _sync_certifications(session, loaded, items, changes.certifications)
 
     settings = config.settings()
     settings_json = settings.model_dump(mode="json")
@@ -120,6 +128,10 @@ def apply_config(
         )
     session.flush()
     changes.enrollment = enroll(session, clock=clock, settings=settings)
+    if requalify:
+        changes.awards = award_qualifiers(
+            session, certification_ids=requalify, clock=clock, settings=settings
+        )
     if changes:
         audit.record(
             session,
@@ -268,16 +280,26 @@ def _sync_programs(
 
 def _sync_certifications(
     session: Session, loaded: LoadedConfig, items: dict[str, Item], changes: Changes
-) -> None:
+) -> set[int]:
+    """Make the certifications match the file.
+
+    Returns:
+        The ids of certifications someone may now qualify for: added, brought back, or
+        with different requirements (items, minimum scores, self-reported scores).
+    """
     config = loaded.config
     certifications = {cert.key: cert for cert in session.scalars(select(Certification))}
+    requalify: set[int] = set()
     for key, spec in config.certifications.items():
         cert = certifications.get(key)
         values = {
             "title": spec.title,
-            "valid_days": spec.valid_for,
-            "recertify_window_days": spec.recertify_window,
-            "grace_days": spec.grace,
+            "valid_months": spec.valid_for.months,
+            "valid_days": spec.valid_for.days,
+            "recertify_window_months": spec.recertify_window.months,
+            "recertify_window_days": spec.recertify_window.days,
+            "grace_months": spec.grace.months,
+            "grace_days": spec.grace.days,
             "active": True,
         }
         changed = False
@@ -286,7 +308,10 @@ def _sync_certifications(
             session.add(cert)
             session.flush()
             changes.added.append(key)
+            requalify.add(cert.id)  # type: ignore[arg-type]
         elif any(getattr(cert, name) != value for name, value in values.items()):
+            if not cert.active:
+                requalify.add(cert.id)  # type: ignore[arg-type]
             for name, value in values.items():
                 setattr(cert, name, value)
             changed = True
@@ -298,21 +323,28 @@ def _sync_certifications(
                 )
             )
         }
-        wanted = {items[req.item].id: req.min_score for req in config.certification_items(key)}
+        wanted = {
+            items[req.item].id: (req.min_score, req.self_reported_scores)
+            for req in config.certification_items(key)
+        }
         for item_id, row in current.items():
             if item_id not in wanted:
                 session.delete(row)
                 changed = True
-            elif row.min_score != wanted[item_id]:
-                row.min_score = wanted[item_id]
+                requalify.add(cert.id)  # type: ignore[arg-type]
+            elif (row.min_score, row.self_reported_scores) != wanted[item_id]:
+                row.min_score, row.self_reported_scores = wanted[item_id]
                 changed = True
-        for item_id, min_score in wanted.items():
+                requalify.add(cert.id)  # type: ignore[arg-type]
+        for item_id, (min_score, self_reported) in wanted.items():
             if item_id not in current:
+                requalify.add(cert.id)  # type: ignore[arg-type]
                 session.add(
                     CertificationRequirement(
                         certification_id=cert.id,  # type: ignore[arg-type]
                         item_id=item_id,
                         min_score=min_score,
+                        self_reported_scores=self_reported,
                     )
                 )
                 changed = True
@@ -323,3 +355,4 @@ def _sync_certifications(
             cert.active = False
             changes.removed.append(key)
     session.flush()
+    return requalify

@@ -46,10 +46,13 @@ from learning.due_changes import DueChange, apply_due_changes, release_dependant
 from learning.enrollment import EXTENSION
 from learning.errors import LearnbotError, NotFound
 from learning.identity import UNKNOWN_PERSON, is_admin, person_by_slack_id
+from learning.locks import lock_person
 from learning.members import admin_contacts
 from learning.paths import current_settings
 from messages import extensions as text
+from messages.mrkdwn import Mrkdwn
 from messages.render import KIND_TEXT
+from messages.rendered import RenderedMessage
 from models import (
     DEFAULT_WORKSPACE,
     Assignment,
@@ -204,7 +207,7 @@ def _dm(
     *,
     key: str,
     to: Person,
-    body: str,
+    body: Mrkdwn,
     now: datetime,
     blocks: list[dict[str, Any]] | None = None,
 ) -> bool:
@@ -213,9 +216,7 @@ def _dm(
     if not to.slack_user_id:
         log.warning("outbox %s: person %s has no Slack user id; not sent", key, to.id)
         return False
-    payload: dict[str, Any] = {"text": body}
-    if blocks:
-        payload["blocks"] = blocks
+    payload = RenderedMessage(text=body, blocks=blocks or []).payload()
     message = NewMessage(
         key=key[:200],
         kind=KIND_TEXT,
@@ -779,10 +780,14 @@ def request_extension(
         InvalidInput: ``proposed`` not after today and the current due date, or more than
             a year away (``due``); no reason, or one over 500 characters (``reason``).
     """
+    assert learner.id is not None
+    # Before looking for an open request: a double submit waits here and then finds the
+    # first one (``learning.locks``; a partial unique index backs this up).
+    lock_person(session, learner.id)
     assignment, item, today, settings = _requestable(
         session, learner=learner, assignment_id=assignment_id, clock=clock
     )
-    assert learner.id is not None and assignment.id is not None
+    assert assignment.id is not None
     day = check_new_due(proposed, today=today, current_due=assignment.due_date, own=True)
     why = check_reason(reason)
     now = clock.now()
@@ -822,7 +827,7 @@ def request_extension(
                 kind=KIND_TEXT,
                 channel=channel,
                 text=card.text,
-                payload={"text": card.text, "blocks": card.blocks},
+                payload=card.payload(),
                 person_id=person_id,
                 workspace_id=learner.workspace_id,
                 not_before=now,

@@ -14,7 +14,8 @@ from datetime import date, datetime
 from sqlalchemy import select
 from sqlmodel import Session
 
-from learning.certifications import person_certifications
+from learning.award_rules import score_counts
+from learning.certifications import certification_rules, completion_facts, person_certifications
 from learning.clock import Clock, local_date
 from learning.curriculum import ProgramSettings
 from learning.identity import is_admin, person_by_slack_id, reporting_chain_ids
@@ -31,8 +32,6 @@ from models import (
     DEFAULT_WORKSPACE,
     Assignment,
     AssignmentStatus,
-    Certification,
-    CertificationRequirement,
     Item,
     Person,
     status_by_person,
@@ -244,14 +243,14 @@ def certification_goals(
     """Active certifications needing an item on ``person_id``'s path, with requirements met.
 
     A requirement is met by a completed assignment of its item, with at least the
-    minimum score when one is set. A certification in ``held_ids`` (held, not lapsed) is
-    left out while all its requirements are met: it only shows again as a goal when its
-    renewal round is open.
+    minimum score when one is set, from a trusted source (``learning.award_rules``). A
+    certification in ``held_ids`` (held, not lapsed) is left out while all its
+    requirements are met: it only shows again as a goal when its renewal round is open.
     """
     held = {
         row.item_id: row
         for row in session.execute(
-            select(Assignment.item_id, Assignment.status, Assignment.score)
+            select(Assignment.item_id, Assignment.status)
             .where(
                 Assignment.person_id == person_id,
                 Assignment.status != AssignmentStatus.CLOSED,
@@ -261,37 +260,23 @@ def certification_goals(
     }
     if not held:
         return ()
-    requirements: dict[int, list[tuple[int, float | None]]] = {}
-    titles: dict[int, str] = {}
-    for cert_id, title, item_id, min_score in session.execute(
-        select(
-            Certification.id,
-            Certification.title,
-            CertificationRequirement.item_id,
-            CertificationRequirement.min_score,
-        )
-        .join(
-            CertificationRequirement,
-            CertificationRequirement.certification_id == Certification.id,
-        )
-        .join(Item, Item.id == CertificationRequirement.item_id)
-        .where(Certification.active, Item.active)
-    ):
-        requirements.setdefault(cert_id, []).append((item_id, min_score))
-        titles[cert_id] = title
+    rules = certification_rules(session)
+    wanted = {r.item_id for rule in rules.values() for r in rule.requirements}
+    facts = completion_facts(session, person_id, wanted & set(held))
     goals = []
-    for cert_id, needs in requirements.items():
-        if not any(item_id in held for item_id, _ in needs):
+    for rule in rules.values():
+        if not any(r.item_id in held for r in rule.requirements):
             continue
-        met = 0
-        for item_id, min_score in needs:
-            row = held.get(item_id)
-            if row is None or row.status != AssignmentStatus.COMPLETED:
-                continue
-            if min_score is None or (row.score is not None and row.score >= min_score):
-                met += 1
-        if cert_id in held_ids and met == len(needs):
+        met = sum(
+            1
+            for r in rule.requirements
+            if r.item_id in held
+            and held[r.item_id].status == AssignmentStatus.COMPLETED
+            # A minimum score needs a trusted score (or a self-reported one where allowed).
+            and any(score_counts(r, fact) for fact in facts.get(r.item_id, ()))
+        )
+        if rule.id in held_ids and met == len(rule.requirements):
             continue
-        goals.append(CertificationGoal(titles[cert_id], met, len(needs)))
+        goals.append(CertificationGoal(rule.title, met, len(rule.requirements)))
     goals.sort(key=lambda g: (g.met == g.needed, -g.met / g.needed, g.title.lower()))
     return tuple(goals)

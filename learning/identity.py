@@ -33,7 +33,11 @@ def person_by_slack_id(
         session.scalars(
             select(Person)
             .where(
-                Person.workspace_id == workspace_id,
+                # `workspace_id || ''`: no index serves this term, so SQLite (without
+                # statistics) looks the id up in ix_person_slack_user_id instead of
+                # walking the workspace's whole (workspace_id, email) index: every Slack
+                # request starts here (18 ms at 10,000 people; docs/decisions.md, 64).
+                Person.workspace_id.concat("") == workspace_id,  # type: ignore[attr-defined]
                 Person.slack_user_id.in_(  # type: ignore[union-attr]
                     {slack_user_id, slack_user_id.upper(), slack_user_id.lower()}
                 ),

@@ -23,10 +23,11 @@ from sqlmodel import Session
 
 from delivery.outbox import NewMessage, enqueue
 from learning import audit, identity
-from learning.certifications import dm, lock_person, zone_of
+from learning.certifications import dm, zone_of
 from learning.clock import Clock, local_date
 from learning.curriculum import ProgramSettings
 from learning.errors import LearnbotError
+from learning.locks import lock_person
 from messages import kudos as text
 from messages.render import KIND_TEXT
 from models import DEFAULT_WORKSPACE, Kudos, Person
@@ -92,7 +93,9 @@ def give_kudos(
     if quota == 0:
         raise KudosRefused("Kudos are switched off here (kudos.daily_quota is 0).")
 
-    lock_person(session, giver.id)  # two requests at once still respect the quota
+    # Before counting: two requests at once (the command and the shortcut too) queue
+    # here, and the second counts the first's kudos (``learning.locks``).
+    lock_person(session, giver.id)
     now = clock.now()
     zone = zone_of(giver, settings)
     today = local_date(now, zone)
@@ -133,7 +136,7 @@ def give_kudos(
                 kind=KIND_TEXT,
                 channel=posted,
                 text=post.text,
-                payload={"text": post.text, "blocks": post.blocks},
+                payload=post.payload(),
                 workspace_id=recipient.workspace_id or DEFAULT_WORKSPACE,
                 not_before=now,
             )

@@ -36,6 +36,7 @@ from learning.curriculum import ProgramSettings
 from learning.errors import LearnbotError, NotFound
 from learning.identity import is_admin, person_by_slack_id, slack_admins_count
 from learning.paths import current_settings, enroll
+from learning.plain_text import one_line
 from models import (
     DEFAULT_WORKSPACE,
     ExtensionRequest,
@@ -172,7 +173,7 @@ def member_from_slack(user: Mapping[str, Any]) -> SlackMember:
     email = str(profile.get("email") or user.get("email") or "").strip().lower() or None
     name = next(
         (
-            " ".join(str(value).split())
+            one_line(str(value))  # plain words: no control characters, one line
             for value in (
                 user.get("real_name"),
                 profile.get("real_name"),

@@ -23,11 +23,12 @@ direct one, and whoever takes the manager's place under the chain rules,
 ``LOAD_WEEKS`` weeks, then certified before offered help, then the learner's time zone,
 then the lowest id.
 
-Concurrency: the learner's row is locked first, so a double click pairs once (the
-second sees the first's pairing and is told about it). The chosen mentor's row is then
-locked (``learning.certifications.lock_person``) and the cap and the no-repeat rule are
-checked again, so two learners asking at once cannot push a mentor past the cap: the
-later one moves on to the next candidate.
+Concurrency (``learning.locks.lock_person``): the learner's row is locked first, so a
+double click pairs once (the second sees the first's pairing and is told about it). The
+chosen mentor's row is then locked and the cap and the no-repeat rule are checked again,
+so two learners asking at once cannot push a mentor past the cap: the later one moves on
+to the next candidate. On SQLite the first lock holds the database's write lock, so the
+whole choice is made by one request at a time.
 
 Nobody qualifying is not an error: ``NoMentorFound`` says so, and nothing is stored.
 """
@@ -47,11 +48,11 @@ from sqlmodel import Session
 from delivery.outbox import NewMessage, enqueue
 from learning import audit
 from learning.actions import NotAllowed, NotOpen, actor_label, my_assignment
-from learning.certifications import lock_person
 from learning.chain import PeopleIndex
 from learning.clock import Clock, local_date
 from learning.curriculum import ProgramSettings
 from learning.errors import LearnbotError
+from learning.locks import lock_person
 from messages import mentoring as text
 from messages.render import KIND_TEXT
 from models import (
@@ -446,7 +447,7 @@ def _pair(
                 # Two user ids: the sender opens one group DM with both of them.
                 channel=f"{learner.slack_user_id},{mentor.slack_user_id}",
                 text=intro.text,
-                payload={"text": intro.text, "blocks": intro.blocks},
+                payload=intro.payload(),
                 person_id=learner.id,
                 workspace_id=learner.workspace_id or DEFAULT_WORKSPACE,
                 not_before=now,

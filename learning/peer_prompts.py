@@ -247,7 +247,7 @@ def post_prompt(
                 kind=KIND_TEXT,
                 channel=channel,
                 text=message.text,
-                payload={"text": message.text, "blocks": message.blocks},
+                payload=message.payload(),
                 workspace_id=workspace_id,
                 not_before=now,
             )
@@ -417,7 +417,7 @@ def follow_up_prompts(session: Session, *, clock: Clock, settings: ProgramSettin
             learners=[(name, slack_id) for _, name, slack_id in learners],
         )
         if message is not None:
-            payload = {"text": message.text, "blocks": message.blocks, "thread_ts": post_ts}
+            payload = {**message.payload(), "thread_ts": post_ts}
             enqueue(
                 session,
                 [

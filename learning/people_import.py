@@ -46,6 +46,13 @@ def _max_length(column: str) -> int:
 
 # What the person table holds (PostgreSQL refuses longer values; SQLite would keep them).
 MAX_LENGTHS = {column: _max_length(column) for column in ("email", "name", "team")}
+# --deactivate-missing may deactivate at most this share of active people, or this many,
+# whichever is larger, unless --max-deactivate says more: a truncated HR export must not
+# switch the company off.
+DEACTIVATE_SHARE_DIVISOR = 10
+DEACTIVATE_FLOOR = 5
+NAMES_SHOWN = 10
+FLAG = "--deactivate-missing"
 
 
 @dataclass(frozen=True)
@@ -71,6 +78,7 @@ class PeopleImportResult:
     updated: list[str] = field(default_factory=list)
     reactivated: list[str] = field(default_factory=list)
     deactivated: list[str] = field(default_factory=list)
+    deactivated_names: list[str] = field(default_factory=list)  # "Name <email>"
     re_enrolled: list[str] = field(default_factory=list)
     unchanged: int = 0
     enrollment: EnrollmentSummary = field(default_factory=EnrollmentSummary)
@@ -81,6 +89,7 @@ class PeopleImportResult:
                 f"people: {len(self.added)} added, {len(self.updated)} updated, "
                 f"{len(self.reactivated)} reactivated, {len(self.deactivated)} deactivated, "
                 f"{self.unchanged} unchanged",
+                *([self._deactivated_line()] if self.deactivated else []),
                 f"role or role start changed (tier clock restarted): {len(self.re_enrolled)}"
                 + (
                     f" ({', '.join(self.re_enrolled[:10])}"
@@ -94,6 +103,66 @@ class PeopleImportResult:
             ]
         )
 
+    def _deactivated_line(self) -> str:
+        names = sorted(self.deactivated_names, key=str.lower)
+        return f"deactivated (not in the file): {_first(names)}"
+
+
+def _first(labels: list[str]) -> str:
+    more = len(labels) - NAMES_SHOWN
+    return ", ".join(labels[:NAMES_SHOWN]) + (f" and {more} more" if more > 0 else "")
+
+
+def deactivation_limit(active: int, max_deactivate: int | None = None) -> int:
+    """How many of ``active`` people one import may deactivate."""
+    if max_deactivate is not None:
+        return max_deactivate
+    return max(DEACTIVATE_FLOOR, active // DEACTIVATE_SHARE_DIVISOR)
+
+
+def mass_deactivation_refusal(
+    *,
+    file: str,
+    rows_in_file: int,
+    missing: list[str],
+    active: int,
+    max_deactivate: int | None,
+) -> Problem | None:
+    """Why ``--deactivate-missing`` must not deactivate the ``missing`` people, if it must not.
+
+    Args:
+        file: the people file, for the message.
+        rows_in_file: data rows in the file; none is always refused.
+        missing: "Name <email>" of each active person absent from the file.
+        active: how many people are active now.
+        max_deactivate: the ``--max-deactivate`` the admin gave, if any.
+    """
+    if rows_in_file == 0:
+        return Problem(
+            file,
+            None,
+            FLAG,
+            f"the file lists nobody: it would deactivate all {active} active people "
+            "(a file with no rows is always refused; is the export complete?)",
+        )
+    limit = deactivation_limit(active, max_deactivate)
+    if len(missing) <= limit:
+        return None
+    why = (
+        f"--max-deactivate {max_deactivate}"
+        if max_deactivate is not None
+        else f"{100 // DEACTIVATE_SHARE_DIVISOR}% of active people or {DEACTIVATE_FLOOR}, "
+        "whichever is larger"
+    )
+    return Problem(
+        file,
+        None,
+        FLAG,
+        f"would deactivate {len(missing)} of {active} active people, "
+        f"more than the {limit} allowed ({why}): {_first(missing)}. Is the file complete? "
+        f"If they all left, run again with --max-deactivate {len(missing)}",
+    )
+
 
 def parse_people(
     path: str | Path,
@@ -101,6 +170,8 @@ def parse_people(
     known_roles: set[str],
     existing_managers: dict[str, str | None],
     deactivate_missing: bool = False,
+    active_names: dict[str, str] | None = None,
+    max_deactivate: int | None = None,
 ) -> list[PersonRow]:
     """Validate the people file; raise ``ValidationFailed`` listing every bad row.
 
@@ -110,10 +181,31 @@ def parse_people(
         existing_managers: email -> manager email of active people already stored, so a
             manager may be someone not in the file and cycles through them are found.
         deactivate_missing: people not in the file will be deactivated, so they cannot
-            be anyone's manager.
+            be anyone's manager; refused when too many would be (``max_deactivate``).
+        active_names: email -> name of active people, to name whom a refusal would
+            deactivate (default: ``existing_managers``' emails).
+        max_deactivate: how many people ``deactivate_missing`` may deactivate (default:
+            ``deactivation_limit``).
     """
     source = read_csv(path, required=REQUIRED_COLUMNS, optional=OPTIONAL_COLUMNS)
     problems = list(source.problems)
+    if deactivate_missing:
+        # Every row counts as "in the file", valid or not: the guard is about what the
+        # file lists, and the row's own mistakes are reported with the rest.
+        listed = {raw.values["email"].lower() for raw in source.rows}
+        names = active_names if active_names is not None else {e: e for e in existing_managers}
+        refusal = mass_deactivation_refusal(
+            file=source.name,
+            rows_in_file=len(source.rows) + len(source.problems),
+            missing=sorted(
+                (f"{name} <{email}>" for email, name in names.items() if email not in listed),
+                key=str.lower,
+            ),
+            active=len(names),
+            max_deactivate=max_deactivate,
+        )
+        if refusal is not None:
+            problems.append(refusal)
     rows: list[PersonRow] = []
     first_line: dict[str, int] = {}
     first_slack_line: dict[str, int] = {}
@@ -298,13 +390,16 @@ def import_people(
     clock: Clock,
     actor: str = "cli",
     deactivate_missing: bool = False,
+    max_deactivate: int | None = None,
     workspace_id: str = DEFAULT_WORKSPACE,
 ) -> PeopleImportResult:
     """Validate ``path`` and upsert its people by email in the caller's transaction.
 
     A new person, a changed role, role start date or time zone, or a reactivation
     re-enrolls the person (a new role restarts the tier clock; completions of items the
-    new path shares still count). Raises ``ValidationFailed`` before writing anything.
+    new path shares still count). Raises ``ValidationFailed`` before writing anything,
+    also when ``deactivate_missing`` would deactivate more people than
+    ``max_deactivate`` (default ``deactivation_limit``) or the file lists nobody.
     """
     settings = current_settings(session)
     known_roles = set(session.scalars(select(Program.role).where(Program.active)))
@@ -323,6 +418,8 @@ def import_people(
         known_roles=known_roles,
         existing_managers=existing_managers,
         deactivate_missing=deactivate_missing,
+        active_names={p.email: p.name for p in stored.values() if p.active},
+        max_deactivate=max_deactivate,
     )
     if settings is None:
         raise ValidationFailed(
@@ -403,6 +500,7 @@ def import_people(
                 person.active = False
                 person.updated_at = now
                 result.deactivated.append(email)
+                result.deactivated_names.append(f"{person.name} <{email}>")
                 audit.record(
                     session,
                     clock=clock,

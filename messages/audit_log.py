@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 
 from learning.audit import AuditLine, AuditPage
+from messages.csv_export import render_csv
 
 COLUMNS = ("time (UTC)", "actor", "action", "person", "subject", "reason")
 # Widest a cell may be in the table; longer values end in an ellipsis (the CSV has them whole).
@@ -65,11 +64,9 @@ def render_audit(page: AuditPage) -> str:
 
 def render_audit_csv(page: AuditPage) -> str:
     """Every field whole, ``at`` as ISO-8601 UTC and ``details`` as JSON; a header row first."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_HEADER)
-    for entry in page.entries:
-        writer.writerow(
+    return render_csv(
+        CSV_HEADER,
+        (
             [
                 entry.id,
                 entry.at.isoformat(),
@@ -80,5 +77,6 @@ def render_audit_csv(page: AuditPage) -> str:
                 entry.reason,
                 json.dumps(entry.details, sort_keys=True, ensure_ascii=False, default=str),
             ]
-        )
-    return out.getvalue()
+            for entry in page.entries
+        ),
+    )

@@ -12,17 +12,19 @@ carry good news.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
+from learning.clock import local_date
+from messages.csv_export import render_csv
 from messages.digest import duration, method_label
-from messages.rendered import RenderedMessage, escape_mrkdwn, sections_message, truncate
+from messages.mrkdwn import Mrkdwn, esc, lines, md, person
+from messages.rendered import RenderedMessage, sections_message, truncate
 from messages.report import format_day
 
 if TYPE_CHECKING:
+    from learning.award_redating import RedateResult
     from learning.certifications import HolderLine, Requirement, Standing
 
 COMMAND = "/learn"
@@ -88,35 +90,47 @@ def validity_of(standing: Any, today: date) -> str:
 # --- building blocks ---------------------------------------------------------------------
 
 
-def _clean(text: str, limit: int) -> str:
-    return escape_mrkdwn(truncate(" ".join(text.split()) or "-", limit))
+def _clean(text: str, limit: int) -> Mrkdwn:
+    return esc(truncate(" ".join(text.split()) or "-", limit))
 
 
-def _who(name: str, slack_user_id: str | None) -> str:
+def _who(name: str, slack_user_id: str | None) -> Mrkdwn:
     """A mention when the person is on Slack, else their name in bold."""
-    if slack_user_id:
-        return f"<@{slack_user_id}>"
-    return f"*{_clean(name, NAME_MAX)}*"
+    return person(name, slack_user_id, limit=NAME_MAX)
 
 
-def _first_name(name: str) -> str:
-    return escape_mrkdwn((name.split() or ["there"])[0])
+def _first_name(name: str) -> Mrkdwn:
+    return esc(truncate((name.split() or ["there"])[0], NAME_MAX))
+
+
+def _cert(title: str) -> Mrkdwn:
+    return md("*{title}*", title=_clean(title, TITLE_MAX))
+
+
+def _fallback(text: str) -> str:
+    """A name or title for the fallback text: one line, cut (escaped by ``md``)."""
+    return truncate(" ".join(text.split()) or "-", TITLE_MAX)
 
 
 _message = sections_message
 
 
-def _requirement_lines(requirements: Sequence[Requirement]) -> str:
-    lines = []
+def _requirement_lines(requirements: Sequence[Requirement]) -> Mrkdwn:
+    shown = []
     for requirement in requirements[:ITEMS_SHOWN]:
         details = [method_label(requirement.method), duration(requirement.minutes)]
         if requirement.min_score is not None:
             details.append(f"a score of {requirement.min_score:g} or more")
-        facts = ", ".join(escape_mrkdwn(d) for d in details if d)
-        lines.append(f"• {_clean(requirement.title, TITLE_MAX)}" + (f" — {facts}" if facts else ""))
+        facts = ", ".join(d for d in details if d)
+        title = _clean(requirement.title, TITLE_MAX)
+        shown.append(
+            md("• {title} — {facts}", title=title, facts=facts)
+            if facts
+            else md("• {title}", title=title)
+        )
     if len(requirements) > ITEMS_SHOWN:
-        lines.append(f"…and {len(requirements) - ITEMS_SHOWN} more")
-    return "\n".join(lines)
+        shown.append(md("…and {n} more", n=len(requirements) - ITEMS_SHOWN))
+    return lines(*shown)
 
 
 def _effort(items: int, minutes: int) -> str:
@@ -127,6 +141,32 @@ def _effort(items: int, minutes: int) -> str:
 
 
 # --- when it is awarded -------------------------------------------------------------------
+
+
+def trusted_score_note(*, score: float, titles: Sequence[str]) -> Mrkdwn:
+    """Told to a learner whose typed score would have counted towards a certification.
+
+    A score typed into the Done form is self-reported; a certification's minimum score
+    needs one from the LMS or an admin (``learning.award_rules.TRUSTED_SCORE_SOURCES``).
+    """
+    names = Mrkdwn(", ").join(
+        md("*{title}*", title=_clean(title, TITLE_MAX)) for title in titles[:ITEMS_SHOWN]
+    )
+    if len(titles) == 1:
+        return md(
+            "Your score of {score} is recorded as self-reported. {names} needs a score from "
+            "your learning platform (LMS) or an admin, so it counts once your result arrives "
+            "from there.",
+            score=f"{score:g}",
+            names=names,
+        )
+    return md(
+        "Your score of {score} is recorded as self-reported. {names} need a score from "
+        "your learning platform (LMS) or an admin, so it counts once your result arrives "
+        "from there.",
+        score=f"{score:g}",
+        names=names,
+    )
 
 
 def award_holder_message(
@@ -140,24 +180,36 @@ def award_holder_message(
     channel: str | None,
 ) -> RenderedMessage:
     """The holder's DM: congratulations (or: renewed, certified again) and until when."""
-    cert = f"*{_clean(title, TITLE_MAX)}*"
+    cert = _cert(title)
     state = validity_of(standing, today)
+    plain = _fallback(title)
     if kind == "renewal":
-        head = f":white_check_mark: You renewed {cert}. It is now {state}."
-        fallback = f"You renewed {title}: {state}"
+        head = md(
+            ":white_check_mark: You renewed {cert}. It is now {state}.", cert=cert, state=state
+        )
+        fallback = md("You renewed {title}: {state}", title=plain, state=state)
     elif kind == "regained":
-        head = f":white_check_mark: You are certified again: {cert}, {state}."
-        fallback = f"You are certified again: {title}, {state}"
+        head = md(
+            ":white_check_mark: You are certified again: {cert}, {state}.", cert=cert, state=state
+        )
+        fallback = md("You are certified again: {title}, {state}", title=plain, state=state)
     else:
-        head = f":tada: Congratulations, {_first_name(name)}! You earned {cert}. It is {state}."
-        fallback = f"Congratulations! You earned {title} ({state})"
+        head = md(
+            ":tada: Congratulations, {name}! You earned {cert}. It is {state}.",
+            name=_first_name(name),
+            cert=cert,
+            state=state,
+        )
+        fallback = md("Congratulations! You earned {title} ({state})", title=plain, state=state)
     if kind == "first" and channel and public:
-        note = (
-            f"We're celebrating it in {escape_mrkdwn(channel)}. Rather not be named in public "
-            f"posts? `{COMMAND} privacy private`"
+        note = md(
+            "We're celebrating it in {channel}. Rather not be named in public "
+            "posts? `{command} privacy private`",
+            channel=channel,
+            command=COMMAND,
         )
     else:
-        note = f"Your certifications: `{COMMAND} certs`"
+        note = md("Your certifications: `{command} certs`", command=COMMAND)
     return _message(fallback, head, note=note)
 
 
@@ -172,14 +224,28 @@ def award_manager_message(
     today: date,
 ) -> RenderedMessage:
     """A note to the holder's manager."""
-    cert = f"*{_clean(title, TITLE_MAX)}*"
+    cert = _cert(title)
     who = _who(holder_name, holder_slack_id)
     state = validity_of(standing, today)
     verb = {"renewal": "renewed", "regained": "is certified again in"}.get(kind, "earned")
+    thanks = " A good moment for a word of thanks." if kind == "first" else ""
     return _message(
-        f"{holder_name} {verb} {title} ({state})",
-        f"Hi {_first_name(manager_name)}, {who} {verb} {cert} — {state}."
-        + (" A good moment for a word of thanks." if kind == "first" else ""),
+        md(
+            "{name} {verb} {title} ({state})",
+            name=_fallback(holder_name),
+            verb=verb,
+            title=_fallback(title),
+            state=state,
+        ),
+        md(
+            "Hi {manager}, {who} {verb} {cert} — {state}.{thanks}",
+            manager=_first_name(manager_name),
+            who=who,
+            verb=verb,
+            cert=cert,
+            state=state,
+            thanks=thanks,
+        ),
     )
 
 
@@ -190,10 +256,15 @@ def shoutout_message(
     who = _who(name, slack_user_id)
     effort = _effort(len(requirements), sum(r.minutes for r in requirements))
     return _message(
-        f"{name} earned the {title} certification: {effort}",
-        f":tada: {who} earned the *{_clean(title, TITLE_MAX)}* certification!",
-        "*What it took*\n" + _requirement_lines(requirements),
-        note=escape_mrkdwn(effort[:1].upper() + effort[1:]) + ". Congratulations!",
+        md(
+            "{name} earned the {title} certification: {effort}",
+            name=_fallback(name),
+            title=_fallback(title),
+            effort=effort,
+        ),
+        md(":tada: {who} earned the {cert} certification!", who=who, cert=_cert(title)),
+        md("*What it took*\n{lines}", lines=_requirement_lines(requirements)),
+        note=md("{effort}. Congratulations!", effort=effort[:1].upper() + effort[1:]),
     )
 
 
@@ -210,9 +281,18 @@ def milestone_message(
     who = _who(name, slack_user_id)
     effort = _effort(items, minutes)
     return _message(
-        f"{name} finished their {tier_title} path",
-        f":seedling: {who} finished their *{_clean(tier_title, TITLE_MAX)}* path "
-        f"({_clean(program_title, TITLE_MAX)}): {escape_mrkdwn(effort)}. Well done!",
+        md(
+            "{name} finished their {tier} path",
+            name=_fallback(name),
+            tier=_fallback(tier_title),
+        ),
+        md(
+            ":seedling: {who} finished their {tier} path ({program}): {effort}. Well done!",
+            who=who,
+            tier=_cert(tier_title),
+            program=_clean(program_title, TITLE_MAX),
+            effort=effort,
+        ),
     )
 
 
@@ -223,17 +303,25 @@ def window_message(
     *, name: str, title: str, standing: Standing, today: date, requirements: Sequence[Requirement]
 ) -> RenderedMessage:
     """The holder's DM when the recertification window opens."""
-    cert = f"*{_clean(title, TITLE_MAX)}*"
+    cert = _cert(title)
     expires = standing.expires_on
     when = format_day(expires) if expires else "soon"
     state = validity_of(standing, today)
     return _message(
-        f"Time to renew {title}: it {state}",
-        f"Hi {_first_name(name)}, your {cert} certification {state} (on {when}). "
-        f"To renew it, complete these again by {when}:",
+        md("Time to renew {title}: it {state}", title=_fallback(title), state=state),
+        md(
+            "Hi {name}, your {cert} certification {state} (on {when}). "
+            "To renew it, complete these again by {when}:",
+            name=_first_name(name),
+            cert=cert,
+            state=state,
+            when=when,
+        ),
         _requirement_lines(requirements),
-        note="They are in your daily digest and on your Home tab. Renewing early never "
-        "loses time: the new period starts when the current one ends.",
+        note=md(
+            "They are in your daily digest and on your Home tab. Renewing early never "
+            "loses time: the new period starts when the current one ends."
+        ),
     )
 
 
@@ -241,13 +329,17 @@ def lapsed_holder_message(
     *, name: str, title: str, standing: Standing, today: date
 ) -> RenderedMessage:
     """The holder's DM when a certification lapses."""
-    cert = f"*{_clean(title, TITLE_MAX)}*"
     state = validity_of(standing, today)
     return _message(
-        f"Your {title} certification {state}",
-        f"Hi {_first_name(name)}, your {cert} certification {state}: it was not renewed "
-        "in time. Complete the open items on your path to be certified again.",
-        note=f"Your certifications: `{COMMAND} certs`",
+        md("Your {title} certification {state}", title=_fallback(title), state=state),
+        md(
+            "Hi {name}, your {cert} certification {state}: it was not renewed "
+            "in time. Complete the open items on your path to be certified again.",
+            name=_first_name(name),
+            cert=_cert(title),
+            state=state,
+        ),
+        note=md("Your certifications: `{command} certs`", command=COMMAND),
     )
 
 
@@ -261,33 +353,54 @@ def lapsed_manager_message(
     today: date,
 ) -> RenderedMessage:
     """A note to the manager when their report's certification lapses."""
-    cert = f"*{_clean(title, TITLE_MAX)}*"
     state = validity_of(standing, today)
     return _message(
-        f"{holder_name}'s {title} certification {state}",
-        f"Hi {_first_name(manager_name)}, {_who(holder_name, holder_slack_id)}'s {cert} "
-        f"certification {state}: it was not renewed in time. The renewal items are still "
-        "open on their path.",
+        md(
+            "{name}'s {title} certification {state}",
+            name=_fallback(holder_name),
+            title=_fallback(title),
+            state=state,
+        ),
+        md(
+            "Hi {manager}, {who}'s {cert} certification {state}: it was not renewed in "
+            "time. The renewal items are still open on their path.",
+            manager=_first_name(manager_name),
+            who=_who(holder_name, holder_slack_id),
+            cert=_cert(title),
+            state=state,
+        ),
     )
 
 
 def post_failed_message(*, outbox_id: int, key: str, channel: str, error: str) -> RenderedMessage:
     """To the admins: a public post (shout-out, milestone) could not be delivered."""
-    hint = ""
     if error.startswith(("not_in_channel", "channel_not_found")):
-        hint = (
-            f" Invite learnbot to {escape_mrkdwn(channel)} (`/invite @learnbot`) or fix "
-            "`channels.recognition` in the programs file, then"
+        hint = md(
+            " Invite learnbot to {channel} (`/invite @learnbot`) or fix "
+            "`channels.recognition` in the programs file, then",
+            channel=channel,
         )
     else:
-        hint = " When it is fixed,"
+        hint = md(" When it is fixed,")
     return _message(
-        f"learnbot could not post in {channel}: {error}",
-        f":warning: learnbot could not post in {escape_mrkdwn(channel)}: "
-        f"`{escape_mrkdwn(truncate(error, 200))}`.{hint} run "
-        f"`python bot.py outbox --retry {outbox_id}` to send it again.",
-        note=f"Outbox message {outbox_id} ({escape_mrkdwn(truncate(key, 100))}). Other "
-        "messages are not held up.",
+        md(
+            "learnbot could not post in {channel}: {error}",
+            channel=channel,
+            error=truncate(error, 200),
+        ),
+        md(
+            ":warning: learnbot could not post in {channel}: `{error}`.{hint} run "
+            "`python bot.py outbox --retry {outbox_id}` to send it again.",
+            channel=channel,
+            error=truncate(error, 200),
+            hint=hint,
+            outbox_id=outbox_id,
+        ),
+        note=md(
+            "Outbox message {outbox_id} ({key}). Other messages are not held up.",
+            outbox_id=outbox_id,
+            key=truncate(key, 100),
+        ),
     )
 
 
@@ -304,58 +417,82 @@ def certs_message(
 ) -> RenderedMessage:
     """``/learn certs``: my certifications and their state, what I work towards, privacy."""
     if standings:
-        lines = [
-            f"• :medal: *{_clean(s.title, TITLE_MAX)}* — {validity_of(s, today)}"
+        held_lines = [
+            md(
+                "• :medal: {cert} — {state}",
+                cert=_cert(s.title),
+                state=validity_of(s, today),
+            )
             for s in standings[:LIST_MAX]
         ]
         if len(standings) > LIST_MAX:
-            lines.append(f"…and {len(standings) - LIST_MAX} more")
-        held = "*Your certifications*\n" + "\n".join(lines)
+            held_lines.append(md("…and {n} more", n=len(standings) - LIST_MAX))
+        held = lines(md("*Your certifications*"), *held_lines)
     else:
-        held = "*Your certifications*\nNone yet."
-    working = ""
+        held = md("*Your certifications*\nNone yet.")
+    working = md("")
     if goals:
-        working = "*Working towards*\n" + "\n".join(
-            f"• {_clean(g.title, TITLE_MAX)}: {g.met} of {g.needed} requirements met"
-            for g in goals[:LIST_MAX]
+        working = lines(
+            md("*Working towards*"),
+            *(
+                md(
+                    "• {title}: {met} of {needed} requirements met",
+                    title=_clean(g.title, TITLE_MAX),
+                    met=g.met,
+                    needed=g.needed,
+                )
+                for g in goals[:LIST_MAX]
+            ),
         )
     if channel and public:
-        note = (
-            f"New certifications are celebrated in {escape_mrkdwn(channel)}. "
-            f"`{COMMAND} privacy private` to keep your name out of public posts."
+        note: Mrkdwn | None = md(
+            "New certifications are celebrated in {channel}. "
+            "`{command} privacy private` to keep your name out of public posts.",
+            channel=channel,
+            command=COMMAND,
         )
     elif channel:
-        note = f"You are not named in public posts. `{COMMAND} privacy public` to change that."
+        note = md(
+            "You are not named in public posts. `{command} privacy public` to change that.",
+            command=COMMAND,
+        )
     else:
         note = None
-    text = "Your certifications: " + (
-        "; ".join(f"{s.title} ({validity_of(s, today)})" for s in standings[:LIST_MAX])
-        or "none yet"
+    summary = "; ".join(
+        f"{_fallback(s.title)} ({validity_of(s, today)})" for s in standings[:LIST_MAX]
     )
+    text = md("Your certifications: {summary}", summary=summary or "none yet")
     return _message(text, held, working, note=note)
 
 
 def privacy_message(*, public: bool, changed: bool, channel: str | None) -> RenderedMessage:
     """The answer to ``/learn privacy [public|private]``."""
-    where = escape_mrkdwn(channel) if channel else "the recognition channel"
+    where = channel or "the recognition channel"
     if public:
         head = (
-            f":loudspeaker: Your certifications and milestones will be celebrated in {where}."
+            md(
+                ":loudspeaker: Your certifications and milestones will be celebrated in {where}.",
+                where=where,
+            )
             if changed
-            else f"Your certifications and milestones are celebrated in {where}."
+            else md("Your certifications and milestones are celebrated in {where}.", where=where)
         )
-        note = f"`{COMMAND} privacy private` keeps your name out of public posts."
+        note = md(
+            "`{command} privacy private` keeps your name out of public posts.", command=COMMAND
+        )
     else:
         head = (
-            ":lock: Done: learnbot will not name you in public posts."
+            md(":lock: Done: learnbot will not name you in public posts.")
             if changed
-            else "learnbot does not name you in public posts."
+            else md("learnbot does not name you in public posts.")
         )
-        note = (
+        note = md(
             "You still get your own congratulations, and your manager still gets a private "
-            f"note. `{COMMAND} privacy public` to be celebrated in {where}."
+            "note. `{command} privacy public` to be celebrated in {where}.",
+            command=COMMAND,
+            where=where,
         )
-    return _message(head.replace("*", ""), head, note=note)
+    return _message(head, head, note=note)
 
 
 def status_lines(standings: Sequence[Standing], today: date) -> list[str]:
@@ -405,34 +542,55 @@ def render_holders(lines: Sequence[HolderLine], *, expiring: int | None = None) 
 
 def render_holders_csv(lines: Sequence[HolderLine]) -> str:
     """``bot.py certs --csv``: dates as ISO (the holder's calendar) plus the state text."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(
-        [
-            "email",
-            "name",
-            "team",
-            "certification",
-            "cycle",
-            "awarded_on",
-            "expires_on",
-            "lapsed_on",
-            "state",
+    header = ["email", "name", "team", "certification", "cycle"]
+    header += ["awarded_on", "expires_on", "lapsed_on", "state"]
+    return render_csv(header, (_holder_cells(line) for line in lines))
+
+
+def _holder_cells(line: HolderLine) -> list[Any]:
+    s = line.standing
+    return [
+        line.email,
+        line.name,
+        line.team,
+        s.key,
+        s.cycle,
+        s.awarded_on.isoformat() if s.awarded_on else "",
+        s.expires_on.isoformat() if s.expires_on else "",
+        s.lapsed_on.isoformat() if s.lapsed_on else "",
+        validity_of(s, line.today),
+    ]
+
+
+REDATED_SHOWN = 50
+
+
+def render_redate(result: RedateResult) -> str:
+    """``bot.py certs --redate-from-completions``: each change (dates in the holder's
+    calendar), then the summary."""
+    lines = []
+    for change in result.redated[:REDATED_SHOWN]:
+
+        def day(value: datetime | None, zone: str = change.zone) -> str:
+            return local_date(value, zone).isoformat() if value else "-"
+
+        parts = [
+            f"{change.email} {change.certification} (cycle {change.cycle}):",
+            f"awarded {day(change.awarded_at[0])} -> {day(change.awarded_at[1])},",
+            f"expires {day(change.expires_at[0])} -> {day(change.expires_at[1])}",
         ]
-    )
-    for line in lines:
-        s = line.standing
-        writer.writerow(
-            [
-                line.email,
-                line.name,
-                line.team,
-                s.key,
-                s.cycle,
-                s.awarded_on.isoformat() if s.awarded_on else "",
-                s.expires_on.isoformat() if s.expires_on else "",
-                s.lapsed_on.isoformat() if s.lapsed_on else "",
-                validity_of(s, line.today),
-            ]
+        if change.lapsed_at[0] != change.lapsed_at[1]:
+            parts[-1] += ","
+            parts.append(f"lapsed {day(change.lapsed_at[0])} -> {day(change.lapsed_at[1])}")
+        lines.append(" ".join(parts))
+    if len(result.redated) > REDATED_SHOWN:
+        lines.append(f"...and {len(result.redated) - REDATED_SHOWN} more (see `audit`)")
+    for kept in result.kept[:REDATED_SHOWN]:
+        lines.append(
+            f"{kept.email} {kept.certification} (cycle {kept.cycle}): kept as it is, "
+            "its recorded completions do not earn it"
         )
-    return out.getvalue()
+    if len(result.kept) > REDATED_SHOWN:
+        lines.append(f"...and {len(result.kept) - REDATED_SHOWN} more kept")
+    lines.append(result.summary())
+    return "\n".join(lines)

@@ -11,14 +11,15 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from slack_sdk.models.blocks import Block, ContextBlock, MarkdownTextObject, SectionBlock
+from slack_sdk.models.blocks import Block
 
 from learning.command_parser import COMMAND, SUBCOMMANDS, UsageError
 from learning.curriculum import ProgramSettings
 from learning.errors import Problem
 from learning.progress import CompletionReport, ItemLine, PersonStatus, TeamMember
 from messages.digest import duration, method_label, short_day
-from messages.rendered import RenderedMessage, escape_mrkdwn, truncate
+from messages.mrkdwn import Mrkdwn, esc, lines, md
+from messages.rendered import RenderedMessage, context, section, truncate
 from messages.report import render_report
 
 BAR_CELLS = 8
@@ -45,30 +46,27 @@ WEEKDAY_NAMES = {
 # --- building blocks ---------------------------------------------------------------
 
 
-def _message(*paragraphs: str, note: str | None = None) -> RenderedMessage:
-    """One section per paragraph (mrkdwn, already escaped), and an optional context note.
+def _message(*paragraphs: Mrkdwn, note: Mrkdwn | None = None) -> RenderedMessage:
+    """One section per paragraph (mrkdwn), and an optional context note.
 
     The fallback text is the paragraphs joined; both stay inside Slack's limits.
     """
-    paragraphs = tuple(p for p in paragraphs if p.strip()) or ("(nothing to show)",)
-    blocks: list[Block] = [
-        SectionBlock(text=MarkdownTextObject(text=truncate(p, SECTION_MAX)))
-        for p in paragraphs[: MAX_BLOCKS - 1]
-    ]
+    paragraphs = tuple(p for p in paragraphs if p.strip()) or (md("(nothing to show)"),)
+    blocks: list[Block] = [section(truncate(p, SECTION_MAX)) for p in paragraphs[: MAX_BLOCKS - 1]]
     if note:
-        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=truncate(note, 2000))]))
-    text = "\n\n".join([*paragraphs, *([note] if note else [])])
+        blocks.append(context(truncate(note, 2000)))
+    text = Mrkdwn("\n\n").join([*paragraphs, *([note] if note else [])])
     return RenderedMessage(text=truncate(text, SECTION_MAX), blocks=[b.to_dict() for b in blocks])
 
 
-def _clean(text: str, limit: int) -> str:
+def _clean(text: str, limit: int) -> Mrkdwn:
     """Someone's text on one line, cut to ``limit`` and escaped for mrkdwn."""
-    return escape_mrkdwn(truncate(" ".join(text.split()) or "-", limit))
+    return esc(truncate(" ".join(text.split()) or "-", limit))
 
 
-def _code(text: str) -> str:
+def _code(text: str) -> Mrkdwn:
     """A code block; backticks inside are softened so they cannot end it early."""
-    return "```" + escape_mrkdwn(text.replace("```", "'''")) + "```"
+    return md("```{text}```", text=text.replace("```", "'''"))
 
 
 def _plural(count: int, noun: str) -> str:
@@ -100,7 +98,7 @@ def when_due(item: ItemLine, today: date) -> str:
     return f"due {short_day(item.due_date, today)}"
 
 
-def _item_line(item: ItemLine, today: date) -> str:
+def _item_line(item: ItemLine, today: date) -> Mrkdwn:
     details = [
         method_label(item.method),
         duration(item.minutes),
@@ -109,8 +107,11 @@ def _item_line(item: ItemLine, today: date) -> str:
     due = when_due(item, today)
     if due:
         details.append(f"*{due}*" if item.status == "overdue" else due)
-    return f"• {_clean(item.title, TITLE_MAX)} (`{_clean(item.key, 64)}`) — " + " · ".join(
-        escape_mrkdwn(d) if not d.startswith("*") else d for d in details if d
+    return md(
+        "• {title} (`{key}`) — {details}",
+        title=_clean(item.title, TITLE_MAX),
+        key=_clean(item.key, 64),
+        details=" · ".join(d for d in details if d),
     )
 
 
@@ -127,64 +128,90 @@ def _more(count: int, one: str, many: str) -> str:
 def help_message() -> RenderedMessage:
     """Every subcommand with a one-line description; admin ones in their own list."""
 
-    def lines(admin: bool) -> str:
-        return "\n".join(
-            f"`{escape_mrkdwn(sub.usage)}` — {escape_mrkdwn(sub.summary)}"
-            for sub in SUBCOMMANDS
-            if sub.admin == admin
+    def listed(admin: bool) -> Mrkdwn:
+        return lines(
+            *(
+                md("`{usage}` — {summary}", usage=sub.usage, summary=sub.summary)
+                for sub in SUBCOMMANDS
+                if sub.admin == admin
+            )
         )
 
     return _message(
-        f"*{COMMAND}* — your learning path in Slack. Replies are only visible to you.",
-        lines(admin=False),
-        "*For learnbot admins*\n" + lines(admin=True),
-        note="ITEM is an item's key; for done and snooze, a part of its title that only one "
-        "item has also works.",
+        md(
+            "*{command}* — your learning path in Slack. Replies are only visible to you.",
+            command=COMMAND,
+        ),
+        listed(admin=False),
+        md("*For learnbot admins*\n{lines}", lines=listed(admin=True)),
+        note=md(
+            "ITEM is an item's key; for done and snooze, a part of its title that only one "
+            "item has also works."
+        ),
     )
 
 
 def summary_message(status: PersonStatus) -> RenderedMessage:
     """My path: each tier's required progress as a bar, and the next items to do."""
-    head = f"*{_clean(status.program_title or status.role, TITLE_MAX)}* — your learning path"
+    head = md(
+        "*{title}* — your learning path",
+        title=_clean(status.program_title or status.role, TITLE_MAX),
+    )
     if status.away_until and status.away_until >= status.today:
-        head += f"\nYou are away until {short_day(status.away_until, status.today)}: no reminders."
+        head = md(
+            "{head}\nYou are away until {day}: no reminders.",
+            head=head,
+            day=short_day(status.away_until, status.today),
+        )
     if not status.tiers and not status.other:
         return _message(
             head,
-            "Nothing is assigned to you yet. When your program starts, it shows here.",
+            md("Nothing is assigned to you yet. When your program starts, it shows here."),
         )
     paragraphs = [head]
     for tier in status.tiers:
         done, total = tier.required_done
-        title = f"*{_clean(tier.title, TITLE_MAX)}*"
+        title = md("*{title}*", title=_clean(tier.title, TITLE_MAX))
         if tier.starts_on and tier.starts_on > status.today:
-            paragraphs.append(f"{title} — starts {short_day(tier.starts_on, status.today)}")
+            paragraphs.append(
+                md(
+                    "{title} — starts {day}",
+                    title=title,
+                    day=short_day(tier.starts_on, status.today),
+                )
+            )
             continue
-        line = f"{title}  {progress_bar(done, total)}  ({done} of {total} required done)"
+        line = md(
+            "{title}  {bar}  ({done} of {total} required done)",
+            title=title,
+            bar=progress_bar(done, total),
+            done=done,
+            total=total,
+        )
         upcoming = [i for i in tier.items if i.status in ("overdue", "open")]
         upcoming.sort(key=_urgency)
         shown = [_item_line(item, status.today) for item in upcoming[:NEXT_ITEMS]]
         if shown:
-            line += "\nNext:\n" + "\n".join(shown)
             more = _more(len(upcoming) - len(shown), "open item", "open items")
-            line += f"\n{more}" if more else ""
+            line = lines(line, md("Next:"), *shown, more)
         elif total:
-            line += "\nAll done here. :tada:"
+            line = lines(line, md("All done here. :tada:"))
         paragraphs.append(line)
     other = [i for i in status.other if i.status in ("overdue", "open")]
     if other:
         other.sort(key=_urgency)
         paragraphs.append(
-            "*Also assigned to you*\n"
-            + "\n".join(_item_line(i, status.today) for i in other[:NEXT_ITEMS])
-            + (
-                f"\n{_more(len(other) - NEXT_ITEMS, 'open item', 'open items')}"
-                if len(other) > NEXT_ITEMS
-                else ""
+            lines(
+                md("*Also assigned to you*"),
+                *(_item_line(i, status.today) for i in other[:NEXT_ITEMS]),
+                _more(len(other) - NEXT_ITEMS, "open item", "open items"),
             )
         )
     return _message(
-        *paragraphs, note=f"See what is due: `{COMMAND} due` · all commands: `{COMMAND} help`"
+        *paragraphs,
+        note=md(
+            "See what is due: `{command} due` · all commands: `{command} help`", command=COMMAND
+        ),
     )
 
 
@@ -206,7 +233,7 @@ def due_message(status: PersonStatus) -> RenderedMessage:
         if item.status in ("overdue", "open") and item.due_date is not None
     ]
     if not items:
-        return _message("Nothing is due. :white_check_mark:")
+        return _message(md("Nothing is due. :white_check_mark:"))
     items.sort(key=_urgency)
     overdue = [i for i in items if i.status == "overdue"]
     upcoming = [i for i in items if i.status != "overdue"]
@@ -215,14 +242,18 @@ def due_message(status: PersonStatus) -> RenderedMessage:
     for label, group in (("Overdue", overdue), ("Due", upcoming)):
         if not group or shown >= DUE_MAX:
             continue
-        lines = [_item_line(item, status.today) for item in group[: DUE_MAX - shown]]
-        shown += len(lines)
-        paragraphs.append(f"*{label}*\n" + "\n".join(lines))
+        listed = [_item_line(item, status.today) for item in group[: DUE_MAX - shown]]
+        shown += len(listed)
+        paragraphs.append(lines(md("*{label}*", label=label), *listed))
     more = _more(len(items) - shown, "item", "items")
     return _message(
         *paragraphs,
-        note=(more + " · " if more else "")
-        + f"`{COMMAND} done ITEM` when finished, `{COMMAND} snooze ITEM 3d` to be reminded later",
+        note=md(
+            "{more}`{command} done ITEM` when finished, `{command} snooze ITEM 3d` to be "
+            "reminded later",
+            more=more + " · " if more else "",
+            command=COMMAND,
+        ),
     )
 
 
@@ -285,17 +316,18 @@ def policy_message(settings: ProgramSettings) -> RenderedMessage:
     calendar = (
         f"Working days are {_join(days)}, in your own time zone, not counting public holidays."
     )
-    rules = (
+    rules = md(
         "Only required items are ever chased; suggested items are offered, never chased. "
         "Nothing overdue is ever shown in public. A snooze never hides a required item past "
-        "its due date, and while you are away (`" + COMMAND + " away until YYYY-MM-DD`) "
+        "its due date, and while you are away (`{command} away until YYYY-MM-DD`) "
         "you get no reminders. If you need more time, press *Request extension* on an "
-        "overdue item: your manager decides, and nothing climbs the ladder meanwhile."
+        "overdue item: your manager decides, and nothing climbs the ladder meanwhile.",
+        command=COMMAND,
     )
     return _message(
-        "*How learnbot reminds and escalates*",
-        "\n".join(escape_mrkdwn(s) for s in ladder) or "No reminders are configured.",
-        escape_mrkdwn(calendar),
+        md("*How learnbot reminds and escalates*"),
+        lines(*ladder) or md("No reminders are configured."),
+        esc(calendar),
         rules,
     )
 
@@ -306,12 +338,12 @@ def policy_message(settings: ProgramSettings) -> RenderedMessage:
 def team_message(members: Sequence[TeamMember]) -> RenderedMessage:
     """A manager's chain: required done %, overdue count, most overdue first."""
     if not members:
-        return _message("You have no reports in learnbot.")
+        return _message(md("You have no reports in learnbot."))
     ordered = sorted(
         members,
         key=lambda m: (-m.most_overdue_working_days, -m.overdue, m.percent, m.name.lower()),
     )
-    lines = []
+    member_lines = []
     for member in ordered[:TEAM_MAX]:
         overdue = (
             f"*{member.overdue} overdue* (up to {_working_days(member.most_overdue_working_days)})"
@@ -319,25 +351,32 @@ def team_message(members: Sequence[TeamMember]) -> RenderedMessage:
             else "nothing overdue"
         )
         bar = progress_bar(member.required_done, member.required_total)
-        lines.append(f"• {_clean(member.name, NAME_MAX)} — {bar} required done · {overdue}")
+        member_lines.append(
+            md(
+                "• {name} — {bar} required done · {overdue}",
+                name=_clean(member.name, NAME_MAX),
+                bar=bar,
+                overdue=overdue,
+            )
+        )
     behind = sum(1 for m in members if m.overdue)
-    head = (
-        f"*Your team* — {_plural(len(members), 'person')} in your reporting chain, "
-        f"{behind} with overdue items"
-    ).replace("persons", "people")
+    head = md(
+        "*Your team* — {people} in your reporting chain, {behind} with overdue items",
+        people=_plural(len(members), "person").replace("persons", "people"),
+        behind=behind,
+    )
     # Sections hold 3000 characters: split the list into chunks that fit.
-    chunks: list[str] = []
-    current = ""
-    for line in lines:
+    chunks: list[Mrkdwn] = []
+    current = md("")
+    for line in member_lines:
         if current and len(current) + len(line) + 1 > SECTION_MAX:
             chunks.append(current)
-            current = ""
-        current = f"{current}\n{line}" if current else line
+            current = md("")
+        current = lines(current, line)
     if current:
         chunks.append(current)
-    return _message(
-        head, *chunks, note=_more(len(members) - len(lines), "person", "people") or None
-    )
+    more = _more(len(members) - len(member_lines), "person", "people")
+    return _message(head, *chunks, note=esc(more) if more else None)
 
 
 def report_message(report: CompletionReport) -> RenderedMessage:
@@ -355,51 +394,75 @@ def report_message(report: CompletionReport) -> RenderedMessage:
 def done_message(*, title: str, already: bool = False) -> RenderedMessage:
     """``Done: Safety training.``, or that it was done already."""
     if already:
-        return _message(f"*{_clean(title, TITLE_MAX)}* was already marked done. Nothing changed.")
-    return _message(f":white_check_mark: Done: *{_clean(title, TITLE_MAX)}*. Well done!")
+        return _message(
+            md(
+                "*{title}* was already marked done. Nothing changed.",
+                title=_clean(title, TITLE_MAX),
+            )
+        )
+    return _message(
+        md(":white_check_mark: Done: *{title}*. Well done!", title=_clean(title, TITLE_MAX))
+    )
 
 
 def snooze_message(*, title: str, until: datetime, zone: str) -> RenderedMessage:
     """``Snoozed … until Tue 3 Mar``: the local day the reminders come back."""
     local = until.astimezone(ZoneInfo(zone))
     return _message(
-        f":zzz: Snoozed *{_clean(title, TITLE_MAX)}*: no reminders about it until "
-        f"{local:%a} {local.day} {local:%b}."
+        md(
+            ":zzz: Snoozed *{title}*: no reminders about it until {day}.",
+            title=_clean(title, TITLE_MAX),
+            day=f"{local:%a} {local.day} {local:%b}",
+        )
     )
 
 
 def away_message(until: date) -> RenderedMessage:
     return _message(
-        f":palm_tree: You are away until {until:%a} {until.day} {until:%b %Y}: no reminders "
-        f"until then. Back early? `{COMMAND} back`"
+        md(
+            ":palm_tree: You are away until {day}: no reminders until then. Back early? "
+            "`{command} back`",
+            day=f"{until:%a} {until.day} {until:%b %Y}",
+            command=COMMAND,
+        )
     )
 
 
 def back_message(*, was_away: bool = True) -> RenderedMessage:
     if not was_away:
-        return _message("You were not away; reminders are on.")
-    return _message(":wave: Welcome back: reminders are on again.")
+        return _message(md("You were not away; reminders are on."))
+    return _message(md(":wave: Welcome back: reminders are on again."))
 
 
 def assign_message(*, name: str, email: str, title: str, due: date | None) -> RenderedMessage:
     when = f", due {due:%a} {due.day} {due:%b %Y}" if due else ""
     return _message(
-        f"Assigned *{_clean(title, TITLE_MAX)}* to {_clean(name, NAME_MAX)} "
-        f"({_clean(email, 254)}){when}. It is in the audit log."
+        md(
+            "Assigned *{title}* to {name} ({email}){when}. It is in the audit log.",
+            title=_clean(title, TITLE_MAX),
+            name=_clean(name, NAME_MAX),
+            email=_clean(email, 254),
+            when=when,
+        )
     )
 
 
 def waive_message(*, name: str, email: str, title: str, reason: str) -> RenderedMessage:
     return _message(
-        f"Waived *{_clean(title, TITLE_MAX)}* for {_clean(name, NAME_MAX)} "
-        f"({_clean(email, 254)}). Reason: {_clean(reason, 500)}. It is in the audit log."
+        md(
+            "Waived *{title}* for {name} ({email}). Reason: {reason}. It is in the audit log.",
+            title=_clean(title, TITLE_MAX),
+            name=_clean(name, NAME_MAX),
+            email=_clean(email, 254),
+            reason=_clean(reason, 500),
+        )
     )
 
 
 def reload_message(*, source: str, summary: str, changed: bool) -> RenderedMessage:
     outcome = "Applied." if changed else "Nothing changed."
     return _message(
-        f"Reloaded `{_clean(source, 300)}`: valid. {outcome}",
+        md("Reloaded `{source}`: valid. {outcome}", source=_clean(source, 300), outcome=outcome),
         _code(summary),
     )
 
@@ -409,41 +472,51 @@ def reload_message(*, source: str, summary: str, changed: bool) -> RenderedMessa
 
 def usage_message(error: UsageError) -> RenderedMessage:
     """What was wrong with the text, and the usage line to copy."""
-    usage = f"Usage: `{escape_mrkdwn(error.usage)}`" if error.usage else ""
-    return _message(escape_mrkdwn(error.message) + (f"\n{usage}" if usage else ""))
+    usage = md("Usage: `{usage}`", usage=error.usage) if error.usage else ""
+    return _message(lines(esc(error.message), usage))
 
 
 def ambiguous_message(text: str, candidates: Sequence[tuple[str, str]]) -> RenderedMessage:
     """Several items match ``text``: list them as ``key`` — title, to pick one."""
-    lines = [
-        f"• `{_clean(key, 64)}` — {_clean(title, TITLE_MAX)}"
+    listed = [
+        md("• `{key}` — {title}", key=_clean(key, 64), title=_clean(title, TITLE_MAX))
         for key, title in candidates[:CANDIDATES_MAX]
     ]
-    more = _more(len(candidates) - len(lines), "match", "matches")
+    more = _more(len(candidates) - len(listed), "match", "matches")
     return _message(
-        f"More than one item matches '{_clean(text, 80)}'. Which one? Use its key:\n"
-        + "\n".join(lines)
-        + (f"\n{more}" if more else "")
+        lines(
+            md(
+                "More than one item matches '{text}'. Which one? Use its key:",
+                text=_clean(text, 80),
+            ),
+            *listed,
+            more,
+        )
     )
 
 
 def unknown_person_message() -> RenderedMessage:
-    return _message("I don't know you yet — ask your learnbot admin to add you (people import).")
+    return _message(
+        md("I don't know you yet — ask your learnbot admin to add you (people import).")
+    )
 
 
 def admin_only_message() -> RenderedMessage:
-    return _message("Only learnbot admins can do that.")
+    return _message(md("Only learnbot admins can do that."))
 
 
 def refused_message(reason: str) -> RenderedMessage:
-    """A domain error whose message is meant for the person (not found, not allowed...)."""
-    return _message(escape_mrkdwn(truncate(reason.strip() or "That did not work.", 1000)))
+    """A domain error whose message is meant for the person (not found, not allowed...);
+    ``reason`` is plain text."""
+    return _message(esc(truncate(reason.strip() or "That did not work.", 1000)))
 
 
 def reload_not_configured_message() -> RenderedMessage:
     return _message(
-        "I don't know where the programs file is: set `LEARNBOT_PROGRAMS_FILE` to its path "
-        "and restart learnbot, or load it with `python bot.py load-config FILE`."
+        md(
+            "I don't know where the programs file is: set `LEARNBOT_PROGRAMS_FILE` to its "
+            "path and restart learnbot, or load it with `python bot.py load-config FILE`."
+        )
     )
 
 
@@ -456,18 +529,24 @@ def validation_failed_message(problems: Sequence[Problem]) -> RenderedMessage:
     if len(text) > SECTION_MAX - 200:
         text = text[: SECTION_MAX - 220].rsplit("\n", 1)[0] + "\n…"
     return _message(
-        f"The programs file has {_plural(len(problems), 'problem')}; nothing was applied.",
+        md(
+            "The programs file has {problems}; nothing was applied.",
+            problems=_plural(len(problems), "problem"),
+        ),
         _code(text),
     )
 
 
 def working_on_it_message() -> RenderedMessage:
     """The ack when the work takes longer than Slack waits; the answer follows."""
-    return _message(":hourglass_flowing_sand: Working on it — the answer follows in a moment.")
+    return _message(md(":hourglass_flowing_sand: Working on it — the answer follows in a moment."))
 
 
 def failed_message() -> RenderedMessage:
     """Something broke on our side; the traceback is in the log, never in Slack."""
     return _message(
-        "Sorry, something went wrong on our side. It has been logged; please try again in a minute."
+        md(
+            "Sorry, something went wrong on our side. It has been logged; please try again "
+            "in a minute."
+        )
     )

@@ -16,19 +16,18 @@ from slack_sdk.models.blocks import (
     ActionsBlock,
     Block,
     ButtonElement,
-    ContextBlock,
     DividerBlock,
     HeaderBlock,
-    MarkdownTextObject,
     Option,
     PlainTextObject,
-    SectionBlock,
     StaticSelectElement,
 )
 
 from learning.digest import Digest, DigestItem, ItemOutcome
 from messages import ids
-from messages.rendered import RenderedMessage, escape_mrkdwn, mrkdwn_link, truncate
+from messages.mrkdwn import Mrkdwn, http_url, lines, link, md
+from messages.rendered import RenderedMessage, context, truncate
+from messages.rendered import section as text_section
 
 MAX_BLOCKS = 50
 TITLE_MAX = 200  # characters of a title, before escaping
@@ -111,7 +110,7 @@ def render_digest(
     counts = summary_counts(digest.items)
     blocks: list[Block] = [
         HeaderBlock(text=PlainTextObject(text=greeting(digest.first_name), emoji=True)),
-        SectionBlock(text=MarkdownTextObject(text=f"Here's your learning for today: {counts}.")),
+        text_section(md("Here's your learning for today: {counts}.", counts=counts)),
         DividerBlock(),
     ]
     shown = 0
@@ -186,66 +185,68 @@ def due_phrase(item: DigestItem, today: date) -> str:
     return f"due {short_day(item.due_date, today)}"
 
 
-def fallback_text(digest: Digest, counts: str, listed: int) -> str:
+def fallback_text(digest: Digest, counts: str, listed: int) -> Mrkdwn:
     """The notification / no-Block-Kit text: greeting, counts and the first titles.
 
     Names and titles are escaped like any Slack message text; at most ``listed`` are named, fewer
     when the text would grow past ``FALLBACK_MAX``, and the rest become "and N more".
     """
-    head = f"{escape_mrkdwn(greeting(digest.first_name))}. {counts}: "
-    parts: list[str] = []
+    head = md("{greeting}. {counts}: ", greeting=greeting(digest.first_name), counts=counts)
+    parts: list[Mrkdwn] = []
     length = len(head)
     for item in digest.items[:listed]:
-        title = escape_mrkdwn(truncate(" ".join(item.title.split()), FALLBACK_TITLE_MAX))
+        title = truncate(" ".join(item.title.split()), FALLBACK_TITLE_MAX)
         due = due_phrase(item, digest.local_date)
-        part = f"{title} ({due})" if due else title
+        part = md("{title} ({due})", title=title, due=due) if due else md("{title}", title=title)
         # Keep room for "; " and the "; and N more." tail.
         if length + len(part) + 40 > FALLBACK_MAX:
             break
         parts.append(part)
         length += len(part) + 2
     rest = len(digest.items) - len(parts)
-    tail = f"; and {rest} more." if rest else "."
-    return head + "; ".join(parts) + tail
+    tail = md("; and {rest} more.", rest=rest) if rest else md(".")
+    return md("{head}{parts}{tail}", head=head, parts=Mrkdwn("; ").join(parts), tail=tail)
 
 
 def _label_block(section: str) -> Block:
     label = SECTION_LABELS.get(section, section.replace("_", " ").capitalize())
-    return SectionBlock(text=MarkdownTextObject(text=f"*{escape_mrkdwn(label[:100])}*"))
+    return text_section(md("*{label}*", label=label[:100]))
 
 
 def _usable_url(url: str | None, limit: int) -> str | None:
-    return url if url and len(url) <= limit else None
+    return url if url and len(url) <= limit and http_url(url, max_length=limit) else None
 
 
-def _item_text(item: DigestItem, today: date) -> str:
+def _item_text(item: DigestItem, today: date) -> Mrkdwn:
     title = truncate(" ".join(item.title.split()) or item.key or "Untitled", TITLE_MAX)
-    url = _usable_url(item.url, LINK_URL_MAX)
-    heading = mrkdwn_link(url, title) if url else escape_mrkdwn(title)
+    heading = link(_usable_url(item.url, LINK_URL_MAX), title)
     due = due_phrase(item, today)
     details = [
-        escape_mrkdwn(truncate(method_label(item.method), 40)),
+        truncate(method_label(item.method), 40),
         duration(item.minutes),
         "Required" if item.required else "Suggested",
         f"*{due}*" if item.overdue_working_days > 0 else due,
     ]
-    text = f"{heading}\n" + " · ".join(d for d in details if d)
-    notes = [note for note in (due_change_note(item, today), ladder_note(item, today)) if note]
-    return "\n".join([text, *notes])
+    return lines(
+        heading,
+        Mrkdwn(" · ").join(d for d in details if d),
+        due_change_note(item, today),
+        ladder_note(item, today),
+    )
 
 
 NOTICE_WHO = {"manager": "your manager", "skip_level": "your manager's manager"}
 
 
-def due_change_note(item: DigestItem, today: date) -> str:
-    """``📅 New due date *Tue 9 Mar*: your role changed.`` once after a change, or ``""``."""
+def due_change_note(item: DigestItem, today: date) -> Mrkdwn:
+    """``📅 New due date *Tue 9 Mar*: your role changed.`` once after a change, or empty."""
     if not item.required or item.due_changed is None:
-        return ""
+        return md("")
     if item.due_changed == "prerequisite" and item.due_changed_after:
         why = f"{truncate(' '.join(item.due_changed_after.split()), FALLBACK_TITLE_MAX)} is done"
     else:
         why = DUE_CHANGED_BECAUSE.get(item.due_changed, "it was changed")
-    return f"📅 New due date *{short_day(item.due_date, today)}*: {escape_mrkdwn(why)}."
+    return md("📅 New due date *{day}*: {why}.", day=short_day(item.due_date, today), why=why)
 
 
 def ladder_note(item: DigestItem, today: date) -> str:
@@ -283,19 +284,15 @@ def outcome_text(outcome: ItemOutcome, today: date) -> str:
 def _item_blocks(item: DigestItem, today: date, outcome: ItemOutcome | None = None) -> list[Block]:
     if outcome is not None:
         title = truncate(" ".join(item.title.split()) or item.key or "Untitled", TITLE_MAX)
-        url = _usable_url(item.url, LINK_URL_MAX)
-        heading = mrkdwn_link(url, title) if url else escape_mrkdwn(title)
+        heading = link(_usable_url(item.url, LINK_URL_MAX), title)
         return [
-            SectionBlock(
+            text_section(
+                lines(heading, outcome_text(outcome, today)),
                 block_id=ids.item_block_id(item.assignment_id),
-                text=MarkdownTextObject(text=f"{heading}\n{outcome_text(outcome, today)}"),
             )
         ]
     return [
-        SectionBlock(
-            block_id=ids.item_block_id(item.assignment_id),
-            text=MarkdownTextObject(text=_item_text(item, today)),
-        ),
+        text_section(_item_text(item, today), block_id=ids.item_block_id(item.assignment_id)),
         item_actions(
             item.assignment_id,
             _usable_url(item.url, BUTTON_URL_MAX),
@@ -308,9 +305,8 @@ def _item_blocks(item: DigestItem, today: date, outcome: ItemOutcome | None = No
 
 
 def _more_block(hidden: int, home_url: str | None) -> Block:
-    url = _usable_url(home_url, LINK_URL_MAX)
-    home = mrkdwn_link(url, "learnbot Home tab") if url else "learnbot Home tab"
-    return ContextBlock(elements=[MarkdownTextObject(text=f"…and {hidden} more — see your {home}")])
+    home = link(home_url, "learnbot Home tab", max_url=LINK_URL_MAX, deep_link=True)
+    return context(md("…and {hidden} more — see your {home}", hidden=hidden, home=home))
 
 
 def item_actions(

@@ -15,15 +15,13 @@ from slack_sdk.models.blocks import (
     ActionsBlock,
     Block,
     ButtonElement,
-    ContextBlock,
     HeaderBlock,
-    MarkdownTextObject,
-    SectionBlock,
 )
 
 from messages import ids
 from messages.digest import short_day
-from messages.rendered import RenderedMessage, escape_mrkdwn, truncate
+from messages.mrkdwn import Mrkdwn, is_user_id, md, mention
+from messages.rendered import RenderedMessage, context, section, truncate
 
 MAX_ITEMS = 14  # each item is 2 blocks; with the header and learners' lines: < 50
 TITLE_MAX = 150
@@ -45,19 +43,17 @@ def render_escalation(payload: dict[str, Any], *, home_url: str | None = None) -
     total = sum(len(p["items"]) for p in learners)
     blocks: list[Block] = [
         HeaderBlock(text="Overdue required training"),
-        SectionBlock(text=MarkdownTextObject(text=_intro(payload, people, total, to_admins))),
+        section(_intro(payload, people, total, to_admins)),
     ]
     shown = 0
     for learner in learners:
         if shown >= MAX_ITEMS:
             break
-        mention = f"<@{learner['slack_user_id']}>" if learner.get("slack_user_id") else ""
-        name = escape_mrkdwn(truncate(learner["name"], NAME_MAX))
-        blocks.append(
-            SectionBlock(
-                text=MarkdownTextObject(text=f"*{name}* {mention}".strip()),
-            )
-        )
+        slack_id = learner.get("slack_user_id")
+        name = md("*{name}*", name=truncate(str(learner["name"]), NAME_MAX))
+        if is_user_id(slack_id):
+            name = md("{name} {mention}", name=name, mention=mention(slack_id))
+        blocks.append(section(name))
         for item in learner["items"]:
             if shown >= MAX_ITEMS:
                 break
@@ -65,65 +61,76 @@ def render_escalation(payload: dict[str, Any], *, home_url: str | None = None) -
             blocks.extend(_item_blocks(item, today))
     if shown < total:
         blocks.append(
-            ContextBlock(
-                elements=[
-                    MarkdownTextObject(
-                        text=f"…and {total - shown} more: `/learn team` lists everyone "
-                        "in your chain, most overdue first."
-                    )
-                ]
+            context(
+                md(
+                    "…and {n} more: `/learn team` lists everyone in your chain, most "
+                    "overdue first.",
+                    n=total - shown,
+                )
             )
         )
     blocks.append(
-        ContextBlock(
-            elements=[
-                MarkdownTextObject(
-                    text="You get this at most once a working day. `/learn policy` shows "
-                    "the reminder ladder everyone works to."
-                )
-            ]
+        context(
+            md(
+                "You get this at most once a working day. `/learn policy` shows "
+                "the reminder ladder everyone works to."
+            )
         )
     )
-    summary = (
-        f"Overdue required training: {people} {'person' if people == 1 else 'people'}, "
-        f"{total} {'item' if total == 1 else 'items'}"
+    summary = md(
+        "Overdue required training: {people} {who}, {total} {items}",
+        people=people,
+        who="person" if people == 1 else "people",
+        total=total,
+        items="item" if total == 1 else "items",
     )
     return RenderedMessage(text=summary, blocks=[b.to_dict() for b in blocks])
 
 
-def _intro(payload: dict[str, Any], people: int, total: int, to_admins: bool) -> str:
+def _intro(payload: dict[str, Any], people: int, total: int, to_admins: bool) -> Mrkdwn:
     who = f"{people} {'person' if people == 1 else 'people'}"
     items = f"{total} required {'item' if total == 1 else 'items'}"
+    has = "has" if people == 1 else "have"
     if to_admins:
-        return (
-            f"{who} {'has' if people == 1 else 'have'} {items} overdue and nobody in their "
-            "management chain can be told (no manager, or managers inactive or away). "
-            "Please follow up."
+        return md(
+            "{who} {has} {items} overdue and nobody in their management chain can be told "
+            "(no manager, or managers inactive or away). Please follow up.",
+            who=who,
+            has=has,
+            items=items,
         )
-    first = escape_mrkdwn(truncate(payload.get("first_name") or "there", NAME_MAX))
-    return (
-        f"Hi {first}, {who} in your team {'has' if people == 1 else 'have'} {items} overdue "
-        "past the point where the ladder tells you. A word from you usually does it."
+    first = truncate(str(payload.get("first_name") or "there"), NAME_MAX)
+    return md(
+        "Hi {first}, {who} in your team {has} {items} overdue past the point where the "
+        "ladder tells you. A word from you usually does it.",
+        first=first,
+        who=who,
+        has=has,
+        items=items,
     )
 
 
 def _item_blocks(item: dict[str, Any], today: date) -> list[Block]:
     late = int(item["overdue_working_days"])
     due = date.fromisoformat(item["due_date"])
-    title = escape_mrkdwn(truncate(" ".join(item["title"].split()) or item["key"], TITLE_MAX))
-    line = (
-        f"• {title}: *{late} working day{'s' if late != 1 else ''} overdue* "
-        f"(due {short_day(due, today)})"
+    title = truncate(" ".join(item["title"].split()) or item["key"], TITLE_MAX)
+    line = md(
+        "• {title}: *{late} working day{s} overdue* (due {day})",
+        title=title,
+        late=late,
+        s="s" if late != 1 else "",
+        day=short_day(due, today),
     )
     if item.get("step") == "skip_level":
-        told = escape_mrkdwn(truncate(item.get("told_first") or "their manager", NAME_MAX))
-        line += f"\n_You are told because it is still open after {told} was._"
+        told = truncate(str(item.get("told_first") or "their manager"), NAME_MAX)
+        line = md(
+            "{line}\n_You are told because it is still open after {told} was._",
+            line=line,
+            told=told,
+        )
     value = str(int(item["assignment_id"]))
     return [
-        SectionBlock(
-            block_id=f"escalation:{value}",
-            text=MarkdownTextObject(text=line),
-        ),
+        section(line, block_id=f"escalation:{value}"),
         ActionsBlock(
             block_id=f"escalation:{value}:actions",
             elements=[

@@ -22,10 +22,8 @@ from slack_sdk.models.blocks import (
     ActionsBlock,
     Block,
     ButtonElement,
-    ContextBlock,
     DatePickerElement,
     InputBlock,
-    MarkdownTextObject,
     PlainTextInputElement,
     PlainTextObject,
     SectionBlock,
@@ -34,7 +32,8 @@ from slack_sdk.models.views import View
 
 from messages import ids
 from messages.digest import short_day
-from messages.rendered import RenderedMessage, escape_mrkdwn, truncate
+from messages.mrkdwn import Mrkdwn, esc, md
+from messages.rendered import RenderedMessage, check_view, context, section, text_object, truncate
 
 # block_id / action_id of the modals' inputs (the submissions read them back).
 DUE_BLOCK = "extension_due"
@@ -48,17 +47,21 @@ TITLE_MAX = 150
 QUOTE_MAX = 600  # the reason as quoted in a message (a reason is at most 500 characters)
 
 
-def _name(name: str) -> str:
-    return escape_mrkdwn(truncate(" ".join(name.split()) or "someone", NAME_MAX))
+def _plain_name(name: str) -> str:
+    return truncate(" ".join(name.split()) or "someone", NAME_MAX)
 
 
-def _title(title: str) -> str:
-    return escape_mrkdwn(truncate(" ".join(title.split()) or "this item", TITLE_MAX))
+def _name(name: str) -> Mrkdwn:
+    return esc(_plain_name(name))
 
 
-def _quote(reason: str) -> str:
-    text = escape_mrkdwn(truncate(" ".join(reason.split()), QUOTE_MAX))
-    return f"> {text}" if text else ""
+def _title(title: str) -> Mrkdwn:
+    return esc(truncate(" ".join(title.split()) or "this item", TITLE_MAX))
+
+
+def _quote(reason: str) -> Mrkdwn:
+    text = esc(truncate(" ".join(reason.split()), QUOTE_MAX))
+    return md("> {text}", text=text) if text else md("")
 
 
 def _due_clause(due: date, today: date) -> str:
@@ -129,15 +132,17 @@ def _reason_input(label: str, placeholder: str) -> InputBlock:
 def _modal(
     *, callback_id: str, title: str, submit: str, metadata: ModalMetadata, blocks: list[Block]
 ) -> dict[str, Any]:
-    return View(
-        type="modal",
-        callback_id=callback_id,
-        title=PlainTextObject(text=title),
-        submit=PlainTextObject(text=submit),
-        close=PlainTextObject(text="Cancel"),
-        private_metadata=metadata.dump(),
-        blocks=blocks,
-    ).to_dict()
+    return check_view(
+        View(
+            type="modal",
+            callback_id=callback_id,
+            title=PlainTextObject(text=title),
+            submit=PlainTextObject(text=submit),
+            close=PlainTextObject(text="Cancel"),
+            private_metadata=metadata.dump(),
+            blocks=blocks,
+        )
+    )
 
 
 def extend_modal(
@@ -150,10 +155,12 @@ def extend_modal(
         submit="Extend",
         metadata=metadata,
         blocks=[
-            SectionBlock(
-                text=MarkdownTextObject(
-                    text=f"*{_title(item_title)}* for {_name(learner_name)}, "
-                    f"{_due_clause(due, today)}."
+            section(
+                md(
+                    "*{title}* for {name}, {due}.",
+                    title=_title(item_title),
+                    name=_name(learner_name),
+                    due=_due_clause(due, today),
                 )
             ),
             _date_input("New due date", "After today and within a year."),
@@ -173,10 +180,12 @@ def excuse_modal(
         submit="Excuse",
         metadata=metadata,
         blocks=[
-            SectionBlock(
-                text=MarkdownTextObject(
-                    text=f"Excuse {_name(learner_name)} from *{_title(item_title)}*{when}? "
-                    "It will no longer be owed or chased."
+            section(
+                md(
+                    "Excuse {name} from *{title}*{when}? It will no longer be owed or chased.",
+                    name=_name(learner_name),
+                    title=_title(item_title),
+                    when=when,
                 )
             ),
             _reason_input("Reason", "Why is it not needed? It goes to the audit log."),
@@ -193,17 +202,19 @@ def extension_request_modal(
     metadata: ModalMetadata,
 ) -> dict[str, Any]:
     """A learner asks for more time on one of their required items (``views.open`` view)."""
-    who = _name(approver_name) if approver_name else "the learnbot admins"
+    who = _name(approver_name) if approver_name else md("the learnbot admins")
     return _modal(
         callback_id=ids.EXTENSION_REQUEST_MODAL,
         title="Ask for more time",
         submit="Send request",
         metadata=metadata,
         blocks=[
-            SectionBlock(
-                text=MarkdownTextObject(
-                    text=f"*{_title(item_title)}*, {_due_clause(due, today)}.\n"
-                    f"Your request goes to {who}."
+            section(
+                md(
+                    "*{title}*, {due}.\nYour request goes to {who}.",
+                    title=_title(item_title),
+                    due=_due_clause(due, today),
+                    who=who,
                 )
             ),
             _date_input("New date you propose", "After today and within a year."),
@@ -268,41 +279,43 @@ def request_card(card: RequestCard) -> RenderedMessage:
     if card.overdue_working_days > 0:
         days = card.overdue_working_days
         due += f" ({days} working day{'s' if days != 1 else ''} overdue)"
-    text = (
-        f"{learner} asks for more time on “{title}”: until {short_day(card.proposed, card.today)}."
-    )
     proposed = short_day(card.proposed, card.today)
+    text = md(
+        "{learner} asks for more time on “{title}”: until {proposed}.",
+        learner=learner,
+        title=title,
+        proposed=proposed,
+    )
     if card.decision == "approved":  # the due date is the proposed one now
-        fields = [MarkdownTextObject(text=f"*New due date*\n{proposed}")]
+        fields = [text_object(md("*New due date*\n{day}", day=proposed))]
     else:
         fields = [
-            MarkdownTextObject(text=f"*Due*\n{due}"),
-            MarkdownTextObject(text=f"*Proposed*\n{proposed}"),
+            text_object(md("*Due*\n{day}", day=due)),
+            text_object(md("*Proposed*\n{day}", day=proposed)),
         ]
     blocks: list[Block] = [
         SectionBlock(
             block_id=f"extension:{card.request_id}",
-            text=MarkdownTextObject(text=f"*{learner}* asks for more time on *{title}*."),
+            text=text_object(
+                md("*{learner}* asks for more time on *{title}*.", learner=learner, title=title)
+            ),
             fields=fields,
         ),
     ]
     if card.reason.strip():
-        blocks.append(
-            SectionBlock(text=MarkdownTextObject(text=f"*Reason*\n{_quote(card.reason)}"))
-        )
+        blocks.append(section(md("*Reason*\n{quote}", quote=_quote(card.reason))))
     if card.to_admins:
         blocks.append(
-            ContextBlock(
-                elements=[
-                    MarkdownTextObject(
-                        text=f"Nobody in {learner}'s management chain can take this right now, "
-                        "so it came to the learnbot admins."
-                    )
-                ]
+            context(
+                md(
+                    "Nobody in {learner}'s management chain can take this right now, "
+                    "so it came to the learnbot admins.",
+                    learner=learner,
+                )
             )
         )
     if card.decision:
-        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=decision_line(card))]))
+        blocks.append(context(decision_line(card)))
     else:
         value = str(card.request_id)
         blocks.append(
@@ -324,26 +337,27 @@ def request_card(card: RequestCard) -> RenderedMessage:
     return RenderedMessage(text=text, blocks=[block.to_dict() for block in blocks])
 
 
-def decision_line(card: RequestCard) -> str:
+def decision_line(card: RequestCard) -> Mrkdwn:
     """``✅ Approved by Max on Tue 3 Mar`` and the like."""
     when = f" on {short_day(card.decided_on, card.today)}" if card.decided_on else ""
-    by = _name(card.decided_by) if card.decided_by else "someone"
+    by = _name(card.decided_by) if card.decided_by else md("someone")
     if card.decision == "approved":
-        return f"✅ Approved by {by}{when}"
+        return md("✅ Approved by {by}{when}", by=by, when=when)
     if card.decision == "declined":
-        return f"Declined by {by}{when}"
+        return md("Declined by {by}{when}", by=by, when=when)
     if card.decision == "expired":
-        return f"Lapsed{when}: nobody decided in time"
-    return f"{escape_mrkdwn(card.decision.capitalize())}{when}"
+        return md("Lapsed{when}: nobody decided in time", when=when)
+    return md("{decision}{when}", decision=card.decision.capitalize(), when=when)
 
 
 def already_decided_text(card: RequestCard) -> str:
-    """The answer to a second decision on the same request."""
+    """The answer to a second decision on the same request (plain text: the message of
+    a domain error, escaped where it is shown)."""
     if card.decision == "expired":
         return (
             f"This request lapsed{_on(card)} because nobody decided in time. Nothing was changed."
         )
-    by = _name(card.decided_by) if card.decided_by else "someone"
+    by = _plain_name(card.decided_by) if card.decided_by else "someone"
     return f"This request was already {card.decision} by {by}{_on(card)}. Nothing was changed."
 
 
@@ -354,23 +368,25 @@ def _on(card: RequestCard) -> str:
 # --- DMs to the learner --------------------------------------------------------------
 
 
-def _relation(actor_name: str, relation: str) -> str:
+def _relation(actor_name: str, relation: str) -> Mrkdwn:
     name = _name(actor_name)
     if relation == "manager":
-        return f"Your manager, {name},"
+        return md("Your manager, {name},", name=name)
     if relation == "chain":
-        return f"{name}, from your management chain,"
-    return f"{name}, a learnbot admin,"
+        return md("{name}, from your management chain,", name=name)
+    return md("{name}, a learnbot admin,", name=name)
 
 
 def reminder_text(
     *, actor_name: str, relation: str, item_title: str, due: date, today: date
-) -> str:
+) -> Mrkdwn:
     """A manager's nudge: ``Your manager, Max, asked you to finish “X”, due Thu 5 Mar.``"""
-    return (
-        f"👋 {_relation(actor_name, relation)} asked you to finish “{_title(item_title)}”, "
-        f"{_due_clause(due, today)}. When it is done, tick it off with Done in your digest "
-        "or `/learn done`."
+    return md(
+        "👋 {who} asked you to finish “{title}”, {due}. When it is done, tick it off with "
+        "Done in your digest or `/learn done`.",
+        who=_relation(actor_name, relation),
+        title=_title(item_title),
+        due=_due_clause(due, today),
     )
 
 
@@ -382,86 +398,108 @@ def extended_text(
     today: date,
     reason: str,
     answered_request: bool,
-) -> str:
+) -> Mrkdwn:
     """A manager moved the learner's due date (also an approval of their own request)."""
     lead = (
-        f"✅ {_name(actor_name)} approved your request for more time"
+        md("✅ {name} approved your request for more time", name=_name(actor_name))
         if answered_request
-        else f"🗓️ {_name(actor_name)} gave you more time"
+        else md("🗓️ {name} gave you more time", name=_name(actor_name))
     )
     quoted = _quote(reason)
-    return f"{lead}: “{_title(item_title)}” is now due {short_day(due, today)}." + (
-        f"\n{quoted}" if quoted else ""
+    return md(
+        "{lead}: “{title}” is now due {day}.{quoted}",
+        lead=lead,
+        title=_title(item_title),
+        day=short_day(due, today),
+        quoted=md("\n{quoted}", quoted=quoted) if quoted else md(""),
     )
 
 
-def excused_text(*, actor_name: str, item_title: str, reason: str) -> str:
+def excused_text(*, actor_name: str, item_title: str, reason: str) -> Mrkdwn:
     """A manager excused the learner from an item."""
     quoted = _quote(reason)
-    return (
-        f"{_name(actor_name)} excused you from “{_title(item_title)}”: nothing more to do there."
-        + (f"\n{quoted}" if quoted else "")
+    return md(
+        "{name} excused you from “{title}”: nothing more to do there.{quoted}",
+        name=_name(actor_name),
+        title=_title(item_title),
+        quoted=md("\n{quoted}", quoted=quoted) if quoted else md(""),
     )
 
 
-def declined_text(*, actor_name: str, item_title: str, due: date, today: date) -> str:
+def declined_text(*, actor_name: str, item_title: str, due: date, today: date) -> Mrkdwn:
     """The learner's request was declined."""
-    return (
-        f"{_name(actor_name)} declined your request for more time on “{_title(item_title)}”. "
-        f"It stays {_due_clause(due, today)}, and reminders continue."
+    return md(
+        "{name} declined your request for more time on “{title}”. It stays {due}, and "
+        "reminders continue.",
+        name=_name(actor_name),
+        title=_title(item_title),
+        due=_due_clause(due, today),
     )
 
 
-def expired_text(*, item_title: str, days: int, due: date, today: date) -> str:
+def expired_text(*, item_title: str, days: int, due: date, today: date) -> Mrkdwn:
     """Nobody decided on the learner's request in time."""
-    return (
-        f"Your request for more time on “{_title(item_title)}” got no decision in {days} "
-        f"day{'s' if days != 1 else ''}, so it has lapsed; reminders continue. "
-        f"It stays {_due_clause(due, today)}."
+    return md(
+        "Your request for more time on “{title}” got no decision in {days} day{s}, so it "
+        "has lapsed; reminders continue. It stays {due}.",
+        title=_title(item_title),
+        days=days,
+        s="s" if days != 1 else "",
+        due=_due_clause(due, today),
     )
 
 
 # --- private answers to the person who clicked ------------------------------------------
 
 
-def reminded_text(learner_name: str, *, sent: bool) -> str:
+def reminded_text(learner_name: str, *, sent: bool) -> Mrkdwn:
     if sent:
-        return f"Reminder sent to {_name(learner_name)}."
-    return f"You already reminded {_name(learner_name)} today, so no second reminder was sent."
-
-
-def unreachable_text(learner_name: str) -> str:
-    return (
-        f"{_name(learner_name)} has no Slack account linked in learnbot, "
-        "so no reminder could be sent."
+        return md("Reminder sent to {name}.", name=_name(learner_name))
+    return md(
+        "You already reminded {name} today, so no second reminder was sent.",
+        name=_name(learner_name),
     )
 
 
-def extended_confirmation(learner_name: str, item_title: str, due: date, today: date) -> str:
-    return (
-        f"Done: “{_title(item_title)}” is now due {short_day(due, today)} for "
-        f"{_name(learner_name)}, and they have been told."
+def unreachable_text(learner_name: str) -> Mrkdwn:
+    return md(
+        "{name} has no Slack account linked in learnbot, so no reminder could be sent.",
+        name=_name(learner_name),
     )
 
 
-def excused_confirmation(learner_name: str, item_title: str) -> str:
-    return (
-        f"Done: {_name(learner_name)} is excused from “{_title(item_title)}”, "
-        "and they have been told."
+def extended_confirmation(learner_name: str, item_title: str, due: date, today: date) -> Mrkdwn:
+    return md(
+        "Done: “{title}” is now due {day} for {name}, and they have been told.",
+        title=_title(item_title),
+        day=short_day(due, today),
+        name=_name(learner_name),
+    )
+
+
+def excused_confirmation(learner_name: str, item_title: str) -> Mrkdwn:
+    return md(
+        "Done: {name} is excused from “{title}”, and they have been told.",
+        name=_name(learner_name),
+        title=_title(item_title),
     )
 
 
 def requested_confirmation(
     *, item_title: str, proposed: date, today: date, approver_name: str | None, delivered: bool
-) -> str:
+) -> Mrkdwn:
     if not delivered:
-        return (
-            f"Your request for more time on “{_title(item_title)}” is recorded, but nobody "
-            "can be asked right now (no manager or admin is reachable in learnbot). "
-            "Please tell your manager yourself."
+        return md(
+            "Your request for more time on “{title}” is recorded, but nobody can be asked "
+            "right now (no manager or admin is reachable in learnbot). Please tell your "
+            "manager yourself.",
+            title=_title(item_title),
         )
-    who = _name(approver_name) if approver_name else "the learnbot admins"
-    return (
-        f"Your request for more time on “{_title(item_title)}” (until "
-        f"{short_day(proposed, today)}) went to {who}. You will hear back here."
+    who = _name(approver_name) if approver_name else md("the learnbot admins")
+    return md(
+        "Your request for more time on “{title}” (until {day}) went to {who}. You will hear "
+        "back here.",
+        title=_title(item_title),
+        day=short_day(proposed, today),
+        who=who,
     )

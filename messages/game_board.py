@@ -15,13 +15,12 @@ from slack_sdk.models.blocks import (
     Block,
     ContextBlock,
     HeaderBlock,
-    MarkdownTextObject,
     PlainTextObject,
-    SectionBlock,
 )
 
 from learning.game_board import GameBoard, NamedPerson, Period, TeamStanding, YourPlace
-from messages.rendered import RenderedMessage, escape_mrkdwn, truncate
+from messages.mrkdwn import Mrkdwn, esc, lines, md, person
+from messages.rendered import RenderedMessage, context, section, truncate
 
 COMMAND = "/learn"
 JOIN = f"`{COMMAND} leaderboard join` to appear by name"
@@ -46,15 +45,13 @@ def _span(period: Period) -> str:
     return f"{_day(period.first_day)} – {_day(period.last_day)}"
 
 
-def _clean(text: str, limit: int) -> str:
-    return escape_mrkdwn(truncate(" ".join(text.split()) or "-", limit))
+def _clean(text: str, limit: int) -> Mrkdwn:
+    return esc(truncate(" ".join(text.split()) or "-", limit))
 
 
-def _who(name: str, slack_user_id: str | None) -> str:
+def _who(name: str, slack_user_id: str | None) -> Mrkdwn:
     """A mention when the person is on Slack, else their name in bold."""
-    if slack_user_id:
-        return f"<@{slack_user_id}>"
-    return f"*{_clean(name, PERSON_NAME_MAX)}*"
+    return person(name, slack_user_id, limit=PERSON_NAME_MAX)
 
 
 def percent_label(standing: TeamStanding) -> str:
@@ -76,11 +73,15 @@ def _place(rank: int) -> str:
     return MEDALS[rank - 1] if rank <= len(MEDALS) else f"{rank}."
 
 
-def team_line(standing: TeamStanding) -> str:
-    return (
-        f"{_place(standing.rank)} *{_clean(standing.team, TEAM_NAME_MAX)}* — "
-        f"{percent_label(standing)} of required items done "
-        f"({standing.done} of {standing.owed}){_rise(standing)}"
+def team_line(standing: TeamStanding) -> Mrkdwn:
+    return md(
+        "{place} *{team}* — {percent} of required items done ({done} of {owed}){rise}",
+        place=_place(standing.rank),
+        team=_clean(standing.team, TEAM_NAME_MAX),
+        percent=percent_label(standing),
+        done=standing.done,
+        owed=standing.owed,
+        rise=_rise(standing),
     )
 
 
@@ -88,24 +89,30 @@ def _plural(count: int, one: str, many: str | None = None) -> str:
     return f"{count} {one if count == 1 else (many or one + 's')}"
 
 
-def _sections(heading: str, lines: Sequence[str]) -> list[Block]:
-    """``heading`` and ``lines`` in as few sections as fit Slack's 3,000 characters."""
+def _sections(heading: Mrkdwn, shown: Sequence[Mrkdwn]) -> list[Block]:
+    """``heading`` and the ``shown`` lines in as few sections as fit Slack's 3,000
+    characters."""
     blocks: list[Block] = []
     current = heading
-    for line in lines:
+    for line in shown:
         line = truncate(line, SECTION_MAX - 10)
         if len(current) + 1 + len(line) > SECTION_MAX:
-            blocks.append(SectionBlock(text=MarkdownTextObject(text=current)))
+            blocks.append(section(current))
             current = line
         else:
-            current = f"{current}\n{line}"
-    blocks.append(SectionBlock(text=MarkdownTextObject(text=current)))
+            current = lines(current, line)
+    blocks.append(section(current))
     return blocks
 
 
-def _people(people: Iterable[NamedPerson], one: str, many: str | None = None) -> list[str]:
+def _people(people: Iterable[NamedPerson], one: str, many: str | None = None) -> list[Mrkdwn]:
     return [
-        f"{_place(rank)} {_who(p.name, p.slack_user_id)} — {_plural(p.count, one, many)}"
+        md(
+            "{place} {who} — {count}",
+            place=_place(rank),
+            who=_who(p.name, p.slack_user_id),
+            count=_plural(p.count, one, many),
+        )
         for rank, p in enumerate(people, start=1)
     ]
 
@@ -122,66 +129,82 @@ def board_blocks(board: GameBoard) -> list[Block]:
     ]
     if board.teams:
         blocks += _sections(
-            "*Teams* — by the share of their required items done",
+            md("*Teams* — by the share of their required items done"),
             [team_line(s) for s in board.teams],
         )
     else:
         blocks.append(
-            SectionBlock(
-                text=MarkdownTextObject(
-                    text=f"*Teams* — no team of {board.min_team_size} or more people has "
-                    "required items yet."
+            section(
+                md(
+                    "*Teams* — no team of {size} or more people has required items yet.",
+                    size=board.min_team_size,
                 )
             )
         )
     if board.climbers:
         blocks += _sections(
-            "*Top climbers* — most items completed", _people(board.climbers, "item")
+            md("*Top climbers* — most items completed"), _people(board.climbers, "item")
         )
     if board.certifications_total:
-        lines = [
-            f"• {_who(c.name, c.slack_user_id)} — {_clean(c.certification, CERTIFICATION_MAX)}"
+        earned = [
+            md(
+                "• {who} — {certification}",
+                who=_who(c.name, c.slack_user_id),
+                certification=_clean(c.certification, CERTIFICATION_MAX),
+            )
             for c in board.certifications
         ]
         more = board.certifications_total - len(board.certifications)
-        if more and lines:
-            lines.append(f"…and {more} more")
+        if more and earned:
+            earned.append(md("…and {more} more", more=more))
         elif more:
-            lines.append(f"{_plural(more, 'colleague')} earned their first certification.")
-        heading = f"*New certifications* :medal: {board.certifications_total}"
-        blocks += _sections(heading, lines)
+            earned.append(
+                md(
+                    "{colleagues} earned their first certification.",
+                    colleagues=_plural(more, "colleague"),
+                )
+            )
+        heading = md("*New certifications* :medal: {n}", n=board.certifications_total)
+        blocks += _sections(heading, earned)
     if board.kudos:
-        text = f"*Kudos* :clap: {board.kudos} given"
-        lines = []
+        text = md("*Kudos* :clap: {n} given", n=board.kudos)
+        thanked: list[Mrkdwn] = []
         if board.most_thanked:
-            lines = ["Most thanked:", *_people(board.most_thanked, "kudos", "kudos")]
-        blocks += _sections(text, lines)
+            thanked = [md("Most thanked:"), *_people(board.most_thanked, "kudos", "kudos")]
+        blocks += _sections(text, thanked)
     return blocks
 
 
-def fallback_text(board: GameBoard) -> str:
+def fallback_text(board: GameBoard) -> Mrkdwn:
     """The plain text: the span, the leading teams and the counts; no person's name.
     Team names are escaped here too: Slack reads ``<!channel>`` in ``text`` as well."""
-    parts = [f"Game board, {_span(board.period)}"]
+    parts = [md("Game board, {span}", span=_span(board.period))]
     if board.teams:
-        leaders = ", ".join(
-            f"{s.rank}. {_clean(s.team, TEAM_NAME_MAX)} {percent_label(s)}"
+        leaders = Mrkdwn(", ").join(
+            md(
+                "{rank}. {team} {percent}",
+                rank=s.rank,
+                team=_clean(s.team, TEAM_NAME_MAX),
+                percent=percent_label(s),
+            )
             for s in board.teams[:FALLBACK_TEAMS]
         )
-        parts.append(f"teams by share of required items done: {leaders}")
+        parts.append(md("teams by share of required items done: {leaders}", leaders=leaders))
     if board.certifications_total:
-        parts.append(_plural(board.certifications_total, "new certification"))
+        parts.append(esc(_plural(board.certifications_total, "new certification")))
     if board.kudos:
-        parts.append(_plural(board.kudos, "kudos", "kudos") + " given")
-    return truncate("; ".join(parts) + ".", SECTION_MAX)
+        parts.append(esc(_plural(board.kudos, "kudos", "kudos") + " given"))
+    return truncate(Mrkdwn("; ").join(parts) + md("."), SECTION_MAX)
 
 
 def _how_to_join(board: GameBoard) -> ContextBlock:
-    text = (
-        f"Teams of {board.min_team_size} or more always count; people are named only if "
-        f"they choose: {JOIN}."
+    return context(
+        md(
+            "Teams of {size} or more always count; people are named only if they choose: {join}.",
+            size=board.min_team_size,
+            join=JOIN,
+        )
     )
-    return ContextBlock(elements=[MarkdownTextObject(text=text)])
 
 
 def render_game_board(board: GameBoard) -> RenderedMessage:
@@ -190,37 +213,45 @@ def render_game_board(board: GameBoard) -> RenderedMessage:
     return RenderedMessage(text=fallback_text(board), blocks=[b.to_dict() for b in blocks])
 
 
-def your_place_line(place: YourPlace) -> str:
+def your_place_line(place: YourPlace) -> Mrkdwn:
     """The asker's team and whether they are named."""
     if not place.team:
-        team = "You have no team in the people file, so you are not on a team's ranking."
+        team = md("You have no team in the people file, so you are not on a team's ranking.")
     elif place.standing is not None:
         s = place.standing
-        team = (
-            f"Your team *{_clean(place.team, TEAM_NAME_MAX)}* is "
-            f"{_ordinal(s.rank)} of {_plural(place.teams_ranked, 'ranked team')}: "
-            f"{percent_label(s)} of required items done ({s.done} of {s.owed}){_rise(s)}."
+        team = md(
+            "Your team *{team}* is {ordinal} of {ranked}: {percent} of required items done "
+            "({done} of {owed}){rise}.",
+            team=_clean(place.team, TEAM_NAME_MAX),
+            ordinal=_ordinal(s.rank),
+            ranked=_plural(place.teams_ranked, "ranked team"),
+            percent=percent_label(s),
+            done=s.done,
+            owed=s.owed,
+            rise=_rise(s),
         )
     elif place.team_size < place.min_team_size:
-        team = (
-            f"Your team *{_clean(place.team, TEAM_NAME_MAX)}* is not ranked: teams need "
-            f"{place.min_team_size} or more active people."
+        team = md(
+            "Your team *{team}* is not ranked: teams need {size} or more active people.",
+            team=_clean(place.team, TEAM_NAME_MAX),
+            size=place.min_team_size,
         )
     else:
-        team = (
-            f"Your team *{_clean(place.team, TEAM_NAME_MAX)}* is not ranked yet: it has no "
-            "required items."
+        team = md(
+            "Your team *{team}* is not ranked yet: it has no required items.",
+            team=_clean(place.team, TEAM_NAME_MAX),
         )
     if place.named:
-        you = f"You are named on the board when you make it ({LEAVE})."
+        you = md("You are named on the board when you make it ({leave}).", leave=LEAVE)
     elif place.on_leaderboard:
-        you = (
+        you = md(
             "You joined the board, but you keep out of public posts, so you stay unnamed "
-            f"until {PUBLIC}."
+            "until {public}.",
+            public=PUBLIC,
         )
     else:
-        you = f"You are not named on the board: {JOIN}."
-    return f"{team}\n{you}"
+        you = md("You are not named on the board: {join}.", join=JOIN)
+    return lines(team, you)
 
 
 def _ordinal(n: int) -> str:
@@ -232,7 +263,7 @@ def leaderboard_message(board: GameBoard, place: YourPlace) -> RenderedMessage:
     """``/learn leaderboard``: this week's board so far, then where the asker stands."""
     blocks = [
         *board_blocks(board),
-        SectionBlock(text=MarkdownTextObject(text=truncate(your_place_line(place), SECTION_MAX))),
+        section(truncate(your_place_line(place), SECTION_MAX)),
     ]
     return RenderedMessage(text=fallback_text(board), blocks=[b.to_dict() for b in blocks])
 
@@ -257,16 +288,12 @@ def membership_message(*, join: bool, changed: bool, public_posts: bool) -> Rend
             else "The game board does not name you. Your team still counts."
         )
         note = JOIN[0].upper() + JOIN[1:] + "."
-    blocks: list[Block] = [
-        SectionBlock(text=MarkdownTextObject(text=head)),
-        ContextBlock(elements=[MarkdownTextObject(text=note)]),
-    ]
-    return RenderedMessage(text=head.replace("`", ""), blocks=[b.to_dict() for b in blocks])
+    # Every piece above is a literal of this module: plain text, escaped here.
+    blocks: list[Block] = [section(esc(head)), context(esc(note))]
+    return RenderedMessage(text=esc(head.replace("`", "")), blocks=[b.to_dict() for b in blocks])
 
 
 def switched_off_message() -> RenderedMessage:
     """``/learn leaderboard`` when ``game_board.enabled`` is false."""
-    text = "The game board is switched off here (game_board.enabled is false)."
-    return RenderedMessage(
-        text=text, blocks=[SectionBlock(text=MarkdownTextObject(text=text)).to_dict()]
-    )
+    text = md("The game board is switched off here (game_board.enabled is false).")
+    return RenderedMessage(text=text, blocks=[section(text).to_dict()])

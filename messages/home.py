@@ -23,7 +23,6 @@ from slack_sdk.models.blocks import (
     ContextBlock,
     DividerBlock,
     HeaderBlock,
-    MarkdownTextObject,
     PlainTextObject,
     SectionBlock,
 )
@@ -43,7 +42,9 @@ from messages.digest import (
     method_label,
     short_day,
 )
-from messages.rendered import escape_mrkdwn, mrkdwn_link, truncate
+from messages.mrkdwn import Mrkdwn, http_url, lines, link, md
+from messages.rendered import check_view, text_object, truncate
+from messages.rendered import section as text_section
 
 MAX_VIEW_BLOCKS = 100  # Slack's limit for a view
 MAX_TIERS = 6
@@ -75,14 +76,17 @@ def render_home(page: HomePage) -> View:
     status = page.status
     blocks: list[Block] = [
         HeaderBlock(text=PlainTextObject(text="Your learning", emoji=True)),
-        SectionBlock(text=MarkdownTextObject(text=_intro(page))),
+        text_section(_intro(page)),
     ]
     if page.away:
         assert status.away_until is not None
         blocks.append(
             _context(
-                f":palm_tree: You're away until {short_day(status.away_until, status.today)}: "
-                "reminders are paused. `/learn back` resumes them."
+                md(
+                    ":palm_tree: You're away until {day}: "
+                    "reminders are paused. `/learn back` resumes them.",
+                    day=short_day(status.away_until, status.today),
+                )
             )
         )
     blocks.extend(_tier_blocks(status.tiers, status.today))
@@ -99,18 +103,18 @@ def render_home(page: HomePage) -> View:
     if page.program is not None:
         blocks.append(DividerBlock())
         blocks.extend(_program_blocks(page.program))
-    return View(type="home", blocks=_fit(blocks))
+    return _checked(View(type="home", blocks=_fit(blocks)))
 
 
 def render_welcome(welcome: Welcome) -> View:
     """The App Home view of someone learnbot does not know (yet), or whose profile is off."""
     if welcome.inactive:
-        text = (
+        text = md(
             "Your learnbot profile is switched off, so there is no learning path to show. "
             "If that is a mistake, ask a learnbot admin to switch it back on."
         )
     else:
-        text = (
+        text = md(
             "learnbot runs our training program here in Slack: a learning path for your "
             "role, one short digest on working days with what is due, and buttons to mark "
             "items done or snooze them.\n\n"
@@ -119,50 +123,52 @@ def render_welcome(welcome: Welcome) -> View:
         )
     blocks: list[Block] = [
         HeaderBlock(text=PlainTextObject(text="Welcome to learnbot", emoji=True)),
-        SectionBlock(text=MarkdownTextObject(text=text)),
-        _context("Type `/learn help` in any conversation to see what learnbot can do."),
+        text_section(text),
+        _context(md("Type `/learn help` in any conversation to see what learnbot can do.")),
     ]
     if welcome.program is not None:
         blocks.append(DividerBlock())
         blocks.extend(_program_blocks(welcome.program))
-    return View(type="home", blocks=_fit(blocks))
+    return _checked(View(type="home", blocks=_fit(blocks)))
 
 
 # --- the person's own path ---------------------------------------------------------
 
 
-def _intro(page: HomePage) -> str:
+def _intro(page: HomePage) -> Mrkdwn:
     status = page.status
     if not status.program_title:
-        return (
+        return md(
             "You don't have a learning path yet: paths come from your job role, and a "
             "learnbot admin sets yours. Anything assigned to you directly is below."
         )
     done = sum(tier.required_done[0] for tier in status.tiers)
     total = sum(tier.required_done[1] for tier in status.tiers)
-    title = escape_mrkdwn(truncate(" ".join(status.program_title.split()), 150))
+    title = truncate(" ".join(status.program_title.split()), 150)
     overall = (
         f"{progress_bar(done, total)} · {done} of {total} required items done"
         if total
         else "no required items"
     )
-    return f"*{title}* path\n{overall}"
+    return md("*{title}* path\n{overall}", title=title, overall=overall)
 
 
 def _tier_blocks(tiers: Sequence[TierLine], today: date) -> list[Block]:
     blocks: list[Block] = []
     for tier in tiers[:MAX_TIERS]:
         done, total = tier.required_done
-        title = escape_mrkdwn(truncate(" ".join(tier.title.split()) or "Untitled tier", 150))
+        title = truncate(" ".join(tier.title.split()) or "Untitled tier", 150)
         if tier.starts_on is not None and tier.starts_on > today:
             line = f"starts {short_day(tier.starts_on, today)}"
         elif total:
             line = f"{progress_bar(done, total)} · {done} of {total} required items done"
         else:
             line = "no required items"
-        blocks.append(SectionBlock(text=MarkdownTextObject(text=f"*{title}*\n{line}")))
+        blocks.append(text_section(md("*{title}*\n{line}", title=title, line=line)))
     if len(tiers) > MAX_TIERS:
-        blocks.append(_context(f"…and {len(tiers) - MAX_TIERS} more tiers — `/learn` lists them"))
+        blocks.append(
+            _context(md("…and {n} more tiers — `/learn` lists them", n=len(tiers) - MAX_TIERS))
+        )
     return blocks
 
 
@@ -175,8 +181,7 @@ def _kind(item: HomeItem) -> str:
 def _item_blocks(items: Sequence[HomeItem], today: date) -> list[Block]:
     awake = [item for item in items if item.snoozed_until is None]
     if not awake:
-        text = "*Due and overdue*\nNothing is due right now. :tada:"
-        return [SectionBlock(text=MarkdownTextObject(text=text))]
+        return [text_section(md("*Due and overdue*\nNothing is due right now. :tada:"))]
     blocks: list[Block] = []
     shown = 0
     for kind, label in ITEM_SECTIONS:
@@ -184,13 +189,18 @@ def _item_blocks(items: Sequence[HomeItem], today: date) -> list[Block]:
         room = MAX_ITEMS - shown
         if not of_kind or room <= 0:
             continue
-        blocks.append(SectionBlock(text=MarkdownTextObject(text=f"*{label}*")))
+        blocks.append(text_section(md("*{label}*", label=label)))
         for item in of_kind[:room]:
             blocks.extend(_one_item(item, today))
             shown += 1
     if shown < len(awake):
         blocks.append(
-            _context(f"…and {len(awake) - shown} more open items — `/learn due` lists them all")
+            _context(
+                md(
+                    "…and {n} more open items — `/learn due` lists them all",
+                    n=len(awake) - shown,
+                )
+            )
         )
     return blocks
 
@@ -198,21 +208,21 @@ def _item_blocks(items: Sequence[HomeItem], today: date) -> list[Block]:
 def _one_item(item: HomeItem, today: date) -> list[Block]:
     title = truncate(" ".join(item.title.split()) or item.key or "Untitled", TITLE_MAX)
     url = item.url if item.url and len(item.url) <= LINK_URL_MAX else None
-    heading = mrkdwn_link(url, title) if url else escape_mrkdwn(title)
+    heading = link(url, title)
     details = [
-        escape_mrkdwn(truncate(method_label(item.method), 40)),
+        truncate(method_label(item.method), 40),
         duration(item.minutes),
         "Required" if item.required else "Suggested",
         _due_phrase(item, today),
     ]
     return [
-        SectionBlock(
+        text_section(
+            lines(heading, Mrkdwn(" · ").join(d for d in details if d)),
             block_id=ids.item_block_id(item.assignment_id),
-            text=MarkdownTextObject(text=f"{heading}\n" + " · ".join(d for d in details if d)),
         ),
         item_actions(
             item.assignment_id,
-            item.url if item.url and len(item.url) <= BUTTON_URL_MAX else None,
+            item.url if item.url and http_url(item.url, max_length=BUTTON_URL_MAX) else None,
             extension=item.required and item.overdue,
         ),
     ]
@@ -222,7 +232,7 @@ def _due_phrase(item: HomeItem, today: date) -> str:
     due = item.due_date
     if item.waiting_for:
         titles = [truncate(" ".join(t.split()), 80) for t in item.waiting_for]
-        return escape_mrkdwn("after " + " and ".join(titles))
+        return "after " + " and ".join(titles)  # plain: escaped where it is joined
     if due is None:
         return "no due date"
     if not item.required:
@@ -242,40 +252,47 @@ def _due_phrase(item: HomeItem, today: date) -> str:
 
 
 def _snoozed_block(items: Sequence[HomeItem], today: date, zone: str) -> Block:
-    lines = []
+    shown = []
     for item in items[:MAX_SNOOZED]:
         assert item.snoozed_until is not None
         back = _local_day(item.snoozed_until, zone)
-        title = escape_mrkdwn(truncate(" ".join(item.title.split()) or item.key, 80))
-        lines.append(f"• {title} — back on {short_day(back, today)}")
+        title = truncate(" ".join(item.title.split()) or item.key, 80)
+        shown.append(md("• {title} — back on {day}", title=title, day=short_day(back, today)))
     if len(items) > MAX_SNOOZED:
-        lines.append(f"…and {len(items) - MAX_SNOOZED} more")
-    return SectionBlock(text=MarkdownTextObject(text="*Snoozed*\n" + "\n".join(lines)))
+        shown.append(md("…and {n} more", n=len(items) - MAX_SNOOZED))
+    return text_section(lines(md("*Snoozed*"), *shown))
 
 
 def _certification_blocks(page: HomePage) -> list[Block]:
     today = page.status.today
     if page.certifications:
-        lines = []
-        for held in page.certifications[:MAX_CERTIFICATIONS]:
-            title = escape_mrkdwn(truncate(" ".join(held.title.split()), 100))
-            lines.append(f"• :medal: {title} — {validity_of(held, today)}")
+        held_lines = [
+            md(
+                "• :medal: {title} — {state}",
+                title=truncate(" ".join(held.title.split()), 100),
+                state=validity_of(held, today),
+            )
+            for held in page.certifications[:MAX_CERTIFICATIONS]
+        ]
         if len(page.certifications) > MAX_CERTIFICATIONS:
-            lines.append(f"…and {len(page.certifications) - MAX_CERTIFICATIONS} more")
-        held_text = "*Certifications*\n" + "\n".join(lines)
+            held_lines.append(md("…and {n} more", n=len(page.certifications) - MAX_CERTIFICATIONS))
+        held_text = lines(md("*Certifications*"), *held_lines)
     else:
-        held_text = "*Certifications*\nNo certifications yet."
-    blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=held_text))]
+        held_text = md("*Certifications*\nNo certifications yet.")
+    blocks: list[Block] = [text_section(held_text)]
     if page.goals:
-        lines = []
-        for goal in page.goals[:MAX_GOALS]:
-            title = escape_mrkdwn(truncate(" ".join(goal.title.split()), 100))
-            lines.append(f"• {title}: {goal.met} of {goal.needed} requirements met")
+        goal_lines = [
+            md(
+                "• {title}: {met} of {needed} requirements met",
+                title=truncate(" ".join(goal.title.split()), 100),
+                met=goal.met,
+                needed=goal.needed,
+            )
+            for goal in page.goals[:MAX_GOALS]
+        ]
         if len(page.goals) > MAX_GOALS:
-            lines.append(f"…and {len(page.goals) - MAX_GOALS} more")
-        blocks.append(
-            SectionBlock(text=MarkdownTextObject(text="*Working towards*\n" + "\n".join(lines)))
-        )
+            goal_lines.append(md("…and {n} more", n=len(page.goals) - MAX_GOALS))
+        blocks.append(text_section(lines(md("*Working towards*"), *goal_lines)))
     return blocks
 
 
@@ -287,36 +304,45 @@ def _team_blocks(team: TeamSummary) -> list[Block]:
         HeaderBlock(text=PlainTextObject(text="My team", emoji=True)),
         SectionBlock(
             fields=[
-                MarkdownTextObject(text=f"*People*\n{team.people:,}"),
-                MarkdownTextObject(
-                    text=f"*Required items done*\n{_bar(team.done, team.required_total)}"
+                text_object(md("*People*\n{n:,}", n=team.people)),
+                text_object(
+                    md("*Required items done*\n{bar}", bar=_bar(team.done, team.required_total))
                 ),
-                MarkdownTextObject(
-                    text=f"*Overdue items*\n{team.overdue:,}"
-                    + (f" ({team.people_overdue:,} people)" if team.people_overdue else "")
+                text_object(
+                    md(
+                        "*Overdue items*\n{n:,}{people}",
+                        n=team.overdue,
+                        people=f" ({team.people_overdue:,} people)" if team.people_overdue else "",
+                    )
                 ),
-                MarkdownTextObject(text=f"*Done / owed*\n{team.done:,} / {team.required_total:,}"),
+                text_object(
+                    md(
+                        "*Done / owed*\n{done:,} / {owed:,}",
+                        done=team.done,
+                        owed=team.required_total,
+                    )
+                ),
             ]
         ),
     ]
     if team.most_overdue:
-        lines = []
+        overdue_lines = []
         for person in team.most_overdue[:MAX_TEAM_PEOPLE]:
-            name = escape_mrkdwn(truncate(" ".join(person.name.split()) or person.email, NAME_MAX))
+            name = truncate(" ".join(person.name.split()) or person.email, NAME_MAX)
             late = person.overdue_working_days
             lateness = f"{late} working day{'s' if late != 1 else ''} late" if late else "just due"
             items = f"{person.overdue_items} overdue item{'s' if person.overdue_items != 1 else ''}"
-            lines.append(f"• {name} — {items}, {lateness}")
-        blocks.append(
-            SectionBlock(text=MarkdownTextObject(text="*Most overdue*\n" + "\n".join(lines)))
-        )
-        hidden = team.people_overdue - len(lines)
+            overdue_lines.append(
+                md("• {name} — {items}, {lateness}", name=name, items=items, lateness=lateness)
+            )
+        blocks.append(text_section(lines(md("*Most overdue*"), *overdue_lines)))
+        hidden = team.people_overdue - len(overdue_lines)
         if hidden > 0:
             blocks.append(
-                _context(f"…and {hidden:,} more people with overdue items — `/learn team`")
+                _context(md("…and {n:,} more people with overdue items — `/learn team`", n=hidden))
             )
     else:
-        blocks.append(_context("Nobody on your team has anything overdue. :sparkles:"))
+        blocks.append(_context(md("Nobody on your team has anything overdue. :sparkles:")))
     return blocks
 
 
@@ -327,10 +353,10 @@ def _program_blocks(report: CompletionReport) -> list[Block]:
         HeaderBlock(text=PlainTextObject(text="Program overview", emoji=True)),
         SectionBlock(
             fields=[
-                MarkdownTextObject(text=f"*People*\n{total.people:,}"),
-                MarkdownTextObject(text=f"*Required items done*\n{_bar(total.done, owed)}"),
-                MarkdownTextObject(text=f"*Overdue items*\n{total.overdue:,}"),
-                MarkdownTextObject(text=f"*Waived*\n{total.waived:,}"),
+                text_object(md("*People*\n{n:,}", n=total.people)),
+                text_object(md("*Required items done*\n{bar}", bar=_bar(total.done, owed))),
+                text_object(md("*Overdue items*\n{n:,}", n=total.overdue)),
+                text_object(md("*Waived*\n{n:,}", n=total.waived)),
             ]
         ),
     ]
@@ -339,19 +365,21 @@ def _program_blocks(report: CompletionReport) -> list[Block]:
         key=lambda row: (row.percent, -row.overdue, row.group.lower()),
     )
     if behind:
-        lines = [_group_line(row) for row in behind[:MAX_GROUPS]]
+        group_lines = [_group_line(row) for row in behind[:MAX_GROUPS]]
         if len(behind) > MAX_GROUPS:
-            lines.append(f"…and {len(behind) - MAX_GROUPS:,} more teams")
-        blocks.append(
-            SectionBlock(text=MarkdownTextObject(text="*Teams most behind*\n" + "\n".join(lines)))
-        )
-    blocks.append(_context("`/learn admin report` gives the full report by team and role."))
+            group_lines.append(md("…and {n:,} more teams", n=len(behind) - MAX_GROUPS))
+        blocks.append(text_section(lines(md("*Teams most behind*"), *group_lines)))
+    blocks.append(_context(md("`/learn admin report` gives the full report by team and role.")))
     return blocks
 
 
-def _group_line(row: ReportRow) -> str:
-    name = escape_mrkdwn(truncate(" ".join(row.group.split()) or "(no team)", GROUP_MAX))
-    return f"• {name} — {_bar(row.done, row.done + row.due + row.overdue)}, {row.overdue:,} overdue"
+def _group_line(row: ReportRow) -> Mrkdwn:
+    return md(
+        "• {name} — {bar}, {overdue:,} overdue",
+        name=truncate(" ".join(row.group.split()) or "(no team)", GROUP_MAX),
+        bar=_bar(row.done, row.done + row.due + row.overdue),
+        overdue=row.overdue,
+    )
 
 
 # --- small helpers ----------------------------------------------------------------------
@@ -361,8 +389,14 @@ def _bar(done: int, total: int) -> str:
     return progress_bar(done, total) if total else "nothing owed yet"
 
 
-def _context(text: str) -> Block:
-    return ContextBlock(elements=[MarkdownTextObject(text=text)])
+def _context(text: Mrkdwn) -> Block:
+    return ContextBlock(elements=[text_object(text)])
+
+
+def _checked(view: View) -> View:
+    """``view``, once its texts are known to be escaped (``check_view``)."""
+    check_view(view)
+    return view
 
 
 def _local_day(at: datetime, zone: str) -> date:
@@ -373,4 +407,4 @@ def _fit(blocks: list[Block]) -> list[Block]:
     """A last guard: the caps above keep views near 60 blocks, never past the limit."""
     if len(blocks) <= MAX_VIEW_BLOCKS:
         return blocks
-    return [*blocks[: MAX_VIEW_BLOCKS - 1], _context("…more than fits here — try `/learn`")]
+    return [*blocks[: MAX_VIEW_BLOCKS - 1], _context(md("…more than fits here — try `/learn`"))]

@@ -10,24 +10,31 @@ from typing import Any
 
 from slack_sdk.models.blocks import (
     Block,
-    ContextBlock,
     InputBlock,
-    MarkdownTextObject,
     PlainTextInputElement,
     PlainTextObject,
-    SectionBlock,
     UserSelectElement,
 )
 from slack_sdk.models.views import View
 
+from learning.plain_text import NameOf, from_slack, one_line
 from messages import ids
-from messages.rendered import ELLIPSIS, RenderedMessage, escape_mrkdwn, sections_message, truncate
+from messages.mrkdwn import Mrkdwn, channel_mention, esc, is_user_id, md, mention, person
+from messages.rendered import (
+    ELLIPSIS,
+    RenderedMessage,
+    check_view,
+    context,
+    section,
+    sections_message,
+    truncate,
+)
 
 
 def clean_reason(text: str | None) -> str:
-    """A kudos reason as stored and shown: whitespace runs (and NUL, which no database
-    keeps) as one space."""
-    return " ".join((text or "").replace("\x00", " ").split())
+    """A kudos reason as stored and shown: the giver's words on one line, control
+    characters (NUL included, which no database keeps) and whitespace runs as one space."""
+    return one_line(text)
 
 
 SECTION_MAX = 3000
@@ -35,22 +42,20 @@ NAME_MAX = 80
 REASON_MAX = 500
 
 
-def _clean(text: str, limit: int) -> str:
-    return escape_mrkdwn(truncate(" ".join(text.split()) or "-", limit))
+def _clean(text: str, limit: int) -> Mrkdwn:
+    return esc(truncate(" ".join(text.split()) or "-", limit))
 
 
-def _who(name: str, slack_user_id: str | None) -> str:
+def _who(name: str, slack_user_id: str | None) -> Mrkdwn:
     """A mention when the person is on Slack, else their name in bold."""
-    if slack_user_id:
-        return f"<@{slack_user_id}>"
-    return f"*{_clean(name, NAME_MAX)}*"
+    return person(name, slack_user_id, limit=NAME_MAX)
 
 
 _message = sections_message
 
 
-def _quote(reason: str) -> str:
-    return "> " + _clean(reason, REASON_MAX)
+def _quote(reason: str) -> Mrkdwn:
+    return md("> {reason}", reason=_clean(reason, REASON_MAX))
 
 
 def kudos_post_message(
@@ -63,12 +68,17 @@ def kudos_post_message(
 ) -> RenderedMessage:
     """The recognition channel post; ``giver_name`` None shows the giver as "a colleague"
     (they keep out of public posts)."""
-    giver = _who(giver_name, giver_slack_id) if giver_name is not None else "A colleague"
+    giver = _who(giver_name, giver_slack_id) if giver_name is not None else md("A colleague")
     recipient = _who(recipient_name, recipient_slack_id)
     fallback_giver = giver_name if giver_name is not None else "A colleague"
     return _message(
-        f"{fallback_giver} gave kudos to {recipient_name}: {truncate(reason, REASON_MAX)}",
-        f":clap: {giver} gave kudos to {recipient}",
+        md(
+            "{giver} gave kudos to {recipient}: {reason}",
+            giver=fallback_giver,
+            recipient=recipient_name,
+            reason=truncate(reason, REASON_MAX),
+        ),
+        md(":clap: {giver} gave kudos to {recipient}", giver=giver, recipient=recipient),
         _quote(reason),
     )
 
@@ -78,10 +88,14 @@ def kudos_dm_message(
 ) -> RenderedMessage:
     """The recipient's DM; ``channel`` is where it was also posted (None: nowhere)."""
     giver = _who(giver_name, giver_slack_id)
-    note = f"It is also celebrated in {escape_mrkdwn(channel)}." if channel else None
+    note = md("It is also celebrated in {channel}.", channel=channel) if channel else None
     return _message(
-        f"{giver_name} gave you kudos: {truncate(reason, REASON_MAX)}",
-        f":clap: {giver} gave you kudos!",
+        md(
+            "{giver} gave you kudos: {reason}",
+            giver=giver_name,
+            reason=truncate(reason, REASON_MAX),
+        ),
+        md(":clap: {giver} gave you kudos!", giver=giver),
         _quote(reason),
         note=note,
     )
@@ -93,17 +107,19 @@ def kudos_given_message(
     """The giver's private confirmation."""
     recipient = _who(recipient_name, recipient_slack_id)
     where = (
-        f"They got a DM and it is posted in {escape_mrkdwn(channel)}."
+        md("They got a DM and it is posted in {channel}.", channel=channel)
         if channel
-        else "They got a DM (no public post: they keep out of public posts, or there is "
-        "no recognition channel)."
+        else md(
+            "They got a DM (no public post: they keep out of public posts, or there is "
+            "no recognition channel)."
+        )
     )
-    left = "That was your last for today."
+    left = md("That was your last for today.")
     if left_today:
-        left = f"You can give {left_today} more today."
+        left = md("You can give {left} more today.", left=left_today)
     return _message(
-        f"Kudos sent to {recipient_name}.",
-        f":clap: Kudos sent to {recipient}. {where}",
+        md("Kudos sent to {recipient}.", recipient=recipient_name),
+        md(":clap: Kudos sent to {recipient}. {where}", recipient=recipient, where=where),
         note=left,
     )
 
@@ -157,33 +173,34 @@ def read_kudos_form(values: dict[str, Any]) -> KudosForm:
     )
 
 
-def message_excerpt(text: str, limit: int = EXCERPT_MAX) -> str:
-    """The start of a Slack message's text on one line, at most ``limit`` characters.
-
-    The text is already Slack markup (mentions, links, ``&amp;``), so it is kept as it is;
-    a cut never ends inside a ``<...>`` mention or link or an ``&...;`` entity, which would
-    show as broken markup.
-    """
-    flat = " ".join(text.split())
+def message_excerpt(text: str, limit: int = EXCERPT_MAX, *, name_of: NameOf | None = None) -> str:
+    """The start of a Slack message's text on one line, at most ``limit`` characters, as
+    the plain words people see: its mentions and links are Slack markup someone else
+    wrote, so they are read back as words ("@Grace Nguyen", "release notes
+    (https://…)") and escaped again where the excerpt is shown, never passed on as markup.
+    ``name_of`` names the people it mentions."""
+    flat = one_line(from_slack(text, name_of=name_of))
     if len(flat) <= limit:
         return flat
-    cut = flat[: limit - 1]
-    opened = cut.rfind("<")
-    if opened > cut.rfind(">"):
-        cut = cut[:opened]
-    entity = cut.rfind("&")
-    if entity > cut.rfind(";"):
-        cut = cut[:entity]
-    return cut.rstrip() + ELLIPSIS
+    return flat[: limit - 1].rstrip() + ELLIPSIS
 
 
-def _on_message(author_slack_id: str | None, channel_id: str, message_text: str) -> str:
-    whose = f"<@{author_slack_id}>'s message" if author_slack_id else "a message"
+def _on_message(
+    author_slack_id: str | None, channel_id: str, message_text: str, name_of: NameOf | None
+) -> Mrkdwn:
+    whose = (
+        md("{author}'s message", author=mention(author_slack_id))
+        if author_slack_id and is_user_id(author_slack_id)
+        else md("a message")
+    )
     # Only public and private channels render as a #name; a DM id would show raw.
-    where = f" in <#{channel_id}>" if channel_id[:1] in ("C", "G") else ""
-    excerpt = message_excerpt(message_text)
-    quoted = f": “{excerpt}”" if excerpt else ""
-    return f"On {whose}{where}{quoted}"
+    try:
+        where = md(" in {channel}", channel=channel_mention(channel_id))
+    except ValueError:
+        where = md("")
+    excerpt = message_excerpt(message_text, name_of=name_of)
+    quoted = md(": “{excerpt}”", excerpt=excerpt) if excerpt else md("")
+    return md("On {whose}{where}{quoted}", whose=whose, where=where, quoted=quoted)
 
 
 def give_kudos_modal(
@@ -193,9 +210,11 @@ def give_kudos_modal(
     message_text: str,
     recognition_channel: str | None,
     metadata: KudosModalMetadata,
+    name_of: NameOf | None = None,
 ) -> dict[str, Any]:
     """The "Give kudos" form (``views.open`` view): who (preset to ``author_slack_id``,
-    none when None) and what for, under a line quoting the start of the message."""
+    none when None) and what for, under a line quoting the start of the message as plain
+    words (``name_of`` names the people it mentions)."""
     where = (
         f"They get a DM, and it is celebrated in {recognition_channel} "
         "unless they keep out of public posts."
@@ -203,13 +222,7 @@ def give_kudos_modal(
         else "They get a DM."
     )
     blocks: list[Block] = [
-        ContextBlock(
-            elements=[
-                MarkdownTextObject(
-                    text=truncate(_on_message(author_slack_id, channel_id, message_text), 2000)
-                )
-            ]
-        ),
+        context(truncate(_on_message(author_slack_id, channel_id, message_text, name_of), 2000)),
         InputBlock(
             block_id=ids.KUDOS_RECIPIENT_BLOCK,
             label="Who gets the kudos?",
@@ -231,32 +244,36 @@ def give_kudos_modal(
             ),
         ),
     ]
-    return View(
-        type="modal",
-        callback_id=ids.KUDOS_MODAL,
-        title=PlainTextObject(text="Give kudos"),
-        submit=PlainTextObject(text="Send kudos"),
-        close=PlainTextObject(text="Cancel"),
-        private_metadata=metadata.dump(),
-        blocks=blocks,
-    ).to_dict()
+    return check_view(
+        View(
+            type="modal",
+            callback_id=ids.KUDOS_MODAL,
+            title=PlainTextObject(text="Give kudos"),
+            submit=PlainTextObject(text="Send kudos"),
+            close=PlainTextObject(text="Cancel"),
+            private_metadata=metadata.dump(),
+            blocks=blocks,
+        )
+    )
 
 
-def _notice_view(title: str, text: str, note: str | None = None) -> dict[str, Any]:
-    blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=truncate(text, SECTION_MAX)))]
+def _notice_view(title: str, text: Mrkdwn, note: Mrkdwn | None = None) -> dict[str, Any]:
+    blocks: list[Block] = [section(truncate(text, SECTION_MAX))]
     if note:
-        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=truncate(note, 2000))]))
-    return View(
-        type="modal",
-        title=PlainTextObject(text=title),
-        close=PlainTextObject(text="Close"),
-        blocks=blocks,
-    ).to_dict()
+        blocks.append(context(truncate(note, 2000)))
+    return check_view(
+        View(
+            type="modal",
+            title=PlainTextObject(text=title),
+            close=PlainTextObject(text="Close"),
+            blocks=blocks,
+        )
+    )
 
 
 def kudos_unknown_giver_view(text: str) -> dict[str, Any]:
     """Shown instead of the form to someone learnbot does not know; ``text`` says why."""
-    return _notice_view(UNKNOWN_GIVER_TITLE, escape_mrkdwn(text))
+    return _notice_view(UNKNOWN_GIVER_TITLE, esc(text))
 
 
 def kudos_sent_view(
@@ -265,12 +282,20 @@ def kudos_sent_view(
     """The modal once the kudos are given (``response_action: update``)."""
     recipient = _who(recipient_name, recipient_slack_id)
     where = (
-        f"posted in {escape_mrkdwn(channel)}."
+        md("posted in {channel}.", channel=channel)
         if channel
-        else "sent privately (no public post: they keep out of public posts, or there is "
-        "no recognition channel)."
+        else md(
+            "sent privately (no public post: they keep out of public posts, or there is "
+            "no recognition channel)."
+        )
     )
     left = (
-        f"You can give {left_today} more today." if left_today else "That was your last for today."
+        md("You can give {left} more today.", left=left_today)
+        if left_today
+        else md("That was your last for today.")
     )
-    return _notice_view("Kudos sent", f":clap: Kudos sent to {recipient}; {where}", note=left)
+    return _notice_view(
+        "Kudos sent",
+        md(":clap: Kudos sent to {recipient}; {where}", recipient=recipient, where=where),
+        note=left,
+    )

@@ -13,19 +13,17 @@ from slack_sdk.models.blocks import (
     ActionsBlock,
     Block,
     ButtonElement,
-    ContextBlock,
     InputBlock,
-    MarkdownTextObject,
     Option,
     PlainTextInputElement,
     PlainTextObject,
-    SectionBlock,
     StaticSelectElement,
 )
 from slack_sdk.models.views import View
 
 from learning.members import RoleChoice
-from messages.rendered import RenderedMessage, escape_mrkdwn, truncate
+from messages.mrkdwn import Mrkdwn, is_user_id, md, mention
+from messages.rendered import RenderedMessage, check_view, context, section, truncate
 
 ASSIGN_ROLE_ACTION = "member_assign_role"  # button value: the person id
 ASSIGN_ROLE_CALLBACK = "member_assign_role_modal"  # modal private_metadata: the person id
@@ -48,26 +46,26 @@ def render_join_notice(
     With ``person_id`` (learnbot added them) it carries an "Assign a role" button; without
     one (Slack shared no email) it says how to add them by hand.
     """
-    who = f"<@{slack_user_id}>"
     details = ", ".join(
-        escape_mrkdwn(truncate(part, NAME_MAX)) for part in (name, email or "") if part
+        truncate(" ".join(part.split()), NAME_MAX) for part in (name, email or "") if part
     )
+    who: Mrkdwn = mention(slack_user_id) if is_user_id(slack_user_id) else md("someone new")
     if details:
-        who += f" ({details})"
+        who = md("{who} ({details})", who=who, details=details)
     if person_id is None:
-        text = (
-            f"{who} joined Slack, but Slack did not share their email, so learnbot could "
-            "not add them. Add them to the people file with their Slack user id."
+        text = md(
+            "{who} joined Slack, but Slack did not share their email, so learnbot could "
+            "not add them. Add them to the people file with their Slack user id.",
+            who=who,
         )
-        return RenderedMessage(
-            text=text, blocks=[SectionBlock(text=MarkdownTextObject(text=text)).to_dict()]
-        )
-    text = (
-        f"{who} joined Slack. learnbot added them without a role, so they have no "
-        "learning path yet: assign one."
+        return RenderedMessage(text=text, blocks=[section(text).to_dict()])
+    text = md(
+        "{who} joined Slack. learnbot added them without a role, so they have no "
+        "learning path yet: assign one.",
+        who=who,
     )
     blocks: list[Block] = [
-        SectionBlock(text=MarkdownTextObject(text=text)),
+        section(text),
         ActionsBlock(
             block_id=f"join:{person_id}",
             elements=[
@@ -79,11 +77,7 @@ def render_join_notice(
                 )
             ],
         ),
-        ContextBlock(
-            elements=[
-                MarkdownTextObject(text="Or give them a role in the people file and import it.")
-            ]
-        ),
+        context(md("Or give them a role in the people file and import it.")),
     ]
     return RenderedMessage(text=text, blocks=[block.to_dict() for block in blocks])
 
@@ -100,22 +94,24 @@ def render_assign_role_modal(
         role: The current role, preselected if it is offered.
         team: The current team, prefilled.
     """
-    who = escape_mrkdwn(truncate(" ".join(name.split()) or "this person", NAME_MAX))
+    who = truncate(" ".join(name.split()) or "this person", NAME_MAX)
     if not roles:
-        return View(
-            type="modal",
-            callback_id=ASSIGN_ROLE_CALLBACK,
-            private_metadata=str(person_id),
-            title=PlainTextObject(text="Assign a role"),
-            close=PlainTextObject(text="Close"),
-            blocks=[
-                SectionBlock(
-                    text=MarkdownTextObject(
-                        text="No programs are loaded yet, so there is no role to give. "
-                        "Load the programs file first: `python bot.py load-config FILE`."
+        return _checked(
+            View(
+                type="modal",
+                callback_id=ASSIGN_ROLE_CALLBACK,
+                private_metadata=str(person_id),
+                title=PlainTextObject(text="Assign a role"),
+                close=PlainTextObject(text="Close"),
+                blocks=[
+                    section(
+                        md(
+                            "No programs are loaded yet, so there is no role to give. "
+                            "Load the programs file first: `python bot.py load-config FILE`."
+                        )
                     )
-                )
-            ],
+                ],
+            )
         )
     options = [
         Option(
@@ -124,7 +120,7 @@ def render_assign_role_modal(
         for choice in roles[:MAX_ROLE_OPTIONS]
     ]
     initial = next((o for o in options if o.value == role), None)
-    return View(
+    view = View(
         type="modal",
         callback_id=ASSIGN_ROLE_CALLBACK,
         private_metadata=str(person_id),
@@ -132,11 +128,7 @@ def render_assign_role_modal(
         submit=PlainTextObject(text="Assign"),
         close=PlainTextObject(text="Cancel"),
         blocks=[
-            SectionBlock(
-                text=MarkdownTextObject(
-                    text=f"Give *{who}* a role: their learning path starts at once."
-                )
-            ),
+            section(md("Give *{who}* a role: their learning path starts at once.", who=who)),
             InputBlock(
                 block_id=ROLE_BLOCK,
                 label="Role",
@@ -159,3 +151,9 @@ def render_assign_role_modal(
             ),
         ],
     )
+    return _checked(view)
+
+
+def _checked(view: View) -> View:
+    check_view(view)
+    return view

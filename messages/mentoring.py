@@ -7,13 +7,8 @@ Names and titles are escaped; people on Slack are mentioned, so the group DM nam
 from __future__ import annotations
 
 from learning.command_parser import COMMAND
-from messages.rendered import (
-    RenderedMessage,
-    escape_mrkdwn,
-    mrkdwn_link,
-    sections_message,
-    truncate,
-)
+from messages.mrkdwn import Mrkdwn, esc, http_url, link, md, person
+from messages.rendered import RenderedMessage, sections_message, truncate
 
 SECTION_MAX = 3000
 NAME_MAX = 80
@@ -29,30 +24,33 @@ NOT_ON_SLACK = "I can only pair people who are on Slack, and I don't have you on
 
 
 def not_open_text(title: str) -> str:
-    """The item is done, waived or no longer on the path."""
+    """The item is done, waived or no longer on the path (plain text: a domain error's
+    message, escaped where it is shown)."""
     return (
-        f"“{_clean(title, TITLE_MAX)}” is no longer open (done, waived or off your path), "
+        f"“{_plain(title, TITLE_MAX)}” is no longer open (done, waived or off your path), "
         "so there is nothing to find a mentor for."
     )
 
 
-def _clean(text: str, limit: int) -> str:
-    return escape_mrkdwn(truncate(" ".join(text.split()) or "-", limit))
+def _plain(text: str, limit: int) -> str:
+    return truncate(" ".join(text.split()) or "-", limit)
 
 
-def _who(name: str, slack_user_id: str | None) -> str:
+def _clean(text: str, limit: int) -> Mrkdwn:
+    return esc(_plain(text, limit))
+
+
+def _who(name: str, slack_user_id: str | None) -> Mrkdwn:
     """A mention when the person is on Slack, else their name in bold."""
-    if slack_user_id:
-        return f"<@{slack_user_id}>"
-    return f"*{_clean(name, NAME_MAX)}*"
+    return person(name, slack_user_id, limit=NAME_MAX)
 
 
-def _item(title: str, url: str | None) -> str:
+def _item(title: str, url: str | None) -> Mrkdwn:
     """The item's title in bold, linked when it has a usable url."""
-    label = truncate(" ".join(title.split()) or "-", TITLE_MAX)
-    if url and len(url) <= LINK_URL_MAX:
-        return f"*{mrkdwn_link(url, label)}*"
-    return f"*{escape_mrkdwn(label)}*"
+    label = _plain(title, TITLE_MAX)
+    if http_url(url, max_length=LINK_URL_MAX):
+        return md("*{link}*", link=link(url, label, max_url=LINK_URL_MAX))
+    return md("*{title}*", title=label)
 
 
 _message = sections_message
@@ -74,25 +72,45 @@ def pairing_intro_message(
     mentor = _who(mentor_name, mentor_slack_id)
     item = _item(item_title, item_url)
     if reason == CERTIFIED and certification_title:
-        why = (
-            f"{mentor} holds the *{_clean(certification_title, TITLE_MAX)}* certification, "
-            "which covers it."
+        why = md(
+            "{mentor} holds the *{title}* certification, which covers it.",
+            mentor=mentor,
+            title=_clean(certification_title, TITLE_MAX),
         )
     elif reason == CERTIFIED:
-        why = f"{mentor} is certified in it."
+        why = md("{mentor} is certified in it.", mentor=mentor)
     else:
-        why = f"{mentor} offered to help with it when it came up in the community channel."
+        why = md(
+            "{mentor} offered to help with it when it came up in the community channel.",
+            mentor=mentor,
+        )
     return _message(
-        f"{learner_name} is learning {truncate(' '.join(item_title.split()), TITLE_MAX)} "
-        f"and asked for a mentor: meet {mentor_name}.",
-        f":handshake: {learner}, meet {mentor}!",
-        f"{learner} is working on {item} and asked for a mentor. {why}",
-        "*Suggested next step:* a 30-minute call this week. "
-        f"{mentor}, share how you approached it and what you wish you had known; "
-        f"{learner}, bring your questions.",
-        note="learnbot paired you because of the “Find a mentor” button. Not a good time? "
-        "Just say so here, no hard feelings. "
-        f"`{COMMAND} mentor off` stops new pairings as a mentor.",
+        md(
+            "{learner} is learning {item} and asked for a mentor: meet {mentor}.",
+            learner=_plain(learner_name, NAME_MAX),
+            item=_plain(item_title, TITLE_MAX),
+            mentor=_plain(mentor_name, NAME_MAX),
+        ),
+        md(":handshake: {learner}, meet {mentor}!", learner=learner, mentor=mentor),
+        md(
+            "{learner} is working on {item} and asked for a mentor. {why}",
+            learner=learner,
+            item=item,
+            why=why,
+        ),
+        md(
+            "*Suggested next step:* a 30-minute call this week. "
+            "{mentor}, share how you approached it and what you wish you had known; "
+            "{learner}, bring your questions.",
+            mentor=mentor,
+            learner=learner,
+        ),
+        note=md(
+            "learnbot paired you because of the “Find a mentor” button. Not a good time? "
+            "Just say so here, no hard feelings. "
+            "`{command} mentor off` stops new pairings as a mentor.",
+            command=COMMAND,
+        ),
     )
 
 
@@ -102,16 +120,33 @@ def paired_message(
     """The learner's private answer: who their mentor is and where to find them."""
     mentor = _who(mentor_name, mentor_slack_id)
     title = _clean(item_title, TITLE_MAX)
+    plain_mentor, plain_title = _plain(mentor_name, NAME_MAX), _plain(item_title, TITLE_MAX)
     if already:
         return _message(
-            f"You are already paired with {mentor_name} for {item_title}.",
-            f"You are already paired with {mentor} for *{title}*: see your group DM with "
-            "them (it has both of you and learnbot).",
+            md(
+                "You are already paired with {mentor} for {title}.",
+                mentor=plain_mentor,
+                title=plain_title,
+            ),
+            md(
+                "You are already paired with {mentor} for *{title}*: see your group DM with "
+                "them (it has both of you and learnbot).",
+                mentor=mentor,
+                title=title,
+            ),
         )
     return _message(
-        f"I've paired you with {mentor_name} for {item_title}: see the group DM.",
-        f":handshake: I've paired you with {mentor} for *{title}*: see the group DM with "
-        "the two of you, where I've introduced you and suggested a first step.",
+        md(
+            "I've paired you with {mentor} for {title}: see the group DM.",
+            mentor=plain_mentor,
+            title=plain_title,
+        ),
+        md(
+            ":handshake: I've paired you with {mentor} for *{title}*: see the group DM with "
+            "the two of you, where I've introduced you and suggested a first step.",
+            mentor=mentor,
+            title=title,
+        ),
     )
 
 
@@ -119,21 +154,31 @@ def no_mentor_message(*, item_title: str, community_channel: str | None) -> Rend
     """Nobody qualifies right now: say so kindly and suggest what to do instead."""
     title = _clean(item_title, TITLE_MAX)
     if community_channel:
-        where = f"ask in {escape_mrkdwn(community_channel)}: someone there may know it"
+        where = md(
+            "ask in {channel}: someone there may know it", channel=_plain(community_channel, 200)
+        )
     else:
-        where = "ask your team or your manager who has done it before"
+        where = md("ask your team or your manager who has done it before")
     return _message(
-        f"I couldn't find a mentor for {item_title} right now.",
-        f"I couldn't find a mentor for *{title}* right now: the colleagues who know it "
-        "are away, already mentoring as much as they can this week, or not taking "
-        "new pairings.",
-        f"Meanwhile, {where}. You can also try the button again next week.",
+        md(
+            "I couldn't find a mentor for {title} right now.",
+            title=_plain(item_title, TITLE_MAX),
+        ),
+        md(
+            "I couldn't find a mentor for *{title}* right now: the colleagues who know it "
+            "are away, already mentoring as much as they can this week, or not taking "
+            "new pairings.",
+            title=title,
+        ),
+        md("Meanwhile, {where}. You can also try the button again next week.", where=where),
     )
 
 
 def refused_message(text: str) -> RenderedMessage:
-    """A refusal (someone else's item, a closed item, mentoring switched off)."""
-    return _message(text, escape_mrkdwn(text))
+    """A refusal (someone else's item, a closed item, mentoring switched off); ``text``
+    is plain text."""
+    shown = esc(truncate(text, 1000))
+    return _message(shown, shown)
 
 
 def mentoring_setting_message(
@@ -142,22 +187,23 @@ def mentoring_setting_message(
     """The answer to ``/learn mentor [on|off]``."""
     per_week = f"at most {weekly_cap} new {'learner' if weekly_cap == 1 else 'learners'} a week"
     if available:
-        head = (
-            ":handshake: Done: learnbot may pair you as a mentor with colleagues learning "
-            "something you are certified in or offered to help with"
-            if changed
-            else "learnbot may pair you as a mentor with colleagues learning something you "
-            "are certified in or offered to help with"
+        done = "Done: learnbot may" if changed else "learnbot may"
+        sentence = md(
+            "{done} pair you as a mentor with colleagues learning something you are "
+            "certified in or offered to help with ({per_week}).",
+            done=done,
+            per_week=per_week,
         )
-        head += f" ({per_week})."
-        note = f"`{COMMAND} mentor off` stops new pairings."
+        head = md(":handshake: {sentence}", sentence=sentence) if changed else sentence
+        note = md("`{command} mentor off` stops new pairings.", command=COMMAND)
     else:
-        head = (
-            "Done: learnbot will not pair you with learners as a mentor."
+        sentence = (
+            md("Done: learnbot will not pair you with learners as a mentor.")
             if changed
-            else "learnbot does not pair you with learners as a mentor."
+            else md("learnbot does not pair you with learners as a mentor.")
         )
-        note = f"`{COMMAND} mentor on` to be available again."
+        head = sentence
+        note = md("`{command} mentor on` to be available again.", command=COMMAND)
     if not enabled:
-        note = "Mentor pairing is switched off here at the moment. " + note
-    return _message(head.replace(":handshake: ", ""), head, note=note)
+        note = md("Mentor pairing is switched off here at the moment. {note}", note=note)
+    return _message(sentence, head, note=note)

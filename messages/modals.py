@@ -10,22 +10,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from slack_sdk.models.blocks import (
-    ContextBlock,
     InputBlock,
-    MarkdownTextObject,
     NumberInputElement,
     Option,
     PlainTextInputElement,
     PlainTextObject,
     RadioButtonsElement,
-    SectionBlock,
     UrlInputElement,
 )
 from slack_sdk.models.views import View
 
+from learning.plain_text import multiline
 from messages import ids
 from messages.digest import method_label
-from messages.rendered import escape_mrkdwn, mrkdwn_link, truncate
+from messages.mrkdwn import http_url, link, md
+from messages.rendered import check_view, context, section, truncate
 
 RATING_LABELS: tuple[tuple[int, str], ...] = (
     (1, "1 · Not useful"),
@@ -83,12 +82,10 @@ def done_modal(
     rating "How useful was this?" and a comment.
     """
     shown = truncate(" ".join(title.split()) or "this item", TITLE_MAX)
-    heading = mrkdwn_link(url, shown) if url and len(url) <= 1000 else escape_mrkdwn(shown)
+    heading = link(url if http_url(url, max_length=1000) else None, shown)
     blocks: list[Any] = [
-        SectionBlock(text=MarkdownTextObject(text=f"*{heading}*")),
-        ContextBlock(
-            elements=[MarkdownTextObject(text=escape_mrkdwn(truncate(method_label(method), 60)))]
-        ),
+        section(md("*{heading}*", heading=heading)),
+        context(md("{method}", method=truncate(method_label(method), 60))),
         InputBlock(
             block_id=ids.DONE_EVIDENCE_BLOCK,
             label="Evidence link",
@@ -146,7 +143,7 @@ def done_modal(
         private_metadata=metadata.dump(),
         blocks=blocks,
     )
-    return view.to_dict()
+    return check_view(view)
 
 
 @dataclass(frozen=True)
@@ -174,5 +171,6 @@ def read_done_form(values: dict[str, Any]) -> DoneForm:
         evidence_url=value(ids.DONE_EVIDENCE_BLOCK, ids.DONE_EVIDENCE_ACTION).strip(),
         score=value(ids.DONE_SCORE_BLOCK, ids.DONE_SCORE_ACTION).strip(),
         rating=value(ids.DONE_RATING_BLOCK, ids.DONE_RATING_ACTION, "selected_option"),
-        comment=value(ids.DONE_COMMENT_BLOCK, ids.DONE_COMMENT_ACTION).strip(),
+        # The person's words as plain text: control characters (NUL included) removed.
+        comment=multiline(value(ids.DONE_COMMENT_BLOCK, ids.DONE_COMMENT_ACTION)),
     )

@@ -13,14 +13,12 @@ from slack_sdk.models.blocks import (
     ActionsBlock,
     Block,
     ButtonElement,
-    ContextBlock,
-    MarkdownTextObject,
-    SectionBlock,
 )
 
 from messages import ids
 from messages.digest import duration, method_label
-from messages.rendered import RenderedMessage, escape_mrkdwn, mrkdwn_link, truncate
+from messages.mrkdwn import Mrkdwn, esc, http_url, is_user_id, link, md, mention, person
+from messages.rendered import RenderedMessage, context, section, truncate
 
 SECTION_MAX = 3000
 TITLE_MAX = 150
@@ -30,16 +28,16 @@ NAMES_LISTED = 20  # people named per list in the thread; the rest are counted
 CAN_HELP_LABEL = "I can help"
 LEARNING_LABEL = "I'm learning this"
 
-BROKEN_BUTTON = "That button no longer works; nothing was noted."
+BROKEN_BUTTON = Mrkdwn("That button no longer works; nothing was noted.")
 
 
 def _plain(text: str, limit: int) -> str:
     return truncate(" ".join(text.split()) or "-", limit)
 
 
-def _title(title: str, url: str | None) -> str:
+def _title(title: str, url: str | None) -> Mrkdwn:
     plain = _plain(title, TITLE_MAX)
-    return mrkdwn_link(url, plain) if url else f"*{escape_mrkdwn(plain)}*"
+    return link(url, plain) if http_url(url) else md("*{title}*", title=plain)
 
 
 def _colleagues(count: int) -> str:
@@ -68,26 +66,27 @@ def prompt_message(
 
     It names nobody; ``can_help`` and ``learning`` are counts of clicks so far.
     """
-    details = " · ".join(
-        escape_mrkdwn(part) for part in (method_label(method), duration(minutes)) if part
-    )
-    heading = f":busts_in_silhouette: *Learn it together:* {_title(title, url)}"
+    details = " · ".join(part for part in (method_label(method), duration(minutes)) if part)
+    heading = md(":busts_in_silhouette: *Learn it together:* {title}", title=_title(title, url))
     if details:
-        heading += f"\n{details}"
+        heading = md("{heading}\n{details}", heading=heading, details=details)
     working = (
         f"{_colleagues(learners_due)} are working on this right now."
         if learners_due != 1
         else "1 colleague is working on this right now."
     )
-    body = (
-        f"{working} Know it well? Click *{CAN_HELP_LABEL}*. Learning it too? Click "
-        f"*{LEARNING_LABEL}*. I'll then introduce helpers and learners to each other in "
-        "this thread."
+    body = md(
+        "{working} Know it well? Click *{can_help}*. Learning it too? Click "
+        "*{learning}*. I'll then introduce helpers and learners to each other in "
+        "this thread.",
+        working=working,
+        can_help=CAN_HELP_LABEL,
+        learning=LEARNING_LABEL,
     )
     value = str(prompt_id)
     blocks: list[Block] = [
-        SectionBlock(text=MarkdownTextObject(text=truncate(heading, SECTION_MAX))),
-        SectionBlock(text=MarkdownTextObject(text=body)),
+        section(truncate(heading, SECTION_MAX)),
+        section(body),
         ActionsBlock(
             block_id=f"peer:{prompt_id}:actions",
             elements=[
@@ -103,32 +102,34 @@ def prompt_message(
     ]
     counts = counts_line(can_help, learning)
     if counts:
-        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=counts)]))
-    fallback = f"Learn it together: {_plain(title, TITLE_MAX)}. {working}"
+        blocks.append(context(md("{counts}", counts=counts)))
+    fallback = md(
+        "Learn it together: {title}. {working}", title=_plain(title, TITLE_MAX), working=working
+    )
     return RenderedMessage(text=fallback, blocks=[b.to_dict() for b in blocks])
 
 
-def _who(name: str, slack_user_id: str | None) -> str:
+def _who(name: str, slack_user_id: str | None) -> Mrkdwn:
     """A mention when the person is on Slack, else their name in bold."""
-    if slack_user_id:
-        return f"<@{slack_user_id}>"
-    return f"*{escape_mrkdwn(_plain(name, NAME_MAX))}*"
+    return person(name, slack_user_id, limit=NAME_MAX)
 
 
-def _plain_who(name: str, slack_user_id: str | None) -> str:
-    return f"<@{slack_user_id}>" if slack_user_id else _plain(name, NAME_MAX)
+def _plain_who(name: str, slack_user_id: str | None) -> Mrkdwn:
+    if slack_user_id and is_user_id(slack_user_id):
+        return mention(slack_user_id)
+    return esc(_plain(name, NAME_MAX))
 
 
-def _join(people: Sequence[tuple[str, str | None]], *, plain: bool = False) -> str:
+def _join(people: Sequence[tuple[str, str | None]], *, plain: bool = False) -> Mrkdwn:
     """``A``, ``A and B``, ``A, B and C``; past ``NAMES_LISTED``, ``and N more``."""
     show = _plain_who if plain else _who
     named = [show(name, slack_id) for name, slack_id in people[:NAMES_LISTED]]
     rest = len(people) - len(named)
     if rest:
-        named.append(f"{rest} more")
+        named.append(md("{rest} more", rest=rest))
     if len(named) == 1:
         return named[0]
-    return ", ".join(named[:-1]) + " and " + named[-1]
+    return md("{first} and {last}", first=Mrkdwn(", ").join(named[:-1]), last=named[-1])
 
 
 def intro_message(
@@ -144,39 +145,63 @@ def intro_message(
     plain_item = _plain(title, TITLE_MAX)
     if helpers and learners:
         are = "is" if len(learners) == 1 else "are"
-        line = (
-            f":handshake: Introductions for {item}: {_join(helpers)} offered to help, and "
-            f"{_join(learners)} {are} learning it. Say hello here and find a time that suits you."
+        line = md(
+            ":handshake: Introductions for {item}: {helpers} offered to help, and "
+            "{learners} {are} learning it. Say hello here and find a time that suits you.",
+            item=item,
+            helpers=_join(helpers),
+            learners=_join(learners),
+            are=are,
         )
-        fallback = (
-            f"Introductions for {plain_item}: {_join(helpers, plain=True)} offered to help, "
-            f"and {_join(learners, plain=True)} {are} learning it."
+        fallback = md(
+            "Introductions for {item}: {helpers} offered to help, and {learners} {are} "
+            "learning it.",
+            item=plain_item,
+            helpers=_join(helpers, plain=True),
+            learners=_join(learners, plain=True),
+            are=are,
         )
     elif helpers:
-        line = (
-            f":raised_hands: {_join(helpers)} offered to help with {item}. "
-            "Working on it too? Ask here in the thread."
+        line = md(
+            ":raised_hands: {helpers} offered to help with {item}. "
+            "Working on it too? Ask here in the thread.",
+            helpers=_join(helpers),
+            item=item,
         )
-        fallback = f"{_join(helpers, plain=True)} offered to help with {plain_item}."
+        fallback = md(
+            "{helpers} offered to help with {item}.",
+            helpers=_join(helpers, plain=True),
+            item=plain_item,
+        )
     elif len(learners) > 1:
-        line = (
-            f":seedling: Nobody has offered to help yet, but {_join(learners)} are learning "
-            f"{item} right now: why not learn it together? Say hello here and pick a time."
+        line = md(
+            ":seedling: Nobody has offered to help yet, but {learners} are learning "
+            "{item} right now: why not learn it together? Say hello here and pick a time.",
+            learners=_join(learners),
+            item=item,
         )
-        fallback = f"{_join(learners, plain=True)} are learning {plain_item}: learn it together?"
+        fallback = md(
+            "{learners} are learning {item}: learn it together?",
+            learners=_join(learners, plain=True),
+            item=plain_item,
+        )
     elif learners:
-        line = (
-            f":seedling: {_join(learners)} is learning {item}. "
-            "Know it well? Lend a hand here in the thread."
+        line = md(
+            ":seedling: {learners} is learning {item}. "
+            "Know it well? Lend a hand here in the thread.",
+            learners=_join(learners),
+            item=item,
         )
-        fallback = f"{_join(learners, plain=True)} is learning {plain_item}."
+        fallback = md(
+            "{learners} is learning {item}.", learners=_join(learners, plain=True), item=plain_item
+        )
     else:
         return None
-    block = SectionBlock(text=MarkdownTextObject(text=truncate(line, SECTION_MAX)))
+    block = section(truncate(line, SECTION_MAX))
     return RenderedMessage(text=truncate(fallback, SECTION_MAX), blocks=[block.to_dict()])
 
 
-def click_reply(*, kind: str, new: bool, public: bool, followed_up: bool) -> str:
+def click_reply(*, kind: str, new: bool, public: bool, followed_up: bool) -> Mrkdwn:
     """The clicker's private answer.
 
     Args:
@@ -192,13 +217,16 @@ def click_reply(*, kind: str, new: bool, public: bool, followed_up: bool) -> str
     else:
         start = "Thanks" if helping else "Thanks, good luck with it"
     if not public:
-        return (
-            f"{start}. You keep out of public posts, so I won't name you in the thread; "
-            "have a look there to see who else answered."
+        return md(
+            "{start}. You keep out of public posts, so I won't name you in the thread; "
+            "have a look there to see who else answered.",
+            start=start,
         )
     if followed_up:
-        return f"{start}. The introductions are already in the thread: say hello there."
+        return md(
+            "{start}. The introductions are already in the thread: say hello there.", start=start
+        )
     if not new:
-        return f"{start} — I'll introduce you in the thread."
+        return md("{start} — I'll introduce you in the thread.", start=start)
     others = "colleagues who are learning it" if helping else "colleagues who can help"
-    return f"{start} — I'll introduce you in the thread to {others}."
+    return md("{start} — I'll introduce you in the thread to {others}.", start=start, others=others)

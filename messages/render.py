@@ -14,7 +14,7 @@ from messages.rendered import RenderedMessage
 from messages.weekly_digest import render_weekly_digest
 
 KIND_DIGEST = "digest"  # payload: {"digest": Digest.to_json()}
-KIND_TEXT = "text"  # payload: {"text": "...", "blocks": [...]} (blocks optional)
+KIND_TEXT = "text"  # payload: RenderedMessage.payload(): {"text": ..., "blocks": [...]}
 KIND_ESCALATION = "escalation"  # payload: schedules.escalations.escalation_payload
 KIND_WEEKLY_MANAGER = "weekly_manager"  # payload: schedules.weekly_digest
 
@@ -49,7 +49,9 @@ def render_outbox(
 
 
 def render_text(payload: dict[str, Any]) -> RenderedMessage:
-    """A plain message given as-is: ``{"text": ..., "blocks": [...]}``, blocks optional.
+    """A message a renderer made and the outbox kept: ``{"text": ..., "blocks": [...]}``,
+    blocks optional. Stored text is taken back through ``Mrkdwn.from_stored``, so only
+    the mentions and links a renderer builds stay markup.
 
     Raises:
         ValueError: ``text`` is missing or blank, or ``blocks`` is not a list of objects.
@@ -57,7 +59,4 @@ def render_text(payload: dict[str, Any]) -> RenderedMessage:
     text = payload.get("text")
     if not isinstance(text, str) or not text.strip():
         raise ValueError("a text payload needs a non-empty 'text'")
-    blocks = payload.get("blocks") or []
-    if not isinstance(blocks, list) or not all(isinstance(b, dict) for b in blocks):
-        raise ValueError("'blocks' must be a list of Block Kit objects")
-    return RenderedMessage(text=text, blocks=[dict(b) for b in blocks])
+    return RenderedMessage.from_payload(payload)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Sequence
 from typing import Any
 
 from learning.progress import CompletionReport, ItemLine, PersonStatus, ReportRow
+from messages.csv_export import render_csv
 
 STATUS_LABEL = {
     "done": "done",
@@ -118,23 +117,11 @@ def render_report(report: CompletionReport) -> str:
 
 
 def render_report_csv(report: CompletionReport) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(
-        ["kind", "group", "people", "required_done", "due", "overdue", "waived", "percent"]
-    )
-    for kind, rows in (("team", report.by_team), ("role", report.by_role), ("all", [report.total])):
-        for row in rows:
-            writer.writerow(
-                [
-                    kind,
-                    row.group,
-                    row.people,
-                    row.done,
-                    row.due,
-                    row.overdue,
-                    row.waived,
-                    f"{row.percent:.1f}",
-                ]
-            )
-    return out.getvalue()
+    header = ["kind", "group", "people", "required_done", "due", "overdue", "waived", "percent"]
+    groups = (("team", report.by_team), ("role", report.by_role), ("all", [report.total]))
+    return render_csv(header, (_csv_cells(kind, row) for kind, rows in groups for row in rows))
+
+
+def _csv_cells(kind: str, row: ReportRow) -> list[Any]:
+    counts = [row.people, row.done, row.due, row.overdue, row.waived]
+    return [kind, row.group, *counts, f"{row.percent:.1f}"]

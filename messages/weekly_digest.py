@@ -30,18 +30,17 @@ from slack_sdk.models.blocks import (
     ActionsBlock,
     Block,
     ButtonElement,
-    ContextBlock,
     DividerBlock,
     HeaderBlock,
-    MarkdownTextObject,
     PlainTextObject,
-    SectionBlock,
 )
 
 from messages import ids
 from messages.commands import progress_bar
 from messages.digest import short_day
-from messages.rendered import RenderedMessage, escape_mrkdwn, truncate
+from messages.mrkdwn import Mrkdwn, app_url, esc, lines, md
+from messages.rendered import RenderedMessage, context, truncate
+from messages.rendered import section as text_section
 
 SECTION_MAX = 3000  # Slack's limit on a section's text
 OVERDUE_SHOWN = 15  # people listed at most, however many the payload holds
@@ -73,13 +72,13 @@ def render_weekly_digest(
     today = facts.day("local_date")
     blocks: list[Block] = [
         HeaderBlock(text=PlainTextObject(text=_header(facts.text("first_name")), emoji=True)),
-        SectionBlock(text=MarkdownTextObject(text=_progress_text(facts))),
+        text_section(_progress_text(facts)),
         DividerBlock(),
-        SectionBlock(text=MarkdownTextObject(text=_overdue_text(facts))),
-        SectionBlock(text=MarkdownTextObject(text=_earned_text(facts, today))),
-        SectionBlock(text=MarkdownTextObject(text=_expiring_text(facts, today))),
+        text_section(_overdue_text(facts)),
+        text_section(_earned_text(facts, today)),
+        text_section(_expiring_text(facts, today)),
     ]
-    url = home_url if home_url and len(home_url) <= URL_MAX else None
+    url = app_url(home_url, max_length=URL_MAX)
     if url:
         blocks.append(
             ActionsBlock(
@@ -95,18 +94,12 @@ def render_weekly_digest(
         )
     else:
         blocks.append(
-            ContextBlock(
-                elements=[
-                    MarkdownTextObject(
-                        text="Each person's progress is in your team view on learnbot's Home tab."
-                    )
-                ]
-            )
+            context(md("Each person's progress is in your team view on learnbot's Home tab."))
         )
     return RenderedMessage(text=fallback_text(payload), blocks=[b.to_dict() for b in blocks])
 
 
-def fallback_text(payload: Mapping[str, Any]) -> str:
+def fallback_text(payload: Mapping[str, Any]) -> Mrkdwn:
     """``Your team this week: 77% of required items done (40 of 52); 3 of 12 people have
     overdue items; 1 certification earned; none expiring within 30 days.`` No names."""
     facts = _Facts(payload)
@@ -123,7 +116,7 @@ def fallback_text(payload: Mapping[str, Any]) -> str:
         f"({done} of {total}); {overdue}; {_plural(earned, 'certification')} earned this "
         f"week; {expiring or 'none'} expiring within 30 days."
     )
-    return truncate(text, FALLBACK_MAX)
+    return truncate(esc(text), FALLBACK_MAX)
 
 
 # --- sections ------------------------------------------------------------------------
@@ -134,85 +127,108 @@ def _header(first_name: str) -> str:
     return truncate(f"{name}, your team this week" if name else "Your team this week", 150)
 
 
-def _progress_text(facts: _Facts) -> str:
+def _progress_text(facts: _Facts) -> Mrkdwn:
     done, total = facts.count("required_done"), facts.count("required_total")
     people = facts.count("people")
-    line = (
-        f"*{_plural(people, 'person')}* in your reporting chain\n"
-        f"Required items: {progress_bar(done, total)} ({done} of {total} done)"
-    )
     overdue_items = facts.count("overdue_items")
-    if overdue_items:
-        line += f" · *{_plural(overdue_items, 'item')} overdue*"
-    return line
+    return md(
+        "*{people}* in your reporting chain\nRequired items: {bar} ({done} of {total} done)"
+        "{overdue}",
+        people=_plural(people, "person"),
+        bar=progress_bar(done, total),
+        done=done,
+        total=total,
+        overdue=f" · *{_plural(overdue_items, 'item')} overdue*" if overdue_items else "",
+    )
 
 
-def _overdue_text(facts: _Facts) -> str:
+def _overdue_text(facts: _Facts) -> Mrkdwn:
     people = facts.rows("overdue")
     behind = max(facts.count("people_overdue"), len(people))
     if not behind:
-        return "*Overdue*\n:white_check_mark: Nobody in your team is overdue."
-    lines = []
+        return md("*Overdue*\n:white_check_mark: Nobody in your team is overdue.")
+    shown = []
     for person in people[:OVERDUE_SHOWN]:
         items = _int(person, "overdue_items")
         late = _int(person, "overdue_working_days")
-        lines.append(
-            f"• {_clean(_str(person, 'name'), NAME_MAX)} — {_plural(items, 'item')}, "
-            f"the oldest {_plural(late, 'working day')} overdue"
+        shown.append(
+            md(
+                "• {name} — {items}, the oldest {late} overdue",
+                name=_clean(_str(person, "name"), NAME_MAX),
+                items=_plural(items, "item"),
+                late=_plural(late, "working day"),
+            )
         )
-    head = f"*Overdue* — {_plural(behind, 'person')} with overdue required items"
-    return _listing(head, lines, behind, "person", "people")
+    head = md("*Overdue* — {people} with overdue required items", people=_plural(behind, "person"))
+    return _listing(head, shown, behind, "person", "people")
 
 
-def _earned_text(facts: _Facts, today: date) -> str:
+def _earned_text(facts: _Facts, today: date) -> Mrkdwn:
     rows = facts.rows("earned")
     total = max(facts.count("earned_count"), len(rows))
     if not total:
-        return "*Certifications earned this week*\nNone this week."
-    lines = [
-        f"• {_clean(_str(row, 'name'), NAME_MAX)} — "
-        f"{_clean(_str(row, 'certification'), TITLE_MAX)} "
-        f"({short_day(_date(row, 'awarded_on'), today)})"
+        return md("*Certifications earned this week*\nNone this week.")
+    shown = [
+        md(
+            "• {name} — {certification} ({day})",
+            name=_clean(_str(row, "name"), NAME_MAX),
+            certification=_clean(_str(row, "certification"), TITLE_MAX),
+            day=short_day(_date(row, "awarded_on"), today),
+        )
         for row in rows[:CERTIFICATIONS_SHOWN]
     ]
     return _listing(
-        f"*Certifications earned this week* — {total} :tada:",
-        lines,
+        md("*Certifications earned this week* — {total} :tada:", total=total),
+        shown,
         total,
         "certification",
         "certifications",
     )
 
 
-def _expiring_text(facts: _Facts, today: date) -> str:
+def _expiring_text(facts: _Facts, today: date) -> Mrkdwn:
     rows = facts.rows("expiring")
     total = max(facts.count("expiring_count"), len(rows))
     if not total:
-        return "*Expiring within 30 days*\nNo certifications expire in the next 30 days."
-    lines = [
-        f"• {_clean(_str(row, 'name'), NAME_MAX)} — "
-        f"{_clean(_str(row, 'certification'), TITLE_MAX)}, "
-        f"expires {short_day(_date(row, 'expires_on'), today)}"
+        return md("*Expiring within 30 days*\nNo certifications expire in the next 30 days.")
+    shown = [
+        md(
+            "• {name} — {certification}, expires {day}",
+            name=_clean(_str(row, "name"), NAME_MAX),
+            certification=_clean(_str(row, "certification"), TITLE_MAX),
+            day=short_day(_date(row, "expires_on"), today),
+        )
         for row in rows[:CERTIFICATIONS_SHOWN]
     ]
     return _listing(
-        f"*Expiring within 30 days* — {total}", lines, total, "certification", "certifications"
+        md("*Expiring within 30 days* — {total}", total=total),
+        shown,
+        total,
+        "certification",
+        "certifications",
     )
 
 
-def _listing(head: str, lines: Sequence[str], total: int, one: str, many: str) -> str:
-    """``head``, then as many ``lines`` as fit one section, then "…and N more"."""
+def _listing(head: Mrkdwn, shown: Sequence[Mrkdwn], total: int, one: str, many: str) -> Mrkdwn:
+    """``head``, then as many ``shown`` lines as fit one section, then "…and N more"."""
     text = head
-    shown = 0
-    for line in lines:
+    count = 0
+    for line in shown:
         # Keep room for the "…and N more" line.
         if len(text) + 1 + len(line) + 80 > SECTION_MAX:
             break
-        text += "\n" + line
-        shown += 1
-    hidden = total - shown
+        text = lines(text, line)
+        count += 1
+    hidden = total - count
     if hidden > 0:
-        text += f"\n…and {hidden} more {one if hidden == 1 else many} — see your team view"
+        text = lines(
+            text,
+            md(
+                "…and {hidden} more {what} — see your team view",
+                hidden=hidden,
+                what=one if hidden == 1 else many,
+            ),
+        )
     return text
 
 
@@ -268,9 +284,9 @@ def _date(data: Mapping[str, Any], key: str) -> date:
         raise ValueError(f"weekly digest payload: {key!r} must be a YYYY-MM-DD date") from None
 
 
-def _clean(text: str, limit: int) -> str:
+def _clean(text: str, limit: int) -> Mrkdwn:
     """Someone's text on one line, cut to ``limit`` and escaped for mrkdwn."""
-    return escape_mrkdwn(truncate(" ".join(text.split()) or "-", limit))
+    return esc(truncate(" ".join(text.split()) or "-", limit))
 
 
 def _plural(count: int, noun: str) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint, false, true
+from sqlalchemy import JSON, Column, Index, UniqueConstraint, false, text, true
 from sqlmodel import Field, SQLModel
 
 from models.types import UTCDateTime
@@ -129,7 +129,12 @@ class TierItem(SQLModel, table=True):
 
 
 class Certification(SQLModel, table=True):
-    """A certification awarded when its requirements are met."""
+    """A certification awarded when its requirements are met.
+
+    Its validity, recertification window and grace are calendar periods
+    (``learning.periods.Period``): ``*_months`` calendar months, then ``*_days`` days
+    (``1y`` is 12 months and 0 days; ``30d`` is 0 months and 30 days).
+    """
 
     __tablename__ = "certification"
 
@@ -139,6 +144,9 @@ class Certification(SQLModel, table=True):
     valid_days: int
     recertify_window_days: int = 30
     grace_days: int = 0
+    valid_months: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    recertify_window_months: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    grace_months: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     active: bool = True
 
 
@@ -150,6 +158,8 @@ class CertificationRequirement(SQLModel, table=True):
     certification_id: int = Field(foreign_key="certification.id", primary_key=True)
     item_id: int = Field(foreign_key="item.id", primary_key=True)
     min_score: float | None = None
+    # A score the learner typed counts towards min_score (else only trusted sources do).
+    self_reported_scores: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
 
 
 class ConfigSnapshot(SQLModel, table=True):
@@ -350,7 +360,18 @@ class ExtensionRequest(SQLModel, table=True):
     """A learner asked for more time on an overdue item; the ladder pauses while it is open."""
 
     __tablename__ = "extension_request"
-    __table_args__ = (Index("ix_extension_request_status", "status"),)
+    __table_args__ = (
+        Index("ix_extension_request_status", "status"),
+        # One open request per assignment, whatever races (``learning.locks`` queues
+        # them first; this is the database's own guarantee).
+        Index(
+            "uq_extension_request_open",
+            "assignment_id",
+            unique=True,
+            sqlite_where=text("status = 'open'"),
+            postgresql_where=text("status = 'open'"),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     assignment_id: int = Field(foreign_key="assignment.id", index=True)
@@ -464,6 +485,19 @@ class ProcessedEvent(SQLModel, table=True):
     event_id: str = Field(primary_key=True, max_length=64)
     workspace_id: str = Field(default=DEFAULT_WORKSPACE, max_length=32)
     received_at: datetime = _utc(index=True)
+
+
+class SeenRequest(SQLModel, table=True):
+    """A signed slash command or interaction already handled, by its signature.
+
+    The same signature means the same timestamp and body: a replay. It is kept while
+    Slack's signature window (5 minutes) could still accept it, then deleted.
+    """
+
+    __tablename__ = "seen_request"
+
+    signature: str = Field(primary_key=True, max_length=100)
+    expires_at: datetime = _utc(index=True)
 
 
 class WorkspaceState(SQLModel, table=True):

@@ -3,16 +3,20 @@
 Each tick, as of ``clock.now()``, for the newest award of each active person and active
 certification:
 
-* **Window.** From ``expires_at - recertify_window`` on, the certification's items are
-  assigned again as a new round (``Assignment.cycle = award.cycle + 1``, required, due
-  on the expiry date in the holder's calendar, no tier: enrollment never closes them),
-  so the daily digest and the escalation ladder take them up like any required item.
+* **Window.** From ``expires_at - recertify_window`` on (a calendar period, counted in
+  the holder's time zone), the certification's items are assigned again as a new round
+  (``Assignment.cycle = award.cycle + 1``, required, due on the expiry date in the
+  holder's calendar, no tier: enrollment never closes them), so the daily digest and
+  the escalation ladder take them up like any required item.
   The holder gets one DM (``cert_window:{award_id}``) in their next send window.
   Completing the round renews the certification (``learning.certifications``).
-* **Lapse.** From ``expires_at + grace`` without a renewal the award gets ``lapsed_at``
-  (that instant) and holder and manager are told (``cert_lapsed:{award_id}:holder`` and
-  ``:manager``), each in their own next send window. The lapse is a guarded update
-  under the person's lock, so it never races a renewal that lands at the same moment.
+* **Lapse.** From ``expires_at + grace`` (calendar) without a renewal the award gets
+  ``lapsed_at`` (that instant) and holder and manager are told
+  (``cert_lapsed:{award_id}:holder`` and ``:manager``), each in their own next send
+  window. An award recorded from history after it had run out is lapsed silently when
+  it is recorded (``learning.certifications``), so this job never tells of it. The
+  lapse is a guarded update under the person's lock, so it never races a renewal that
+  lands at the same moment.
 
 It also tells the admins (``channels.admins``, else the learnbot admins by DM) about each
 public post (shout-out, milestone) the sender gave up on, e.g. ``not_in_channel`` when
@@ -34,6 +38,7 @@ from sqlmodel import Session
 
 from delivery.outbox import NewMessage, enqueue
 from learning import audit
+from learning.award_rules import lapses_at, window_opens_at
 from learning.certifications import (
     ACTOR,
     KIND_TEXT,
@@ -146,14 +151,19 @@ def _open_windows(
     plan: CertPlan,
 ) -> None:
     now = clock.now()
-    widest = max(rule.window_days for rule in rules.values())
+    # A bound for the query; the exact instant is on the holder's calendar (a day of a
+    # DST change is an hour shorter or longer, hence the spare day).
+    widest = max(rule.window.longest_days for rule in rules.values()) + 1
     due = [
         (award, person)
         for award, person in _newest_awards(
             session, rules, expiring_by=now + timedelta(days=widest)
         )
         if award.expires_at is not None
-        and award.expires_at - timedelta(days=rules[award.certification_id].window_days) <= now
+        and window_opens_at(
+            rules[award.certification_id], award.expires_at, zone_of(person, settings)
+        )
+        <= now
     ]
     if not due:
         return
@@ -251,8 +261,8 @@ def _standing(award: CertificationAward, rule: CertificationRule, zone: str) -> 
         awarded_at=award.awarded_at,
         expires_at=award.expires_at,
         lapsed_at=award.lapsed_at,
-        window_days=rule.window_days,
-        grace_days=rule.grace_days,
+        window=rule.window,
+        grace=rule.grace,
         zone=zone,
     )
 
@@ -269,21 +279,22 @@ def _lapse(
     plan: CertPlan,
 ) -> None:
     now = clock.now()
-    narrowest = min(rule.grace_days for rule in rules.values())
+    narrowest = max(min(rule.grace.shortest_days for rule in rules.values()) - 1, 0)
     due = [
         (award, person)
         for award, person in _newest_awards(
             session, rules, expiring_by=now - timedelta(days=narrowest)
         )
         if award.expires_at is not None
-        and award.expires_at + timedelta(days=rules[award.certification_id].grace_days) <= now
+        and lapses_at(rules[award.certification_id], award.expires_at, zone_of(person, settings))
+        <= now
     ]
     table = CertificationAward.__table__  # type: ignore[attr-defined]
     newer = aliased(CertificationAward)
     for award, person in due:
         assert award.expires_at is not None and person.id is not None
         rule = rules[award.certification_id]
-        lapsed_at = award.expires_at + timedelta(days=rule.grace_days)
+        lapsed_at = lapses_at(rule, award.expires_at, zone_of(person, settings))
         lock_person(session, person.id)
         # Guarded: not lapsed already, and no renewal committed in the meantime.
         result = session.execute(
@@ -388,7 +399,7 @@ def _report_failed_posts(
         message = text.post_failed_message(
             outbox_id=row.id, key=row.key, channel=row.channel, error=row.last_error or "failed"
         )
-        payload = {"text": message.text, "blocks": message.blocks}
+        payload = message.payload()
         workspace = row.workspace_id or DEFAULT_WORKSPACE
         channel = settings.channels.admins
         if channel and channel != row.channel:

@@ -111,7 +111,7 @@ def plan_game_board(database: Database, clock: Clock) -> GameBoardPlan:
                     kind=KIND_TEXT,
                     channel=channel,
                     text=message.text,
-                    payload={"text": message.text, "blocks": message.blocks},
+                    payload=message.payload(),
                     workspace_id=DEFAULT_WORKSPACE,
                     not_before=now,
                 )

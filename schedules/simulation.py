@@ -287,16 +287,19 @@ def _learn(
             if assignment is None or assignment.status != AssignmentStatus.OPEN:
                 continue
             at = clock.now() + timedelta(hours=rng.randint(1, 6))
+            scored = item.method == "assessment"
             done += record_completion(
                 session,
                 Completion(
                     assignment.person_id,
                     assignment.item_id,
                     at,
-                    "simulation",
+                    # An assessment's score comes from the LMS, as in real life (a typed
+                    # score would be self-reported and not count for a certification).
+                    "import" if scored else "simulation",
                     f"simulation:{assignment.id}",
                     # Assessments get a score, and not always a pass.
-                    score=float(rng.randint(60, 100)) if item.method == "assessment" else None,
+                    score=float(rng.randint(60, 100)) if scored else None,
                 ),
                 clock=FrozenClock(at),
             )

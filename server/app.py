@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
 from slack_bolt import App
 from slack_sdk import WebClient
@@ -48,6 +49,11 @@ def build_app(
         client=client or build_client(settings),
         token_verification_enabled=False,
         process_before_response=process_before_response,
+        # Listeners ack first, then finish their work here: Bolt's default of 5 threads
+        # would make a few slow listeners (a slow Slack API) delay every other ack.
+        listener_executor=ThreadPoolExecutor(
+            max_workers=settings.http_threads, thread_name_prefix="bolt-listener"
+        ),
     )
     handlers.register_all(app, HandlerContext(database=database, clock=clock, settings=settings))
     return app

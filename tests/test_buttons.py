@@ -386,7 +386,7 @@ def test_the_updated_dm_stays_within_block_kit_limits(dms, slack, fake, db):
 
     first, second = fake.calls_to("chat.update")
     for call in (first, second):
-        message = RenderedMessage(text=call.body["text"], blocks=call.body["blocks"])
+        message = RenderedMessage.from_payload(call.body)
         assert block_kit_problems(message) == []
     # The second update still shows the first click's snooze.
     blocks = {"blocks": second.body["blocks"]}

@@ -79,6 +79,38 @@ def test_the_working_on_it_budget_is_a_setting_below_slacks_three_seconds():
         Settings.from_env({"LEARNBOT_ACK_BUDGET_SECONDS": "3"})
 
 
+def test_the_web_server_limits_are_settings_with_sane_defaults():
+    defaults = Settings.from_env({})
+    assert (defaults.host, defaults.port) == ("0.0.0.0", 3000)
+    assert defaults.http_max_body_bytes == 1_000_000
+    assert defaults.http_max_requests == 100
+    assert defaults.http_header_timeout_seconds == 10.0
+    chosen = Settings.from_env(
+        {
+            "LEARNBOT_HOST": "127.0.0.1",
+            "LEARNBOT_HTTP_MAX_BODY_BYTES": "65536",
+            "LEARNBOT_HTTP_MAX_REQUESTS": "20",
+            "LEARNBOT_HTTP_THREADS": "4",
+            "LEARNBOT_HTTP_HEADER_TIMEOUT_SECONDS": "2.5",
+            "LEARNBOT_HTTP_BODY_TIMEOUT_SECONDS": "3",
+            "LEARNBOT_HTTP_KEEPALIVE_SECONDS": "1",
+        }
+    )
+    assert (chosen.host, chosen.http_max_body_bytes, chosen.http_max_requests) == (
+        "127.0.0.1",
+        65536,
+        20,
+    )
+    assert (chosen.http_threads, chosen.http_header_timeout_seconds) == (4, 2.5)
+    assert (chosen.http_body_timeout_seconds, chosen.http_keepalive_seconds) == (3.0, 1.0)
+    with pytest.raises(SettingsError, match="LEARNBOT_HTTP_MAX_BODY_BYTES must be at least 1"):
+        Settings.from_env({"LEARNBOT_HTTP_MAX_BODY_BYTES": "0"})
+    with pytest.raises(SettingsError, match="LEARNBOT_HTTP_THREADS must be a whole number"):
+        Settings.from_env({"LEARNBOT_HTTP_THREADS": "many"})
+    with pytest.raises(SettingsError, match="LEARNBOT_HTTP_BODY_TIMEOUT_SECONDS must be more"):
+        Settings.from_env({"LEARNBOT_HTTP_BODY_TIMEOUT_SECONDS": "0"})
+
+
 def test_secrets_are_not_in_the_settings_repr():
     settings = Settings.from_env({"SLACK_BOT_TOKEN": "xoxb-secret-1", "SLACK_SIGNING_SECRET": "s2"})
     assert "xoxb-secret-1" not in repr(settings) and "s2" not in repr(settings)
@@ -105,6 +137,21 @@ def test_demo_loads_the_examples_and_prints_a_real_report(tmp_path):
     roles = {line.split()[0] for line in by_role[2:5]}
     assert roles == {"engineer", "sales", "support"}
     assert all(line.strip().endswith("%") for line in by_role[2:5])
+    # Certifications are dated from the work (months ago), so they are recorded silently.
+    assert "recorded silently: old completions" in out
+    certs = subprocess.run(
+        [sys.executable, "bot.py", "--at", "2026-12-01T12:00:00Z", "certs"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    ).stdout
+    # Arjun passed the security quiz on 4 Jun 2026: a year from that day, not from the demo.
+    [arjun] = [line for line in certs.splitlines() if "arjun.reddy" in line and "Security" in line]
+    assert "Thu 4 Jun 2026" in arjun and "valid until Fri 4 Jun 2027" in arjun
+    assert "Wed 1 Dec 2027" not in certs
     # Running it again is idempotent: nothing new is added.
     again = subprocess.run(
         [sys.executable, "bot.py", "demo"],

@@ -43,11 +43,58 @@ def test_missing_field_is_reported_at_the_entry():
 
 
 def test_bad_duration_names_the_units():
-    text = PROGRAMS.replace("valid_for: 1y", "valid_for: 12 months")
+    text = PROGRAMS.replace("valid_for: 1y", "valid_for: 12 fortnights")
     [problem] = problems_of(text)
-    line = line_of(text, "12 months")
+    line = line_of(text, "12 fortnights")
     assert problem.startswith(f"programs.yml:{line}: certifications.safe-worker.valid_for:")
-    assert "bad duration '12 months'" in problem and "30d, 2w or 1y" in problem
+    assert "bad duration '12 fortnights'" in problem and "30d, 2w, 6mo or 1y" in problem
+
+
+@pytest.mark.parametrize(
+    ("written", "months", "days"),
+    [
+        ("1y", 12, 0),
+        ("2 years", 24, 0),
+        ("18mo", 18, 0),
+        ("6 months", 6, 0),
+        ("1 month", 1, 0),
+        ("2w", 0, 14),
+        ("90d", 0, 90),
+        ("365d", 0, 365),
+    ],
+)
+def test_certification_periods_count_calendar_units(written, months, days):
+    text = PROGRAMS.replace("valid_for: 1y", f"valid_for: {written}")
+    spec = parse_curriculum(text, "programs.yml").config.certifications["safe-worker"]
+    assert (spec.valid_for.months, spec.valid_for.days) == (months, days)
+
+
+def test_m_for_a_certification_period_is_refused_as_ambiguous():
+    """In send_window and the other windows m means minutes; months are written mo."""
+    text = PROGRAMS.replace("valid_for: 1y", "valid_for: 6m")
+    [problem] = problems_of(text)
+    assert problem.startswith(
+        f"programs.yml:{line_of(text, '6m')}: certifications.safe-worker.valid_for:"
+    )
+    assert "'m' is ambiguous" in problem and "6mo" in problem
+    hours = problems_of(PROGRAMS.replace("valid_for: 1y", "valid_for: 48h"))
+    assert "days, weeks, months or years" in hours[0]
+    # ...and windows still take minutes and hours, not months.
+    window = problems_of(
+        PROGRAMS.replace("organisation:", "cadence:\n  send_window: 1mo\norganisation:")
+    )
+    assert "bad duration '1mo'" in window[0] and "90m or 4h" in window[0]
+
+
+def test_self_reported_scores_need_a_minimum_score():
+    text = PROGRAMS.replace(
+        "items: [safety, {item: safety-quiz, min_score: 80}]",
+        "items: [{item: safety, self_reported_scores: true}, "
+        "{item: safety-quiz, min_score: 80, self_reported_scores: true}]",
+    )
+    [problem] = problems_of(text)
+    assert "certifications.safe-worker.items[0]" in problem
+    assert "self_reported_scores only matters with a min_score" in problem
 
 
 def test_unknown_prerequisite():

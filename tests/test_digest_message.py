@@ -15,6 +15,7 @@ from learning.digest import Digest, DigestItem
 from messages import ids
 from messages.digest import due_phrase, duration, render_digest
 from messages.limits import block_kit_problems
+from messages.mrkdwn import Mrkdwn
 from messages.render import render_outbox
 from messages.rendered import RenderedMessage
 
@@ -400,7 +401,7 @@ def test_validator_catches_element_limits_and_empty_text() -> None:
     snooze["options"][0]["value"] = "v" * 151
     snooze["action_id"] = ids.DIGEST_DONE
 
-    problems = block_kit_problems(RenderedMessage(text=" ", blocks=message.blocks))
+    problems = block_kit_problems(RenderedMessage(text=Mrkdwn(" "), blocks=message.blocks))
     assert "fallback text is empty" in problems
     assert "block 5 (actions) element 0: text has 76 characters, limit 75" in problems
     assert "block 5 (actions) element 1: option 0 value has 151 characters, limit 150" in problems
@@ -494,7 +495,7 @@ def test_digests_stored_before_the_mentor_offer_still_read_and_render() -> None:
 
 def test_render_outbox_text_kind_and_unknown_kinds() -> None:
     plain = render_outbox("text", {"text": "Welcome to learnbot"})
-    assert plain == RenderedMessage(text="Welcome to learnbot", blocks=[])
+    assert plain == RenderedMessage(text=Mrkdwn("Welcome to learnbot"), blocks=[])
     blocks = render_digest(SAMPLE).blocks[:2]
     assert render_outbox("text", {"text": "hi", "blocks": blocks}).blocks == blocks
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from alembic.script import ScriptDirectory
 from sqlalchemy import event, select, text
 
 from bot import DEMO_AT
 from learning.actions import complete_assignment
 from models import Assignment, Person
+from models.db import alembic_config
 from tests.conftest import EXAMPLES
 from tests.dates_support import (
     Ticker,
@@ -341,12 +343,17 @@ def test_upgrading_keeps_every_stored_date_and_sends_nothing(cli, write, clock, 
     clock.set(datetime(2026, 11, 3, 0, 30, tzinfo=UTC))  # Mon 2 in New York, Tue 3 in London
     assert cli("load-config", write("programs.yml", PROGRAMS)).code == 0
     assert cli("import-people", write("people.csv", people())).code == 0
-    # A database as 0008 left it, with the dates the old rules drifted to.
+    # A database as the revision before 0009 left it, with the dates the old rules
+    # drifted to.
+    before_0009 = ScriptDirectory.from_config(alembic_config(db.engine)).get_revision("0009")
     with db.engine.begin() as conn:
         conn.execute(text("UPDATE assignment SET due_date = '2026-11-09' WHERE required"))
         for column in NEW_COLUMNS:
             conn.execute(text(f"ALTER TABLE assignment DROP COLUMN {column}"))
-        conn.execute(text("UPDATE alembic_version SET version_num = '0008'"))
+        conn.execute(
+            text("UPDATE alembic_version SET version_num = :v"),
+            {"v": before_0009.down_revision},
+        )
     db.upgrade()
     assert db.is_current()
     lea = assignment_of(db, "lea@x.io", "compliance")

@@ -380,7 +380,7 @@ def test_a_request_reaches_the_manager_and_approving_it_extends_the_item(
     )
     assert "went to Ana" in ephemerals(fake, "U0DAN")[0]
     [card] = fake.messages("U0ANA")
-    assert block_kit_problems(RenderedMessage(card["text"], card["blocks"])) == []
+    assert block_kit_problems(RenderedMessage.from_payload(card)) == []
     for fact in ("Dan", "Safety training", "Thu 5 Mar", "Fri 20 Mar", "Release week"):
         assert fact in json.dumps(card["blocks"], ensure_ascii=False)
 

@@ -394,7 +394,7 @@ def test_a_request_goes_to_the_learners_manager_with_approve_and_decline(org, cl
     assert (asked.approver_name, asked.delivered) == ("Ana", True)
     [card] = dms_to(db, "U0ANA")
     assert card.kind == "text"
-    message = RenderedMessage(text=card.payload["text"], blocks=card.payload["blocks"])
+    message = RenderedMessage.from_payload(card.payload)
     assert block_kit_problems(message) == []
     shown = str(card.payload["blocks"])
     for fact in ("Dan", "Safety training", "Thu 5 Mar", "Fri 20 Mar", "Release week"):

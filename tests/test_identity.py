@@ -3,7 +3,7 @@
 import itertools
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 
 from learning.errors import NotFound
 from learning.identity import (
@@ -15,6 +15,7 @@ from learning.identity import (
 )
 from models import Person
 from tests.chat_support import setup_org
+from tests.conftest import ON_POSTGRES
 
 
 @pytest.fixture
@@ -35,6 +36,27 @@ def test_a_slack_user_is_found_by_id_in_any_case(org, db):
         assert person_by_slack_id(session, "u0ana").email == "ana@x.io"
         assert person_by_slack_id(session, "U0NOBODY") is None
         assert person_by_slack_id(session, "U0ANA", workspace_id="T-other") is None
+
+
+@pytest.mark.skipif(ON_POSTGRES, reason="PostgreSQL plans from statistics; SQLite's is fixed")
+def test_a_slack_user_is_looked_up_by_the_slack_id_index_not_the_whole_workspace(org, db):
+    statements = []
+
+    def remember(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        statements.append((statement, parameters))
+
+    event.listen(db.engine, "before_cursor_execute", remember)
+    try:
+        with db.session() as session:
+            assert person_by_slack_id(session, "U0ANA") is not None
+    finally:
+        event.remove(db.engine, "before_cursor_execute", remember)
+    [(statement, parameters)] = [(s, p) for s, p in statements if "FROM person" in s]
+    with db.engine.connect() as conn:
+        plan = [
+            row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+        ]
+    assert any("USING INDEX ix_person_slack_user_id" in step for step in plan), plan
 
 
 def test_an_unknown_slack_user_gets_a_message_saying_what_to_do(org, db):

@@ -149,7 +149,10 @@ def test_the_shortcut_opens_the_kudos_form_with_the_messages_author_preselected(
     )
     context = text_of(view)
     assert f"On <@UBOB>'s message in <#{CHANNEL}>" in context
-    assert "Shipped the <https://docs.k.io/deploy|deploy guide> &amp; fixed" in context
+    # The message's own markup is quoted as the words people saw, never re-posted as
+    # markup: a link's label cannot hide where it goes (this used to pass the link on).
+    assert "Shipped the deploy guide (https://docs.k.io/deploy) &amp; fixed" in context
+    assert "<https://" not in context
     assert json.loads(view["private_metadata"]) == {"c": CHANNEL, "ts": BOBS_MESSAGE["ts"]}
 
 
@@ -169,13 +172,19 @@ def test_a_shortcut_on_a_bots_message_or_your_own_opens_with_nobody_preselected(
     assert "On a message in" in text_of(view)
 
 
-def test_a_long_message_is_quoted_by_its_start_without_breaking_a_mention(kudo):
-    # The quote stops at 150 characters, which falls inside the mention.
+def test_a_long_message_is_quoted_by_its_start_with_mentions_as_names(kudo):
+    # The quote stops at 150 characters, which falls inside the mentioned name; the
+    # mention is quoted as the person's name, not as markup (it used to be cut away).
     text = "x" * 145 + " <@UPAT> for the pairing " + "y" * 200
     assert kudo.shortcut("UANN", {**BOBS_MESSAGE, "text": text}).status == 200
     quoted = text_of(kudo.opened())
-    assert "“" + "x" * 145 + "…”" in quoted
+    assert "“" + "x" * 145 + " @Pa…”" in quoted
     assert "<@UP" not in quoted
+    kudo.fake.clear_calls()
+    assert (
+        kudo.shortcut("UANN", {**BOBS_MESSAGE, "text": "Thanks <@UPAT> and <!here>"}).status == 200
+    )
+    assert "“Thanks @Pat Private and @here”" in text_of(kudo.opened())
 
 
 def test_someone_learnbot_does_not_know_is_told_so_instead_of_the_form(kudo, db):

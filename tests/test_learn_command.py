@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from handlers.commands import Outcome, reply_within
+from handlers.commands import Outcome, changes_something, reply_within
 from learning import command_parser as parser
 from learning.command_parser import UsageError, parse_command
 from learning.curriculum import Escalation, LadderStep, ProgramSettings
@@ -225,7 +225,7 @@ def reply(response: Any) -> dict[str, Any]:
     body = json.loads(response.body)
     assert body["response_type"] == "ephemeral"
     assert body["text"].strip()
-    assert block_kit_problems(RenderedMessage(body["text"], body.get("blocks", []))) == []
+    assert block_kit_problems(RenderedMessage.from_payload(body)) == []
     return body
 
 
@@ -674,3 +674,69 @@ def test_a_slow_answer_is_acked_at_once_and_delivered_through_respond():
     assert [r["text"] for r in responses] == [replies.back_message().text]
     assert responses[0]["response_type"] == "ephemeral"
     assert len(followed) == 1
+
+
+# --- production mode: a write acks first, and answers through response_url -----------------
+
+
+@pytest.fixture
+def production(db, clock, cli, write, programs_file, fake_slack) -> SlackRequests:
+    """``/learn`` on an app as ``bot.py run`` builds it (the listener finishes after the ack)."""
+    assert cli("load-config", programs_file).code == 0
+    assert cli("import-people", write("people.csv", people_csv(*PEOPLE))).code == 0
+    app = build_app(
+        slack_settings(fake_slack.base_url, signing_secret=SECRET, admins=ADMINS),
+        database=db,
+        clock=clock,
+    )
+    return SlackRequests(app, signing_secret=SECRET)
+
+
+def test_a_write_acks_empty_at_once_and_answers_through_response_url(production, fake_slack):
+    response_url = f"{fake_slack.base_url}commands.respond"
+    response = production.command("snooze shadow 3d", user_id="UADA", response_url=response_url)
+    assert (response.status, response.body) == (200, "")
+    [answer] = fake_slack.wait_for_calls("commands.respond", 1)
+    assert answer.body["response_type"] == "ephemeral"
+    assert answer.body["replace_original"] is False
+    snoozed = "Snoozed *Shadow a colleague*: no reminders about it until Thu 5 Mar."
+    assert snoozed in answer.body["text"]
+    # Then, as after any answer, Ada's App Home is refreshed (and this test's work ends).
+    [home] = fake_slack.wait_for_calls("views.publish", 1)
+    assert home.body["user_id"] == "UADA"
+
+
+def test_a_read_still_answers_in_the_ack_in_production(production, fake_slack):
+    response_url = f"{fake_slack.base_url}commands.respond"
+    response = production.command("due", user_id="UANN", response_url=response_url)
+    assert "Welcome and introductions" in reply(response)["text"]
+    assert fake_slack.calls_to("commands.respond") == []
+
+
+@pytest.mark.parametrize(
+    ("text", "writes"),
+    [
+        ("done intro", True),
+        ("snooze intro 3d", True),
+        ("away until 2026-03-20", True),
+        ("back", True),
+        ("kudos <@UADA|ada> for the demo", True),
+        ("privacy private", True),
+        ("privacy", False),
+        ("leaderboard join", True),
+        ("leaderboard", False),
+        ("mentor off", True),
+        ("mentor", False),
+        ("admin assign ann@acme.test intro", True),
+        ("admin waive ann@acme.test intro done elsewhere", True),
+        ("admin reload", False),  # may take long: keeps the ack budget ("working on it")
+        ("admin report", False),
+        ("", False),
+        ("due", False),
+        ("help", False),
+        ("certs", False),
+        ("dance", False),
+    ],
+)
+def test_which_commands_ack_first(text, writes):
+    assert changes_something(text) is writes

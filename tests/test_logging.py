@@ -6,7 +6,9 @@ import io
 import json
 import logging
 import socket
+import time
 from collections.abc import Iterator
+from urllib.parse import urlencode
 
 import pytest
 
@@ -19,6 +21,7 @@ TOKEN = "xoxb-1111-2222-SeCrEtToKeN"
 SIGNING_SECRET = "8f14e45fceea167a5a36dedd4bea2543"
 DB_PASSWORD = "Db-Pa55word-x"
 FORMATS = ["text", "json"]
+FORM = "application/x-www-form-urlencoded"
 
 
 @pytest.fixture
@@ -197,3 +200,133 @@ def test_an_unexpected_failure_is_logged_masked_and_exits_1(cli, monkeypatch):
 def test_the_log_handler_goes_away_when_the_command_ends(cli):
     assert cli("report", env={"LOG_FORMAT": "json"}).code == 0
     assert "learnbot" not in [handler.get_name() for handler in logging.getLogger().handlers]
+
+
+# --- requests: no response_url, token or refused body in the logs ------------------------
+
+LEGACY_TOKEN = "LeGaCyVeRiFiCaTiOn"
+RESPONSE_PATH = "T0TEAM/1234567/ReSpOnSeUrLsEcReT"
+
+
+def _signed(app, body: str, *, secret: str, content_type: str):  # type: ignore[no-untyped-def]
+    from slack_bolt import BoltRequest
+    from slack_sdk.signature import SignatureVerifier
+
+    timestamp = str(int(time.time()))
+    signature = SignatureVerifier(secret).generate_signature(timestamp=timestamp, body=body)
+    headers = {
+        "content-type": [content_type],
+        "x-slack-request-timestamp": [timestamp],
+        "x-slack-signature": [signature],
+    }
+    return app.dispatch(BoltRequest(body=body, headers=headers)), signature
+
+
+@pytest.mark.parametrize("log_format", FORMATS)
+def test_a_request_refused_for_its_signature_is_logged_without_its_body(db, clock, log_format):
+    from server.app import build_app
+    from tests.helpers import slack_settings
+
+    stream = io.StringIO()
+    configure_logging(
+        stream=stream, level="DEBUG", log_format=log_format, secrets=(SIGNING_SECRET,)
+    )
+    try:
+        with FakeSlack() as fake:
+            settings = slack_settings(fake.base_url, signing_secret=SIGNING_SECRET)
+            app = build_app(settings, database=db, clock=clock, process_before_response=True)
+            body = urlencode(
+                {
+                    "token": LEGACY_TOKEN,
+                    "team_id": "T0TEAM",
+                    "user_id": "U0ANY",
+                    "command": "/learn",
+                    "text": "kudos <@U0BOB> for my private words",
+                    "response_url": f"https://hooks.slack.com/commands/{RESPONSE_PATH}",
+                    "trigger_id": "1.2.3",
+                }
+            )
+            response, signature = _signed(
+                app, body, secret="not-the-signing-secret", content_type=FORM
+            )
+    finally:
+        remove_logging()
+    assert response.status == 401
+    logged = stream.getvalue()
+    assert "Invalid request signature detected: request refused" in logged
+    for leak in ("ReSpOnSeUrLsEcReT", LEGACY_TOKEN, "private words", signature, SIGNING_SECRET):
+        assert leak not in logged
+    if log_format == "json":
+        assert all(isinstance(event, dict) for event in _json_lines(logged))
+
+
+@pytest.mark.parametrize("log_format", FORMATS)
+def test_a_response_url_is_masked_where_slack_sdk_logs_it(db, clock, log_format):
+    """An answer sent through a click's ``response_url`` (the SDK logs its url and body
+    at DEBUG) leaves the url masked; the answer itself still arrives."""
+    from messages import ids
+    from server.app import build_app
+    from tests.helpers import slack_settings
+
+    stream = io.StringIO()
+    configure_logging(stream=stream, level="DEBUG", log_format=log_format)
+    try:
+        with FakeSlack() as fake:
+            settings = slack_settings(fake.base_url, signing_secret=SIGNING_SECRET)
+            app = build_app(settings, database=db, clock=clock, process_before_response=True)
+            payload = {
+                "type": "block_actions",
+                "token": LEGACY_TOKEN,
+                "team": {"id": "T0TEAM"},
+                "user": {"id": "U0ANY"},
+                "api_app_id": "A0APP",
+                "trigger_id": "1.2.3",
+                "container": {"type": "message", "channel_id": "C0PEER", "message_ts": "1.2"},
+                "channel": {"id": "C0PEER"},
+                "response_url": f"{fake.base_url}actions/{RESPONSE_PATH}",
+                "actions": [
+                    {"type": "button", "action_id": ids.PEER_CAN_HELP, "value": "not-an-id"}
+                ],
+            }
+            response, _ = _signed(
+                app,
+                urlencode({"payload": json.dumps(payload)}),
+                secret=SIGNING_SECRET,
+                content_type=FORM,
+            )
+            [answer] = fake.calls_to(f"actions/{RESPONSE_PATH}")
+    finally:
+        remove_logging()
+    assert response.status == 200
+    assert "no longer works" in answer.body["text"]
+    # The fake Slack server's own access log names the path it was asked for.
+    logged = "\n".join(line for line in stream.getvalue().splitlines() if "tests.fakes" not in line)
+    assert "actions/***" in logged  # the SDK's request line is there, its url masked
+    for leak in ("ReSpOnSeUrLsEcReT", LEGACY_TOKEN):
+        assert leak not in logged
+
+
+@pytest.mark.parametrize(
+    ("text", "kept", "gone"),
+    [
+        (
+            "token=abc123&team_id=T1&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands"
+            "%2FT1%2F1%2FsEcReT&text=hi",
+            "team_id=T1",
+            ("abc123", "sEcReT"),
+        ),
+        ("{'token': 'abc123', 'response_url': 'https://x.test/1', 'n': 1}", "'n': 1", ("abc123",)),
+        (
+            '{"response_url":"https:\\/\\/hooks.slack.com\\/actions\\/T1\\/2\\/sEcReT"}',
+            "{",
+            ("sEcReT",),
+        ),
+        ("posting to https://hooks.slack.com/services/T1/B2/sEcReT failed", "failed", ("sEcReT",)),
+        ("tokens revoked in T1; the bot token is unaffected", "the bot token is unaffected", ()),
+    ],
+)
+def test_response_urls_webhooks_and_token_fields_are_masked(text, kept, gone):
+    masked = Redactor()(text)
+    assert kept in masked
+    for secret in gone:
+        assert secret not in masked

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import urllib.request
 from collections.abc import Iterator
 from datetime import timedelta
@@ -16,7 +15,7 @@ from delivery.metrics import Histogram
 from learning.clock import FrozenClock
 from models.db import Database
 from server.app import build_app, health
-from server.http import make_server
+from server.http import start_server
 from tests.conftest import ON_POSTGRES
 from tests.fakes.slack_api import FakeSlack
 from tests.helpers import slack_settings
@@ -26,19 +25,15 @@ from tests.outbox_support import dms, make_sender, put
 def serve(database: Database, clock: FrozenClock, fake: FakeSlack) -> Iterator[str]:
     """A web process as ``bot.py run --no-scheduler`` builds it, on a random port."""
     settings = slack_settings(fake.base_url, signing_secret="s")
-    server = make_server(
-        build_app(settings, database=database, clock=clock),
+    with start_server(
+        settings=settings,
         host="127.0.0.1",
         port=0,
         health=lambda: health(database),
         metrics=lambda: metrics.render(database, now=clock.now()),
-    )
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+        slack=build_app(settings, database=database, clock=clock),
+    ) as server:
+        yield server.url
 
 
 @pytest.fixture

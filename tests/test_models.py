@@ -9,7 +9,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import exc, select, text
 from sqlmodel import SQLModel
 
-from models import Assignment, AuditEntry, Person
+from models import Assignment, AuditEntry, Certification, CertificationAward, Person
 from models.db import SchemaOutOfDate, alembic_config, open_database, redact_url
 from tests.conftest import ON_POSTGRES
 
@@ -129,3 +129,60 @@ def test_upgrading_a_database_with_data_keeps_it(tmp_path):
         ann = session.scalars(select(Person)).one()
         assert ann.email == "a@x.io"
         assert session.scalars(select(Assignment.ladder_step)).one() == 0
+
+
+def test_upgrading_turns_stored_years_into_calendar_years_and_keeps_award_dates(tmp_path):
+    """0010: 365-day multiples (the old parser's ``1y``, ``2y``) become calendar years;
+    other day counts stay days; award dates are not touched."""
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    database = open_database(url)
+    command.upgrade(alembic_config(database.engine), "0008")
+    with database.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO certification (id, key, title, valid_days, recertify_window_days, "
+                "grace_days, active) VALUES (1, 'one-year', 'One year', 365, 30, 14, 1), "
+                "(2, 'two-years', 'Two years', 730, 60, 365, 1), "
+                "(3, 'ninety-days', 'Ninety days', 90, 14, 0, 1)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO person (id, workspace_id, email, name, role, team, "
+                "role_start_date, active, is_admin, created_at, updated_at) VALUES "
+                "(1, 'default', 'a@x.io', 'Ann', 'engineer', '', '2026-03-02', 1, 0, "
+                "'2026-03-02 09:00:00', '2026-03-02 09:00:00')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO certification_award (id, person_id, certification_id, cycle, "
+                "awarded_at, expires_at) VALUES "
+                "(1, 1, 2, 0, '2026-12-01 12:00:00', '2028-11-30 12:00:00')"
+            )
+        )
+
+    database.upgrade()
+
+    with database.session() as session:
+        periods = session.execute(
+            select(
+                Certification.key,
+                Certification.valid_months,
+                Certification.valid_days,
+                Certification.recertify_window_months,
+                Certification.recertify_window_days,
+                Certification.grace_months,
+                Certification.grace_days,
+            ).order_by(Certification.id)
+        ).all()
+        award = session.scalars(select(CertificationAward)).one()
+    assert [tuple(row) for row in periods] == [
+        ("one-year", 12, 0, 0, 30, 0, 14),
+        ("two-years", 24, 0, 0, 60, 12, 0),
+        ("ninety-days", 0, 90, 0, 14, 0, 0),
+    ]
+    assert (award.awarded_at, award.expires_at) == (
+        datetime(2026, 12, 1, 12, 0, tzinfo=UTC),
+        datetime(2028, 11, 30, 12, 0, tzinfo=UTC),
+    )

@@ -317,7 +317,7 @@ def test_the_prompt_is_posted_once_in_the_community_channel_and_names_nobody(org
     for name in (*NAMES, *SLACK_IDS):
         assert name not in said
     assert (prompt.local_date, prompt.channel, prompt.learners_due) == (TUESDAY, CHANNEL, 4)
-    assert block_kit_problems(RenderedMessage(post["text"], post["blocks"])) == []
+    assert block_kit_problems(RenderedMessage.from_payload(post)) == []
 
 
 @pytest.mark.parametrize(
@@ -503,7 +503,7 @@ def test_the_intro_is_posted_once_in_the_prompts_thread_naming_only_public_peopl
     assert "<@UANN> offered to help" in said
     assert "<@UBOB> and <@UCAT> are learning it" in said
     assert "UPAT" not in said and "Pat" not in said
-    assert block_kit_problems(RenderedMessage(intro["text"], intro["blocks"])) == []
+    assert block_kit_problems(RenderedMessage.from_payload(intro)) == []
     [prompt] = prompts(db)
     assert prompt.followed_up_at == IN_WINDOW + timedelta(days=1, minutes=5)
     # A later click is still noted, and told the introductions are already made.

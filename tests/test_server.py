@@ -1,7 +1,6 @@
 """The bot process over HTTP: Bolt's real pipeline with real Slack signatures."""
 
 import json
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -10,7 +9,7 @@ import pytest
 from slack_sdk.signature import SignatureVerifier
 
 from server.app import build_app, health
-from server.http import make_server
+from server.http import start_server
 from tests.fakes.slack_api import FakeSlack
 from tests.helpers import slack_settings
 
@@ -22,12 +21,10 @@ def served(db, clock):
     with FakeSlack() as fake:
         settings = slack_settings(fake.base_url, signing_secret=SECRET)
         app = build_app(settings, database=db, clock=clock)
-        server = make_server(app, host="127.0.0.1", port=0, health=lambda: health(db))
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-        server.shutdown()
-        server.server_close()
+        with start_server(
+            settings=settings, host="127.0.0.1", port=0, health=lambda: health(db), slack=app
+        ) as server:
+            yield server.url
 
 
 def post(url: str, body: str, headers: dict[str, str]) -> tuple[int, str]:

@@ -15,7 +15,7 @@ from slack_sdk import WebClient
 
 from handlers.context import HandlerContext
 from handlers.digest_dm import update_digest_dm
-from handlers.replies import MAX_ID, message_location, parse_id, refresh_home, tell, user_message
+from handlers.replies import MAX_ID, error_text, message_location, parse_id, refresh_home, tell
 from learning.actions import my_assignment, org_timezone, snooze_assignment, unit_of_work
 from learning.clock import local_date
 from learning.errors import LearnbotError
@@ -23,12 +23,15 @@ from learning.identity import require_person
 from messages import ids
 from messages.digest import short_day
 from messages.modals import DoneModalMetadata, done_modal
+from messages.mrkdwn import Mrkdwn, md
 from models import AssignmentStatus
 
 log = logging.getLogger(__name__)
 
-BROKEN_BUTTON = "That button no longer works. Open the learnbot Home tab for your current items."
-ALREADY_DONE = "“{title}” is already marked done. Nothing more to do."
+BROKEN_BUTTON = Mrkdwn(
+    "That button no longer works. Open the learnbot Home tab for your current items."
+)
+ALREADY_DONE = Mrkdwn("“{title}” is already marked done. Nothing more to do.")
 
 
 def register(app: App, ctx: HandlerContext) -> None:
@@ -77,7 +80,7 @@ def open_done_modal(
             done = assignment.status == AssignmentStatus.COMPLETED
             title, method, url = item.title, item.method, item.url
     except LearnbotError as error:
-        tell(client, user_id=user_id, channel_id=channel_id, text=user_message(error))
+        tell(client, user_id=user_id, channel_id=channel_id, text=error_text(error))
         return
     if done:
         # An old DM (or a second device) still shows the buttons: catch the DM up.
@@ -123,10 +126,15 @@ def snooze_chosen(
                 default_zone=zone,
             )
     except LearnbotError as error:
-        tell(client, user_id=user_id, channel_id=channel_id, text=user_message(error))
+        tell(client, user_id=user_id, channel_id=channel_id, text=error_text(error))
         return
     if not update_digest_dm(client, ctx, person=person, channel_id=channel_id, ts=ts):
         today = local_date(ctx.clock.now(), zone)
         back = short_day(local_date(until, zone), today)
-        tell(client, user_id=user_id, channel_id=channel_id, text=f"Snoozed until {back}.")
+        tell(
+            client,
+            user_id=user_id,
+            channel_id=channel_id,
+            text=md("Snoozed until {back}.", back=back),
+        )
     refresh_home(client, ctx, person)

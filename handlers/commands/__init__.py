@@ -1,15 +1,24 @@
 """The ``/learn`` slash command: parse, act through one domain call, answer in the ack.
 
-The answer travels in the ack body as an ephemeral message, so Slack shows it at once
-and nothing else needs the ``response_url``. The work runs on a small thread pool with
-a budget below Slack's 3-second limit: when it is late (a reload of a big organisation),
-the ack says "working on it" and the answer follows through ``respond``.
+A command that only reads travels in the ack body as an ephemeral message, so Slack
+shows it at once and nothing else needs the ``response_url``. The work runs on a small
+thread pool with a budget below Slack's 3-second limit: when it is late (a reload of a
+big organisation), the ack says "working on it" and the answer follows through
+``respond``.
+
+A command that changes something (done, snooze, away, back, kudos, a setting, admin
+assign and waive) acks at once, empty, and answers through ``respond`` when its unit of
+work has committed: a write that waits for the database (the scheduler writing, on
+SQLite) never holds the ack. On an app built with ``process_before_response=True``
+(FaaS hosts, and the tests) the request is not answered before the work is done anyway,
+so there every answer stays in the ack.
 
 An admin command refused to a known person is checked once more against Slack when
 ``LEARNBOT_ADMINS`` contains ``slack-admins``: people imported from CSV learn their
 Slack workspace role only from a ``user_change`` event, so ``users.info`` is asked (and
 its answer stored, audited) before the refusal stands. If Slack cannot answer, the
-refusal stands.
+refusal stands. Slack's answer, or its failure, is remembered for a while
+(``handlers.user_lookups``): repeated refusals ask once.
 
 No input reaches the person as a stack trace or an HTTP 500 (Slack shows that as
 "dispatch_failed"): typed domain errors become their message, anything else is logged
@@ -28,6 +37,7 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from handlers import registry
@@ -35,6 +45,7 @@ from handlers.commands.leaderboard import leaderboard_reply
 from handlers.commands.mentoring import mentoring_reply
 from handlers.context import HandlerContext
 from handlers.replies import refresh_home
+from handlers.user_lookups import UserLookups
 from learning import actions, certifications, identity, kudos, members
 from learning import command_parser as parser
 from learning.clock import Clock, local_date
@@ -59,6 +70,15 @@ from models import Person
 log = logging.getLogger(__name__)
 
 WORKERS = 8
+WRITES = (
+    parser.MarkDone,
+    parser.Snooze,
+    parser.SetAway,
+    parser.SetBack,
+    parser.GiveKudos,
+    parser.AdminAssign,
+    parser.AdminWaive,
+)
 COMPLETION_SOURCE = "slack_command"
 
 
@@ -73,19 +93,22 @@ class Outcome:
 def register(app: App, ctx: HandlerContext) -> None:
     """Add the ``/learn`` listener to ``app``."""
     pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="learn-command")
+    lookups = UserLookups(ctx.clock)
 
     def handle_learn_command(
         ack: Ack, respond: Respond, command: dict[str, Any], client: WebClient
     ) -> None:
         user_id = str(command.get("user_id") or "")
         text = command.get("text")
+        text = text if isinstance(text, str) else ""
         reply_within(
-            lambda: answer(ctx, user_id, text if isinstance(text, str) else "", client=client),
+            lambda: answer(ctx, user_id, text, client=client, lookups=lookups),
             ack=ack,
             respond=respond,
             after=lambda outcome: _refresh_homes(client, ctx, outcome),
             pool=pool,
             budget=ctx.settings.ack_budget_seconds,
+            ack_first=not app.process_before_response and changes_something(text),
         )
 
     app.command(registry.LEARN)(handle_learn_command)
@@ -99,8 +122,12 @@ def reply_within(
     after: Callable[[Outcome], None],
     pool: ThreadPoolExecutor,
     budget: float,
+    ack_first: bool = False,
 ) -> None:
     """Ack with ``work``'s answer if it is ready within ``budget`` seconds, else later.
+
+    With ``ack_first`` the ack is empty and immediate, and the answer always follows
+    through ``respond``.
 
     Args:
         work: Computes the reply; must not raise (``answer`` never does).
@@ -109,8 +136,13 @@ def reply_within(
         after: Follow-up work once the person has their answer (App Home refreshes).
         pool: Where ``work`` runs.
         budget: Seconds to wait before acking with "working on it".
+        ack_first: Ack at once, empty; answer through ``respond``.
     """
     future = pool.submit(work)
+    if ack_first:
+        ack()
+        future.add_done_callback(lambda done: _respond_late(respond, after, done))
+        return
     try:
         outcome = future.result(timeout=budget)
     except FutureTimeout:
@@ -119,6 +151,26 @@ def reply_within(
         return
     _ack(ack, outcome.message)
     _follow_up(after, outcome)
+
+
+def changes_something(text: str) -> bool:
+    """Whether ``/learn text`` writes (and so acks first); unparsable text does not.
+
+    ``admin reload`` writes too, but can take long: it keeps the ack budget, so the
+    admin sees "working on it" rather than nothing.
+    """
+    try:
+        command = parser.parse_command(text)
+    except parser.UsageError:
+        return False
+    match command:
+        case (
+            parser.SetPrivacy(public=choice)
+            | parser.ShowLeaderboard(join=choice)
+            | parser.SetMentoring(available=choice)
+        ):
+            return choice is not None  # no word: only shows the setting
+    return isinstance(command, WRITES)
 
 
 def _ack(ack: Callable[..., Any], message: RenderedMessage) -> None:
@@ -137,7 +189,7 @@ def _respond_late(
             replace_original=False,
         )
     except Exception:  # this thread has nobody else to tell; the log is the record
-        log.exception("could not deliver a late /learn answer")
+        log.exception("could not deliver a /learn answer through respond")
         return
     _follow_up(after, outcome)
 
@@ -155,22 +207,28 @@ def _refresh_homes(client: WebClient, ctx: HandlerContext, outcome: Outcome) -> 
 
 
 def answer(
-    ctx: HandlerContext, slack_user_id: str, text: str, *, client: WebClient | None = None
+    ctx: HandlerContext,
+    slack_user_id: str,
+    text: str,
+    *,
+    client: WebClient | None = None,
+    lookups: UserLookups | None = None,
 ) -> Outcome:
     """The reply to ``/learn text`` typed by ``slack_user_id``; never raises.
 
     ``client`` (Bolt's) lets a refused admin command check the person's Slack workspace
     role with ``users.info`` first; without it the stored role is all there is.
+    ``lookups`` remembers those answers (without it, each refusal asks again).
     """
     try:
-        command = parser.parse_command(text)
+        command = parser.parse_command(text, name_of=lambda user_id: _name_of(ctx, user_id))
     except parser.UsageError as error:
         return Outcome(replies.usage_message(error))
     if isinstance(command, parser.ShowHelp):
         return Outcome(replies.help_message())
     try:
         with actions.unit_of_work(ctx.database) as session:
-            return _run(ctx, session, slack_user_id, command, client)
+            return _run(ctx, session, slack_user_id, command, client, lookups)
     except actions.AmbiguousItem as error:
         return Outcome(replies.ambiguous_message(error.text, error.candidates))
     except ValidationFailed as error:
@@ -182,12 +240,25 @@ def answer(
         return Outcome(replies.failed_message())
 
 
+def _name_of(ctx: HandlerContext, slack_user_id: str) -> str | None:
+    """The name learnbot has for a Slack user (a mention typed in a kudos reason is
+    stored as "@Their Name"); None when learnbot does not know them."""
+    try:
+        with ctx.database.session(dry_run=True) as session:
+            person = identity.person_by_slack_id(session, slack_user_id)
+            return person.name if person is not None else None
+    except SQLAlchemyError:  # the name is a nicety; Slack's own label will do
+        log.warning("could not look up the name of %s for a kudos reason", slack_user_id)
+        return None
+
+
 def _run(
     ctx: HandlerContext,
     session: Session,
     slack_user_id: str,
     command: parser.Command,
     client: WebClient | None = None,
+    lookups: UserLookups | None = None,
 ) -> Outcome:
     person = identity.person_by_slack_id(session, slack_user_id)
     if person is not None and not person.active:
@@ -198,7 +269,7 @@ def _run(
             person is not None
             and client is not None
             and identity.slack_admins_count(admins)
-            and _refresh_slack_role(ctx, session, client, person)
+            and _refresh_slack_role(ctx, session, client, person, lookups)
             and identity.is_admin(person, slack_user_id=slack_user_id, admins=admins)
         ):
             return Outcome(replies.admin_only_message())
@@ -209,6 +280,25 @@ def _run(
 
 
 def _refresh_slack_role(
+    ctx: HandlerContext,
+    session: Session,
+    client: WebClient,
+    person: Person,
+    lookups: UserLookups | None,
+) -> bool:
+    """``_ask_slack_for_role``, unless Slack answered (or failed) about ``person`` lately:
+    then its stored answer stands (or the refusal does)."""
+    assert person.slack_user_id is not None
+    recent = lookups.recent(person.slack_user_id) if lookups is not None else None
+    if recent is not None:
+        return recent
+    answered = _ask_slack_for_role(ctx, session, client, person)
+    if lookups is not None:
+        lookups.remember(person.slack_user_id, answered=answered)
+    return answered
+
+
+def _ask_slack_for_role(
     ctx: HandlerContext, session: Session, client: WebClient, person: Person
 ) -> bool:
     """Ask Slack (``users.info``) about ``person`` and store what it says, as a

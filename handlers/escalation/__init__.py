@@ -31,17 +31,20 @@ from sqlmodel import Session
 
 from handlers.context import HandlerContext
 from handlers.events import workspace_of
-from handlers.replies import message_location, parse_id, tell, user_message
+from handlers.replies import error_text, message_location, parse_id, tell
 from learning import extensions
 from learning.actions import InvalidInput, unit_of_work
 from learning.errors import LearnbotError
 from learning.identity import require_person
 from messages import extensions as views
 from messages import ids
+from messages.mrkdwn import Mrkdwn, md
 
 log = logging.getLogger(__name__)
 
-BROKEN_BUTTON = "That button no longer works. Open the learnbot Home tab for your current items."
+BROKEN_BUTTON = Mrkdwn(
+    "That button no longer works. Open the learnbot Home tab for your current items."
+)
 BROKEN_FORM = "That form is out of date; nothing was changed. Please click the button again."
 NUL_TEXT = "Remove the NUL character (\\0) from this text; it cannot be stored."
 
@@ -141,7 +144,7 @@ def _open_view(client: WebClient, body: dict[str, Any], view: dict[str, Any]) ->
             client,
             user_id=_user(body),
             channel_id=channel_id,
-            text="Slack did not let me open the form in time. Please click the button again.",
+            text=md("Slack did not let me open the form in time. Please click the button again."),
         )
 
 
@@ -195,14 +198,14 @@ def _run(
     *,
     user_id: str,
     channel_id: str,
-    work: Callable[[Session], str],
+    work: Callable[[Session], Mrkdwn],
 ) -> None:
     """Run ``work`` in a unit of work and tell the user its answer, or why it failed."""
     try:
         with unit_of_work(ctx.database) as session:
             answer = work(session)
     except LearnbotError as error:  # NotAllowed too: its refusal is audited and kept
-        tell(client, user_id=user_id, channel_id=channel_id, text=user_message(error))
+        tell(client, user_id=user_id, channel_id=channel_id, text=error_text(error))
         return
     tell(client, user_id=user_id, channel_id=channel_id, text=answer)
 
@@ -221,7 +224,7 @@ def remind_clicked(
         tell(client, user_id=user_id, channel_id=channel_id, text=BROKEN_BUTTON)
         return
 
-    def work(session: Session) -> str:
+    def work(session: Session) -> Mrkdwn:
         result = extensions.remind(
             session,
             clicker=_clicker(ctx, session, body),
@@ -262,7 +265,7 @@ def open_manager_modal(
             learner_name, item_title = target.learner_name, target.item_title
             due, today = target.assignment.due_date, target.today
     except LearnbotError as error:
-        tell(client, user_id=user_id, channel_id=channel_id, text=user_message(error))
+        tell(client, user_id=user_id, channel_id=channel_id, text=error_text(error))
         return
     metadata = views.ModalMetadata(assignment_id, channel_id, ts)
     if excuse:
@@ -300,7 +303,7 @@ def submit_extend(
         return
     ack()
 
-    def work(session: Session) -> str:
+    def work(session: Session) -> Mrkdwn:
         result = extensions.extend(
             session,
             clicker=_clicker(ctx, session, body),
@@ -330,7 +333,7 @@ def submit_excuse(
         return
     ack()
 
-    def work(session: Session) -> str:
+    def work(session: Session) -> Mrkdwn:
         result = extensions.excuse(
             session,
             clicker=_clicker(ctx, session, body),
@@ -364,7 +367,7 @@ def open_request_modal(
                 session, learner=learner, assignment_id=assignment_id, clock=ctx.clock
             )
     except LearnbotError as error:
-        tell(client, user_id=user_id, channel_id=channel_id, text=user_message(error))
+        tell(client, user_id=user_id, channel_id=channel_id, text=error_text(error))
         return
     _open_view(
         client,
@@ -396,7 +399,7 @@ def submit_request(
     ack()
     user_id = _user(body)
 
-    def work(session: Session) -> str:
+    def work(session: Session) -> Mrkdwn:
         learner = require_person(session, user_id, workspace_id=workspace_of(body))
         result = extensions.request_extension(
             session,
@@ -447,17 +450,21 @@ def decide_clicked(
             )
     except extensions.AlreadyDecided as already:
         _show_card(client, channel_id, ts, already.card)  # an old copy catches up
-        tell(client, user_id=user_id, channel_id=channel_id, text=user_message(already))
+        tell(client, user_id=user_id, channel_id=channel_id, text=error_text(already))
         return
     except LearnbotError as error:
-        tell(client, user_id=user_id, channel_id=channel_id, text=user_message(error))
+        tell(client, user_id=user_id, channel_id=channel_id, text=error_text(error))
         return
     if not _show_card(client, channel_id, ts, decided.card):
         tell(
             client,
             user_id=user_id,
             channel_id=channel_id,
-            text=f"{views.decision_line(decided.card)}. {decided.learner_name} has been told.",
+            text=md(
+                "{decision}. {learner} has been told.",
+                decision=views.decision_line(decided.card),
+                learner=decided.learner_name,
+            ),
         )
 
 

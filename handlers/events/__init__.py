@@ -31,7 +31,7 @@ from delivery.outbox import NewMessage
 from handlers import registry
 from handlers.context import HandlerContext
 from handlers.home import publish_home
-from handlers.replies import message_location, parse_id, tell, user_message
+from handlers.replies import error_text, message_location, parse_id, tell
 from learning import members
 from learning.actions import unit_of_work
 from learning.errors import LearnbotError
@@ -45,13 +45,14 @@ from messages.members import (
     render_assign_role_modal,
     render_join_notice,
 )
+from messages.mrkdwn import Mrkdwn
 from messages.render import KIND_TEXT
 from models import DEFAULT_WORKSPACE
 
 log = logging.getLogger(__name__)
 
 NUL_TEXT = "Remove the NUL character (\\0) from this text; it cannot be stored."
-BROKEN_BUTTON = (
+BROKEN_BUTTON = Mrkdwn(
     "That button no longer works; nothing was changed. Give them a role in the people file "
     "instead (python bot.py import-people)."
 )
@@ -136,7 +137,7 @@ def register(app: App, ctx: HandlerContext) -> None:
                         kind=KIND_TEXT,
                         channel=admin.slack_user_id,
                         text=notice.text,
-                        payload={"text": notice.text, "blocks": notice.blocks},
+                        payload=notice.payload(),
                         person_id=admin.person_id,
                         workspace_id=workspace_id,
                         not_before=now,
@@ -194,7 +195,7 @@ def register(app: App, ctx: HandlerContext) -> None:
                 )
         except LearnbotError as error:  # NotAllowed too: its refusal is audited
             channel_id, _ = message_location(body)
-            tell(client, user_id=slack_user_id, channel_id=channel_id, text=user_message(error))
+            tell(client, user_id=slack_user_id, channel_id=channel_id, text=error_text(error))
             return
         view = render_assign_role_modal(
             person_id=person_id,

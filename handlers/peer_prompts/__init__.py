@@ -19,11 +19,12 @@ from slack_sdk.errors import SlackApiError
 
 from handlers.context import HandlerContext
 from handlers.events import workspace_of
-from handlers.replies import message_location, parse_id, tell, user_message
+from handlers.replies import error_text, message_location, parse_id, tell
 from learning import peer_prompts
 from learning.errors import LearnbotError
 from messages import ids
 from messages import peer_prompts as views
+from messages.mrkdwn import Mrkdwn
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ def register(app: App, ctx: HandlerContext) -> None:
         )
 
 
-def _tell(respond: Respond, client: WebClient, body: dict[str, Any], text: str) -> None:
+def _tell(respond: Respond, client: WebClient, body: dict[str, Any], text: Mrkdwn) -> None:
     """Answer the clicker only: beside the post through ``respond``, else (no
     ``response_url``) privately by ``tell``."""
     if body.get("response_url"):
@@ -92,7 +93,7 @@ def prompt_clicked(
                 clock=ctx.clock,
             )
     except LearnbotError as error:
-        _tell(respond, client, body, user_message(error))
+        _tell(respond, client, body, error_text(error))
         return
     _tell(
         respond,

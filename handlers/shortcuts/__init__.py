@@ -29,10 +29,13 @@ from learning.errors import LearnbotError, NotFound
 from learning.paths import current_settings
 from messages import ids
 from messages import kudos as views
+from messages.mrkdwn import Mrkdwn
 
 log = logging.getLogger(__name__)
 
-TRIGGER_EXPIRED = "Slack did not let me open the kudos form in time. Please try the shortcut again."
+TRIGGER_EXPIRED = Mrkdwn(
+    "Slack did not let me open the kudos form in time. Please try the shortcut again."
+)
 
 
 def register(app: App, ctx: HandlerContext) -> None:
@@ -72,23 +75,30 @@ def open_kudos_modal(
     user_id = _user(shortcut)
     message = shortcut.get("message") or {}
     channel_id = str((shortcut.get("channel") or {}).get("id") or "")
+    workspace_id = workspace_of(shortcut)
     with ctx.database.session(dry_run=True) as session:
-        giver = identity.person_by_slack_id(session, user_id, workspace_id=workspace_of(shortcut))
+        giver = identity.person_by_slack_id(session, user_id, workspace_id=workspace_id)
         known = giver is not None and giver.active
         settings = current_settings(session) or ProgramSettings()
-    if not known:
-        view = views.kudos_unknown_giver_view(identity.UNKNOWN_PERSON)
-    else:
-        view = views.give_kudos_modal(
-            author_slack_id=message_author(message, clicker_id=user_id),
-            channel_id=channel_id,
-            message_text=str(message.get("text") or ""),
-            recognition_channel=settings.channels.recognition,
-            metadata=views.KudosModalMetadata(
+
+        def name_of(slack_user_id: str) -> str | None:
+            person = identity.person_by_slack_id(session, slack_user_id, workspace_id=workspace_id)
+            return person.name if person is not None else None
+
+        if not known:
+            view = views.kudos_unknown_giver_view(identity.UNKNOWN_PERSON)
+        else:
+            view = views.give_kudos_modal(
+                author_slack_id=message_author(message, clicker_id=user_id),
                 channel_id=channel_id,
-                message_ts=str(message.get("ts") or shortcut.get("message_ts") or ""),
-            ),
-        )
+                message_text=str(message.get("text") or ""),
+                recognition_channel=settings.channels.recognition,
+                metadata=views.KudosModalMetadata(
+                    channel_id=channel_id,
+                    message_ts=str(message.get("ts") or shortcut.get("message_ts") or ""),
+                ),
+                name_of=name_of,
+            )
     try:
         client.views_open(trigger_id=shortcut["trigger_id"], view=view)
     except SlackApiError as error:

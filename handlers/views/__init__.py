@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from handlers.context import HandlerContext
 from handlers.digest_dm import update_digest_dm
-from handlers.replies import parse_id, refresh_home, tell, user_message
+from handlers.replies import error_text, parse_id, refresh_home, tell
 from learning.actions import (
     DoneResult,
     InvalidInput,
@@ -25,7 +25,9 @@ from learning.actions import (
 from learning.errors import LearnbotError
 from learning.identity import require_person
 from messages import ids
+from messages.certifications import trusted_score_note
 from messages.modals import COMMENT_MAX, DoneForm, DoneModalMetadata, read_done_form
+from messages.mrkdwn import md
 from models import Person
 
 log = logging.getLogger(__name__)
@@ -35,7 +37,6 @@ T = TypeVar("T")
 COMPLETION_SOURCE = "slack"
 RATING_NEEDED = "Pick how useful it was to send a comment with it."
 NOT_A_LINK = "Give a web link starting with https:// or http://."
-NUL_TEXT = "Remove the NUL character (\\0) from this text; it cannot be stored."
 BROKEN_FORM = "This form is out of date; nothing was changed. Close it and click Done again."
 
 
@@ -80,10 +81,8 @@ def done_form_errors(form: DoneForm) -> tuple[dict[str, str], float | None, str 
         errors[ids.DONE_RATING_BLOCK] = RATING_NEEDED
     if len(form.comment) > COMMENT_MAX:
         errors[ids.DONE_COMMENT_BLOCK] = f"Keep it to {COMMENT_MAX} characters."
-    # Slack never sends a NUL, and PostgreSQL cannot store one: refuse it here, by field,
-    # rather than fail on the insert after the modal has closed.
-    if "\x00" in form.comment:
-        errors[ids.DONE_COMMENT_BLOCK] = NUL_TEXT
+    # The comment arrives without control characters (NUL included: PostgreSQL cannot
+    # store one); a link with a NUL is no link.
     if "\x00" in form.evidence_url:
         errors[ids.DONE_EVIDENCE_BLOCK] = NOT_A_LINK
     return errors, score, url, rating
@@ -141,7 +140,7 @@ def submit_done(
     try:
         person, result = _retry_once_on_conflict(record)
     except LearnbotError as error:
-        tell(client, user_id=user_id, channel_id=metadata.channel_id, text=user_message(error))
+        tell(client, user_id=user_id, channel_id=metadata.channel_id, text=error_text(error))
         return
     updated = update_digest_dm(
         client, ctx, person=person, channel_id=metadata.channel_id, ts=metadata.message_ts
@@ -152,7 +151,14 @@ def submit_done(
             client,
             user_id=user_id,
             channel_id=metadata.channel_id,
-            text=f"✅ “{result.item_title}” {done}.",
+            text=md("✅ “{title}” {done}.", title=result.item_title, done=done),
+        )
+    if result.needs_trusted_score and score is not None:
+        tell(
+            client,
+            user_id=user_id,
+            channel_id=metadata.channel_id,
+            text=trusted_score_note(score=score, titles=result.needs_trusted_score),
         )
     refresh_home(client, ctx, person)
 

@@ -38,8 +38,15 @@ class SlackRequests:
         }
         return self.app.dispatch(BoltRequest(body=body, headers=headers))
 
-    def command(self, text: str, *, user_id: str, command: str = "/learn") -> BoltResponse:
-        """A slash command, as Slack posts it."""
+    def command(
+        self,
+        text: str,
+        *,
+        user_id: str,
+        command: str = "/learn",
+        response_url: str = "https://hooks.slack.test/commands/1",
+    ) -> BoltResponse:
+        """A slash command, as Slack posts it (``response_url``: where ``respond`` posts)."""
         body = urlencode(
             {
                 "token": "legacy",
@@ -53,7 +60,7 @@ class SlackRequests:
                 "text": text,
                 "api_app_id": "A0APP",
                 "is_enterprise_install": "false",
-                "response_url": "https://hooks.slack.test/commands/1",
+                "response_url": response_url,
                 "trigger_id": f"trigger-{next(_ids)}",
             }
         )

@@ -10,7 +10,7 @@ item's offset), so their existing dates count as computed from them, and the day
 was assigned, in the person's own time zone.
 
 Revision ID: 0009
-Revises: 0008
+Revises: 0012 (written on 0008; follows main's 0012 since the merge)
 Create Date: 2026-12-02 10:00:00.000000
 """
 
@@ -23,7 +23,7 @@ from alembic import op
 
 
 revision: str = '0009'
-down_revision: str | None = '0008'
+down_revision: str | None = '0012'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
