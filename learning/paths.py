@@ -307,13 +307,18 @@ def _held(row: Any, zone: str) -> Held:
 
 
 def _reason(event: str, person: Person, change: Update) -> str:
+    """The audit log's reason for a re-date by enrollment."""
+    basis = change.basis  # the new inputs (the entry has the old and the new date)
     if event == ROLE:
         return f"role changed to {person.role}"
     if event == ROLE_START:
         return f"role start date changed to {person.role_start_date.isoformat()}"
     if event == PREREQUISITE:
-        return "its prerequisites are done"
-    return "the program changed the item's offset or requirement"
+        return "its prerequisites are done (found by enrollment)"
+    return (
+        f"the program changed the item: offset {basis.offset} working days from tier day "
+        f"{basis.start_day}, {'required' if change.required else 'suggested'}"
+    )
 
 
 def _redate(
