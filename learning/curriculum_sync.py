@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlmodel import Session
@@ -10,7 +11,9 @@ from sqlmodel import Session
 from learning import audit
 from learning.clock import Clock
 from learning.curriculum import LoadedConfig
-from learning.paths import EnrollmentSummary, enroll
+from learning.enrollment import LearningPath
+from learning.enrollment_schedule import mark_for_enrollment, people_due
+from learning.paths import EnrollmentSummary, enroll, load_paths
 from models import (
     Assignment,
     Certification,
@@ -56,6 +59,8 @@ class ConfigChanges:
     certifications: Changes = field(default_factory=Changes)
     settings_changed: bool = False
     enrollment: EnrollmentSummary = field(default_factory=EnrollmentSummary)
+    marked: int = 0  # active people whose path or calendar changed: to enroll again
+    enrollment_deferred: bool = False  # marked only; the enrollment job runs after commit
 
     def __bool__(self) -> bool:
         return bool(
@@ -73,21 +78,37 @@ class ConfigChanges:
             self.certifications.describe("certifications"),
             "settings (cadence, calendar, ladder, channels): "
             + ("changed" if self.settings_changed else "unchanged"),
-            str(self.enrollment),
+            f"enrollment: {self.marked} people to bring up to date, in batches after this "
+            "change is committed"
+            if self.enrollment_deferred
+            else str(self.enrollment),
         ]
         return "\n".join(lines)
 
 
 def apply_config(
-    session: Session, loaded: LoadedConfig, *, clock: Clock, actor: str = "cli"
+    session: Session,
+    loaded: LoadedConfig,
+    *,
+    clock: Clock,
+    actor: str = "cli",
+    enroll_now: bool = True,
 ) -> ConfigChanges:
-    """Make the database match ``loaded`` and re-enroll everyone it affects.
+    """Make the database match ``loaded``; mark and re-enroll everyone it affects.
 
     Removed items, tiers, programs and certifications are retired (``active`` false),
     never deleted, so completion history stays. Nothing is committed here.
+
+    Affected are the active people of every role whose path changed (tiers, items,
+    offsets, requirement, prerequisites), and everyone when the calendar or the
+    organisation's time zone changed: they are marked for enrollment
+    (``learning.enrollment_schedule``) in this transaction. With ``enroll_now`` they are
+    enrolled here too (a dry run shows everything); without, the caller commits and then
+    runs the enrollment job, which enrolls them in short transactions.
     """
     config = loaded.config
     changes = ConfigChanges()
+    paths_before = load_paths(session)
     items = _sync_items(session, loaded, changes.items)
     _sync_programs(session, loaded, items, changes.programs)
     _sync_certifications(session, loaded, items, changes.certifications)
@@ -118,7 +139,12 @@ def apply_config(
             )
         )
     session.flush()
-    changes.enrollment = enroll(session, clock=clock, settings=settings)
+    changes.marked = _mark_affected(session, paths_before, latest, settings_json)
+    if enroll_now:
+        due = people_due(session, now=clock.now(), default_zone=settings.organisation.timezone)
+        changes.enrollment = enroll(session, clock=clock, settings=settings, person_ids=due)
+    else:
+        changes.enrollment_deferred = True
     if changes:
         audit.record(
             session,
@@ -129,6 +155,28 @@ def apply_config(
             details={"summary": changes.summary(), "sha256": loaded.sha256},
         )
     return changes
+
+
+def _mark_affected(
+    session: Session,
+    before: dict[str, LearningPath],
+    latest: ConfigSnapshot | None,
+    settings_json: dict[str, Any],
+) -> int:
+    """Mark the people this load affects for enrollment; return how many."""
+    if latest is None or _dates_rules_changed(latest.settings, settings_json):
+        return mark_for_enrollment(session)  # every due date may move
+    after = load_paths(session)
+    changed = {role for role in before.keys() | after.keys() if before.get(role) != after.get(role)}
+    return mark_for_enrollment(session, roles=changed)
+
+
+def _dates_rules_changed(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Working days, holidays or the default time zone (due dates count in them) changed."""
+    return (
+        old.get("calendar") != new["calendar"]
+        or (old.get("organisation") or {}).get("timezone") != new["organisation"]["timezone"]
+    )
 
 
 def _sync_items(session: Session, loaded: LoadedConfig, changes: Changes) -> dict[str, Item]:

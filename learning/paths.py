@@ -23,6 +23,7 @@ from learning.enrollment import (
     reconcile,
     wanted_assignments,
 )
+from learning.enrollment_schedule import schedule_next_enrollment
 from models import (
     Assignment,
     AssignmentStatus,
@@ -39,13 +40,14 @@ BATCH_SIZE = 1000
 
 @dataclass
 class EnrollmentSummary:
-    """Counts of what enrollment wrote."""
+    """Counts of what enrollment wrote, and of the active people it looked at."""
 
     created: int = 0
     updated: int = 0
     reopened: int = 0
     closed: int = 0
     people_changed: int = 0
+    visited: int = 0
 
     def add(self, changes: EnrollmentChanges) -> None:
         self.created += len(changes.create)
@@ -53,6 +55,15 @@ class EnrollmentSummary:
         self.reopened += len(changes.reopen)
         self.closed += len(changes.close)
         self.people_changed += 1 if changes else 0
+
+    def include(self, other: EnrollmentSummary) -> None:
+        """Add another pass's counts (the enrollment job sums its transactions)."""
+        self.created += other.created
+        self.updated += other.updated
+        self.reopened += other.reopened
+        self.closed += other.closed
+        self.people_changed += other.people_changed
+        self.visited += other.visited
 
     def __str__(self) -> str:
         return (
@@ -144,6 +155,9 @@ def enroll(
         settings: the calendar (working days, holidays) and default time zone.
         person_ids: limit to these people (active or not); default every active person.
         paths: preloaded paths (``load_paths``), to share across calls.
+
+    Each active person's ``next_enroll_on`` is set to their next tier opening, the day
+    the enrollment job must look at them again (``learning.enrollment_schedule``).
     """
     paths = load_paths(session) if paths is None else paths
     calendars = lru_cache(maxsize=None)(settings.calendar_for)
@@ -223,6 +237,9 @@ def enroll(
             session.execute(update(Assignment), reopens)
         if closes:
             session.execute(update(Assignment), closes)
+        summary.visited += schedule_next_enrollment(
+            session, people, paths, now=now, default_zone=settings.organisation.timezone
+        )
     return summary
 
 

@@ -33,6 +33,7 @@ class Person(SQLModel, table=True):
         UniqueConstraint("workspace_id", "email", name="uq_person_workspace_email"),
         Index("ix_person_manager_id", "manager_id"),
         Index("ix_person_slack_user_id", "slack_user_id"),
+        Index("ix_person_next_enroll_on", "next_enroll_on"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -60,6 +61,10 @@ class Person(SQLModel, table=True):
     on_leaderboard: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     # May be paired with learners as a mentor (``/learn mentor on|off``).
     mentoring: bool = Field(default=True, sa_column_kwargs={"server_default": true()})
+    # The person's local date on which the enrollment job must look at them again: the
+    # next tier opening of their path, or a date long past when something they depend
+    # on changed (``learning.enrollment_schedule``). None: nothing to wait for.
+    next_enroll_on: date | None = None
     created_at: datetime = _utc()
     updated_at: datetime = _utc()
 
