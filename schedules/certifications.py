@@ -66,6 +66,9 @@ from models.db import Database
 log = logging.getLogger(__name__)
 
 PUBLIC_POST_KEYS = ("cert_award:%:shoutout", "milestone:%")
+AWARDS_PER_TRANSACTION = 200
+"""Windows opened or awards lapsed per transaction: each award's writes commit with its
+messages, and the job commits between chunks so no write holds the lock for long."""
 
 
 @dataclass
@@ -99,7 +102,9 @@ def plan_certifications(database: Database, clock: Clock) -> CertPlan:
         rules = certification_rules(session)
         if rules:
             _open_windows(session, rules, clock=clock, settings=settings, plan=plan)
+            session.commit()  # each part reads before it writes: no lock held over reads
             _lapse(session, rules, clock=clock, settings=settings, plan=plan)
+            session.commit()
         _report_failed_posts(session, clock=clock, settings=settings, plan=plan)
     if plan:
         log.info(plan.summary())
@@ -177,7 +182,11 @@ def _open_windows(
         )
     )
     messages: list[NewMessage] = []
-    for award, person in due:
+    for count, (award, person) in enumerate(due, 1):
+        if count % AWARDS_PER_TRANSACTION == 0:  # short writes: see AWARDS_PER_TRANSACTION
+            plan.messages += enqueue(session, messages, now=now)
+            messages = []
+            session.commit()
         assert award.expires_at is not None and person.id is not None
         rule = rules[award.certification_id]
         cycle = award.cycle + 1
@@ -280,7 +289,9 @@ def _lapse(
     ]
     table = CertificationAward.__table__  # type: ignore[attr-defined]
     newer = aliased(CertificationAward)
-    for award, person in due:
+    for count, (award, person) in enumerate(due, 1):
+        if count % AWARDS_PER_TRANSACTION == 0:
+            session.commit()
         assert award.expires_at is not None and person.id is not None
         rule = rules[award.certification_id]
         lapsed_at = award.expires_at + timedelta(days=rule.grace_days)

@@ -58,6 +58,8 @@ log = logging.getLogger(__name__)
 
 KIND_ESCALATION = "escalation"
 ADMINS = "admins"
+RECIPIENTS_PER_TRANSACTION = 100  # messages (and their audit rows and step marks)
+ROWS_PER_TRANSACTION = 2000  # plain step and bookmark updates
 
 
 @dataclass
@@ -97,13 +99,19 @@ class _Notice:
 
 
 def plan_escalations(database: Database, clock: Clock) -> EscalationPlan:
-    """Put today's escalation DMs in the outbox, as of ``clock.now()``; safe to repeat."""
+    """Put today's escalation DMs in the outbox, as of ``clock.now()``; safe to repeat.
+
+    Reads first, then writes in short transactions (``RECIPIENTS_PER_TRANSACTION``
+    messages, with their audit rows and step marks, each), so the write lock is never
+    held for the whole pass; stopped half-way, the next pass tells the rest.
+    """
     plan = EscalationPlan()
     with database.session() as session:
         settings = current_settings(session)
         if settings is None:
             return plan
         plan.expired_requests = _expire_requests(session, settings=settings, clock=clock)
+        session.commit()  # before the reading: a write would hold SQLite's lock through it
         _plan(session, settings=settings, clock=clock, plan=plan)
     if plan.messages:
         log.info(
@@ -286,55 +294,105 @@ def _plan(
             bundles[notice.recipient.key].append(notice)
             new_step[assignment_id] = notice.step_index + 1
 
-    # 4. One message per recipient; the steps are marked only if the message is new.
-    told: list[dict[str, Any]] = []
-    for key, notices in bundles.items():
-        recipient = recipients[key]
-        messages = _messages(
-            session, recipient, notices, key=open_keys[key], now=now, settings=settings
-        )
-        if not messages or not enqueue(session, messages, now=now):
-            for notice in notices:  # told already (a race), or nowhere to send: wait
-                new_step.pop(notice.assignment_id, None)
-            continue
-        plan.messages += 1
-        for notice in notices:
-            plan.notices += 1
-            plan.by_step[notice.step] = plan.by_step.get(notice.step, 0) + 1
-            if recipient.person is None:
-                plan.to_admins += 1
-            told.append(
-                {
-                    "actor": "learnbot",
-                    "action": f"escalation.{notice.step if recipient.person else 'admins'}",
-                    "person_id": notice.learner.id,
-                    "subject": notice.item_key,
-                    "reason": f"{notice.overdue} working days overdue",
-                    "details": {
-                        "assignment_id": notice.assignment_id,
-                        "to": recipient.person.email if recipient.person else ADMINS,
-                        "step": notice.step,
-                        "due": notice.due.isoformat(),
-                    },
-                }
-            )
-    audit.record_many(session, clock=clock, entries=told)
+    # 4. One message per recipient; the steps are marked only if the message is new,
+    #    in the transaction that enqueues it. A chunk of recipients per transaction
+    #    (an item's recipients always share one), so no write holds the lock for long.
     table = Assignment.__table__  # type: ignore[attr-defined]
-    if new_step:
-        session.connection().execute(
-            update(table)
-            .where(table.c.id == bindparam("aid"))
-            .values(ladder_step=bindparam("step"), ladder_next_on=None, ladder_next_due=None),
-            [{"aid": aid, "step": step} for aid, step in new_step.items()],
-        )
-    if bookmarks:
+    for chunk in _chunks(bundles, RECIPIENTS_PER_TRANSACTION):
+        told: list[dict[str, Any]] = []
+        for key in chunk:
+            notices = bundles[key]
+            recipient = recipients[key]
+            messages = _messages(
+                session, recipient, notices, key=open_keys[key], now=now, settings=settings
+            )
+            if not messages or not enqueue(session, messages, now=now):
+                for notice in notices:  # told already (a race), or nowhere to send: wait
+                    new_step.pop(notice.assignment_id, None)
+                continue
+            plan.messages += 1
+            for notice in notices:
+                plan.notices += 1
+                plan.by_step[notice.step] = plan.by_step.get(notice.step, 0) + 1
+                if recipient.person is None:
+                    plan.to_admins += 1
+                told.append(
+                    {
+                        "actor": "learnbot",
+                        "action": f"escalation.{notice.step if recipient.person else 'admins'}",
+                        "person_id": notice.learner.id,
+                        "subject": notice.item_key,
+                        "reason": f"{notice.overdue} working days overdue",
+                        "details": {
+                            "assignment_id": notice.assignment_id,
+                            "to": recipient.person.email if recipient.person else ADMINS,
+                            "step": notice.step,
+                            "due": notice.due.isoformat(),
+                        },
+                    }
+                )
+        audit.record_many(session, clock=clock, entries=told)
+        items = {notice.assignment_id for key in chunk for notice in bundles[key]}
+        _mark_steps(session, {aid: new_step.pop(aid) for aid in items if aid in new_step})
+        session.commit()
+    # Learner steps (no message) and bookmarks: plain updates, a chunk per transaction.
+    advanced = list(new_step.items())
+    for start in range(0, len(advanced), ROWS_PER_TRANSACTION):
+        _mark_steps(session, dict(advanced[start : start + ROWS_PER_TRANSACTION]))
+        session.commit()
+    for start in range(0, len(bookmarks), ROWS_PER_TRANSACTION):
         session.connection().execute(
             update(table)
             .where(table.c.id == bindparam("aid"))
             .values(ladder_next_on=bindparam("next"), ladder_next_due=bindparam("due")),
-            bookmarks,
+            bookmarks[start : start + ROWS_PER_TRANSACTION],
         )
+        session.commit()
     plan.bookmarked = len(bookmarks)
+
+
+def _mark_steps(session: Session, steps: dict[int, int]) -> None:
+    if not steps:
+        return
+    table = Assignment.__table__  # type: ignore[attr-defined]
+    session.connection().execute(
+        update(table)
+        .where(table.c.id == bindparam("aid"))
+        .values(ladder_step=bindparam("step"), ladder_next_on=None, ladder_next_due=None),
+        [{"aid": aid, "step": step} for aid, step in steps.items()],
+    )
+
+
+def _chunks(bundles: dict[str, list[_Notice]], size: int) -> list[list[str]]:
+    """Recipient keys in chunks of about ``size``; recipients told about the same item
+    (its manager and its skip-level on one tick) always land in the same chunk, so an
+    item's step is marked in the transaction that enqueues every message about it."""
+    parent = {key: key for key in bundles}
+
+    def root(key: str) -> str:
+        while parent[key] != key:
+            parent[key] = parent[parent[key]]
+            key = parent[key]
+        return key
+
+    first_of: dict[int, str] = {}
+    for key, notices in bundles.items():
+        for notice in notices:
+            other = first_of.setdefault(notice.assignment_id, key)
+            parent[root(key)] = root(other)
+    groups: dict[str, list[str]] = {}
+    for key in bundles:
+        groups.setdefault(root(key), []).append(key)
+    chunks: list[list[str]] = []
+    current: list[str] = []
+    for group in groups.values():
+        current.extend(group)
+        if len(current) >= size:
+            chunks.append(current)
+            current = []
+    if current:
+        chunks.append(current)
+    return chunks
 
 
 def _today_key(

@@ -107,5 +107,6 @@ def _as_date(value: object) -> date:
 
 def downgrade() -> None:
     op.drop_index('ix_person_next_enroll_on', table_name='person')
-    with op.batch_alter_table('person', schema=None) as batch_op:
-        batch_op.drop_column('next_enroll_on')
+    # A plain DROP COLUMN (SQLite 3.35+): batch mode would rebuild the person table,
+    # which SQLite refuses while other tables' rows point at it.
+    op.drop_column('person', 'next_enroll_on')
