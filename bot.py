@@ -90,7 +90,6 @@ def cmd_db(ctx: Context, args: argparse.Namespace) -> int:
 def cmd_load_config(ctx: Context, args: argparse.Namespace) -> int:
     from learning.curriculum import load_curriculum
     from learning.curriculum_sync import apply_config
-
     from schedules.enrollment import enroll_everyone
 
     loaded = load_curriculum(args.file)

@@ -49,6 +49,7 @@ import os
 import platform
 import random
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -183,13 +184,13 @@ class Recorder:
     def instrument_tick(self) -> None:
         """Wrap every job ``schedules.tick`` calls (``enroll_*``, ``plan_*`` from elsewhere)."""
         for name, value in list(vars(tick_module).items()):
+            job = getattr(value, "__wrapped__", value)  # wrapped for an earlier size
             if (
-                callable(value)
+                callable(job)
                 and name.startswith(("enroll_", "plan_"))
-                and getattr(value, "__module__", "") != tick_module.__name__
-                and not hasattr(value, "__wrapped__")
+                and getattr(job, "__module__", "") != tick_module.__name__
             ):
-                setattr(tick_module, name, self.timed(name, value))
+                setattr(tick_module, name, self.timed(name, job))
 
     @contextmanager
     def tick(self) -> Iterator[None]:
@@ -837,6 +838,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--reset", action="store_true", help="drop learnbot's tables in that database first"
     )
     parser.add_argument("--config", default=str(DEFAULT_CONFIG), help="programs YAML")
+    parser.add_argument(
+        "--setups",
+        metavar="DIR",
+        help="SQLite: keep each size's set-up in DIR and start from it when it is there "
+        "(for repeated runs; delete DIR after a change to the set-up or the schema)",
+    )
     parser.add_argument("--done-worker", nargs=5, help=argparse.SUPPRESS)
     add_json_option(parser)
     return parser
@@ -879,9 +886,20 @@ def main(argv: Sequence[str] | None = None) -> int:
                     elif url:
                         drop_learnbot_tables(db)
                     scale = Scale(people)
-                    say(f"{people:,} people: set-up (not measured) ...")
-                    scale.setup = set_up(db, args, people, day)
-                    say(f"  set-up done in {scale.setup.seconds:.1f} s; the day:")
+                    saved = Path(args.setups) / f"tick-{people}-{day}.db" if args.setups else None
+                    if saved and saved.exists() and sqlite_file:
+                        db.dispose()
+                        shutil.copy(saved, sqlite_file)
+                        say(f"{people:,} people: set-up copied from {saved}")
+                    else:
+                        say(f"{people:,} people: set-up (not measured) ...")
+                        scale.setup = set_up(db, args, people, day)
+                        say(f"  set-up done in {scale.setup.seconds:.1f} s")
+                        if saved and sqlite_file:
+                            db.dispose()
+                            saved.parent.mkdir(parents=True, exist_ok=True)
+                            shutil.copy(sqlite_file, saved)
+                    say("  the day:")
                     run_day(db, scale, day, args, db_url, tmp)
                     done.append(scale)
                 finally:

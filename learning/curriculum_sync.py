@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlmodel import Session
 
 from learning import audit
@@ -120,14 +120,20 @@ def apply_config(
     ).first()
     changes.settings_changed = latest is None or latest.settings != settings_json
     if latest is not None and any(
-        latest.settings.get(part) != settings_json[part] for part in ("escalation", "calendar")
+        latest.settings.get(part) != settings_json[part]
+        for part in ("escalation", "calendar", "cadence")
     ):
-        # The escalation job's bookmarks were computed under the old ladder or working
-        # days; a step may now come sooner, so every item is looked at again.
+        # The escalation job's bookmarks were computed under the old ladder, working
+        # days or send time; a step may now come sooner, so every item is looked at again.
         session.execute(
             update(Assignment)
-            .where(Assignment.ladder_next_on.is_not(None))  # type: ignore[union-attr]
-            .values(ladder_next_on=None, ladder_next_due=None)
+            .where(
+                or_(
+                    Assignment.ladder_next_on.is_not(None),  # type: ignore[union-attr]
+                    Assignment.ladder_wait_until.is_not(None),  # type: ignore[union-attr]
+                )
+            )
+            .values(ladder_next_on=None, ladder_next_due=None, ladder_wait_until=None)
         )
     if changes.settings_changed or (latest is not None and latest.sha256 != loaded.sha256):
         session.add(

@@ -290,6 +290,9 @@ class Assignment(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("person_id", "item_id", "cycle", name="uq_assignment_person_item_cycle"),
         Index("ix_assignment_status_due", "status", "due_date"),
+        # The escalation job's scan: open required items due by a date, those still
+        # climbing the ladder filtered in the index (not one table read per overdue item).
+        Index("ix_assignment_escalation", "status", "required", "due_date", "ladder_step"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -319,6 +322,10 @@ class Assignment(SQLModel, table=True):
     # ``ladder_next_due``; a new due date makes it void (schedules.escalations).
     ladder_next_on: date | None = None
     ladder_next_due: date | None = None
+    # A step is reached but its recipient cannot be told before this instant (their send
+    # window is not open, or they had today's DM): the job skips the item until then,
+    # for the due date in ``ladder_next_due`` (schedules.escalations).
+    ladder_wait_until: datetime | None = _utc(default=None)
 
 
 def status_by_person() -> Any:

@@ -26,7 +26,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -72,7 +72,9 @@ class EscalationPlan:
     to_admins: int = 0  # notices that went to the admins: nobody left in the chain
     waiting: int = 0  # reached steps whose recipient's window is not open (or had today's)
     expired_requests: int = 0
-    bookmarked: int = 0  # items whose next step is days away: not looked at until then
+    # Items not looked at again until their next step's date, or (waiting) until their
+    # recipient's next send window: bookmarks written by this pass.
+    bookmarked: int = 0
     by_step: dict[str, int] = field(default_factory=dict)
 
 
@@ -159,6 +161,8 @@ def _plan(
             Assignment.ladder_paused_days,
             Item.key,
             Item.title,
+            Assignment.ladder_next_on,
+            Assignment.ladder_next_due,
         )
         .join(Item, Item.id == Assignment.item_id)
         .join(Person, Person.id == Assignment.person_id)
@@ -172,6 +176,12 @@ def _plan(
             or_(
                 Assignment.ladder_next_on.is_(None),  # type: ignore[union-attr]
                 Assignment.ladder_next_on <= latest_today,  # type: ignore[operator]
+                Assignment.ladder_next_due != Assignment.due_date,
+            ),
+            # The wait: skip items whose recipient cannot be told before that instant.
+            or_(
+                Assignment.ladder_wait_until.is_(None),  # type: ignore[union-attr]
+                Assignment.ladder_wait_until <= now,  # type: ignore[operator]
                 Assignment.ladder_next_due != Assignment.due_date,
             ),
             Person.active,
@@ -203,7 +213,8 @@ def _plan(
     # 1. Every reached, un-notified step of every item, in ladder order.
     pending: dict[int, list[_Notice]] = {}
     advance_only: dict[int, int] = {}  # learner steps reached: no message needed
-    for assignment_id, person_id, due, done_steps, paused_days, item_key, title in rows:
+    for row in rows:
+        assignment_id, person_id, due, done_steps, paused_days, item_key, title = row[:7]
         if assignment_id in paused:
             continue
         learner = people.get(person_id)
@@ -233,7 +244,8 @@ def _plan(
                 next_of[key] = step_date(
                     steps[done_steps], due=due, calendar=plain, paused_days=paused_days
                 )
-            bookmarks.append({"aid": assignment_id, "next": next_of[key], "due": due})
+            if (row.ladder_next_on, row.ladder_next_due) != (next_of[key], due):
+                bookmarks.append({"aid": assignment_id, "next": next_of[key], "due": due})
             continue
         if person_id not in takers_of:
             takers_of[person_id] = people.takers(person_id, now)
@@ -286,10 +298,14 @@ def _plan(
     # 3. Take each item's steps in order while their recipient can be told now.
     bundles: dict[str, list[_Notice]] = defaultdict(list)
     new_step: dict[int, int] = dict(advance_only)
+    waits: list[dict[str, Any]] = []
     for assignment_id, notices in pending.items():
         for notice in notices:
             if notice.recipient.key not in can_tell:
                 plan.waiting += 1
+                if assignment_id not in new_step:  # nothing to mark: not read until then
+                    until = _next_send_at(notice.recipient, now=now, settings=settings)
+                    waits.append({"aid": assignment_id, "until": until, "due": notice.due})
                 break
             bundles[notice.recipient.key].append(notice)
             new_step[assignment_id] = notice.step_index + 1
@@ -344,11 +360,43 @@ def _plan(
         session.connection().execute(
             update(table)
             .where(table.c.id == bindparam("aid"))
-            .values(ladder_next_on=bindparam("next"), ladder_next_due=bindparam("due")),
+            .values(
+                ladder_next_on=bindparam("next"),
+                ladder_next_due=bindparam("due"),
+                ladder_wait_until=None,
+            ),
             bookmarks[start : start + ROWS_PER_TRANSACTION],
         )
         session.commit()
-    plan.bookmarked = len(bookmarks)
+    for start in range(0, len(waits), ROWS_PER_TRANSACTION):
+        session.connection().execute(
+            update(table)
+            .where(table.c.id == bindparam("aid"))
+            .values(
+                ladder_wait_until=bindparam("until"),
+                ladder_next_due=bindparam("due"),
+                ladder_next_on=None,
+            ),
+            waits[start : start + ROWS_PER_TRANSACTION],
+        )
+        session.commit()
+    plan.bookmarked = len(bookmarks) + len(waits)
+
+
+def _next_send_at(recipient: Recipient, *, now: datetime, settings: ProgramSettings) -> datetime:
+    """The next start of ``recipient``'s send window after ``now`` (UTC): the earliest
+    they can be told, whether their window is not open yet, is over, or they had today's
+    DM. A holiday or weekend there just means the item is looked at and waits again."""
+    zone = ZoneInfo(
+        (recipient.person.timezone if recipient.person else None) or settings.organisation.timezone
+    )
+    local = now.astimezone(zone)
+    send_at = datetime.combine(local.date(), settings.cadence.send_time, tzinfo=zone)
+    if send_at <= local:
+        send_at = datetime.combine(
+            local.date() + timedelta(days=1), settings.cadence.send_time, tzinfo=zone
+        )
+    return send_at.astimezone(UTC)
 
 
 def _mark_steps(session: Session, steps: dict[int, int]) -> None:
@@ -358,7 +406,12 @@ def _mark_steps(session: Session, steps: dict[int, int]) -> None:
     session.connection().execute(
         update(table)
         .where(table.c.id == bindparam("aid"))
-        .values(ladder_step=bindparam("step"), ladder_next_on=None, ladder_next_due=None),
+        .values(
+            ladder_step=bindparam("step"),
+            ladder_next_on=None,
+            ladder_next_due=None,
+            ladder_wait_until=None,
+        ),
         [{"aid": aid, "step": step} for aid, step in steps.items()],
     )
 

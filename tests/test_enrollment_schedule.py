@@ -277,11 +277,11 @@ def test_upgrading_keeps_every_date_sends_nothing_and_schedules_only_what_is_ahe
 
 
 def assignments(db) -> dict[int, tuple]:
+    """Every assignment's facts (columns that exist before and after the upgrade)."""
+    columns = ("person_id", "item_id", "status", "due_date", "assigned_at", "ladder_step")
     with db.session() as session:
-        return {
-            row.id: (row.person_id, row.item_id, row.status, row.due_date, row.assigned_at)
-            for row in session.scalars(select(Assignment))
-        }
+        rows = session.execute(select(Assignment.id, *(getattr(Assignment, c) for c in columns)))
+        return {row[0]: tuple(row[1:]) for row in rows}
 
 
 def load_curriculum_text(text: str):

@@ -1,8 +1,12 @@
-"""next enroll on
+"""next enroll on, ladder wait
 
 ``person.next_enroll_on``: the person's local date on which the enrollment job must
 look at them again (their next tier opening, or a date long past when a change marked
 them), with an index, so that the hourly job reads only the people whose date has come.
+``assignment.ladder_wait_until``: an item whose escalation step is reached waits for its
+recipient's next send window; the escalation job skips it until then.
+``ix_assignment_escalation``: the escalation job's scan reads the index, not the table,
+for items that finished climbing the ladder.
 
 The backfill keeps every stored date and sends nothing: it only says when each active
 person is next due. A tier of their path that they hold no assignment of is due on its
@@ -20,6 +24,8 @@ from datetime import date, timedelta
 
 import sqlalchemy as sa
 from alembic import op
+
+import models.types
 
 
 revision: str = '0011'
@@ -57,6 +63,16 @@ def upgrade() -> None:
     # Plain ADD COLUMN, not batch mode (see 0004).
     op.add_column('person', sa.Column('next_enroll_on', sa.Date(), nullable=True))
     op.create_index('ix_person_next_enroll_on', 'person', ['next_enroll_on'], unique=False)
+    op.add_column(
+        'assignment',
+        sa.Column('ladder_wait_until', models.types.UTCDateTime(timezone=True), nullable=True),
+    )
+    op.create_index(
+        'ix_assignment_escalation',
+        'assignment',
+        ['status', 'required', 'due_date', 'ladder_step'],
+        unique=False,
+    )
     _backfill(op.get_bind())
 
 
@@ -106,6 +122,8 @@ def _as_date(value: object) -> date:
 
 
 def downgrade() -> None:
+    op.drop_index('ix_assignment_escalation', table_name='assignment')
+    op.drop_column('assignment', 'ladder_wait_until')
     op.drop_index('ix_person_next_enroll_on', table_name='person')
     # A plain DROP COLUMN (SQLite 3.35+): batch mode would rebuild the person table,
     # which SQLite refuses while other tables' rows point at it.
