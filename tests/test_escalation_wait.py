@@ -19,7 +19,11 @@ from tests.test_escalation import (
 
 @pytest.mark.slow
 def test_an_item_waiting_for_the_skip_levels_morning_is_skipped_until_then(
-    cli, write, clock, db, fake  # noqa: F811
+    cli,
+    write,
+    clock,
+    db,
+    fake,  # noqa: F811
 ):
     through_the_manager_step(cli, write, clock, db, fake)
     # Fri 20 Nov: Lea's item reaches the skip-level step at London's morning, while Sam
