@@ -34,11 +34,13 @@ holds it) until the connection goes back to the pool after the commit (SQLAlchem
 ``after_cursor_execute`` and pool ``checkin`` events), and charged to the job running;
 the first statement's own time (its wait included) is logged beside it.
 
-Headline figures (the largest size): the idle tick (median of the ticks that planned
-no message; target under 1 s); the busiest tick and its growth from the
-smallest size (target at most 1.1x the growth in people); the longest write transaction
-(target under 250 ms); the Done wait during the busiest tick, p50/p99/max (target p99
-under 250 ms). Exit status 1 when a target is missed at the largest size.
+Headline figures (the largest size): the idle tick (median of the ticks with no send
+window open anywhere that planned no message: nothing is due; target under 1 s), and
+beside it the quiet tick (a window is open, but nothing new is due: no message
+planned); the busiest tick and its growth from the smallest size (target at most 1.1x
+the growth in people); the longest write transaction (target under 250 ms); the Done
+wait during the busiest tick, p50/p99/max (target p99 under 250 ms). Exit status 1 when
+a target is missed at the largest size.
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -557,6 +559,7 @@ class TickFigure:
     writes: list[Write]
     planned: int  # outbox rows the tick created
     enrolled: int  # people whose assignments changed
+    windows: int = 0  # zones whose digest send window was open
     done: list[DoneSample] = field(default_factory=list)
 
     @property
@@ -565,8 +568,13 @@ class TickFigure:
 
     @property
     def idle(self) -> bool:
-        """Nothing to tell anyone (enrollment may still have met a tier opening)."""
-        return self.planned == 0
+        """No send window open, nothing to tell (enrollment may meet a tier opening)."""
+        return self.planned == 0 and self.windows == 0
+
+    @property
+    def quiet(self) -> bool:
+        """A send window is open, but nothing new is due: no message planned."""
+        return self.planned == 0 and self.windows > 0
 
 
 @dataclass
@@ -588,6 +596,10 @@ class Scale:
     def idle_s(self) -> float | None:
         idle = self.idle_ticks
         return statistics.median(t.seconds for t in idle) if idle else None
+
+    @property
+    def quiet_ticks(self) -> list[TickFigure]:
+        return [t for t in self.ticks if t.quiet]
 
     @property
     def longest_write(self) -> Write:
@@ -645,6 +657,7 @@ def run_day(
                     list(recorder.writes),
                     planned=0,
                     enrolled=enrolled_of(result),
+                    windows=len(getattr(getattr(result.plan, "stats", None), "zones_open", ())),
                 )
             figure.planned = outbox_rows_at(db, at)
             scale.ticks.append(figure)
@@ -705,6 +718,8 @@ def summary(scales: list[Scale]) -> list[str]:
             f"{scale.people:,} people ({len(scale.ticks)} ticks):",
             f"  idle tick: median {scale.idle_s or 0:.3f} s, max "
             f"{max((t.seconds for t in idle), default=0):.3f} s ({len(idle)} idle ticks)",
+            f"  quiet tick: {spread(t.seconds for t in scale.quiet_ticks)} "
+            f"({len(scale.quiet_ticks)} quiet ticks)",
             f"  busiest tick: {busiest.at:%H:%MZ} {busiest.seconds:.3f} s (planned "
             f"{busiest.planned:,}, enrolled {busiest.enrolled:,}); jobs "
             + ", ".join(f"{k}={v:.2f}" for k, v in busiest.jobs.items()),
@@ -721,6 +736,16 @@ def summary(scales: list[Scale]) -> list[str]:
             f"  Done between ticks: {done_text(between)}",
         ]
     return lines
+
+
+def spread(values: Iterable[float]) -> str:
+    ordered = sorted(values)
+    if not ordered:
+        return "none"
+    return (
+        f"median {statistics.median(ordered):.3f} s, p90 {percentile(ordered, 0.9):.3f} s, "
+        f"max {ordered[-1]:.3f} s"
+    )
 
 
 def longest_by_job(scale: Scale) -> dict[str, float]:
@@ -750,6 +775,13 @@ def figures(scales: list[Scale]) -> list[Figure]:
                 "no idle tick" if idle is None else f"{idle:.3f} s",
                 f"< {IDLE_TARGET_S:g} s" if largest else "",
                 (idle is not None and idle < IDLE_TARGET_S) if largest else None,
+            )
+        )
+        quiet = [t.seconds for t in scale.quiet_ticks]
+        result.append(
+            Figure(
+                f"whole tick, quiet (windows open, nothing new): {scale.people:,} people",
+                spread(quiet),
             )
         )
         result.append(

@@ -58,7 +58,7 @@ log = logging.getLogger(__name__)
 
 KIND_ESCALATION = "escalation"
 ADMINS = "admins"
-RECIPIENTS_PER_TRANSACTION = 100  # messages (and their audit rows and step marks)
+NOTICES_PER_TRANSACTION = 300  # items told (an audit row and a step mark each), with their DMs
 ROWS_PER_TRANSACTION = 2000  # plain step and bookmark updates
 
 
@@ -103,9 +103,10 @@ class _Notice:
 def plan_escalations(database: Database, clock: Clock) -> EscalationPlan:
     """Put today's escalation DMs in the outbox, as of ``clock.now()``; safe to repeat.
 
-    Reads first, then writes in short transactions (``RECIPIENTS_PER_TRANSACTION``
-    messages, with their audit rows and step marks, each), so the write lock is never
-    held for the whole pass; stopped half-way, the next pass tells the rest.
+    Reads first, then writes in short transactions (the DMs of about
+    ``NOTICES_PER_TRANSACTION`` items, with their audit rows and step marks, each), so
+    the write lock is never held for the whole pass; stopped half-way, the next pass
+    tells the rest.
     """
     plan = EscalationPlan()
     with database.session() as session:
@@ -314,7 +315,7 @@ def _plan(
     #    in the transaction that enqueues it. A chunk of recipients per transaction
     #    (an item's recipients always share one), so no write holds the lock for long.
     table = Assignment.__table__  # type: ignore[attr-defined]
-    for chunk in _chunks(bundles, RECIPIENTS_PER_TRANSACTION):
+    for chunk in _chunks(bundles, NOTICES_PER_TRANSACTION):
         told: list[dict[str, Any]] = []
         for key in chunk:
             notices = bundles[key]
@@ -416,10 +417,10 @@ def _mark_steps(session: Session, steps: dict[int, int]) -> None:
     )
 
 
-def _chunks(bundles: dict[str, list[_Notice]], size: int) -> list[list[str]]:
-    """Recipient keys in chunks of about ``size``; recipients told about the same item
-    (its manager and its skip-level on one tick) always land in the same chunk, so an
-    item's step is marked in the transaction that enqueues every message about it."""
+def _chunks(bundles: dict[str, list[_Notice]], per_chunk: int) -> list[list[str]]:
+    """Recipient keys in chunks of about ``per_chunk`` notices; recipients told about the
+    same item (its manager and its skip-level on one tick) always land in the same chunk,
+    so an item's step is marked in the transaction that enqueues every message about it."""
     parent = {key: key for key in bundles}
 
     def root(key: str) -> str:
@@ -438,11 +439,13 @@ def _chunks(bundles: dict[str, list[_Notice]], size: int) -> list[list[str]]:
         groups.setdefault(root(key), []).append(key)
     chunks: list[list[str]] = []
     current: list[str] = []
+    size = 0
     for group in groups.values():
         current.extend(group)
-        if len(current) >= size:
+        size += sum(len(bundles[key]) for key in group)
+        if size >= per_chunk:
             chunks.append(current)
-            current = []
+            current, size = [], 0
     if current:
         chunks.append(current)
     return chunks

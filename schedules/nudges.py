@@ -14,7 +14,7 @@ from models.db import Database
 
 log = logging.getLogger(__name__)
 
-ENQUEUE_CHUNK = 1000
+ENQUEUE_CHUNK = 400  # digests per transaction (a few hundred KB of JSON)
 
 
 @dataclass

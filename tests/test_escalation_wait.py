@@ -38,3 +38,23 @@ def test_an_item_waiting_for_the_skip_levels_morning_is_skipped_until_then(
     assert escalation_days(fake) == {"U0MAX": [d(13)], "U0SAM": [d(20)]}
     lea = assignment_of(db, "lea@x.io", "compliance")
     assert (lea.ladder_step, lea.ladder_wait_until) == (3, None)
+
+
+def test_an_items_manager_and_skip_level_are_written_in_one_transaction():
+    """Chunks of about N notices; the recipients told about one item share a chunk, so
+    the item's step is marked with every message about it."""
+    from types import SimpleNamespace
+
+    from schedules.escalations import _chunks
+
+    def notices(*items: int) -> list:
+        return [SimpleNamespace(assignment_id=item) for item in items]
+
+    bundles = {
+        "person:1": notices(10, 11),  # manager of items 10, 11
+        "person:2": notices(20, 21),
+        "person:3": notices(30, 31),
+        "person:9": notices(10),  # skip-level of item 10, told on the same tick
+    }
+    assert _chunks(bundles, 2) == [["person:1", "person:9"], ["person:2"], ["person:3"]]
+    assert _chunks(bundles, 100) == [["person:1", "person:9", "person:2", "person:3"]]
