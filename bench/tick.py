@@ -32,7 +32,10 @@ A write transaction is timed from the end of its first INSERT, UPDATE or DELETE 
 takes its write lock during that statement, after waiting for it if another process
 holds it) until the connection goes back to the pool after the commit (SQLAlchemy
 ``after_cursor_execute`` and pool ``checkin`` events), and charged to the job running;
-the first statement's own time (its wait included) is logged beside it.
+the first statement's own time (its wait included) and the COMMIT's are logged beside
+it. SQLite's automatic checkpoint (when the WAL passes 1,000 pages) runs inside the
+COMMIT call of whichever connection crosses that line, after the write lock is released:
+when it lands in a job's COMMIT, that transaction is timed longer than it held the lock.
 
 Headline figures (the largest size): the idle tick (median of the ticks with no send
 window open anywhere that planned no message: nothing is due; target under 1 s), and
@@ -52,6 +55,7 @@ import platform
 import random
 import re
 import shutil
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -119,6 +123,7 @@ class Write:
     seconds: float  # from the end of the first write (the lock is held) to the commit's end
     commit_seconds: float = 0.0  # of which the COMMIT itself (WAL write, checkpoint)
     first_seconds: float = 0.0  # the first write statement: its wait for the lock, its work
+    dbapi_commit_seconds: float = 0.0  # SQLite: the driver's COMMIT alone
 
 
 class Recorder:
@@ -128,8 +133,13 @@ class Recorder:
         self.job = "other"
         self.writes: list[Write] = []
         self.job_seconds: dict[str, float] = {}
+        self.spans: list[tuple[str, float, float]] = []  # (job, monotonic start, end)
 
     def install(self, database: Database) -> None:
+        self.database = database
+        if database.engine.dialect.name == "sqlite":
+            database.engine.dispose()
+            event.listen(database.engine, "do_connect", _timed_commits)
         event.listen(database.engine, "before_cursor_execute", self._before_execute)
         event.listen(database.engine, "after_cursor_execute", self._after_execute)
         event.listen(database.engine, "checkin", self._checkin)
@@ -165,16 +175,20 @@ class Recorder:
                     now - started[0],
                     now - committed if committed else 0.0,
                     started[2],
+                    _TimedConnection.last_commit_seconds,
                 )
             )
+            _TimedConnection.last_commit_seconds = 0.0
 
     def timed(self, name: str, job: Callable[..., Any]) -> Callable[..., Any]:
         def run(*args: Any, **kwargs: Any) -> Any:
             outer, self.job = self.job, name
             started = time.perf_counter()
+            began = time.monotonic()
             try:
                 return job(*args, **kwargs)
             finally:
+                self.spans.append((name, began, time.monotonic()))
                 self.job_seconds[name] = self.job_seconds.get(name, 0.0) + (
                     time.perf_counter() - started
                 )
@@ -199,6 +213,21 @@ class Recorder:
         self.writes = []
         self.job_seconds = {}
         yield
+
+
+class _TimedConnection(sqlite3.Connection):
+    """A SQLite connection that times its COMMIT (the WAL append and fsync)."""
+
+    last_commit_seconds = 0.0
+
+    def commit(self) -> None:
+        started = time.perf_counter()
+        super().commit()
+        _TimedConnection.last_commit_seconds = time.perf_counter() - started
+
+
+def _timed_commits(_dialect: Any, _record: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
+    cparams["factory"] = _TimedConnection
 
 
 # --- set-up ----------------------------------------------------------------------------
@@ -583,6 +612,7 @@ class Scale:
     setup: SetupInfo = field(default_factory=SetupInfo)
     ticks: list[TickFigure] = field(default_factory=list)
     done: list[DoneSample] = field(default_factory=list)
+    spans: list[tuple[str, float, float]] = field(default_factory=list)  # jobs' run times
 
     @property
     def busiest(self) -> TickFigure:
@@ -666,7 +696,8 @@ def run_day(
                 f"  {at:%H:%MZ} {figure.seconds:7.3f} s  planned {figure.planned:>6,}  "
                 f"enrolled {figure.enrolled:>5,}  writes {len(figure.writes):>4} "
                 f"(longest {longest.seconds * 1000:6.1f} ms, {longest.job}, commit "
-                f"{longest.commit_seconds * 1000:.0f} ms, first "
+                f"{longest.commit_seconds * 1000:.0f} ms (driver "
+                f"{longest.dbapi_commit_seconds * 1000:.0f} ms), first "
                 f"{longest.first_seconds * 1000:.0f} ms)  "
                 + " ".join(
                     f"{name.removeprefix('plan_')}={seconds:.2f}"
@@ -678,6 +709,7 @@ def run_day(
         lock.release()
         if writer is not None:
             scale.done = writer.finish()
+    scale.spans = list(recorder.spans)
     for figure in scale.ticks:
         figure.done = [
             s for s in scale.done if s.started < figure.ended and s.ended > figure.started
@@ -726,6 +758,11 @@ def summary(scales: list[Scale]) -> list[str]:
             f"  the whole day: {sum(t.seconds for t in scale.ticks):.1f} s of ticks",
             f"  longest write transaction: {longest.seconds * 1000:.1f} ms ({longest.job}); "
             f"{scale.writes:,} write transactions",
+            "  write transactions: "
+            + spread(w.seconds for t in scale.ticks for w in t.writes).replace(" s", "")
+            + " s; their COMMIT alone: "
+            + spread(w.commit_seconds for t in scale.ticks for w in t.writes).replace(" s", "")
+            + " s",
             "  longest write per job: "
             + ", ".join(
                 f"{job}={seconds * 1000:.0f} ms"
@@ -734,8 +771,25 @@ def summary(scales: list[Scale]) -> list[str]:
             f"  Done during the busiest tick: {done_text(busiest.done)}",
             f"  Done during any tick: {done_text(in_ticks)}",
             f"  Done between ticks: {done_text(between)}",
+            f"  Dones over {DONE_P99_TARGET_S * 1000:g} ms, by the job they overlapped: "
+            + (", ".join(f"{job} {count}" for job, count in slow_dones(scale).items()) or "none"),
         ]
     return lines
+
+
+def slow_dones(scale: Scale) -> dict[str, int]:
+    counts: dict[str, int] = defaultdict(int)
+    for sample in scale.done:
+        if sample.seconds < DONE_P99_TARGET_S:
+            continue
+        jobs = {
+            job
+            for job, began, ended in scale.spans
+            if began < sample.ended and ended > sample.started
+        }
+        for job in jobs or {"(no job)"}:
+            counts[job] += 1
+    return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
 
 
 def spread(values: Iterable[float]) -> str:

@@ -25,6 +25,7 @@ unique, and a lapse is set once.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -96,15 +97,18 @@ def plan_certifications(database: Database, clock: Clock) -> CertPlan:
     """Open recertification windows, lapse expired awards, report failed public posts."""
     plan = CertPlan()
     with database.session() as session:
+        batches = database.batches(session)
         settings = current_settings(session)
         if settings is None:
             return plan
         rules = certification_rules(session)
         if rules:
-            _open_windows(session, rules, clock=clock, settings=settings, plan=plan)
-            session.commit()  # each part reads before it writes: no lock held over reads
-            _lapse(session, rules, clock=clock, settings=settings, plan=plan)
-            session.commit()
+            _open_windows(
+                session, rules, clock=clock, settings=settings, plan=plan, commit=batches.commit
+            )
+            batches.commit()  # each part reads before it writes: no lock held over reads
+            _lapse(session, rules, clock=clock, settings=settings, plan=plan, commit=batches.commit)
+            batches.commit()
         _report_failed_posts(session, clock=clock, settings=settings, plan=plan)
     if plan:
         log.info(plan.summary())
@@ -149,6 +153,7 @@ def _open_windows(
     clock: Clock,
     settings: ProgramSettings,
     plan: CertPlan,
+    commit: Callable[[], None],
 ) -> None:
     now = clock.now()
     widest = max(rule.window_days for rule in rules.values())
@@ -186,7 +191,7 @@ def _open_windows(
         if count % AWARDS_PER_TRANSACTION == 0:  # short writes: see AWARDS_PER_TRANSACTION
             plan.messages += enqueue(session, messages, now=now)
             messages = []
-            session.commit()
+            commit()
         assert award.expires_at is not None and person.id is not None
         rule = rules[award.certification_id]
         cycle = award.cycle + 1
@@ -276,6 +281,7 @@ def _lapse(
     clock: Clock,
     settings: ProgramSettings,
     plan: CertPlan,
+    commit: Callable[[], None],
 ) -> None:
     now = clock.now()
     narrowest = min(rule.grace_days for rule in rules.values())
@@ -291,7 +297,7 @@ def _lapse(
     newer = aliased(CertificationAward)
     for count, (award, person) in enumerate(due, 1):
         if count % AWARDS_PER_TRANSACTION == 0:
-            session.commit()
+            commit()
         assert award.expires_at is not None and person.id is not None
         rule = rules[award.certification_id]
         lapsed_at = award.expires_at + timedelta(days=rule.grace_days)

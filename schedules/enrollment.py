@@ -36,7 +36,7 @@ def enroll_everyone(
         due = people_due(session, now=clock.now(), default_zone=settings.organisation.timezone)
     summary = EnrollmentSummary()
     for start in range(0, len(due), batch_size):
-        with database.session() as session:
+        with database.batch() as session:
             # Each batch reads the configuration in force as it starts.
             settings = current_settings(session) or settings
             summary.include(

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -58,7 +58,7 @@ log = logging.getLogger(__name__)
 
 KIND_ESCALATION = "escalation"
 ADMINS = "admins"
-NOTICES_PER_TRANSACTION = 300  # items told (an audit row and a step mark each), with their DMs
+NOTICES_PER_TRANSACTION = 100  # items told (an audit row and a step mark each), with their DMs
 ROWS_PER_TRANSACTION = 2000  # plain step and bookmark updates
 
 
@@ -110,12 +110,13 @@ def plan_escalations(database: Database, clock: Clock) -> EscalationPlan:
     """
     plan = EscalationPlan()
     with database.session() as session:
+        batches = database.batches(session)
         settings = current_settings(session)
         if settings is None:
             return plan
         plan.expired_requests = _expire_requests(session, settings=settings, clock=clock)
-        session.commit()  # before the reading: a write would hold SQLite's lock through it
-        _plan(session, settings=settings, clock=clock, plan=plan)
+        batches.commit()  # before the reading: a write would hold SQLite's lock through it
+        _plan(session, settings=settings, clock=clock, plan=plan, commit=batches.commit)
     if plan.messages:
         log.info(
             "escalations: %d notices in %d messages (%d to admins); %d waiting",
@@ -136,7 +137,12 @@ def _expire_requests(session: Session, *, settings: ProgramSettings, clock: Cloc
 
 
 def _plan(
-    session: Session, *, settings: ProgramSettings, clock: Clock, plan: EscalationPlan
+    session: Session,
+    *,
+    settings: ProgramSettings,
+    clock: Clock,
+    plan: EscalationPlan,
+    commit: Callable[[], None],
 ) -> None:
     now = clock.now()
     steps = settings.escalation.steps
@@ -351,12 +357,12 @@ def _plan(
         audit.record_many(session, clock=clock, entries=told)
         items = {notice.assignment_id for key in chunk for notice in bundles[key]}
         _mark_steps(session, {aid: new_step.pop(aid) for aid in items if aid in new_step})
-        session.commit()
+        commit()
     # Learner steps (no message) and bookmarks: plain updates, a chunk per transaction.
     advanced = list(new_step.items())
     for start in range(0, len(advanced), ROWS_PER_TRANSACTION):
         _mark_steps(session, dict(advanced[start : start + ROWS_PER_TRANSACTION]))
-        session.commit()
+        commit()
     for start in range(0, len(bookmarks), ROWS_PER_TRANSACTION):
         session.connection().execute(
             update(table)
@@ -368,7 +374,7 @@ def _plan(
             ),
             bookmarks[start : start + ROWS_PER_TRANSACTION],
         )
-        session.commit()
+        commit()
     for start in range(0, len(waits), ROWS_PER_TRANSACTION):
         session.connection().execute(
             update(table)
@@ -380,7 +386,7 @@ def _plan(
             ),
             waits[start : start + ROWS_PER_TRANSACTION],
         )
-        session.commit()
+        commit()
     plan.bookmarked = len(bookmarks) + len(waits)
 
 

@@ -14,7 +14,7 @@ from models.db import Database
 
 log = logging.getLogger(__name__)
 
-ENQUEUE_CHUNK = 400  # digests per transaction (a few hundred KB of JSON)
+ENQUEUE_CHUNK = 200  # digests per transaction (about 200 KB of JSON)
 
 
 @dataclass
@@ -52,7 +52,7 @@ def _message(planned: PlannedDigest, clock: Clock) -> NewMessage:
 
 
 def _enqueue(database: Database, messages: list[NewMessage], *, now: datetime) -> int:
-    with database.session() as writing:
+    with database.batch() as writing:
         return enqueue(writing, messages, now=now)
 
 

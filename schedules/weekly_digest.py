@@ -161,6 +161,7 @@ def plan_weekly_digests(database: Database, clock: Clock) -> WeeklyPlan:
     result = WeeklyPlan()
     now = clock.now()
     with database.session() as session:
+        batches = database.batches(session)
         settings = current_settings(session)
         if settings is None:
             log.info("weekly digest skipped: no configuration loaded yet")
@@ -186,7 +187,7 @@ def plan_weekly_digests(database: Database, clock: Clock) -> WeeklyPlan:
                     result.enqueued += enqueue(
                         session, messages[first : first + ENQUEUE_CHUNK], now=now
                     )
-                    session.commit()
+                    batches.commit()
     if result.enqueued:
         log.info(
             "planned %d weekly manager digests in zones %s",
