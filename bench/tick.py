@@ -930,6 +930,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="SQLite: keep each size's set-up in DIR and start from it when it is there "
         "(for repeated runs; delete DIR after a change to the set-up or the schema)",
     )
+    parser.add_argument(
+        "--write-pause",
+        type=float,
+        help="Database.write_pause for the ticks (default the Database's; 0: no pauses)",
+    )
     parser.add_argument("--done-worker", nargs=5, help=argparse.SUPPRESS)
     add_json_option(parser)
     return parser
@@ -961,6 +966,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 sqlite_file = None if url else tmp / f"tick-{people}.db"
                 db_url = url or f"sqlite:///{sqlite_file}"
                 db = open_database(db_url)
+                if args.write_pause is not None:
+                    db.write_pause = args.write_pause
                 try:
                     database = backend(db)
                     if index == 0:
