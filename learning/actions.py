@@ -31,6 +31,7 @@ from learning.calendar import WorkCalendar
 from learning.clock import Clock, local_date
 from learning.completions import Completion, record_completion
 from learning.digest import ItemOutcome
+from learning.enrollment_schedule import mark_for_enrollment
 from learning.errors import LearnbotError, NotFound
 from learning.paths import current_settings, load_paths
 from models import (
@@ -575,6 +576,7 @@ def waive_item(
     assignment.waived_reason = why
     assignment.closed_at = None
     assignment.snoozed_until = None
+    mark_for_enrollment(session, person_ids=[person.id])  # enrollment checks what it holds
     session.flush()
     audit.record(
         session,
@@ -660,6 +662,7 @@ def assign_item(
     assignment.due_pinned = due is not None
     assignment.closed_at = None
     assignment.waived_reason = None
+    mark_for_enrollment(session, person_ids=[person.id])  # enrollment checks what it holds
     session.flush()
     audit.record(
         session,

@@ -4,7 +4,8 @@ What enrollment makes of a person (``learning.enrollment``) changes with the pas
 time in one way only: a tier of their path opens on day ``tier_start_day`` of their
 role, in their own time zone. Everything else it reads changes through an event that
 enrolls the person itself (an import, a Slack profile change, a role assignment) or
-marks them (a curriculum change). So each person carries ``next_enroll_on``: the local
+marks them (a curriculum change; a completion, a waiver or an admin's assignment, which
+change what the person holds). So each person carries ``next_enroll_on``: the local
 date of their next tier opening, or ``ENROLL_NOW`` when a change marked them, or None
 when nothing is ahead. The enrollment job visits only people whose date has come.
 """
@@ -87,17 +88,24 @@ def schedule_next_enrollment(
     return visited
 
 
-def mark_for_enrollment(session: Session, *, roles: Collection[str] | None = None) -> int:
-    """Mark the active people of ``roles`` (default: everyone) for the next enrollment pass.
+def mark_for_enrollment(
+    session: Session,
+    *,
+    roles: Collection[str] | None = None,
+    person_ids: Collection[int] | None = None,
+) -> int:
+    """Mark active people for the next enrollment pass: of ``roles``, or ``person_ids``,
+    or (neither given) everyone.
 
     One ``UPDATE``; the mark commits with the change that caused it, so a pass that is
     interrupted leaves the rest marked for the next one. Returns how many were marked.
     """
     statement = update(_PERSON).where(_PERSON.c.active).values(next_enroll_on=ENROLL_NOW)
-    if roles is not None:
-        if not roles:
-            return 0
-        statement = statement.where(_PERSON.c.role.in_(sorted(roles)))
+    for column, values in ((_PERSON.c.role, roles), (_PERSON.c.id, person_ids)):
+        if values is not None:
+            if not values:
+                return 0
+            statement = statement.where(column.in_(sorted(values)))
     return int(session.connection().execute(statement).rowcount or 0)
 
 

@@ -160,6 +160,15 @@ def test_a_slack_time_zone_change_moves_the_persons_tier_day(org, db, clock):
     assert "advanced" in item_keys(db, "ben@x.io")
 
 
+def test_a_completion_marks_the_person_for_the_next_pass(org, db, cli, write, clock):
+    done = "email,item,completed_at,score\nana@x.io,safety,2026-03-02,\n"
+    assert cli("import-completions", write("done.csv", done)).code == 0
+    assert next_enroll_on(db)["ana@x.io"] == ENROLL_NOW
+    summary = enroll_everyone(db, at(2026, 3, 2, 10))
+    assert summary.visited == 1
+    assert next_enroll_on(db)["ana@x.io"] == date(2026, 4, 2)  # back to her tier date
+
+
 def test_a_curriculum_change_marks_the_roles_it_touches_and_the_job_enrolls_them(org, db, clock):
     changed = PROGRAMS.replace(
         "{item: safety, required: true, due: 3}", "{item: safety, required: true, due: 7}"
