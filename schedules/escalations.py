@@ -33,7 +33,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import bindparam, or_, select, update
 from sqlmodel import Session
 
-from delivery.outbox import NewMessage, enqueue
+from delivery.outbox import NewMessage, enqueue_new_keys
 from learning import audit
 from learning.calendar import WorkCalendar
 from learning.chain import ChainPerson, PeopleIndex
@@ -59,7 +59,7 @@ log = logging.getLogger(__name__)
 KIND_ESCALATION = "escalation"
 ADMINS = "admins"
 NOTICES_PER_TRANSACTION = 100  # items told (an audit row and a step mark each), with their DMs
-ROWS_PER_TRANSACTION = 2000  # plain step and bookmark updates
+ROWS_PER_TRANSACTION = 1000  # plain step and bookmark updates
 
 
 @dataclass
@@ -322,14 +322,26 @@ def _plan(
     #    (an item's recipients always share one), so no write holds the lock for long.
     table = Assignment.__table__  # type: ignore[attr-defined]
     for chunk in _chunks(bundles, NOTICES_PER_TRANSACTION):
+        # The chunk's DMs are built before its transaction and go in with one insert.
+        messages_of = {
+            key: _messages(
+                session,
+                recipients[key],
+                bundles[key],
+                key=open_keys[key],
+                now=now,
+                settings=settings,
+            )
+            for key in chunk
+        }
+        new_keys = enqueue_new_keys(
+            session, [m for messages in messages_of.values() for m in messages], now=now
+        )
         told: list[dict[str, Any]] = []
         for key in chunk:
             notices = bundles[key]
             recipient = recipients[key]
-            messages = _messages(
-                session, recipient, notices, key=open_keys[key], now=now, settings=settings
-            )
-            if not messages or not enqueue(session, messages, now=now):
+            if not any(m.key in new_keys for m in messages_of[key]):
                 for notice in notices:  # told already (a race), or nowhere to send: wait
                     new_step.pop(notice.assignment_id, None)
                 continue
