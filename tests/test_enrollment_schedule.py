@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 from alembic import command
+from alembic.script import ScriptDirectory
 from sqlalchemy import event, select
 
 from learning.clock import FrozenClock
@@ -271,7 +272,8 @@ def test_upgrading_keeps_every_date_sends_nothing_and_schedules_only_what_is_ahe
     )
     assert cli("import-people", write("people.csv", people_csv(*rows))).code == 0
     config = alembic_config(db.engine)
-    command.downgrade(config, "-1")  # the schema before next_enroll_on
+    revision_before = ScriptDirectory.from_config(config).get_revision("0011").down_revision
+    command.downgrade(config, revision_before)  # the schema before next_enroll_on
     before = assignments(db)
     command.upgrade(config, "head")
     assert assignments(db) == before
