@@ -89,10 +89,19 @@ def cmd_db(ctx: Context, args: argparse.Namespace) -> int:
 def cmd_load_config(ctx: Context, args: argparse.Namespace) -> int:
     from learning.curriculum import load_curriculum
     from learning.curriculum_sync import apply_config
+    from schedules.enrollment import enroll_everyone
 
     loaded = load_curriculum(args.file)
     with ctx.db().session(dry_run=args.dry_run) as session:
-        changes = apply_config(session, loaded, clock=ctx.clock, actor=args.actor)
+        # A dry run enrolls in its one (rolled back) transaction to show everything; a
+        # real load commits the curriculum with the affected people marked, then the
+        # enrollment job brings them up to date a batch per transaction.
+        changes = apply_config(
+            session, loaded, clock=ctx.clock, actor=args.actor, enroll_now=args.dry_run
+        )
+    if not args.dry_run:
+        changes.enrollment = enroll_everyone(ctx.db(), ctx.clock) or changes.enrollment
+        changes.enrollment_deferred = False
     ctx.say(f"{args.file}: valid")
     ctx.say(changes.summary(dry_run=args.dry_run))
     ctx.say(_outcome(args.dry_run, bool(changes)))
@@ -139,6 +148,9 @@ def cmd_enroll(ctx: Context, args: argparse.Namespace) -> int:
     if summary is None:
         raise LearnbotError("no configuration loaded yet: run `python bot.py load-config FILE`")
     ctx.say(str(summary))
+    ctx.say(
+        f"{summary.visited} people looked at (a tier of theirs opened, or a change marked them)"
+    )
     return 0
 
 

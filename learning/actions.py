@@ -35,6 +35,7 @@ from learning.curriculum import ProgramSettings
 from learning.digest import ItemOutcome
 from learning.due_changes import DueChange, apply_due_changes, release_dependants
 from learning.enrollment import ADMIN
+from learning.enrollment_schedule import mark_for_enrollment
 from learning.errors import LearnbotError, NotFound
 from learning.paths import current_settings, load_paths
 from models import (
@@ -586,6 +587,7 @@ def waive_item(
     assignment.waived_reason = why
     assignment.closed_at = None
     assignment.snoozed_until = None
+    mark_for_enrollment(session, person_ids=[person.id])  # enrollment checks what it holds
     session.flush()
     audit.record(
         session,
@@ -707,6 +709,7 @@ def assign_item(
     assignment.due_pinned = due is not None
     assignment.closed_at = None
     assignment.waived_reason = None
+    mark_for_enrollment(session, person_ids=[person.id])  # enrollment checks what it holds
     session.flush()
     audit.record(
         session,

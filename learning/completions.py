@@ -16,6 +16,7 @@ from learning.clock import Clock
 from learning.csv_source import read_csv
 from learning.curriculum import ProgramSettings
 from learning.due_changes import release_dependants
+from learning.enrollment_schedule import mark_for_enrollment
 from learning.errors import Problem, ValidationFailed
 from learning.paths import current_settings
 from models import (
@@ -114,6 +115,8 @@ def record_completion(
         assignment.completion_source = completion.source
         assignment.closed_at = None
         assignment.snoozed_until = None
+    # What the person holds changed: the next enrollment pass looks at them again.
+    mark_for_enrollment(session, person_ids=[completion.person_id])
     session.flush()
     if newly_done:
         # Items that waited for this one get their due date, counted from today.

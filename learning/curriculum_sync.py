@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlmodel import Session
 
 from learning import audit
 from learning.certifications import AwardTally, award_qualifiers
 from learning.clock import Clock
 from learning.curriculum import LoadedConfig
-from learning.paths import EnrollmentSummary, enroll
+from learning.enrollment import LearningPath
+from learning.enrollment_schedule import mark_for_enrollment, people_due
+from learning.paths import EnrollmentSummary, enroll, load_paths
 from models import (
     Assignment,
     Certification,
@@ -59,6 +62,8 @@ class ConfigChanges:
     enrollment: EnrollmentSummary = field(default_factory=EnrollmentSummary)
     # Certifications added or changed, awarded to people who already qualify.
     awards: AwardTally = field(default_factory=AwardTally)
+    marked: int = 0  # active people whose path or calendar changed: to enroll again
+    enrollment_deferred: bool = False  # marked only; the enrollment job runs after commit
 
     def __bool__(self) -> bool:
         return bool(
@@ -77,8 +82,14 @@ class ConfigChanges:
             self.certifications.describe("certifications"),
             "settings (cadence, calendar, ladder, channels): "
             + ("changed" if self.settings_changed else "unchanged"),
-            str(self.enrollment),
-            *self.enrollment.redate_lines(dry_run=dry_run),
+            *(
+                [
+                    f"enrollment: {self.marked} people to bring up to date, in batches "
+                    "after this change is committed"
+                ]
+                if self.enrollment_deferred
+                else [str(self.enrollment), *self.enrollment.redate_lines(dry_run=dry_run)]
+            ),
         ]
         if self.awards.awarded:
             lines.append(
@@ -88,15 +99,28 @@ class ConfigChanges:
 
 
 def apply_config(
-    session: Session, loaded: LoadedConfig, *, clock: Clock, actor: str = "cli"
+    session: Session,
+    loaded: LoadedConfig,
+    *,
+    clock: Clock,
+    actor: str = "cli",
+    enroll_now: bool = True,
 ) -> ConfigChanges:
-    """Make the database match ``loaded`` and re-enroll everyone it affects.
+    """Make the database match ``loaded``; mark and re-enroll everyone it affects.
 
     Removed items, tiers, programs and certifications are retired (``active`` false),
     never deleted, so completion history stays. Nothing is committed here.
+
+    Affected are the active people of every role whose path changed (tiers, items,
+    offsets, requirement, prerequisites), and everyone when the calendar or the
+    organisation's time zone changed: they are marked for enrollment
+    (``learning.enrollment_schedule``) in this transaction. With ``enroll_now`` they are
+    enrolled here too (a dry run shows everything); without, the caller commits and then
+    runs the enrollment job, which enrolls them in short transactions.
     """
     config = loaded.config
     changes = ConfigChanges()
+    paths_before = load_paths(session)
     items = _sync_items(session, loaded, changes.items)
     _sync_programs(session, loaded, items, changes.programs)
     requalify = _sync_certifications(session, loaded, items, changes.certifications)
@@ -108,14 +132,20 @@ def apply_config(
     ).first()
     changes.settings_changed = latest is None or latest.settings != settings_json
     if latest is not None and any(
-        latest.settings.get(part) != settings_json[part] for part in ("escalation", "calendar")
+        latest.settings.get(part) != settings_json[part]
+        for part in ("escalation", "calendar", "cadence")
     ):
-        # The escalation job's bookmarks were computed under the old ladder or working
-        # days; a step may now come sooner, so every item is looked at again.
+        # The escalation job's bookmarks were computed under the old ladder, working
+        # days or send time; a step may now come sooner, so every item is looked at again.
         session.execute(
             update(Assignment)
-            .where(Assignment.ladder_next_on.is_not(None))  # type: ignore[union-attr]
-            .values(ladder_next_on=None, ladder_next_due=None)
+            .where(
+                or_(
+                    Assignment.ladder_next_on.is_not(None),  # type: ignore[union-attr]
+                    Assignment.ladder_wait_until.is_not(None),  # type: ignore[union-attr]
+                )
+            )
+            .values(ladder_next_on=None, ladder_next_due=None, ladder_wait_until=None)
         )
     if changes.settings_changed or (latest is not None and latest.sha256 != loaded.sha256):
         session.add(
@@ -127,7 +157,12 @@ def apply_config(
             )
         )
     session.flush()
-    changes.enrollment = enroll(session, clock=clock, settings=settings)
+    changes.marked = _mark_affected(session, paths_before, latest, settings_json)
+    if enroll_now:
+        due = people_due(session, now=clock.now(), default_zone=settings.organisation.timezone)
+        changes.enrollment = enroll(session, clock=clock, settings=settings, person_ids=due)
+    else:
+        changes.enrollment_deferred = True
     if requalify:
         changes.awards = award_qualifiers(
             session, certification_ids=requalify, clock=clock, settings=settings
@@ -142,6 +177,28 @@ def apply_config(
             details={"summary": changes.summary(), "sha256": loaded.sha256},
         )
     return changes
+
+
+def _mark_affected(
+    session: Session,
+    before: dict[str, LearningPath],
+    latest: ConfigSnapshot | None,
+    settings_json: dict[str, Any],
+) -> int:
+    """Mark the people this load affects for enrollment; return how many."""
+    if latest is None or _dates_rules_changed(latest.settings, settings_json):
+        return mark_for_enrollment(session)  # every due date may move
+    after = load_paths(session)
+    changed = {role for role in before.keys() | after.keys() if before.get(role) != after.get(role)}
+    return mark_for_enrollment(session, roles=changed)
+
+
+def _dates_rules_changed(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Working days, holidays or the default time zone (due dates count in them) changed."""
+    return (
+        old.get("calendar") != new["calendar"]
+        or (old.get("organisation") or {}).get("timezone") != new["organisation"]["timezone"]
+    )
 
 
 def _sync_items(session: Session, loaded: LoadedConfig, changes: Changes) -> dict[str, Item]:

@@ -37,6 +37,7 @@ LADDER_RESET: dict[str, Any] = {
     "ladder_paused_days": 0,
     "ladder_next_on": None,
     "ladder_next_due": None,
+    "ladder_wait_until": None,
     "snoozed_until": None,
 }
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from fractions import Fraction
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -253,7 +252,10 @@ def team_ranking(session: Session, *, period: Period, min_team_size: int) -> lis
         owed_before, done_before = int(owed_before or 0), int(done_before or 0)
         change = 100.0 * (done / owed - done_before / owed_before) if owed_before else None
         qualified.append((team, sizes[team], done, owed, change))
-    qualified.sort(key=lambda t: (-Fraction(t[2], t[3]), -t[2], t[0].casefold(), t[0]))
+    # The share as a float orders exactly like the fraction: equal shares round to the
+    # same float, and two different ones with fewer than 10**7 items a team are more than
+    # a rounding error apart. Comparing Fractions took a second for 11,000 teams.
+    qualified.sort(key=lambda t: (-(t[2] / t[3]), -t[2], t[0].casefold(), t[0]))
     return [
         TeamStanding(rank, team, people, done, owed, change)
         for rank, (team, people, done, owed, change) in enumerate(qualified, start=1)

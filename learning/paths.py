@@ -28,6 +28,7 @@ from learning.enrollment import (
     plan_enrollment,
 )
 from learning.enrollment import Person as Enrollee
+from learning.enrollment_schedule import schedule_next_enrollment
 from models import (
     Assignment,
     AssignmentStatus,
@@ -46,7 +47,7 @@ EXAMPLES = 5  # re-dated items named in a summary
 
 @dataclass
 class EnrollmentSummary:
-    """Counts of what enrollment wrote, and a few of the re-dated items by name."""
+    """Counts of what enrollment wrote, of the people it looked at, and a few re-dated items."""
 
     created: int = 0
     updated: int = 0  # re-dated: open items whose due date changed
@@ -55,6 +56,7 @@ class EnrollmentSummary:
     people_changed: int = 0
     kept_overdue: int = 0  # overdue items whose inputs changed but which keep their date
     examples: list[str] = field(default_factory=list)
+    visited: int = 0
 
     def add(self, changes: EnrollmentChanges) -> None:
         self.created += len(changes.create)
@@ -62,6 +64,17 @@ class EnrollmentSummary:
         self.reopened += len(changes.reopen)
         self.closed += len(changes.close)
         self.people_changed += 1 if changes else 0
+
+    def include(self, other: EnrollmentSummary) -> None:
+        """Add another pass's counts (the enrollment job sums its transactions)."""
+        self.created += other.created
+        self.updated += other.updated
+        self.reopened += other.reopened
+        self.closed += other.closed
+        self.people_changed += other.people_changed
+        self.visited += other.visited
+        self.kept_overdue += other.kept_overdue
+        self.examples.extend(other.examples[: max(0, EXAMPLES - len(self.examples))])
 
     def __str__(self) -> str:
         return (
@@ -176,6 +189,9 @@ def enroll(
         settings: the calendar (working days, holidays) and default time zone.
         person_ids: limit to these people (active or not); default every active person.
         paths: preloaded paths (``load_paths``), to share across calls.
+
+    Each active person's ``next_enroll_on`` is set to their next tier opening, the day
+    the enrollment job must look at them again (``learning.enrollment_schedule``).
     """
     paths = load_paths(session) if paths is None else paths
     calendars = lru_cache(maxsize=None)(settings.calendar_for)
@@ -264,6 +280,9 @@ def enroll(
                     {row[0]: row[1] for row in session.execute(select(Item.id, Item.key))}
                 )
             _redate(session, redates, item_keys, summary, clock=clock)
+        summary.visited += schedule_next_enrollment(
+            session, people, paths, now=now, default_zone=settings.organisation.timezone
+        )
     return summary
 
 

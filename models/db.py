@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -85,11 +86,22 @@ def alembic_config(engine: Engine) -> Config:
     return config
 
 
+# SQLite's busy handler retries a locked write after 1, 2, 5, ... then every 100 ms.
+MAX_WRITER_RETRY_INTERVAL = 0.1
+
+
 @dataclass
 class Database:
-    """One database: its engine and the session factory the service layer uses."""
+    """One database: its engine and the session factory the service layer uses.
+
+    ``write_pause`` and ``sleep`` pace background jobs on SQLite (``batch``): after each
+    of their write transactions the job pauses for ``write_pause`` times as long as the
+    transaction took (at most 100 ms), so that other writers get the one write lock.
+    """
 
     engine: Engine
+    write_pause: float = 1.0
+    sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
 
     @property
     def url(self) -> str:
@@ -112,6 +124,41 @@ class Database:
             except BaseException:
                 session.rollback()
                 raise
+
+    @contextmanager
+    def batch(self) -> Iterator[Session]:
+        """``session()`` for one batch of a background job's writes, then a pause.
+
+        SQLite has one write lock and no queue for it: a writer that finds it taken
+        (a Done click) sleeps and tries again, 1, 2, 5 ... and then 100 ms apart. A job
+        that commits and writes again at once holds the lock nearly all the time, and
+        such a writer can wait for the whole job. After each batch the job leaves the
+        lock free for as long as the batch took (``write_pause``), up to the writers'
+        longest retry interval. No pause on PostgreSQL (row locks, no single lock).
+        """
+        started = time.monotonic()
+        with self.session() as session:
+            yield session
+            wrote = self.holds_write_lock(session)
+        if wrote:
+            self.pause_for_writers(time.monotonic() - started)
+
+    def batches(self, session: Session) -> Batches:
+        """Commit a background job's ``session`` batch by batch, pausing like ``batch``."""
+        return Batches(self, session)
+
+    def holds_write_lock(self, session: Session) -> bool:
+        """SQLite: ``session`` has written (the driver opens its transaction at the first
+        INSERT, UPDATE or DELETE), so it holds the write lock until it commits."""
+        if self.engine.dialect.name != "sqlite" or not session.in_transaction():
+            return False
+        raw = session.connection().connection.dbapi_connection
+        return bool(getattr(raw, "in_transaction", False))
+
+    def pause_for_writers(self, held: float) -> None:
+        """Leave SQLite's write lock free after a batch that took ``held`` seconds."""
+        if self.engine.dialect.name == "sqlite" and held > 0 and self.write_pause > 0:
+            self.sleep(min(held * self.write_pause, MAX_WRITER_RETRY_INTERVAL))
 
     def head_revision(self) -> str | None:
         return ScriptDirectory.from_config(alembic_config(self.engine)).get_current_head()
@@ -142,6 +189,23 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+class Batches:
+    """A background job's one session, committed a batch at a time (``Database.batch``)."""
+
+    def __init__(self, database: Database, session: Session) -> None:
+        self._database = database
+        self._session = session
+        self._since = time.monotonic()
+
+    def commit(self) -> None:
+        """Commit what the batch wrote, then (if it wrote) leave the write lock free."""
+        wrote = self._database.holds_write_lock(self._session)
+        self._session.commit()
+        if wrote:
+            self._database.pause_for_writers(time.monotonic() - self._since)
+        self._since = time.monotonic()
 
 
 def open_database(url: str, *, pool_size: int = 5, max_overflow: int = 10) -> Database:

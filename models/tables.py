@@ -33,6 +33,7 @@ class Person(SQLModel, table=True):
         UniqueConstraint("workspace_id", "email", name="uq_person_workspace_email"),
         Index("ix_person_manager_id", "manager_id"),
         Index("ix_person_slack_user_id", "slack_user_id"),
+        Index("ix_person_next_enroll_on", "next_enroll_on"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -60,6 +61,10 @@ class Person(SQLModel, table=True):
     on_leaderboard: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     # May be paired with learners as a mentor (``/learn mentor on|off``).
     mentoring: bool = Field(default=True, sa_column_kwargs={"server_default": true()})
+    # The person's local date on which the enrollment job must look at them again: the
+    # next tier opening of their path, or a date long past when something they depend
+    # on changed (``learning.enrollment_schedule``). None: nothing to wait for.
+    next_enroll_on: date | None = None
     created_at: datetime = _utc()
     updated_at: datetime = _utc()
 
@@ -295,6 +300,9 @@ class Assignment(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("person_id", "item_id", "cycle", name="uq_assignment_person_item_cycle"),
         Index("ix_assignment_status_due", "status", "due_date"),
+        # The escalation job's scan: open required items due by a date, those still
+        # climbing the ladder filtered in the index (not one table read per overdue item).
+        Index("ix_assignment_escalation", "status", "required", "due_date", "ladder_step"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -337,6 +345,10 @@ class Assignment(SQLModel, table=True):
     # ``curriculum``, ``admin``, ``prerequisite:ITEM_ID``): their next digest says it
     # once, and the transaction that enqueues that digest clears it.
     due_notice: str | None = Field(default=None, max_length=80)
+    # A step is reached but its recipient cannot be told before this instant (their send
+    # window is not open, or they had today's DM): the job skips the item until then,
+    # for the due date in ``ladder_next_due`` (schedules.escalations).
+    ladder_wait_until: datetime | None = _utc(default=None)
 
 
 def status_by_person() -> Any:

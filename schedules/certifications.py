@@ -29,6 +29,7 @@ unique, and a lapse is set once.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -71,6 +72,9 @@ from models.db import Database
 log = logging.getLogger(__name__)
 
 PUBLIC_POST_KEYS = ("cert_award:%:shoutout", "milestone:%")
+AWARDS_PER_TRANSACTION = 200
+"""Windows opened or awards lapsed per transaction: each award's writes commit with its
+messages, and the job commits between chunks so no write holds the lock for long."""
 
 
 @dataclass
@@ -98,13 +102,18 @@ def plan_certifications(database: Database, clock: Clock) -> CertPlan:
     """Open recertification windows, lapse expired awards, report failed public posts."""
     plan = CertPlan()
     with database.session() as session:
+        batches = database.batches(session)
         settings = current_settings(session)
         if settings is None:
             return plan
         rules = certification_rules(session)
         if rules:
-            _open_windows(session, rules, clock=clock, settings=settings, plan=plan)
-            _lapse(session, rules, clock=clock, settings=settings, plan=plan)
+            _open_windows(
+                session, rules, clock=clock, settings=settings, plan=plan, commit=batches.commit
+            )
+            batches.commit()  # each part reads before it writes: no lock held over reads
+            _lapse(session, rules, clock=clock, settings=settings, plan=plan, commit=batches.commit)
+            batches.commit()
         _report_failed_posts(session, clock=clock, settings=settings, plan=plan)
     if plan:
         log.info(plan.summary())
@@ -149,6 +158,7 @@ def _open_windows(
     clock: Clock,
     settings: ProgramSettings,
     plan: CertPlan,
+    commit: Callable[[], None],
 ) -> None:
     now = clock.now()
     # A bound for the query; the exact instant is on the holder's calendar (a day of a
@@ -187,7 +197,11 @@ def _open_windows(
         )
     )
     messages: list[NewMessage] = []
-    for award, person in due:
+    for count, (award, person) in enumerate(due, 1):
+        if count % AWARDS_PER_TRANSACTION == 0:  # short writes: see AWARDS_PER_TRANSACTION
+            plan.messages += enqueue(session, messages, now=now)
+            messages = []
+            commit()
         assert award.expires_at is not None and person.id is not None
         rule = rules[award.certification_id]
         cycle = award.cycle + 1
@@ -277,6 +291,7 @@ def _lapse(
     clock: Clock,
     settings: ProgramSettings,
     plan: CertPlan,
+    commit: Callable[[], None],
 ) -> None:
     now = clock.now()
     narrowest = max(min(rule.grace.shortest_days for rule in rules.values()) - 1, 0)
@@ -291,7 +306,9 @@ def _lapse(
     ]
     table = CertificationAward.__table__  # type: ignore[attr-defined]
     newer = aliased(CertificationAward)
-    for award, person in due:
+    for count, (award, person) in enumerate(due, 1):
+        if count % AWARDS_PER_TRANSACTION == 0:
+            commit()
         assert award.expires_at is not None and person.id is not None
         rule = rules[award.certification_id]
         lapsed_at = lapses_at(rule, award.expires_at, zone_of(person, settings))

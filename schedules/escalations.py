@@ -24,16 +24,16 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, or_, select, update
 from sqlmodel import Session
 
-from delivery.outbox import NewMessage, enqueue
+from delivery.outbox import NewMessage, enqueue_new_keys
 from learning import audit
 from learning.calendar import WorkCalendar
 from learning.chain import ChainPerson, PeopleIndex
@@ -66,6 +66,8 @@ log = logging.getLogger(__name__)
 
 KIND_ESCALATION = "escalation"
 ADMINS = "admins"
+NOTICES_PER_TRANSACTION = 100  # items told (an audit row and a step mark each), with their DMs
+ROWS_PER_TRANSACTION = 1000  # plain step and bookmark updates
 
 
 @dataclass
@@ -78,7 +80,9 @@ class EscalationPlan:
     to_admins: int = 0  # notices that went to the admins: nobody left in the chain
     waiting: int = 0  # reached steps whose recipient's window is not open (or had today's)
     expired_requests: int = 0
-    bookmarked: int = 0  # items whose next step is days away: not looked at until then
+    # Items not looked at again until their next step's date, or (waiting) until their
+    # recipient's next send window: bookmarks written by this pass.
+    bookmarked: int = 0
     by_step: dict[str, int] = field(default_factory=dict)
 
 
@@ -106,14 +110,22 @@ class _Notice:
 
 
 def plan_escalations(database: Database, clock: Clock) -> EscalationPlan:
-    """Put today's escalation DMs in the outbox, as of ``clock.now()``; safe to repeat."""
+    """Put today's escalation DMs in the outbox, as of ``clock.now()``; safe to repeat.
+
+    Reads first, then writes in short transactions (the DMs of about
+    ``NOTICES_PER_TRANSACTION`` items, with their audit rows and step marks, each), so
+    the write lock is never held for the whole pass; stopped half-way, the next pass
+    tells the rest.
+    """
     plan = EscalationPlan()
     with database.session() as session:
+        batches = database.batches(session)
         settings = current_settings(session)
         if settings is None:
             return plan
         plan.expired_requests = _expire_requests(session, settings=settings, clock=clock)
-        _plan(session, settings=settings, clock=clock, plan=plan)
+        batches.commit()  # before the reading: a write would hold SQLite's lock through it
+        _plan(session, settings=settings, clock=clock, plan=plan, commit=batches.commit)
     if plan.messages:
         log.info(
             "escalations: %d notices in %d messages (%d to admins); %d waiting",
@@ -134,7 +146,12 @@ def _expire_requests(session: Session, *, settings: ProgramSettings, clock: Cloc
 
 
 def _plan(
-    session: Session, *, settings: ProgramSettings, clock: Clock, plan: EscalationPlan
+    session: Session,
+    *,
+    settings: ProgramSettings,
+    clock: Clock,
+    plan: EscalationPlan,
+    commit: Callable[[], None],
 ) -> None:
     now = clock.now()
     steps = settings.escalation.steps
@@ -160,6 +177,8 @@ def _plan(
             Assignment.ladder_paused_days,
             Item.key,
             Item.title,
+            Assignment.ladder_next_on,
+            Assignment.ladder_next_due,
         )
         .join(Item, Item.id == Assignment.item_id)
         .join(Person, Person.id == Assignment.person_id)
@@ -173,6 +192,12 @@ def _plan(
             or_(
                 Assignment.ladder_next_on.is_(None),  # type: ignore[union-attr]
                 Assignment.ladder_next_on <= latest_today,  # type: ignore[operator]
+                Assignment.ladder_next_due != Assignment.due_date,
+            ),
+            # The wait: skip items whose recipient cannot be told before that instant.
+            or_(
+                Assignment.ladder_wait_until.is_(None),  # type: ignore[union-attr]
+                Assignment.ladder_wait_until <= now,  # type: ignore[operator]
                 Assignment.ladder_next_due != Assignment.due_date,
             ),
             Person.active,
@@ -218,7 +243,8 @@ def _plan(
     # 1. Every reached, un-notified step of every item, in ladder order.
     pending: dict[int, list[_Notice]] = {}
     advance_only: dict[int, int] = {}  # learner steps reached: no message needed
-    for assignment_id, person_id, due, done_steps, paused_days, item_key, title in rows:
+    for row in rows:
+        assignment_id, person_id, due, done_steps, paused_days, item_key, title = row[:7]
         if assignment_id in paused:
             continue
         learner = people.get(person_id)
@@ -248,7 +274,8 @@ def _plan(
                 next_of[key] = step_date(
                     steps[done_steps], due=due, calendar=plain, paused_days=paused_days
                 )
-            bookmarks.append({"aid": assignment_id, "next": next_of[key], "due": due})
+            if (row.ladder_next_on, row.ladder_next_due) != (next_of[key], due):
+                bookmarks.append({"aid": assignment_id, "next": next_of[key], "due": due})
             continue
         if person_id not in takers_of:
             takers_of[person_id] = people.takers(person_id, now)
@@ -303,6 +330,7 @@ def _plan(
     # 3. Take each item's steps in order while their recipient can be told now.
     bundles: dict[str, list[_Notice]] = defaultdict(list)
     new_step: dict[int, int] = dict(advance_only)
+    waits: list[dict[str, Any]] = []
     for assignment_id, notices in pending.items():
         for notice in notices:
             if (
@@ -312,59 +340,163 @@ def _plan(
                 # Not their window, told already today, or not yet the announced day
                 # (the step came in the middle of their window: their next morning).
                 plan.waiting += 1
+                if assignment_id not in new_step:  # nothing to mark: not read until then
+                    until = _next_send_at(notice.recipient, now=now, settings=settings)
+                    waits.append({"aid": assignment_id, "until": until, "due": notice.due})
                 break
             bundles[notice.recipient.key].append(notice)
             new_step[assignment_id] = notice.step_index + 1
 
-    # 4. One message per recipient; the steps are marked only if the message is new.
-    told: list[dict[str, Any]] = []
-    for key, notices in bundles.items():
-        recipient = recipients[key]
-        messages = _messages(
-            session, recipient, notices, key=open_keys[key], now=now, settings=settings
-        )
-        if not messages or not enqueue(session, messages, now=now):
-            for notice in notices:  # told already (a race), or nowhere to send: wait
-                new_step.pop(notice.assignment_id, None)
-            continue
-        plan.messages += 1
-        for notice in notices:
-            plan.notices += 1
-            plan.by_step[notice.step] = plan.by_step.get(notice.step, 0) + 1
-            if recipient.person is None:
-                plan.to_admins += 1
-            told.append(
-                {
-                    "actor": "learnbot",
-                    "action": f"escalation.{notice.step if recipient.person else 'admins'}",
-                    "person_id": notice.learner.id,
-                    "subject": notice.item_key,
-                    "reason": f"{notice.overdue} working days overdue",
-                    "details": {
-                        "assignment_id": notice.assignment_id,
-                        "to": recipient.person.email if recipient.person else ADMINS,
-                        "step": notice.step,
-                        "due": notice.due.isoformat(),
-                    },
-                }
-            )
-    audit.record_many(session, clock=clock, entries=told)
+    # 4. One message per recipient; the steps are marked only if the message is new,
+    #    in the transaction that enqueues it. A chunk of recipients per transaction
+    #    (an item's recipients always share one), so no write holds the lock for long.
     table = Assignment.__table__  # type: ignore[attr-defined]
-    if new_step:
+    for chunk in _chunks(bundles, NOTICES_PER_TRANSACTION):
+        # The chunk's DMs are built before its transaction and go in with one insert.
+        messages_of = {
+            key: _messages(
+                session,
+                recipients[key],
+                bundles[key],
+                key=open_keys[key],
+                now=now,
+                settings=settings,
+            )
+            for key in chunk
+        }
+        new_keys = enqueue_new_keys(
+            session, [m for messages in messages_of.values() for m in messages], now=now
+        )
+        told: list[dict[str, Any]] = []
+        for key in chunk:
+            notices = bundles[key]
+            recipient = recipients[key]
+            if not any(m.key in new_keys for m in messages_of[key]):
+                for notice in notices:  # told already (a race), or nowhere to send: wait
+                    new_step.pop(notice.assignment_id, None)
+                continue
+            plan.messages += 1
+            for notice in notices:
+                plan.notices += 1
+                plan.by_step[notice.step] = plan.by_step.get(notice.step, 0) + 1
+                if recipient.person is None:
+                    plan.to_admins += 1
+                told.append(
+                    {
+                        "actor": "learnbot",
+                        "action": f"escalation.{notice.step if recipient.person else 'admins'}",
+                        "person_id": notice.learner.id,
+                        "subject": notice.item_key,
+                        "reason": f"{notice.overdue} working days overdue",
+                        "details": {
+                            "assignment_id": notice.assignment_id,
+                            "to": recipient.person.email if recipient.person else ADMINS,
+                            "step": notice.step,
+                            "due": notice.due.isoformat(),
+                        },
+                    }
+                )
+        audit.record_many(session, clock=clock, entries=told)
+        items = {notice.assignment_id for key in chunk for notice in bundles[key]}
+        _mark_steps(session, {aid: new_step.pop(aid) for aid in items if aid in new_step})
+        commit()
+    # Learner steps (no message) and bookmarks: plain updates, a chunk per transaction.
+    advanced = list(new_step.items())
+    for start in range(0, len(advanced), ROWS_PER_TRANSACTION):
+        _mark_steps(session, dict(advanced[start : start + ROWS_PER_TRANSACTION]))
+        commit()
+    for start in range(0, len(bookmarks), ROWS_PER_TRANSACTION):
         session.connection().execute(
             update(table)
             .where(table.c.id == bindparam("aid"))
-            .values(ladder_step=bindparam("step"), ladder_next_on=None, ladder_next_due=None),
-            [{"aid": aid, "step": step} for aid, step in new_step.items()],
+            .values(
+                ladder_next_on=bindparam("next"),
+                ladder_next_due=bindparam("due"),
+                ladder_wait_until=None,
+            ),
+            bookmarks[start : start + ROWS_PER_TRANSACTION],
         )
-    if bookmarks:
+        commit()
+    for start in range(0, len(waits), ROWS_PER_TRANSACTION):
         session.connection().execute(
             update(table)
             .where(table.c.id == bindparam("aid"))
-            .values(ladder_next_on=bindparam("next"), ladder_next_due=bindparam("due")),
-            bookmarks,
+            .values(
+                ladder_wait_until=bindparam("until"),
+                ladder_next_due=bindparam("due"),
+                ladder_next_on=None,
+            ),
+            waits[start : start + ROWS_PER_TRANSACTION],
         )
-    plan.bookmarked = len(bookmarks)
+        commit()
+    plan.bookmarked = len(bookmarks) + len(waits)
+
+
+def _next_send_at(recipient: Recipient, *, now: datetime, settings: ProgramSettings) -> datetime:
+    """The next start of ``recipient``'s send window after ``now`` (UTC): the earliest
+    they can be told, whether their window is not open yet, is over, or they had today's
+    DM. A holiday or weekend there just means the item is looked at and waits again."""
+    zone = ZoneInfo(
+        (recipient.person.timezone if recipient.person else None) or settings.organisation.timezone
+    )
+    local = now.astimezone(zone)
+    send_at = datetime.combine(local.date(), settings.cadence.send_time, tzinfo=zone)
+    if send_at <= local:
+        send_at = datetime.combine(
+            local.date() + timedelta(days=1), settings.cadence.send_time, tzinfo=zone
+        )
+    return send_at.astimezone(UTC)
+
+
+def _mark_steps(session: Session, steps: dict[int, int]) -> None:
+    if not steps:
+        return
+    table = Assignment.__table__  # type: ignore[attr-defined]
+    session.connection().execute(
+        update(table)
+        .where(table.c.id == bindparam("aid"))
+        .values(
+            ladder_step=bindparam("step"),
+            ladder_next_on=None,
+            ladder_next_due=None,
+            ladder_wait_until=None,
+        ),
+        [{"aid": aid, "step": step} for aid, step in steps.items()],
+    )
+
+
+def _chunks(bundles: dict[str, list[_Notice]], per_chunk: int) -> list[list[str]]:
+    """Recipient keys in chunks of about ``per_chunk`` notices; recipients told about the
+    same item (its manager and its skip-level on one tick) always land in the same chunk,
+    so an item's step is marked in the transaction that enqueues every message about it."""
+    parent = {key: key for key in bundles}
+
+    def root(key: str) -> str:
+        while parent[key] != key:
+            parent[key] = parent[parent[key]]
+            key = parent[key]
+        return key
+
+    first_of: dict[int, str] = {}
+    for key, notices in bundles.items():
+        for notice in notices:
+            other = first_of.setdefault(notice.assignment_id, key)
+            parent[root(key)] = root(other)
+    groups: dict[str, list[str]] = {}
+    for key in bundles:
+        groups.setdefault(root(key), []).append(key)
+    chunks: list[list[str]] = []
+    current: list[str] = []
+    size = 0
+    for group in groups.values():
+        current.extend(group)
+        size += sum(len(bundles[key]) for key in group)
+        if size >= per_chunk:
+            chunks.append(current)
+            current, size = [], 0
+    if current:
+        chunks.append(current)
+    return chunks
 
 
 def _recipient_day(key: str) -> date:

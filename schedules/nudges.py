@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import bindparam, update
 from sqlmodel import Session
@@ -17,7 +18,7 @@ from models.db import Database
 
 log = logging.getLogger(__name__)
 
-ENQUEUE_CHUNK = 1000
+ENQUEUE_CHUNK = 200  # digests per transaction (about 200 KB of JSON)
 
 
 @dataclass
@@ -55,23 +56,40 @@ def _message(planned: PlannedDigest, clock: Clock) -> NewMessage:
     )
 
 
-def plan_nudges(database: Database, clock: Clock) -> NudgePlan:
-    """Plan every digest due at ``clock.now()`` into the outbox, in one transaction.
+def _enqueue(
+    database: Database,
+    messages: list[NewMessage],
+    told: list[dict[str, object]],
+    *,
+    now: datetime,
+) -> int:
+    """Enqueue a chunk of digests and clear the due-date notices they tell, together."""
+    with database.batch() as writing:
+        enqueued = enqueue(writing, messages, now=now)
+        _clear_notices(writing, told)
+        return enqueued
 
-    Safe to run twice, or in two processes at once: outbox keys are unique, so a
-    digest that is already planned is never planned again.
+
+def plan_nudges(database: Database, clock: Clock) -> NudgePlan:
+    """Plan every digest due at ``clock.now()`` into the outbox.
+
+    The digests are read in a session that never writes; each ``ENQUEUE_CHUNK`` of them
+    is enqueued in a transaction of its own, so the database's write lock (SQLite has
+    one) is held for one insert at a time, not for the whole planning pass. Safe to run
+    twice, in two processes at once, or to stop half-way: outbox keys are unique, so a
+    digest already planned is never planned again, and the next pass plans the rest.
     """
     stats = PlanStats()
     result = NudgePlan(stats)
-    with database.session() as session:
-        settings = current_settings(session)
+    with database.session() as reading:
+        settings = current_settings(reading)
         if settings is None:
             log.info("planning skipped: no configuration loaded yet")
             return result
         now = clock.now()
         batch: list[NewMessage] = []
         told: list[dict[str, object]] = []
-        for planned in plan_digests(session, now=now, settings=settings, stats=stats):
+        for planned in plan_digests(reading, now=now, settings=settings, stats=stats):
             batch.append(_message(planned, clock))
             told.extend(
                 {"aid": item.assignment_id, "due": item.due_date}
@@ -79,12 +97,10 @@ def plan_nudges(database: Database, clock: Clock) -> NudgePlan:
                 if item.due_changed is not None
             )
             if len(batch) >= ENQUEUE_CHUNK:
-                result.enqueued += enqueue(session, batch, now=now)
-                _clear_notices(session, told)
+                result.enqueued += _enqueue(database, batch, told, now=now)
                 batch, told = [], []
         if batch:
-            result.enqueued += enqueue(session, batch, now=now)
-            _clear_notices(session, told)
+            result.enqueued += _enqueue(database, batch, told, now=now)
     if stats.unreachable:
         log.info("%d people have something due but no Slack user id", stats.unreachable)
     log.info(

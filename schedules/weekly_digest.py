@@ -54,6 +54,7 @@ log = logging.getLogger(__name__)
 
 KIND = "weekly_manager"
 MANAGER_BATCH = 5000  # managers whose facts are computed together (ids in one IN list)
+ENQUEUE_CHUNK = 500  # digests per transaction
 OVERDUE_LISTED = 10  # overdue people named in the payload (most overdue first)
 CERTIFICATIONS_LISTED = 10  # earned / expiring awards named in the payload
 EARNED_DAYS = 7
@@ -148,10 +149,11 @@ def open_weekly_windows(
 def plan_weekly_digests(database: Database, clock: Clock) -> WeeklyPlan:
     """Plan every weekly manager digest due at ``clock.now()`` into the outbox.
 
-    One transaction. A manager is due when, in their own time zone, it is the configured
-    weekday (``manager_digest.weekday``, default Friday) between ``time`` and ``time`` +
-    ``window`` (default 15:00-19:00), and that day is a working day on their calendar:
-    when it is a holiday, that week's digest is skipped, not moved. Managers are active
+    A transaction per ``ENQUEUE_CHUNK`` digests. A manager is due when, in their own
+    time zone, it is the configured weekday (``manager_digest.weekday``, default
+    Friday) between ``time`` and ``time`` + ``window`` (default 15:00-19:00), and that
+    day is a working day on their calendar: when it is a holiday, that week's digest is
+    skipped, not moved. Managers are active
     people with a Slack user id, not away, with at least one active report; anyone with
     no reports gets nothing. Safe to run twice or in two processes at once: the key
     ``weekly:{manager_id}:{ISO year}-W{ISO week}`` is unique in the outbox.
@@ -159,6 +161,7 @@ def plan_weekly_digests(database: Database, clock: Clock) -> WeeklyPlan:
     result = WeeklyPlan()
     now = clock.now()
     with database.session() as session:
+        batches = database.batches(session)
         settings = current_settings(session)
         if settings is None:
             log.info("weekly digest skipped: no configuration loaded yet")
@@ -178,7 +181,13 @@ def plan_weekly_digests(database: Database, clock: Clock) -> WeeklyPlan:
                     _message(manager, facts.get(manager[0], ChainFacts()), window, now)
                     for manager in batch
                 ]
-                result.enqueued += enqueue(session, messages, now=now)
+                # A transaction per chunk: no write holds the lock over the next
+                # batch's reading, nor over thousands of inserts.
+                for first in range(0, len(messages), ENQUEUE_CHUNK):
+                    result.enqueued += enqueue(
+                        session, messages[first : first + ENQUEUE_CHUNK], now=now
+                    )
+                    batches.commit()
     if result.enqueued:
         log.info(
             "planned %d weekly manager digests in zones %s",
