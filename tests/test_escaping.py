@@ -610,7 +610,11 @@ def _stored_hostile(h: Hostile) -> RenderedMessage:
         )
         h.urls.update(u.replace("&amp;", "&") for u in list(h.urls))
     section = {"type": "section", "text": {"type": "mrkdwn", "text": inner}}
-    button = {"type": "button", "text": {"type": "plain_text", "text": "Open"}, "url": h.url()}
+    button = {
+        "type": "button",
+        "text": {"type": "plain_text", "text": "Open"},
+        "url": h.home_url("button url"),
+    }
     return render.render_text(
         {"text": text, "blocks": [section, {"type": "actions", "elements": [button]}]}
     )
