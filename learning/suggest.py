@@ -1,0 +1,44 @@
+"""Suggestions for mistyped names ("did you mean ...?") in error messages."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from functools import lru_cache
+from zoneinfo import available_timezones
+
+# Longer words are not typos of a name: no suggestion (and no slow comparison).
+LONGEST_WORD = 80
+
+
+def closest(word: object, choices: Iterable[str]) -> str | None:
+    """The choice closest to ``word`` (ignoring case), or None if none is close.
+
+    A choice equal to ``word`` but for case counts as closest of all.
+    """
+    if not isinstance(word, str) or not word.strip() or len(word) > LONGEST_WORD:
+        return None
+    by_lower: dict[str, str] = {}
+    for choice in sorted(choices):
+        by_lower.setdefault(choice.lower(), choice)
+    wanted = word.strip().lower()
+    if wanted in by_lower:
+        return by_lower[wanted] if by_lower[wanted] != word else None
+    matches = difflib.get_close_matches(wanted, list(by_lower), n=1, cutoff=0.6)
+    return by_lower[matches[0]] if matches else None
+
+
+def did_you_mean(word: object, choices: Iterable[str]) -> str:
+    """``"did you mean 'x'?"`` for the closest choice, or ``""``."""
+    match = closest(word, choices)
+    return f"did you mean {match!r}?" if match else ""
+
+
+@lru_cache(maxsize=1)
+def _time_zones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+def time_zone_hint(name: object) -> str:
+    """What to say about an unknown time zone: the closest IANA name, else an example."""
+    return did_you_mean(name, _time_zones()) or "use an IANA name such as Europe/London"
