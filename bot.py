@@ -781,23 +781,18 @@ def build_parser() -> argparse.ArgumentParser:
         "also be written after the command.",
     )
     _global_options(parser, defaults=True)
-    command_options = argparse.ArgumentParser(add_help=False)
-    _global_options(command_options, defaults=False)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def add_command(name: str, *, help: str) -> argparse.ArgumentParser:
-        return commands.add_parser(name, help=help, parents=[command_options])
-
-    db = add_command("db", help="database schema: upgrade, current")
+    db = commands.add_parser("db", help="database schema: upgrade, current")
     db.add_argument("action", choices=["upgrade", "current"])
     db.set_defaults(func=cmd_db)
 
-    load = add_command("load-config", help="validate and apply a programs YAML file")
+    load = commands.add_parser("load-config", help="validate and apply a programs YAML file")
     load.add_argument("file")
     load.add_argument("--dry-run", action="store_true", help="validate and show changes only")
     load.set_defaults(func=cmd_load_config)
 
-    people = add_command("import-people", help="import people from a CSV file")
+    people = commands.add_parser("import-people", help="import people from a CSV file")
     people.add_argument("file")
     people.add_argument("--dry-run", action="store_true", help="validate and show changes only")
     people.add_argument(
@@ -814,7 +809,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     people.set_defaults(func=cmd_import_people)
 
-    completions = add_command(
+    completions = commands.add_parser(
         "import-completions", help="import completions (email,item,completed_at,score)"
     )
     completions.add_argument("file")
@@ -823,18 +818,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     completions.set_defaults(func=cmd_import_completions)
 
-    enroll = add_command("enroll", help="bring everyone's assignments up to date")
+    enroll = commands.add_parser("enroll", help="bring everyone's assignments up to date")
     enroll.set_defaults(func=cmd_enroll)
 
-    status = add_command("status", help="one person's learning path")
+    status = commands.add_parser("status", help="one person's learning path")
     status.add_argument("email")
     status.set_defaults(func=cmd_status)
 
-    report = add_command("report", help="completion by team and by role")
+    report = commands.add_parser("report", help="completion by team and by role")
     report.add_argument("--csv", action="store_true", help="CSV for spreadsheets")
     report.set_defaults(func=cmd_report)
 
-    certs = add_command("certs", help="certification holders and when they expire")
+    certs = commands.add_parser("certs", help="certification holders and when they expire")
     certs.add_argument(
         "--expiring",
         type=int,
@@ -854,7 +849,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     certs.set_defaults(func=cmd_certs)
 
-    outbox = add_command("outbox", help="list outbox messages; retry failed ones")
+    outbox = commands.add_parser("outbox", help="list outbox messages; retry failed ones")
     outbox.add_argument("--status", choices=["pending", "sending", "sent", "failed"])
     outbox.add_argument("--limit", type=int, default=50, help="rows to show (default 50)")
     retry = outbox.add_mutually_exclusive_group()
@@ -864,7 +859,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     outbox.set_defaults(func=cmd_outbox)
 
-    audit = add_command("audit", help="the audit log: who did what, when and why (oldest first)")
+    audit = commands.add_parser(
+        "audit", help="the audit log: who did what, when and why (oldest first)"
+    )
     audit.add_argument("--person", metavar="EMAIL", help="entries about this person")
     audit.add_argument(
         "--since",
@@ -881,7 +878,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--csv", action="store_true", help="CSV with full values and details")
     audit.set_defaults(func=cmd_audit)
 
-    workspace = add_command(
+    workspace = commands.add_parser(
         "workspace", help="is sending on or stopped (app uninstalled, tokens revoked); resume it"
     )
     workspace.add_argument("action", choices=["status", "resume"], nargs="?", default="status")
@@ -890,7 +887,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     workspace.set_defaults(func=cmd_workspace)
 
-    drain = add_command("drain", help="send every outbox message that is due now")
+    drain = commands.add_parser("drain", help="send every outbox message that is due now")
     drain.add_argument("--max", type=int, metavar="N", help="stop after N messages")
     drain.add_argument(
         "--loop",
@@ -910,13 +907,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     drain.set_defaults(func=cmd_drain)
 
-    sweep = add_command("sweep", help="run one tick (enroll, plan, deliver) and exit")
+    sweep = commands.add_parser("sweep", help="run one tick (enroll, plan, deliver) and exit")
     sweep.add_argument(
         "--plan-only", action="store_true", help="enroll and plan into the outbox, but send nothing"
     )
     sweep.set_defaults(func=cmd_sweep)
 
-    run = add_command("run", help="run the bot: Slack listener and scheduler")
+    run = commands.add_parser("run", help="run the bot: Slack listener and scheduler")
     run.add_argument("--host", help="HTTP bind address (default: LEARNBOT_HOST, else 0.0.0.0)")
     run.add_argument("--port", type=int, help="HTTP port (default: PORT, else 3000)")
     run.add_argument("--tick-minutes", type=int, default=5, help="planning interval")
@@ -933,7 +930,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.set_defaults(func=cmd_run)
 
-    simulate = add_command(
+    simulate = commands.add_parser(
         "simulate", help="simulate days of nudges on a temporary database (no Slack)"
     )
     simulate.add_argument("--days", type=int, default=30)
@@ -950,7 +947,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--tick-minutes", type=int, default=15)
     simulate.set_defaults(func=cmd_simulate)
 
-    demo = add_command("demo", help="load the example organisation and print a report")
+    demo = commands.add_parser("demo", help="load the example organisation and print a report")
     demo.add_argument(
         "--reset",
         action="store_true",
@@ -958,13 +955,16 @@ def build_parser() -> argparse.ArgumentParser:
         "that holds data",
     )
     demo.set_defaults(func=cmd_demo)
+    for command in commands.choices.values():
+        _global_options(command, defaults=False)
     return parser
 
 
 def _log_level(settings: Settings, args: argparse.Namespace) -> str:
-    """``LEARNBOT_LOG_LEVEL`` if set; else INFO for a service (``run``, ``drain --loop``) or
-    with ``--verbose``, WARNING for a one-shot command: its result is what it prints, and
-    the same result logged at INFO would say it twice."""
+    """INFO with ``--verbose`` (DEBUG if ``LEARNBOT_LOG_LEVEL`` asks for it); else
+    ``LEARNBOT_LOG_LEVEL`` if set; else INFO for a service (``run``, ``drain --loop``) and
+    WARNING for a one-shot command: its result is what it prints, and the same result
+    logged at INFO would say it twice."""
     if args.verbose and settings.log_level != "DEBUG":
         return "INFO"
     if settings.log_level:
