@@ -45,9 +45,10 @@ def resolve_database_url(raw: str, home: Path) -> str:
     try:
         url = make_url(raw)
     except (ArgumentError, ValueError):
-        shown = raw if len(raw) <= 60 else raw[:57] + "..."
+        # Shown only when it cannot hold a password (user:password@host, mistyped).
+        shown = f" {raw!r}" if len(raw) <= 60 and not set(raw) & set(":@") else ""
         raise SettingsError(
-            f"DATABASE_URL {shown!r} is not a database URL: {SUPPORTED_DATABASES}"
+            f"DATABASE_URL{shown} is not a database URL: {SUPPORTED_DATABASES}"
         ) from None
     backend, _, driver = url.drivername.partition("+")
     if backend in ("postgres", "postgresql") and driver in ("", "psycopg"):

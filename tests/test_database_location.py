@@ -83,6 +83,8 @@ def test_a_missing_file_named_by_database_url_is_not_created_nor_its_folder(
     ("url", "said"),
     [
         ("notaurl", "DATABASE_URL 'notaurl' is not a database URL: "),
+        # Mistyped, with a password in it: not echoed.
+        ("postgresql//learnbot:s3cret-pw@db/learnbot", "DATABASE_URL is not a database URL: "),
         ("mysql://learnbot:s3cret-pw@db.example.com/learnbot", "DATABASE_URL uses 'mysql', "),
         ("postgresql+asyncpg://db/learnbot", "DATABASE_URL uses 'postgresql+asyncpg', "),
         ("oracle://scott:tiger@db/orcl", "DATABASE_URL uses 'oracle', "),
