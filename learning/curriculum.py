@@ -32,7 +32,7 @@ from pydantic import (
 from learning.calendar import WEEKDAYS, WorkCalendar
 from learning.errors import Problem, ValidationFailed
 from learning.periods import Period
-from learning.suggest import did_you_mean, time_zone_hint
+from learning.suggest import Suggester, did_you_mean, time_zone_hint
 from learning.yaml_source import line_of, load_yaml
 
 METHODS = ("online", "classroom", "reading", "video", "shadowing", "assessment")
@@ -568,11 +568,6 @@ def _name(name: str) -> str:
     return repr(name if len(name) <= 64 else name[:61] + "...")
 
 
-def _unknown(kind: str, name: str, known: Any, *, note: str = "") -> str:
-    hint = "; ".join(part for part in (note, did_you_mean(name, known)) if part)
-    return f"unknown {kind} {_name(name)}" + (f" ({hint})" if hint else "")
-
-
 class _CrossCheck:
     """The checks that span sections: references, cycles, duplicates."""
 
@@ -582,9 +577,14 @@ class _CrossCheck:
         self.item_keys = {key for key in self.items if isinstance(key, str)}
         self.programs = _mapping(self.data.get("programs"))
         self.problems: list[tuple[Path_, str]] = []
+        self.suggester = Suggester()
 
     def add(self, path: Path_, message: str) -> None:
         self.problems.append((path, message))
+
+    def unknown(self, kind: str, name: str, known: Any, *, note: str = "") -> str:
+        hint = "; ".join(part for part in (note, self.suggester.did_you_mean(name, known)) if part)
+        return f"unknown {kind} {_name(name)}" + (f" ({hint})" if hint else "")
 
     def run(self) -> list[tuple[Path_, str]]:
         self.prerequisites()
@@ -607,7 +607,7 @@ class _CrossCheck:
             for index, needed in self.requires(key):
                 path = ("items", key, "requires", index)
                 if needed not in self.item_keys:
-                    self.add(path, _unknown("prerequisite", needed, self.item_keys))
+                    self.add(path, self.unknown("prerequisite", needed, self.item_keys))
                 elif needed == key:
                     self.add(path, "an item cannot require itself")
                 else:
@@ -666,7 +666,7 @@ class _CrossCheck:
                     if item not in self.item_keys:
                         self.add(
                             (*entry_path, "item"),
-                            _unknown(
+                            self.unknown(
                                 "item",
                                 item,
                                 self.item_keys,
@@ -711,7 +711,7 @@ class _CrossCheck:
             return
         path = ("certifications", key, "tier")
         if tier not in tiers:
-            hint = did_you_mean(tier, tiers)
+            hint = self.suggester.did_you_mean(tier, tiers)
             self.add(
                 path,
                 f"unknown tier {_name(tier)}: write ROLE/TIER with keys from programs"
@@ -731,7 +731,7 @@ class _CrossCheck:
             path = ("certifications", key, "items", index)
             method = _text(_mapping(self.items.get(item)).get("method"))
             if item not in self.item_keys:
-                self.add(path, _unknown("item", item, self.item_keys))
+                self.add(path, self.unknown("item", item, self.item_keys))
             elif item not in in_programs:
                 self.add(path, f"item {item!r} is in no program, so nobody could earn this")
             elif item in seen:

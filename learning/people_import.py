@@ -16,7 +16,7 @@ from learning.clock import Clock
 from learning.csv_source import CsvRow, read_csv
 from learning.errors import Problem, ValidationFailed
 from learning.paths import EnrollmentSummary, current_settings, enroll
-from learning.suggest import did_you_mean, time_zone_hint
+from learning.suggest import Suggester
 from models import DEFAULT_WORKSPACE, Person, Program
 
 REQUIRED_COLUMNS = ("email", "name", "manager_email", "role", "team", "role_start_date")
@@ -209,8 +209,9 @@ def parse_people(
     rows: list[PersonRow] = []
     first_line: dict[str, int] = {}
     first_slack_line: dict[str, int] = {}
+    suggester = Suggester()
     for raw in source.rows:
-        row = _parse_row(raw, source.name, known_roles, problems)
+        row = _parse_row(raw, source.name, known_roles, problems, suggester)
         if row is None:
             continue
         if row.email in first_line:
@@ -278,7 +279,11 @@ def parse_people(
 
 
 def _parse_row(
-    raw: CsvRow, name: str, known_roles: set[str], problems: list[Problem]
+    raw: CsvRow,
+    name: str,
+    known_roles: set[str],
+    problems: list[Problem],
+    suggester: Suggester,
 ) -> PersonRow | None:
     values = raw.values
     before = len(problems)
@@ -306,7 +311,7 @@ def _parse_row(
     if not values["role"]:
         bad("role", "missing role")
     elif role is None:
-        bad("role", _unknown_role(values["role"], known_roles))
+        bad("role", _unknown_role(values["role"], known_roles, suggester))
     start: date | None = None
     try:
         start = date.fromisoformat(values["role_start_date"])
@@ -327,7 +332,7 @@ def _parse_row(
             ZoneInfo(zone)
         except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "Europe" is a folder
             shown = zone if len(zone) <= 60 else zone[:57] + "..."
-            bad("timezone", f"unknown time zone {shown!r}: {time_zone_hint(zone)}")
+            bad("timezone", f"unknown time zone {shown!r}: {suggester.time_zone_hint(zone)}")
     slack_id = values["slack_user_id"] or None
     if slack_id and not SLACK_USER_ID.match(slack_id):
         bad("slack_user_id", f"bad Slack user id {slack_id!r} (looks like U0123ABCD)")
@@ -344,12 +349,12 @@ def _known_role(written: str, known_roles: set[str]) -> str | None:
     return by_lower.get(written.lower()) if written else None
 
 
-def _unknown_role(written: str, known_roles: set[str]) -> str:
+def _unknown_role(written: str, known_roles: set[str], suggester: Suggester) -> str:
     shown = written if len(written) <= 60 else written[:57] + "..."
     if not known_roles:
         hint = "no programs are loaded yet: run `python bot.py load-config FILE` first"
     else:
-        guess = did_you_mean(written, known_roles)
+        guess = suggester.did_you_mean(written, known_roles)
         hint = (f"{guess} " if guess else "") + f"known roles: {', '.join(sorted(known_roles))}"
     return f"unknown role {shown!r} ({hint})"
 

@@ -4,6 +4,7 @@ import pytest
 
 from learning.curriculum import load_curriculum, parse_curriculum
 from learning.errors import ValidationFailed
+from learning.suggest import MOST_SUGGESTIONS
 from tests.helpers import PROGRAMS
 
 
@@ -248,3 +249,18 @@ def test_an_unknown_certification_tier_suggests_a_role_and_tier():
 def test_nothing_close_gets_no_suggestion():
     [problem] = problems_of(PROGRAMS.replace("requires: [safety]", "requires: [zzz]"))
     assert problem.endswith("unknown prerequisite 'zzz'")
+
+
+def test_only_the_first_unknown_names_get_suggestions_so_a_long_file_stays_quick():
+    items = "".join(f"  item-{n:04d}:\n    title: T{n}\n    method: online\n" for n in range(300))
+    entries = "".join(f"          - {{item: itme-{n:04d}, due: 1}}\n" for n in range(300))
+    tier = "      - key: t1\n        title: T\n        starts_on_day: 0\n        items:\n"
+    text = f"items:\n{items}programs:\n  eng:\n    title: E\n    tiers:\n{tier}{entries}"
+    problems = problems_of(text)
+    assert len(problems) == 300  # every mistake is still listed
+    suggested = [p for p in problems if "did you mean" in p]
+    assert len(suggested) == MOST_SUGGESTIONS
+    assert (
+        "unknown item 'itme-0000' (not in the items section; did you mean 'item-0000'?)"
+        in (suggested[0])
+    )
