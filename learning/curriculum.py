@@ -503,7 +503,7 @@ def _message(error: dict[str, Any]) -> str:
     if kind == "literal_error":
         allowed = str(error["msg"]).removeprefix("Input should be ")
         hint = did_you_mean(error.get("input"), re.findall(r"'([^']*)'", allowed))
-        return f"{shown} is not allowed" + (f" ({hint})" if hint else "") + f": {allowed}"
+        return f"{shown} is not allowed: {allowed}" + (f" ({hint})" if hint else "")
     message = str(error["msg"]).removeprefix("Value error, ")
     if (
         "input" in error

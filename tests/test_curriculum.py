@@ -226,7 +226,7 @@ def test_a_place_the_schema_refused_is_not_reported_again_as_a_reference():
         (
             "working_days: [mon,",
             "working_days: [mno,",
-            "'mno' is not allowed (did you mean 'mon'?)",
+            "or 'sun' (did you mean 'mon'?)",
         ),
         ("[Asia/Kolkata]", "[asia/kolkata]", "did you mean 'Asia/Kolkata'?"),
         ("requires: [safety-quiz]", "requires: [safety-qiz]", "(did you mean 'safety-quiz'?)"),
