@@ -130,7 +130,7 @@ def cmd_load_config(ctx: Context, args: argparse.Namespace) -> int:
     with ctx.db().session(dry_run=args.dry_run) as session:
         changes = apply_config(session, loaded, clock=ctx.clock, actor=args.actor)
     ctx.say(f"{args.file}: valid")
-    ctx.say(changes.summary())
+    ctx.say(changes.summary(dry_run=args.dry_run))
     ctx.say(_outcome(args.dry_run, bool(changes)))
     return 0
 
@@ -152,7 +152,7 @@ def cmd_import_people(ctx: Context, args: argparse.Namespace) -> int:
             max_deactivate=args.max_deactivate,
         )
     ctx.say(f"{args.file}: valid")
-    ctx.say(result.summary())
+    ctx.say(result.summary(dry_run=args.dry_run))
     ctx.say(_outcome(args.dry_run, True))
     return 0
 

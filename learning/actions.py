@@ -31,7 +31,10 @@ from learning.calendar import WorkCalendar
 from learning.certifications import self_reported_only
 from learning.clock import Clock, local_date
 from learning.completions import Completion, record_completion
+from learning.curriculum import ProgramSettings
 from learning.digest import ItemOutcome
+from learning.due_changes import DueChange, apply_due_changes, release_dependants
+from learning.enrollment import ADMIN
 from learning.errors import LearnbotError, NotFound
 from learning.paths import current_settings, load_paths
 from models import (
@@ -594,6 +597,14 @@ def waive_item(
         reason=why,
         details={"item": item.key, "admin_person_id": admin.id if admin else None},
     )
+    # A waived prerequisite counts as done: what waited for it gets its date.
+    release_dependants(
+        session,
+        person_id=person.id,
+        item_ids=[item.id],
+        clock=clock,
+        settings=current_settings(session) or ProgramSettings(),
+    )
     return assignment
 
 
@@ -645,6 +656,30 @@ def assign_item(
     before: dict[str, Any] = {}
     if assignment is not None and assignment.status == AssignmentStatus.COMPLETED:
         raise NotOpen(f"{person.email} already completed {item.key}; nothing was assigned.")
+    if assignment is not None and assignment.status == AssignmentStatus.OPEN:
+        assert assignment.id is not None
+        if assignment.due_date != due_on or assignment.due_pinned != (due is not None):
+            # A new date for an open item: the one audited path (ladder reset, told once).
+            apply_due_changes(
+                session,
+                [
+                    DueChange(
+                        assignment_id=assignment.id,
+                        person_id=person.id,
+                        item=item.key,
+                        new_due=due_on,
+                        event=ADMIN,
+                        reason="assigned by an admin",
+                        notice=ADMIN,
+                        values={"due_pinned": due is not None, "required": True},
+                    )
+                ],
+                clock=clock,
+                actor=actor_label,
+                action="assignment.assign",
+            )
+            session.refresh(assignment)
+            return assignment
     if assignment is None:
         assignment = Assignment(
             person_id=person.id, item_id=item.id, required=True, assigned_at=now
@@ -663,6 +698,10 @@ def assign_item(
         )
         if assignment.status != AssignmentStatus.OPEN:
             assignment.assigned_at = now
+            # Reopened: a new assignment, with nothing left of an old ladder.
+            assignment.ladder_step = assignment.ladder_paused_days = 0
+            assignment.ladder_next_on = assignment.ladder_next_due = None
+            assignment.due_notice = None
     assignment.status = AssignmentStatus.OPEN
     assignment.due_date = due_on
     assignment.due_pinned = due is not None

@@ -15,6 +15,7 @@ from learning.certifications import AwardTally, certification_rules, check_award
 from learning.clock import Clock
 from learning.csv_source import read_csv
 from learning.curriculum import ProgramSettings
+from learning.due_changes import release_dependants
 from learning.errors import Problem, ValidationFailed
 from learning.paths import current_settings
 from models import (
@@ -86,6 +87,7 @@ def record_completion(
         .order_by(Assignment.cycle.desc())  # type: ignore[attr-defined]
         .limit(1)
     ).first()
+    newly_done = True
     if assignment is None:
         session.add(
             Assignment(
@@ -103,6 +105,7 @@ def record_completion(
     elif assignment.status == AssignmentStatus.COMPLETED:
         if completion.score is not None and (assignment.score or 0) < completion.score:
             assignment.score = completion.score
+        newly_done = False  # done before: its dependants were released then
     else:
         assignment.status = AssignmentStatus.COMPLETED
         assignment.completed_at = completion.completed_at
@@ -112,6 +115,15 @@ def record_completion(
         assignment.closed_at = None
         assignment.snoozed_until = None
     session.flush()
+    if newly_done:
+        # Items that waited for this one get their due date, counted from today.
+        release_dependants(
+            session,
+            person_id=completion.person_id,
+            item_ids=[completion.item_id],
+            clock=clock,
+            settings=settings or current_settings(session) or ProgramSettings(),
+        )
     if not award:
         return True
     check_awards(

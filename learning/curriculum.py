@@ -371,6 +371,14 @@ class MentoringSpec(_Strict):
     min_valid_days: int = Field(default=30, ge=0, le=365)
 
 
+class DueDatesSpec(_Strict):
+    """How due dates are fixed (see ``learning.enrollment``): an item that waited for a
+    prerequisite is due at least ``after_prerequisite`` working days after the learner's
+    local day learnbot recorded the prerequisite done (and never before its own date)."""
+
+    after_prerequisite: int = Field(default=3, ge=0, le=60)
+
+
 class AwardsSpec(_Strict):
     """How certifications are told (see ``learning.certifications``): an award whose
     last requirement was completed more than ``silent_after`` before learnbot records it
@@ -394,6 +402,7 @@ class ProgramSettings(_Strict):
     peer_prompts: PeerPromptsSpec = PeerPromptsSpec()
     mentoring: MentoringSpec = MentoringSpec()
     awards: AwardsSpec = AwardsSpec()
+    due_dates: DueDatesSpec = DueDatesSpec()
 
     def calendar_for(self, timezone: str | None) -> WorkCalendar:
         """The working calendar of someone in ``timezone``."""

@@ -70,7 +70,7 @@ class ConfigChanges:
             or self.awards.awarded
         )
 
-    def summary(self) -> str:
+    def summary(self, *, dry_run: bool = False) -> str:
         lines = [
             self.items.describe("items"),
             self.programs.describe("programs"),
@@ -78,6 +78,7 @@ class ConfigChanges:
             "settings (cadence, calendar, ladder, channels): "
             + ("changed" if self.settings_changed else "unchanged"),
             str(self.enrollment),
+            *self.enrollment.redate_lines(dry_run=dry_run),
         ]
         if self.awards.awarded:
             lines.append(

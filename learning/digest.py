@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal, NamedTuple
 
-Section = Literal["overdue", "due_soon", "suggested"]
+# ``rescheduled``: a required item with a new due date beyond the lookahead, listed once
+# to tell the learner its new date.
+Section = Literal["overdue", "due_soon", "rescheduled", "suggested"]
 
 
 class DigestItem(NamedTuple):
@@ -35,11 +37,16 @@ class DigestItem(NamedTuple):
     reminder: bool = False  # today is a reminder day (N working days before due, or on it)
     warned: bool = False  # a learner step is reached: the digest says who is told when
     next_notice_to: str | None = None  # "manager" or "skip_level": who is told next
-    next_notice_on: date | None = None  # ... on this date (the learner's), unless done
+    next_notice_on: date | None = None  # ... on this date (the recipient's), unless done
     extension_requested: bool = False  # an extension request is open: the ladder waits
     # "Find a mentor" is offered (learning.mentoring): the item is a requirement of an
     # active certification, or a required item now overdue. Absent from older payloads.
     mentor_offer: bool = False
+    # Its due date changed since the last digest, and why (``learning.enrollment``
+    # events: ``role``, ``role_start``, ``curriculum``, ``admin``, ``prerequisite``); told
+    # once. ``due_changed_after``: the prerequisite that was done, for ``prerequisite``.
+    due_changed: str | None = None
+    due_changed_after: str | None = None
 
     def to_row(self) -> list[Any]:
         """The item as a JSON row, in ``DigestItem._fields`` order (dates as ISO text)."""

@@ -42,6 +42,8 @@ from learning.actions import (
 from learning.chain import PeopleIndex
 from learning.clock import Clock, local_date
 from learning.curriculum import ProgramSettings
+from learning.due_changes import DueChange, apply_due_changes, release_dependants
+from learning.enrollment import EXTENSION
 from learning.errors import LearnbotError, NotFound
 from learning.identity import UNKNOWN_PERSON, is_admin, person_by_slack_id
 from learning.locks import lock_person
@@ -445,18 +447,9 @@ def _apply_extension(
     """Move the due date, pin it, restart the ladder, close open requests as approved,
     audit it and tell the learner."""
     assignment, item, learner = target.assignment, target.item, target.learner
-    assert assignment.id is not None
+    assert assignment.id is not None and learner.id is not None
     now = clock.now()
-    before = {
-        "due_date": assignment.due_date.isoformat() if assignment.due_date else None,
-        "due_pinned": assignment.due_pinned,
-        "ladder_step": assignment.ladder_step,
-        "ladder_paused_days": assignment.ladder_paused_days,
-    }
-    assignment.due_date = new_due
-    assignment.due_pinned = True
-    assignment.ladder_step = 0
-    assignment.ladder_paused_days = 0
+    old_due = assignment.due_date.isoformat() if assignment.due_date else None
     closed = tuple(
         session.scalars(
             update(ExtensionRequest)
@@ -474,28 +467,33 @@ def _apply_extension(
             execution_options={"synchronize_session": "fetch"},
         )
     )
-    session.flush()
-    audit.record(
+    # The one audited path for a new due date: pinned (enrollment keeps it), the ladder
+    # starts again from it; the learner is told by the DM below, not in the digest.
+    apply_due_changes(
         session,
+        [
+            DueChange(
+                assignment_id=assignment.id,
+                person_id=learner.id,
+                item=item.key,
+                new_due=new_due,
+                event=EXTENSION,
+                reason=reason,
+                values={"due_pinned": True},
+                details={
+                    "relation": target.relation,
+                    "extension_request_id": request_id,
+                    "requests_closed": list(closed),
+                },
+            )
+        ],
         clock=clock,
         actor=clicker.label,
         action="assignment.extend",
-        person_id=learner.id,
-        subject=str(assignment.id),
-        reason=reason,
-        details={
-            "item": item.key,
-            "due": new_due.isoformat(),
-            "before": before,
-            "relation": target.relation,
-            "extension_request_id": request_id,
-            "requests_closed": list(closed),
-        },
     )
     _dm(
         session,
-        key=f"extended:{assignment.id}:{before['due_date']}:{new_due.isoformat()}:"
-        f"{target.today.isoformat()}",
+        key=f"extended:{assignment.id}:{old_due}:{new_due.isoformat()}:{target.today.isoformat()}",
         to=learner,
         body=text.extended_text(
             actor_name=clicker.name,
@@ -539,6 +537,8 @@ def extend(
         attempted="escalation.extend",
     )
     due = check_new_due(new_due, today=target.today)
+    if due == target.assignment.due_date:
+        raise InvalidInput("due", f"{_day(due)} is already the due date: pick another day.")
     why = check_reason(reason)
     return _apply_extension(
         session,
@@ -613,6 +613,11 @@ def excuse(
             "via": "escalation",
         },
     )
+    assert learner.id is not None and item.id is not None
+    # An excused prerequisite counts as done: what waited for it gets its date.
+    release_dependants(
+        session, person_id=learner.id, item_ids=[item.id], clock=clock, settings=_settings(session)
+    )
     _dm(
         session,
         key=f"excused:{assignment_id}:{assignment.cycle}:{target.today.isoformat()}",
@@ -650,8 +655,12 @@ def _requestable(
     if assignment.status != AssignmentStatus.OPEN:
         raise _not_open(assignment, item, learner, own=True)
     title = " ".join(item.title.split())
-    if not assignment.required or assignment.due_date is None:
+    if not assignment.required:
         raise NotEligible(f"“{title}” is suggested, so it has no deadline to move.")
+    if assignment.due_date is None:
+        raise NotEligible(
+            f"“{title}” waits for something you have to do first, so it has no deadline yet."
+        )
     pending = session.scalars(
         select(ExtensionRequest).where(
             ExtensionRequest.assignment_id == assignment_id,

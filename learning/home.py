@@ -8,7 +8,7 @@ their team or the whole program when they may see it.
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 from sqlalchemy import select
@@ -20,7 +20,13 @@ from learning.clock import Clock, local_date
 from learning.curriculum import ProgramSettings
 from learning.identity import is_admin, person_by_slack_id, reporting_chain_ids
 from learning.paths import current_settings
-from learning.progress import CompletionReport, PersonStatus, completion_report, person_status
+from learning.progress import (
+    CompletionReport,
+    PersonStatus,
+    completion_report,
+    person_status,
+    waiting_titles,
+)
 from learning.team import TeamSummary, team_summary
 from models import (
     DEFAULT_WORKSPACE,
@@ -47,6 +53,7 @@ class HomeItem:
     overdue: bool  # a required item past its due date (suggested items never are)
     overdue_working_days: int  # working days since the due date (0 over a weekend)
     snoozed_until: datetime | None  # set while a snooze is running
+    waiting_for: tuple[str, ...] = ()  # no date yet: the prerequisites it waits for
 
 
 @dataclass(frozen=True)
@@ -172,12 +179,14 @@ def open_items(
     today = local_date(now, zone)
     calendar = settings.calendar_for(zone)
     items: list[HomeItem] = []
+    undated: dict[int, int] = {}  # assignment id -> item id, for items without a date
     for row in session.execute(
         select(
             Assignment.id,
             Assignment.required,
             Assignment.due_date,
             Assignment.snoozed_until,
+            Assignment.item_id,
             Item.key,
             Item.title,
             Item.url,
@@ -193,6 +202,8 @@ def open_items(
         overdue = bool(row.required and row.due_date is not None and row.due_date < today)
         late = calendar.working_days_between(row.due_date, today) if overdue else 0
         snoozed = row.snoozed_until if row.snoozed_until and row.snoozed_until > now else None
+        if row.due_date is None:
+            undated[row.id] = row.item_id
         items.append(
             HomeItem(
                 assignment_id=row.id,
@@ -208,6 +219,11 @@ def open_items(
                 snoozed_until=snoozed,
             )
         )
+    waiting = waiting_titles(session, person, list(undated.values()))
+    if waiting:
+        items = [
+            replace(i, waiting_for=waiting.get(undated.get(i.assignment_id, 0), ())) for i in items
+        ]
     items.sort(
         key=lambda i: (
             not i.overdue,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, field
+from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -14,19 +14,25 @@ from sqlmodel import Session
 
 from learning.clock import Clock, local_date
 from learning.curriculum import ProgramSettings
+from learning.due_changes import LADDER_RESET, DueChange, apply_due_changes, basis_of, basis_values
 from learning.enrollment import (
+    PREREQUISITE,
+    ROLE,
+    ROLE_START,
     EnrollmentChanges,
     Held,
     LearningPath,
     PathItem,
+    Update,
     Wanted,
-    reconcile,
-    wanted_assignments,
+    plan_enrollment,
 )
+from learning.enrollment import Person as Enrollee
 from models import (
     Assignment,
     AssignmentStatus,
     ConfigSnapshot,
+    Item,
     ItemPrerequisite,
     Person,
     Program,
@@ -35,21 +41,24 @@ from models import (
 )
 
 BATCH_SIZE = 1000
+EXAMPLES = 5  # re-dated items named in a summary
 
 
 @dataclass
 class EnrollmentSummary:
-    """Counts of what enrollment wrote."""
+    """Counts of what enrollment wrote, and a few of the re-dated items by name."""
 
     created: int = 0
-    updated: int = 0
+    updated: int = 0  # re-dated: open items whose due date changed
     reopened: int = 0
     closed: int = 0
     people_changed: int = 0
+    kept_overdue: int = 0  # overdue items whose inputs changed but which keep their date
+    examples: list[str] = field(default_factory=list)
 
     def add(self, changes: EnrollmentChanges) -> None:
         self.created += len(changes.create)
-        self.updated += len(changes.update)
+        self.updated += len(changes.redated)
         self.reopened += len(changes.reopen)
         self.closed += len(changes.close)
         self.people_changed += 1 if changes else 0
@@ -60,6 +69,23 @@ class EnrollmentSummary:
             f"{self.updated} re-dated, {self.reopened} reopened, {self.closed} closed"
         )
 
+    def redate_lines(self, *, dry_run: bool = False) -> list[str]:
+        """``N open items would get a new due date: ...`` (or ``got``), with examples."""
+        lines = []
+        if self.updated:
+            verb = "would get" if dry_run else "got"
+            more = self.updated - len(self.examples)
+            lines.append(
+                f"{self.updated} open item{'s' if self.updated != 1 else ''} {verb} a new due "
+                f"date: {'; '.join(self.examples)}" + (f"; and {more} more" if more > 0 else "")
+            )
+        if self.kept_overdue:
+            lines.append(
+                f"{self.kept_overdue} overdue item{'s' if self.kept_overdue != 1 else ''} "
+                "keep their due date and their place on the escalation ladder"
+            )
+        return lines
+
 
 def current_settings(session: Session) -> ProgramSettings | None:
     """The settings of the newest applied configuration, or None before the first load."""
@@ -69,14 +95,14 @@ def current_settings(session: Session) -> ProgramSettings | None:
     return ProgramSettings.model_validate(snapshot.settings) if snapshot else None
 
 
-def load_paths(session: Session) -> dict[str, LearningPath]:
-    """Every active program's path, keyed by role."""
+def load_paths(session: Session, *, roles: Iterable[str] | None = None) -> dict[str, LearningPath]:
+    """Every active program's path (or only those of ``roles``), keyed by role."""
     prerequisites: dict[int, list[int]] = defaultdict(list)
     for item_id, needed in session.execute(
         select(ItemPrerequisite.item_id, ItemPrerequisite.requires_item_id)
     ):
         prerequisites[item_id].append(needed)
-    rows = session.execute(
+    rows = (
         select(
             Program.role,
             Tier.id,
@@ -90,8 +116,10 @@ def load_paths(session: Session) -> dict[str, LearningPath]:
         .where(Program.active, Tier.active)
         .order_by(Program.role, Tier.position, TierItem.position)
     )
+    if roles is not None:
+        rows = rows.where(Program.role.in_(sorted(set(roles))))  # type: ignore[attr-defined]
     items: dict[str, list[PathItem]] = defaultdict(list)
-    for role, tier_id, start_day, item_id, required, due_days in rows:
+    for role, tier_id, start_day, item_id, required, due_days in session.execute(rows):
         items[role].append(
             PathItem(
                 item_id=item_id,
@@ -138,6 +166,10 @@ def enroll(
 ) -> EnrollmentSummary:
     """Bring assignments in line with each person's path as of their local today.
 
+    New assignments get their due date from ``learning.enrollment``; open ones keep
+    theirs unless an input of it changed, and every change of a date goes through
+    ``learning.due_changes.apply_due_changes`` (audited, ladder reset, the learner told).
+
     Args:
         session: the caller's transaction; nothing is committed here.
         clock: gives "now"; each person's today is computed in their own time zone.
@@ -149,104 +181,196 @@ def enroll(
     calendars = lru_cache(maxsize=None)(settings.calendar_for)
     summary = EnrollmentSummary()
     now = clock.now()
+    item_keys: dict[int, str] = {}
     for people in _batches(session, person_ids):
         held: dict[int, list[Any]] = defaultdict(list)
         ids = [person.id for person in people]
         for row in session.execute(
-            select(
-                Assignment.id,
-                Assignment.person_id,
-                Assignment.item_id,
-                Assignment.cycle,
-                Assignment.status,
-                Assignment.tier_id,
-                Assignment.required,
-                Assignment.due_date,
-                Assignment.assigned_at,
-                Assignment.due_pinned,
-            ).where(Assignment.person_id.in_(ids))  # type: ignore[attr-defined]
+            select(*_HELD_COLUMNS).where(Assignment.person_id.in_(ids))  # type: ignore[attr-defined]
         ):
             held[row.person_id].append(row)
         creates: list[dict[str, object]] = []
-        updates: list[dict[str, object]] = []
+        quiet: list[dict[str, object]] = []
+        requirement: list[dict[str, object]] = []
         reopens: list[dict[str, object]] = []
         closes: list[dict[str, object]] = []
+        redates: list[tuple[Person, Update]] = []
         for person in people:
             assert person.id is not None
             if not person.active:
                 continue  # a deactivated person's record stays as it was
-            path = paths.get(person.role)
             zone = person.timezone or settings.organisation.timezone
-            mine = [
-                Held(
-                    row.id,
-                    row.item_id,
-                    row.cycle,
-                    row.status,
-                    row.tier_id,
-                    row.required,
-                    row.due_date,
-                    local_date(row.assigned_at, zone),
-                    row.due_pinned,
-                )
-                for row in held[person.id]
-            ]
-            wanted = (
-                wanted_assignments(
-                    path, person.role_start_date, local_date(now, zone), calendars(zone), mine
-                )
-                if path
-                else []
+            mine = [_held(row, zone) for row in held[person.id]]
+            enrollee = Enrollee(
+                person.role,
+                person.role_start_date,
+                local_date(now, zone),
+                calendars(zone),
+                settings.due_dates.after_prerequisite,
             )
-            changes = reconcile(wanted, mine)
+            changes = plan_enrollment(paths.get(person.role), enrollee, mine)
             summary.add(changes)
             for want in changes.create:
-                creates.append(
-                    _new_row(
-                        person.id, want.item_id, want.tier_id, want.required, want.due_date, now
-                    )
-                )
-            for assignment_id, want in changes.update:
-                updates.append(_reset_row(assignment_id, want))
+                creates.append(_new_row(person.id, want, now))
+            for change in changes.update:
+                if change.redates:
+                    redates.append((person, change))
+                    continue
+                if (
+                    change.event is not None
+                    and change.required
+                    and change.old_due is not None
+                    and change.old_due < enrollee.today
+                ):
+                    summary.kept_overdue += 1
+                row = {
+                    "id": change.assignment_id,
+                    "tier_id": change.tier_id,
+                    "required": change.required,
+                    **basis_values(change.basis),
+                }
+                if change.was_required != change.required:
+                    requirement.append({**row, **LADDER_RESET})  # suggested items never climb
+                else:
+                    quiet.append(row)
             for assignment_id, want in changes.reopen:
-                # A reopened item starts over on the path's dates, without an old pin.
-                reopens.append({**_reset_row(assignment_id, want), "due_pinned": False})
+                # A reopened item starts over, as a new assignment: no old pin, ladder or notice.
+                reopens.append(
+                    {
+                        "id": assignment_id,
+                        "tier_id": want.tier_id,
+                        "required": want.required,
+                        "status": AssignmentStatus.OPEN,
+                        "due_date": want.due_date,
+                        **basis_values(want.basis),
+                        "closed_at": None,
+                        "due_pinned": False,
+                        "due_notice": None,
+                        **LADDER_RESET,
+                    }
+                )
             closes.extend(
                 {"id": assignment_id, "status": AssignmentStatus.CLOSED, "closed_at": now}
                 for assignment_id in changes.close
             )
         if creates:
             session.execute(insert(Assignment.__table__), creates)  # Core: no ORM overhead
-        if updates:
-            session.execute(update(Assignment), updates)
-        if reopens:
-            session.execute(update(Assignment), reopens)
-        if closes:
-            session.execute(update(Assignment), closes)
+        for rows in (quiet, requirement, reopens, closes):
+            if rows:
+                session.execute(update(Assignment), rows)
+        if redates:
+            if not item_keys:
+                item_keys.update(
+                    {row[0]: row[1] for row in session.execute(select(Item.id, Item.key))}
+                )
+            _redate(session, redates, item_keys, summary, clock=clock)
     return summary
 
 
-def _reset_row(assignment_id: int, want: Wanted) -> dict[str, object]:
-    return {
-        "id": assignment_id,
-        "tier_id": want.tier_id,
-        "required": want.required,
-        "due_date": want.due_date,
-        "status": AssignmentStatus.OPEN,
-        "closed_at": None,
-    }
+_HELD_COLUMNS = (
+    Assignment.id,
+    Assignment.person_id,
+    Assignment.item_id,
+    Assignment.cycle,
+    Assignment.status,
+    Assignment.tier_id,
+    Assignment.required,
+    Assignment.due_date,
+    Assignment.assigned_at,
+    Assignment.due_pinned,
+    Assignment.due_role,
+    Assignment.due_role_start,
+    Assignment.due_start_day,
+    Assignment.due_offset,
+    Assignment.due_counted_from,
+    Assignment.due_released_on,
+)
 
 
-def _new_row(
-    person_id: int, item_id: int, tier_id: int, required: bool, due: date, now: object
-) -> dict[str, object]:
+def _held(row: Any, zone: str) -> Held:
+    basis = basis_of(row)
+    # The day it was assigned matters only to adopt an open item made outside the path
+    # rules; a time-zone conversion per row is most of enrollment's time otherwise.
+    adopt = basis is None and row.status == AssignmentStatus.OPEN and row.cycle == 0
+    return Held(
+        row.id,
+        row.item_id,
+        row.cycle,
+        row.status,
+        row.tier_id,
+        row.required,
+        row.due_date,
+        local_date(row.assigned_at, zone) if adopt else None,
+        row.due_pinned,
+        basis,
+    )
+
+
+def _reason(event: str, person: Person, change: Update) -> str:
+    """The audit log's reason for a re-date by enrollment."""
+    basis = change.basis  # the new inputs (the entry has the old and the new date)
+    if event == ROLE:
+        return f"role changed to {person.role}"
+    if event == ROLE_START:
+        return f"role start date changed to {person.role_start_date.isoformat()}"
+    if event == PREREQUISITE:
+        return "its prerequisites are done (found by enrollment)"
+    return (
+        f"the program changed the item: offset {basis.offset} working days from tier day "
+        f"{basis.start_day}, {'required' if change.required else 'suggested'}"
+    )
+
+
+def _redate(
+    session: Session,
+    redates: list[tuple[Person, Update]],
+    item_keys: dict[int, str],
+    summary: EnrollmentSummary,
+    *,
+    clock: Clock,
+) -> None:
+    changes = []
+    for person, change in redates:
+        assert person.id is not None and change.event is not None
+        event = change.event
+        told = change.required and change.new_due is not None
+        changes.append(
+            DueChange(
+                assignment_id=change.assignment_id,
+                person_id=person.id,
+                item=item_keys.get(change.item_id, str(change.item_id)),
+                new_due=change.new_due,
+                event=event,
+                reason=_reason(event, person, change),
+                notice=event if told else None,
+                values={
+                    "tier_id": change.tier_id,
+                    "required": change.required,
+                    **basis_values(change.basis),
+                },
+            )
+        )
+        if len(summary.examples) < EXAMPLES:
+            summary.examples.append(
+                f"{person.email} {item_keys.get(change.item_id, change.item_id)} "
+                f"{_short(change.old_due)} -> {_short(change.new_due)} ({event.replace('_', ' ')})"
+            )
+    apply_due_changes(session, changes, clock=clock)
+
+
+def _short(day: date | None) -> str:
+    return f"{day:%a} {day.day} {day:%b %Y}" if day is not None else "waiting"
+
+
+def _new_row(person_id: int, want: Wanted, now: datetime) -> dict[str, object]:
     return {
         "person_id": person_id,
-        "item_id": item_id,
-        "tier_id": tier_id,
+        "item_id": want.item_id,
+        "tier_id": want.tier_id,
         "cycle": 0,
-        "required": required,
+        "required": want.required,
         "status": AssignmentStatus.OPEN,
         "assigned_at": now,
-        "due_date": due,
+        "due_date": want.due_date,
+        **basis_values(want.basis),
     }

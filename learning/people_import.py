@@ -84,7 +84,7 @@ class PeopleImportResult:
     unchanged: int = 0
     enrollment: EnrollmentSummary = field(default_factory=EnrollmentSummary)
 
-    def summary(self) -> str:
+    def summary(self, *, dry_run: bool = False) -> str:
         return "\n".join(
             [
                 f"people: {len(self.added)} added, {len(self.updated)} updated, "
@@ -100,6 +100,7 @@ class PeopleImportResult:
                     else ""
                 ),
                 str(self.enrollment),
+                *self.enrollment.redate_lines(dry_run=dry_run),
             ]
         )
 

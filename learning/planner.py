@@ -17,9 +17,18 @@ from sqlalchemy import String, cast, exists, func, literal, or_, select, type_co
 from sqlmodel import Session
 
 from learning.calendar import WEEKDAYS, WorkCalendar
+from learning.chain import ChainPerson, PeopleIndex
 from learning.curriculum import ProgramSettings
 from learning.digest import Digest, DigestItem
-from learning.ladder import standing
+from learning.enrollment import PREREQUISITE
+from learning.ladder import (
+    SendWindow,
+    escalation_window,
+    next_telling_step,
+    notice_day,
+    standing,
+    step_date,
+)
 from models import (
     Assignment,
     AssignmentStatus,
@@ -130,12 +139,14 @@ def plan_digests(
         )
     }
     mentors = _MentorOffers(session) if settings.mentoring.enabled else _NO_MENTOR_OFFERS
+    announcer = _Announcer(session, settings=settings, now=now)
     for window in windows:
         yield from _plan_zone(
             session,
             window,
             catalogue,
             mentors,
+            announcer,
             now=now,
             settings=settings,
             stats=stats,
@@ -148,6 +159,7 @@ def _plan_zone(
     window: ZoneWindow,
     catalogue: dict[int, tuple[Any, ...]],
     mentors: _MentorOffers,
+    announcer: _Announcer,
     *,
     now: datetime,
     settings: ProgramSettings,
@@ -182,7 +194,9 @@ def _plan_zone(
     )
     if workspace_id is not None:
         people = people.where(Person.workspace_id == workspace_id)
-    wanted = Assignment.required & (Assignment.due_date <= window.lookahead_until)
+    wanted = Assignment.required & (
+        (Assignment.due_date <= window.lookahead_until) | Assignment.due_notice.is_not(None)  # type: ignore[union-attr]
+    )
     if window.suggestions:
         wanted = or_(wanted, ~Assignment.required)
     items = (
@@ -195,6 +209,8 @@ def _plan_zone(
             type_coerce(Assignment.due_date, String),
             Assignment.item_id,
             Assignment.ladder_paused_days,
+            Assignment.ladder_step,
+            Assignment.due_notice,
         )
         .where(
             status_by_person() == AssignmentStatus.OPEN,
@@ -220,11 +236,25 @@ def _plan_zone(
             connection, items.where(Assignment.person_id.in_([p[0] for p in page]))
         ):
             rows_of.setdefault(row[0], []).append(row)
+        announcer.prepare(
+            person_id
+            for person_id, rows in rows_of.items()
+            if any(row[2] and facts.required(row[3], row[5])[5] for row in rows)
+        )
         for person in page:
             rows = rows_of.get(person[0])
             if rows:
                 planned = _digest(
-                    person, rows, window, catalogue, settings, stats, facts, paused, mentors
+                    person,
+                    rows,
+                    window,
+                    catalogue,
+                    settings,
+                    stats,
+                    facts,
+                    paused,
+                    mentors,
+                    announcer,
                 )
                 if planned:
                     yield planned
@@ -252,13 +282,15 @@ class _DueFacts:
     A zone's digests share a few hundred due dates, so the working-day arithmetic and
     the ladder's rules run once per date, not once per item (a million a day at scale).
     For a required item: (due date, section, overdue working days, working days ahead,
-    reminder, warned, next notice to, next notice on); for a suggested one the first
-    four. The driver's due value (SQLite: text) is the key, so it is parsed once too.
+    reminder, warned); for a suggested one the first four. Who is told next, and when,
+    is ``_Announcer``'s (it depends on the item's ladder state and the recipient). The
+    driver's due value (SQLite: text) is the key, so it is parsed once too.
     """
 
     def __init__(self, window: ZoneWindow, settings: ProgramSettings) -> None:
         self._today = window.today
         self._calendar = window.calendar
+        self._lookahead_until = window.lookahead_until
         self._escalation = settings.escalation
         self._required: dict[tuple[Any, int], tuple[Any, ...]] = {}
         self._suggested: dict[Any, tuple[Any, ...]] = {}
@@ -280,10 +312,11 @@ class _DueFacts:
         )
         if due < today:
             head: tuple[Any, ...] = (due, "overdue", -offset, 0)
+        elif due > self._lookahead_until:
+            head = (due, "rescheduled", 0, offset)  # listed only to tell its new date
         else:
             head = (due, "due_soon", 0, offset)
-        step, on = where.next_notice if where.warned and where.next_notice else (None, None)
-        found = (*head, where.reminder, where.warned, step.notify if step else None, on)
+        found = (*head, where.reminder, where.warned)
         self._required[key] = found
         return found
 
@@ -294,6 +327,59 @@ class _DueFacts:
             ahead = max(0, self._calendar.working_days_between(self._today, due))
             found = self._suggested[raw_due] = (due, "suggested", 0, ahead)
         return found
+
+
+class _Announcer:
+    """Who is told next about a flagged item, and on which of *their* days.
+
+    The date is ``learning.ladder.notice_day``: the day the escalation job will really
+    tell them (their working day, their send window), so the digest never announces a
+    date the ladder does not keep. The next step is the first not yet acted on
+    (``ladder_step``), so a re-dated item, whose ladder starts again, is announced
+    afresh. Chains are loaded only for people with a flagged item.
+    """
+
+    def __init__(self, session: Session, *, settings: ProgramSettings, now: datetime) -> None:
+        self._settings = settings
+        self._now = now
+        self._index = PeopleIndex(session, org_zone=settings.organisation.timezone)
+        self._takers: dict[int, tuple[ChainPerson | None, ChainPerson | None]] = {}
+        self._windows: dict[str, SendWindow] = {}
+        self._days: dict[tuple[Any, ...], date] = {}
+
+    def prepare(self, person_ids: Any) -> None:
+        ids = [i for i in person_ids if i not in self._takers]
+        if ids:
+            self._index.load_chains(ids)
+
+    def next_notice(
+        self,
+        person_id: int,
+        window: ZoneWindow,
+        *,
+        due: date,
+        paused_days: int,
+        told: int,
+    ) -> tuple[str | None, date | None]:
+        found = next_telling_step(self._settings.escalation, told=told)
+        if found is None:
+            return None, None
+        index, step = found
+        takers = self._takers.get(person_id)
+        if takers is None:
+            takers = self._takers[person_id] = self._index.takers(person_id, self._now)
+        taker = takers[0] if step.notify == "manager" else takers[1]
+        zone = (taker.timezone if taker else None) or self._settings.organisation.timezone
+        key = (window.zone, due, paused_days, index, zone)
+        day = self._days.get(key)
+        if day is None:
+            if zone not in self._windows:
+                self._windows[zone] = escalation_window(self._settings, zone)
+            step_on = step_date(step, due=due, calendar=window.calendar, paused_days=paused_days)
+            day = self._days[key] = notice_day(
+                step_on, learner_zone=window.zone, window=self._windows[zone], not_before=self._now
+            )
+        return step.notify, day
 
 
 class _MentorOffers:
@@ -342,26 +428,42 @@ def _digest(
     facts: _DueFacts,
     paused: set[int],
     mentors: _MentorOffers,
+    announcer: _Announcer,
 ) -> PlannedDigest | None:
     person_id, name, slack_user_id, workspace_id = person
     max_suggestions = settings.cadence.max_suggestions
     mentor_items, mentor_overdue = mentors.items, mentors.overdue
     overdue: list[DigestItem] = []
     due_soon: list[DigestItem] = []
+    rescheduled: list[DigestItem] = []
     suggested: list[DigestItem] = []
-    for _, assignment_id, required, raw_due, item_id, paused_days in rows:
+    for _, assignment_id, required, raw_due, item_id, paused_days, told, notice in rows:
         if required:
             known = facts.required(raw_due, paused_days)
             late = known[1] == "overdue"
+            if known[1] == "rescheduled" and notice is None:
+                continue  # beyond the lookahead, and nothing new to say about it
+            next_to, next_on = (
+                announcer.next_notice(
+                    person_id, window, due=known[0], paused_days=paused_days, told=told
+                )
+                if known[5]
+                else (None, None)
+            )
+            changed, after = _changed(notice, catalogue)
             item = DigestItem(
                 assignment_id,
                 *catalogue[item_id],
                 True,
                 *known,
+                next_to,
+                next_on,
                 assignment_id in paused,
                 mentor_overdue if late else item_id in mentor_items,
+                changed,
+                after,
             )
-            (overdue if late else due_soon).append(item)
+            {"overdue": overdue, "due_soon": due_soon}.get(known[1], rescheduled).append(item)
         elif len(suggested) < max_suggestions:
             suggested.append(
                 DigestItem(
@@ -372,7 +474,7 @@ def _digest(
                     mentor_offer=item_id in mentor_items,
                 )
             )
-    items = (*overdue, *due_soon, *suggested)
+    items = (*overdue, *due_soon, *rescheduled, *suggested)
     if not items:
         return None
     if not slack_user_id:
@@ -384,3 +486,13 @@ def _digest(
     return PlannedDigest(
         Digest(person_id, first_name, window.today, items), slack_user_id, workspace_id
     )
+
+
+def _changed(notice: str | None, catalogue: dict[int, tuple[Any, ...]]) -> tuple[Any, Any]:
+    """A stored ``due_notice`` as the digest's (reason, prerequisite title)."""
+    if notice is None:
+        return None, None
+    event, _, item_id = notice.partition(":")
+    if event == PREREQUISITE and item_id.isdigit() and int(item_id) in catalogue:
+        return event, catalogue[int(item_id)][1]
+    return event, None

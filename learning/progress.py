@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -11,8 +12,9 @@ from sqlmodel import Session
 
 from learning.clock import Clock, local_date
 from learning.curriculum import ProgramSettings
+from learning.enrollment import waiting_for
 from learning.errors import NotFound
-from learning.paths import current_settings
+from learning.paths import current_settings, load_paths
 from models import (
     DEFAULT_WORKSPACE,
     Assignment,
@@ -38,6 +40,7 @@ class ItemLine:
     overdue_working_days: int = 0
     completed_on: date | None = None
     score: float | None = None
+    waiting_for: tuple[str, ...] = ()  # open, no date yet: the prerequisites it waits for
 
 
 @dataclass
@@ -94,6 +97,46 @@ def item_title(session: Session, item_id: int) -> str:
     return item.title or item.key
 
 
+def waiting_titles(
+    session: Session, person: Person, item_ids: Collection[int]
+) -> dict[int, tuple[str, ...]]:
+    """For ``person``'s open items without a due date among ``item_ids``: the titles of
+    the prerequisites each waits for (``learning.enrollment.waiting_for``)."""
+    if not item_ids:
+        return {}
+    path = load_paths(session, roles=[person.role]).get(person.role)
+    if path is None:
+        return {}
+    done = set(
+        session.scalars(
+            select(Assignment.item_id).where(
+                Assignment.person_id == person.id,
+                Assignment.status.in_((AssignmentStatus.COMPLETED, AssignmentStatus.WAIVED)),  # type: ignore[attr-defined]
+            )
+        )
+    )
+    entries = {entry.item_id: entry for entry in path.items}
+    needed = {
+        item_id: waiting_for(entries[item_id], path, done)
+        for item_id in item_ids
+        if item_id in entries
+    }
+    ids = {i for wanted in needed.values() for i in wanted}
+    titles: dict[int, str] = {
+        row[0]: row[1]
+        for row in (
+            session.execute(select(Item.id, Item.title).where(Item.id.in_(ids)))  # type: ignore[union-attr]
+            if ids
+            else ()
+        )
+    }
+    return {
+        item_id: tuple(titles[i] for i in wanted if i in titles)
+        for item_id, wanted in needed.items()
+        if wanted
+    }
+
+
 def person_status(
     session: Session, email: str, *, clock: Clock, workspace_id: str = DEFAULT_WORKSPACE
 ) -> PersonStatus:
@@ -112,6 +155,15 @@ def person_status(
     ):
         assignments[assignment.item_id] = assignment  # newest cycle wins
     items = {i.id: i for i in session.scalars(select(Item))}
+    waiting = waiting_titles(
+        session,
+        person,
+        [
+            a.item_id
+            for a in assignments.values()
+            if a.status == AssignmentStatus.OPEN and a.due_date is None
+        ],
+    )
 
     def line(
         item: Item, required: bool, assignment: Assignment | None, starts_on: date | None
@@ -149,6 +201,7 @@ def person_status(
             overdue,
             completed_on,
             assignment.score,
+            waiting.get(item.id, ()) if status == "open" else (),
         )
 
     tiers: list[TierLine] = []

@@ -82,10 +82,14 @@ def progress_bar(done: int, total: int, cells: int = BAR_CELLS) -> str:
 
 
 def when_due(item: ItemLine, today: date) -> str:
-    """``3 working days overdue``, ``due today``, ``due Tue 3 Mar``; empty without a date."""
+    """``3 working days overdue``, ``due today``, ``due Tue 3 Mar``, ``after Safety``
+    (waiting for a prerequisite); empty without a date and for suggestions, which have
+    no deadline."""
     if item.status == "overdue" and item.overdue_working_days > 0:
         return f"{_plural(item.overdue_working_days, 'working day')} overdue"
-    if item.due_date is None:
+    if item.waiting_for and item.status == "open":
+        return "after " + " and ".join(" ".join(t.split()) for t in item.waiting_for)
+    if item.due_date is None or not item.required:
         return ""
     if item.due_date == today:
         return "due today"

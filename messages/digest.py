@@ -39,9 +39,27 @@ FALLBACK_TITLE_MAX = 80
 
 FIND_MENTOR_LABEL = "Find a mentor"
 
-SECTION_ORDER = ("overdue", "due_soon", "suggested")
-SECTION_LABELS = {"overdue": "Overdue", "due_soon": "Due soon", "suggested": "Suggested for you"}
-SECTION_COUNT_WORDS = {"overdue": "overdue", "due_soon": "due soon", "suggested": "suggested"}
+SECTION_ORDER = ("overdue", "due_soon", "rescheduled", "suggested")
+SECTION_LABELS = {
+    "overdue": "Overdue",
+    "due_soon": "Due soon",
+    "rescheduled": "New due dates",
+    "suggested": "Suggested for you",
+}
+SECTION_COUNT_WORDS = {
+    "overdue": "overdue",
+    "due_soon": "due soon",
+    "rescheduled": "rescheduled",
+    "suggested": "suggested",
+}
+# Why a due date changed (``DigestItem.due_changed``), as the learner is told once.
+DUE_CHANGED_BECAUSE = {
+    "role": "your role changed",
+    "role_start": "your role start date changed",
+    "curriculum": "the program changed",
+    "admin": "an admin set it",
+    "prerequisite": "its prerequisite is done",
+}
 METHOD_LABELS = {
     "online": "Online course",
     "classroom": "Classroom",
@@ -151,7 +169,10 @@ def short_day(day: date, today: date) -> str:
 
 
 def due_phrase(item: DigestItem, today: date) -> str:
-    """When the item is due, in the person's terms, as seen on their local ``today``."""
+    """When the item is due, in the person's terms, as seen on their local ``today``;
+    empty for a suggested item, which has no deadline."""
+    if not item.required:
+        return ""
     late = item.overdue_working_days
     if late > 0:
         return f"{late} working day{'s' if late != 1 else ''} overdue"
@@ -175,7 +196,8 @@ def fallback_text(digest: Digest, counts: str, listed: int) -> Mrkdwn:
     length = len(head)
     for item in digest.items[:listed]:
         title = truncate(" ".join(item.title.split()), FALLBACK_TITLE_MAX)
-        part = md("{title} ({due})", title=title, due=due_phrase(item, digest.local_date))
+        due = due_phrase(item, digest.local_date)
+        part = md("{title} ({due})", title=title, due=due) if due else md("{title}", title=title)
         # Keep room for "; " and the "; and N more." tail.
         if length + len(part) + 40 > FALLBACK_MAX:
             break
@@ -205,10 +227,26 @@ def _item_text(item: DigestItem, today: date) -> Mrkdwn:
         "Required" if item.required else "Suggested",
         f"*{due}*" if item.overdue_working_days > 0 else due,
     ]
-    return lines(heading, Mrkdwn(" · ").join(d for d in details if d), ladder_note(item, today))
+    return lines(
+        heading,
+        Mrkdwn(" · ").join(d for d in details if d),
+        due_change_note(item, today),
+        ladder_note(item, today),
+    )
 
 
 NOTICE_WHO = {"manager": "your manager", "skip_level": "your manager's manager"}
+
+
+def due_change_note(item: DigestItem, today: date) -> Mrkdwn:
+    """``📅 New due date *Tue 9 Mar*: your role changed.`` once after a change, or empty."""
+    if not item.required or item.due_changed is None:
+        return md("")
+    if item.due_changed == "prerequisite" and item.due_changed_after:
+        why = f"{truncate(' '.join(item.due_changed_after.split()), FALLBACK_TITLE_MAX)} is done"
+    else:
+        why = DUE_CHANGED_BECAUSE.get(item.due_changed, "it was changed")
+    return md("📅 New due date *{day}*: {why}.", day=short_day(item.due_date, today), why=why)
 
 
 def ladder_note(item: DigestItem, today: date) -> str:

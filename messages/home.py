@@ -230,8 +230,13 @@ def _one_item(item: HomeItem, today: date) -> list[Block]:
 
 def _due_phrase(item: HomeItem, today: date) -> str:
     due = item.due_date
+    if item.waiting_for:
+        titles = [truncate(" ".join(t.split()), 80) for t in item.waiting_for]
+        return "after " + " and ".join(titles)  # plain: escaped where it is joined
     if due is None:
         return "no due date"
+    if not item.required:
+        return ""  # a suggestion has no deadline
     if item.overdue:
         late = item.overdue_working_days
         if late > 0:

@@ -37,10 +37,12 @@ def _item_row(item: ItemLine) -> list[str]:
         when = (
             f"due {format_day(item.due_date)}, {days} working day{'s' if days != 1 else ''} overdue"
         )
-    elif item.due_date:
+    elif item.waiting_for:
+        when = "after " + " and ".join(item.waiting_for)  # no date until that is done
+    elif item.due_date and item.required:
         when = f"due {format_day(item.due_date)}"
     else:
-        when = ""
+        when = ""  # a suggestion has no deadline
     return [STATUS_LABEL[item.status], item.key, item.title, item.method, kind, when]
 
 

@@ -324,6 +324,19 @@ class Assignment(SQLModel, table=True):
     # ``ladder_next_due``; a new due date makes it void (schedules.escalations).
     ladder_next_on: date | None = None
     ladder_next_due: date | None = None
+    # The inputs the due date was computed from (``learning.enrollment.DueBasis``):
+    # enrollment re-dates an item only when one of them really changed. None for items
+    # made outside the path rules (an admin's, a recertification round).
+    due_role: str | None = Field(default=None, max_length=64)
+    due_role_start: date | None = None
+    due_start_day: int | None = None
+    due_offset: int | None = None
+    due_counted_from: date | None = None  # the learner's local day it was assigned
+    due_released_on: date | None = None  # ... and the day its prerequisites were done
+    # A due-date change the learner has not been told yet (``role``, ``role_start``,
+    # ``curriculum``, ``admin``, ``prerequisite:ITEM_ID``): their next digest says it
+    # once, and the transaction that enqueues that digest clears it.
+    due_notice: str | None = Field(default=None, max_length=80)
 
 
 def status_by_person() -> Any:

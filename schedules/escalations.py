@@ -39,7 +39,15 @@ from learning.calendar import WorkCalendar
 from learning.chain import ChainPerson, PeopleIndex
 from learning.clock import Clock
 from learning.curriculum import ProgramSettings
-from learning.ladder import TELLS_SOMEONE_ELSE, overdue_working_days, reached_steps, step_date
+from learning.ladder import (
+    TELLS_SOMEONE_ELSE,
+    SendWindow,
+    escalation_window,
+    notice_day,
+    overdue_working_days,
+    reached_steps,
+    step_date,
+)
 from learning.paths import current_settings
 from learning.planner import open_windows
 from models import (
@@ -94,6 +102,7 @@ class _Notice:
     due: date
     overdue: int
     told_first: str | None  # for a skip-level notice: who was told at the manager step
+    tell_on: date  # the recipient's local date it is told (learning.ladder.notice_day)
 
 
 def plan_escalations(database: Database, clock: Clock) -> EscalationPlan:
@@ -191,6 +200,20 @@ def _plan(
     # bound that holds in every region (a person may move zones between ticks).
     plain = WorkCalendar(settings.calendar_for(org_zone).working_weekdays)
     takers_of: dict[int, tuple[ChainPerson | None, ChainPerson | None]] = {}
+    windows: dict[str, SendWindow] = {}
+    tell_on_of: dict[tuple[str, date, int, int, str], date] = {}
+
+    def tell_on(zone: str, due: date, paused_days: int, index: int, taker_zone: str) -> date:
+        """The day the learner's digest announced: the job keeps it."""
+        key = (zone, due, paused_days, index, taker_zone)
+        if key not in tell_on_of:
+            if taker_zone not in windows:
+                windows[taker_zone] = escalation_window(settings, taker_zone)
+            step_on = step_date(
+                steps[index], due=due, calendar=calendars[zone], paused_days=paused_days
+            )
+            tell_on_of[key] = notice_day(step_on, learner_zone=zone, window=windows[taker_zone])
+        return tell_on_of[key]
 
     # 1. Every reached, un-notified step of every item, in ladder order.
     pending: dict[int, list[_Notice]] = {}
@@ -243,6 +266,7 @@ def _plan(
             taker = manager if step == "manager" else skip
             told_first = manager.name if step == "skip_level" and manager else None
             recipient = Recipient(f"person:{taker.id}", taker) if taker else Recipient(ADMINS, None)
+            taker_zone = (taker.timezone if taker else None) or org_zone
             notices.append(
                 _Notice(
                     assignment_id,
@@ -255,6 +279,7 @@ def _plan(
                     due,
                     overdue,
                     told_first,
+                    tell_on(zone, due, paused_days, index, taker_zone),
                 )
             )
         if notices:
@@ -280,7 +305,12 @@ def _plan(
     new_step: dict[int, int] = dict(advance_only)
     for assignment_id, notices in pending.items():
         for notice in notices:
-            if notice.recipient.key not in can_tell:
+            if (
+                notice.recipient.key not in can_tell
+                or _recipient_day(open_keys[notice.recipient.key]) < notice.tell_on
+            ):
+                # Not their window, told already today, or not yet the announced day
+                # (the step came in the middle of their window: their next morning).
                 plan.waiting += 1
                 break
             bundles[notice.recipient.key].append(notice)
@@ -335,6 +365,11 @@ def _plan(
             bookmarks,
         )
     plan.bookmarked = len(bookmarks)
+
+
+def _recipient_day(key: str) -> date:
+    """The recipient's local date in an ``escalation:{who}:{date}`` key."""
+    return date.fromisoformat(key.rsplit(":", 1)[1])
 
 
 def _today_key(

@@ -5,10 +5,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from sqlalchemy import bindparam, update
+from sqlmodel import Session
+
 from delivery.outbox import NewMessage, enqueue
 from learning.clock import Clock
 from learning.paths import current_settings
 from learning.planner import PlannedDigest, PlanStats, plan_digests
+from models import Assignment
 from models.db import Database
 
 log = logging.getLogger(__name__)
@@ -34,6 +38,7 @@ def _message(planned: PlannedDigest, clock: Clock) -> NewMessage:
         for section, label in (
             ("overdue", "overdue"),
             ("due_soon", "due soon"),
+            ("rescheduled", "with a new due date"),
             ("suggested", "suggested"),
         )
         if section in counts
@@ -65,13 +70,21 @@ def plan_nudges(database: Database, clock: Clock) -> NudgePlan:
             return result
         now = clock.now()
         batch: list[NewMessage] = []
+        told: list[dict[str, object]] = []
         for planned in plan_digests(session, now=now, settings=settings, stats=stats):
             batch.append(_message(planned, clock))
+            told.extend(
+                {"aid": item.assignment_id, "due": item.due_date}
+                for item in planned.digest.items
+                if item.due_changed is not None
+            )
             if len(batch) >= ENQUEUE_CHUNK:
                 result.enqueued += enqueue(session, batch, now=now)
-                batch = []
+                _clear_notices(session, told)
+                batch, told = [], []
         if batch:
             result.enqueued += enqueue(session, batch, now=now)
+            _clear_notices(session, told)
     if stats.unreachable:
         log.info("%d people have something due but no Slack user id", stats.unreachable)
     log.info(
@@ -81,3 +94,18 @@ def plan_nudges(database: Database, clock: Clock) -> NudgePlan:
         ", ".join(stats.zones_open) or "none",
     )
     return result
+
+
+def _clear_notices(session: Session, told: list[dict[str, object]]) -> None:
+    """The due-date changes these digests tell are told: clear them, in the transaction
+    that enqueues the digests, unless the date moved again meanwhile (then the new
+    change waits for the next digest)."""
+    if not told:
+        return
+    table = Assignment.__table__  # type: ignore[attr-defined]
+    session.connection().execute(
+        update(table)
+        .where(table.c.id == bindparam("aid"), table.c.due_date == bindparam("due"))
+        .values(due_notice=None),
+        told,
+    )

@@ -183,9 +183,9 @@ def _run(database: Database, options: SimulationOptions, out: TextIO) -> Simulat
         summary.game_boards += board.enqueued
         summary.peer_prompts += len(peer.prompt_ids)
         if windows:
+            escalated = plan_escalations(database, clock)  # first, as a tick does
             plan = plan_nudges(database, clock)
             summary.unreachable = max(summary.unreachable, plan.stats.unreachable)
-            escalated = plan_escalations(database, clock)
             summary.escalations += escalated.notices
             summary.escalation_messages += escalated.messages
             for step, count in escalated.by_step.items():

@@ -82,8 +82,10 @@ def plan_messages(database: Database, clock: Clock) -> TickResult:
             # Before the nudges: a recertification round that opens today is in today's
             # digest.
             certifications=plan_certifications(database, clock),
-            plan=plan_nudges(database, clock),
+            # Before the nudges too: a learner's digest then says who has been told,
+            # from the ladder state this tick leaves (learning.ladder.notice_day).
             escalation=plan_escalations(database, clock),
+            plan=plan_nudges(database, clock),
             weekly=plan_weekly_digests(database, clock),
             peer=plan_peer_prompts(database, clock),
             game_board=plan_game_board(database, clock),

@@ -17,6 +17,9 @@ from tests.helpers import PROGRAMS, people_csv
 from tests.outbox_support import make_sender
 
 SECRET = "test-signing-secret"
+# The test program with the safety quiz free of its prerequisite, so Monday's digest has
+# an assessment to score (a quiz that waits for safety has no date and is not listed).
+PROGRAMS_QUIZ_NOW = PROGRAMS.replace("    requires: [safety]\n", "", 1)
 # Monday 2 March 2026, 10:00 in London: inside the 09:30 send window.
 SEND_AT = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 
@@ -32,10 +35,10 @@ PEOPLE = (
 )
 
 
-def setup_org(cli: Any, write: Any, clock: FrozenClock) -> None:
-    """Load the test program and the people above, as of ``SEND_AT``."""
+def setup_org(cli: Any, write: Any, clock: FrozenClock, *, programs: str = PROGRAMS) -> None:
+    """Load the test program (or ``programs``) and the people above, as of ``SEND_AT``."""
     clock.set(SEND_AT)
-    loaded = cli("load-config", write("programs.yml", PROGRAMS))
+    loaded = cli("load-config", write("programs.yml", programs))
     assert loaded.code == 0, loaded.err
     imported = cli("import-people", write("people.csv", people_csv(*PEOPLE)))
     assert imported.code == 0, imported.err

@@ -10,6 +10,7 @@ from messages.rendered import RenderedMessage
 from models import AuditEntry, CompletionEvent, ItemFeedback
 from server.app import build_app
 from tests.chat_support import (
+    PROGRAMS_QUIZ_NOW,
     SECRET,
     assignment,
     block,
@@ -41,8 +42,8 @@ def slack(db, clock, fake):
 
 @pytest.fixture
 def dms(cli, write, clock, db, fake):
-    """Everyone's digest DM of Monday 2 March has been delivered."""
-    setup_org(cli, write, clock)
+    """Everyone's digest DM of Monday 2 March has been delivered (the quiz in it too)."""
+    setup_org(cli, write, clock, programs=PROGRAMS_QUIZ_NOW)
     send_digests(db, fake, clock)
     assert digest_dm(fake, "U0ANA")
 
@@ -258,13 +259,13 @@ def test_snooze_updates_the_dm_in_place(dms, slack, fake, db):
 
 
 def test_snoozing_a_required_item_stops_at_its_due_date(dms, slack, fake, db):
-    quiz = assignment(db, "ana@x.io", "safety-quiz")
-    assert quiz.required and quiz.due_date.isoformat() == "2026-03-05"
+    safety = assignment(db, "ana@x.io", "safety")
+    assert safety.required and safety.due_date.isoformat() == "2026-03-05"
 
-    choose_snooze(slack, fake, "U0ANA", quiz.id, "1w")
+    choose_snooze(slack, fake, "U0ANA", safety.id, "1w")
 
     [update] = fake.calls_to("chat.update")
-    text = block({"blocks": update.body["blocks"]}, f"item:{quiz.id}")["text"]["text"]
+    text = block({"blocks": update.body["blocks"]}, f"item:{safety.id}")["text"]["text"]
     assert "Snoozed until Thu 5 Mar" in text
 
 

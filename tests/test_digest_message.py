@@ -141,7 +141,7 @@ def test_each_item_shows_link_method_minutes_kind_and_due_date() -> None:
         "<https://videos.example.com/dp|Data protection>\nVideo · 20 min · Required · due Tue 3 Dec"
     )
     assert blocks["item:15"]["text"]["text"] == (
-        "Shadow a colleague\nShadowing · 4 h · Suggested · due Mon 6 Jan 2025"
+        "Shadow a colleague\nShadowing · 4 h · Suggested"  # offered: no deadline, ever
     )
 
 
@@ -194,7 +194,7 @@ def test_fallback_text_is_plain_and_lists_titles() -> None:
         "Hi Ana. 2 overdue, 2 due soon, 1 suggested: "
         "Security basics (3 working days overdue); Fire drill (1 working day overdue); "
         "Fire safety (due tomorrow); Data protection (due Tue 3 Dec); "
-        "Shadow a colleague (due Mon 6 Jan 2025)."
+        "Shadow a colleague."  # a suggestion has no deadline
     )
     assert "<" not in message.text
 
@@ -503,3 +503,36 @@ def test_render_outbox_text_kind_and_unknown_kinds() -> None:
         render_outbox("nudge", {})
     with pytest.raises(ValueError):
         render_outbox("text", {"text": ""})
+
+
+def test_a_new_due_date_is_told_once_with_its_reason() -> None:
+    changed = item(1, "Secure coding", due=date(2024, 12, 3))._replace(due_changed="role")
+    after = item(2, "Secure coding exam", due=date(2024, 12, 4))._replace(
+        due_changed="prerequisite", due_changed_after="Secure coding"
+    )
+    later = item(3, "Incident response", section="rescheduled", due=date(2025, 1, 6))._replace(
+        due_changed="curriculum"
+    )
+    message = render_digest(digest(changed, after, later))
+    blocks = by_block_id(message)
+
+    assert blocks["item:1"]["text"]["text"].endswith(
+        "\n📅 New due date *Tue 3 Dec*: your role changed."
+    )
+    assert blocks["item:2"]["text"]["text"].endswith(
+        "\n📅 New due date *Wed 4 Dec*: Secure coding is done."
+    )
+    assert blocks["item:3"]["text"]["text"].endswith(
+        "\n📅 New due date *Mon 6 Jan 2025*: the program changed."
+    )
+    assert message.text.startswith("Hi Ana. 2 due soon, 1 rescheduled: ")
+    assert "*New due dates*" in [b["text"]["text"] for b in message.blocks if b.get("text")]
+
+
+def test_a_suggested_item_is_never_shown_as_due_or_was_due() -> None:
+    past = item(1, "Shadow a colleague", section="suggested", required=False, due=date(2024, 11, 1))
+    message = render_digest(digest(past))
+    text = by_block_id(message)["item:1"]["text"]["text"]
+
+    assert text == "Shadow a colleague\nOnline course · 30 min · Suggested"
+    assert "due" not in message.text

@@ -40,8 +40,8 @@ def test_first_tier_due_dates_count_working_days_and_skip_holidays(org, db):
     assert items_of(db, "ana@x.io") == {
         "intro": ("open", date(2026, 3, 2)),  # due 0: the first day
         "safety": ("open", date(2026, 3, 5)),  # Tue, Wed, Thu
-        # 1 working day would be Tue 3 March, but its prerequisite is due Thu 5 March.
-        "safety-quiz": ("open", date(2026, 3, 5)),
+        # Waits for its prerequisite, safety: no due date until that is done.
+        "safety-quiz": ("open", None),
         # 10 working days: Fri 6 March is a holiday everywhere, weekends skipped.
         "shadow": ("open", date(2026, 3, 17)),
     }
@@ -57,8 +57,12 @@ def test_regional_holiday_moves_due_dates_only_in_that_region(org, db):
     assert items_of(db, "ana@x.io")["safety"] == ("open", date(2026, 3, 5))
 
 
-def test_second_tier_items_appear_when_the_second_tier_starts(org, db, cli, clock):
+def test_second_tier_items_appear_when_the_second_tier_starts(org, db, cli, clock, write):
     org("ana@x.io,Ana,,engineer,Web,2026-03-02,Europe/London,")
+    # Its prerequisites done, "advanced" does not wait for them.
+    done = "email,item,completed_at,score\nana@x.io,safety,2026-03-02,\n"
+    done += "ana@x.io,safety-quiz,2026-03-02,90\n"
+    assert cli("import-completions", write("done.csv", done)).code == 0
     clock.set(datetime(2026, 4, 1, 12, 0, tzinfo=UTC))  # day 30 of the role
     assert cli("enroll").code == 0
     assert "advanced" not in items_of(db, "ana@x.io")
@@ -94,7 +98,7 @@ def test_someone_enrolled_long_after_their_role_began_does_not_start_overdue(org
     # Offsets count from the day of assignment (Mon 2 March 2026), not from 2025.
     assert items["intro"] == ("open", date(2026, 3, 2))
     assert items["safety"] == ("open", date(2026, 3, 5))
-    assert items["advanced"] == ("open", date(2026, 3, 10))  # 5 working days, Fri 6 a holiday
+    assert items["advanced"] == ("open", None)  # waits for safety-quiz, which waits for safety
 
 
 def test_role_change_restarts_the_clock_and_keeps_shared_completions(org, db, cli, write, clock):
@@ -108,7 +112,9 @@ def test_role_change_restarts_the_clock_and_keeps_shared_completions(org, db, cl
         "intro": ("open", date(2026, 3, 16)),  # shared and open: re-dated from the new start
         "safety": ("completed", date(2026, 3, 5)),  # shared and done: still counts
         "sales-101": ("open", date(2026, 3, 23)),
-        "safety-quiz": ("closed", date(2026, 3, 5)),  # not on the sales path
+        # Released when safety was recorded done (Mon 2): 3 working days later. Not on
+        # the sales path.
+        "safety-quiz": ("closed", date(2026, 3, 5)),
         "shadow": ("closed", date(2026, 3, 17)),
     }
     with db.session() as session:
@@ -132,10 +138,13 @@ def test_changing_a_due_offset_re_dates_open_assignments_only(org, db, cli, writ
     result = cli("load-config", write("programs2.yml", changed))
     assert result.code == 0
     assert "programs: 0 added, 1 changed (engineer), 0 removed" in result.out
-    assert "1 people's assignments changed: 0 assigned, 2 re-dated" in result.out
+    assert "1 people's assignments changed: 0 assigned, 1 re-dated" in result.out
+    assert "1 open item got a new due date: ana@x.io safety Thu 5 Mar 2026 -> Thu 12 Mar 2026" in (
+        result.out
+    )
     items = items_of(db, "ana@x.io")
     assert items["safety"] == ("open", date(2026, 3, 12))
-    assert items["safety-quiz"] == ("open", date(2026, 3, 12))  # follows its prerequisite
+    assert items["safety-quiz"] == ("open", None)  # still waits for safety
     assert items["intro"] == ("completed", date(2026, 3, 2))  # done: left as it was
 
 

@@ -180,7 +180,10 @@ def test_the_ladder_day_by_day_across_a_weekend_and_a_holiday(cli, write, clock,
     notices = {day: (item.next_notice_to, item.next_notice_on) for day, item in seen.items()}
     assert notices[d(10)] == notices[d(12)] == ("manager", d(13))
     assert notices[d(13)] == notices[d(19)] == ("skip_level", d(20))
-    assert notices[d(20)] == (None, None)  # nobody left above Sam to tell
+    # On Fri 20 Lea's digest (09:30 London) comes before Sam's morning in New York: he
+    # is told later that day, as it says. From then on nobody is left to tell.
+    assert notices[d(20)] == ("skip_level", d(20))
+    assert notices[d(23)] == (None, None)
     assert d(11) not in seen and d(14) not in seen  # holiday, Saturday: no digest
     dms = dict(delivered(fake, "digest:")["U0LEA"])
     assert "your manager will be told on *Fri 13 Nov*" in text_of(dms[d(10)])

@@ -396,13 +396,15 @@ def _digest(h: Hostile) -> Digest:
             minutes=30,
             required=h.flag("required"),
             due_date=TODAY - timedelta(days=n),
-            section=h.pick(("overdue", "due_soon", "suggested")),
+            section=h.pick(("overdue", "due_soon", "rescheduled", "suggested")),
             overdue_working_days=h.pick((0, 3)),
             warned=h.flag("warned"),
             next_notice_to=h.pick((None, "manager", "skip_level")),
             next_notice_on=TODAY + timedelta(days=3),
             extension_requested=h.flag("extension requested"),
             mentor_offer=h.flag("mentor offer"),
+            due_changed=h.pick((None, "role", "prerequisite")),
+            due_changed_after=h.text("prerequisite title"),
         )
         for n in range(1, h.pick((2, 4)) + 1)
     )
@@ -748,6 +750,9 @@ RENDERERS: dict[str, Builder] = {
         (d := _digest(h)),
         home_url=h.home_url(),
         outcomes=h.pick((None, {d.items[0].assignment_id: ItemOutcome("snoozed", TODAY)})),
+    ),
+    M + "digest.due_change_note": lambda h: digest.due_change_note(
+        _digest(h).items[0]._replace(required=True, due_changed="prerequisite"), TODAY
     ),
     # --- escalation
     M + "escalation.render_escalation": lambda h: escalation.render_escalation(

@@ -25,6 +25,7 @@ from models import CertificationAward, CompletionEvent, OutboxMessage
 from server.app import build_app
 from tests.chat_support import (
     PEOPLE,
+    PROGRAMS_QUIZ_NOW,
     SECRET,
     SEND_AT,
     assignment,
@@ -37,9 +38,9 @@ from tests.chat_support import (
 )
 from tests.fakes.bolt_requests import SlackRequests
 from tests.fakes.slack_api import FakeSlack
-from tests.helpers import PROGRAMS, people_csv, slack_settings
+from tests.helpers import people_csv, slack_settings
 
-SELF_REPORTED = PROGRAMS.replace(
+SELF_REPORTED = PROGRAMS_QUIZ_NOW.replace(
     "items: [safety, {item: safety-quiz, min_score: 80}]",
     "items: [safety, {item: safety-quiz, min_score: 80, self_reported_scores: true}]",
 )
@@ -60,8 +61,9 @@ def slack(db, clock, fake):
 
 @pytest.fixture
 def dms(cli, write, clock, db, fake):
-    """Everyone's digest DM of Monday 2 March has been delivered."""
-    setup_org(cli, write, clock)
+    """Everyone's digest DM of Monday 2 March has been delivered (the quiz in it too: it
+    does not wait for safety here)."""
+    setup_org(cli, write, clock, programs=PROGRAMS_QUIZ_NOW)
     send_digests(db, fake, clock)
     assert digest_dm(fake, "U0ANA")
 
