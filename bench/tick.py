@@ -732,6 +732,9 @@ class TickFigure:
     enrolled: int  # people whose assignments changed
     windows: int = 0  # zones whose digest send window was open
     done: list[DoneSample] = field(default_factory=list)
+    # CPU time of this process during the tick (SQLite's work included, a PostgreSQL
+    # server's not): on a shared machine, what the tick cost beside how long it took.
+    cpu_seconds: float = 0.0
 
     @property
     def longest_write(self) -> Write:
@@ -817,9 +820,9 @@ def run_day(
     try:
         for at in tick_times(day, args.every, args.until):
             with recorder.tick():
-                started = time.monotonic()
+                started, cpu_started = time.monotonic(), time.process_time()
                 result = tick_module.plan_step(db, FrozenClock(at), lock)
-                ended = time.monotonic()
+                ended, cpu = time.monotonic(), time.process_time() - cpu_started
                 figure = TickFigure(
                     at,
                     ended - started,
@@ -830,12 +833,14 @@ def run_day(
                     planned=0,
                     enrolled=enrolled_of(result),
                     windows=len(getattr(getattr(result.plan, "stats", None), "zones_open", ())),
+                    cpu_seconds=cpu,
                 )
             figure.planned = outbox_rows_at(db, at)
             scale.ticks.append(figure)
             longest = figure.longest_write
             say(
-                f"  {at:%H:%MZ} {figure.seconds:7.3f} s  planned {figure.planned:>6,}  "
+                f"  {at:%H:%MZ} {figure.seconds:7.3f} s (CPU {cpu:6.3f} s)  "
+                f"planned {figure.planned:>6,}  "
                 f"enrolled {figure.enrolled:>5,}  writes {len(figure.writes):>4} "
                 f"(longest {longest.seconds * 1000:6.1f} ms, {longest.job}, commit "
                 f"{longest.commit_seconds * 1000:.0f} ms (driver "
@@ -891,13 +896,16 @@ def summary(scales: list[Scale]) -> list[str]:
         lines += [
             f"{scale.people:,} people ({len(scale.ticks)} ticks):",
             f"  idle tick: median {scale.idle_s or 0:.3f} s, max "
-            f"{max((t.seconds for t in idle), default=0):.3f} s ({len(idle)} idle ticks)",
+            f"{max((t.seconds for t in idle), default=0):.3f} s ({len(idle)} idle ticks); "
+            f"CPU median {statistics.median([t.cpu_seconds for t in idle] or [0]):.3f} s",
             f"  quiet tick: {spread(t.seconds for t in scale.quiet_ticks)} "
             f"({len(scale.quiet_ticks)} quiet ticks)",
-            f"  busiest tick: {busiest.at:%H:%MZ} {busiest.seconds:.3f} s (planned "
+            f"  busiest tick: {busiest.at:%H:%MZ} {busiest.seconds:.3f} s "
+            f"(CPU {busiest.cpu_seconds:.3f} s; planned "
             f"{busiest.planned:,}, enrolled {busiest.enrolled:,}); jobs "
             + ", ".join(f"{k}={v:.2f}" for k, v in busiest.jobs.items()),
-            f"  the whole day: {sum(t.seconds for t in scale.ticks):.1f} s of ticks",
+            f"  the whole day: {sum(t.seconds for t in scale.ticks):.1f} s of ticks "
+            f"(CPU {sum(t.cpu_seconds for t in scale.ticks):.1f} s)",
             f"  longest write transaction: {longest.seconds * 1000:.1f} ms ({longest.job}); "
             f"{scale.writes:,} write transactions",
             "  write transactions: "
@@ -983,7 +991,8 @@ def figures(scales: list[Scale]) -> list[Figure]:
         result.append(
             Figure(
                 f"whole tick, busiest ({busiest.at:%H:%MZ}): {scale.people:,} people",
-                f"{busiest.seconds:.3f} s ({busiest.planned:,} messages planned)",
+                f"{busiest.seconds:.3f} s ({busiest.planned:,} messages planned; "
+                f"CPU {busiest.cpu_seconds:.3f} s)",
             )
         )
         longest = scale.longest_write
