@@ -78,9 +78,17 @@ from bench.import_people import Refused, backend, drop_learnbot_tables, prepare,
 from bench.orggen import iter_people, level_sizes
 from bench.plan_day import send_instants
 from bench.results import Figure, add_json_option, write_figures
-from learning.clock import FrozenClock
+from learning.clock import FrozenClock, local_date
 from learning.curriculum import load_curriculum
 from learning.curriculum_sync import apply_config
+from learning.due_changes import (
+    DueChange,
+    apply_due_changes,
+    basis_of,
+    basis_values,
+    prerequisite_notice,
+)
+from learning.enrollment import PREREQUISITE, release
 from learning.paths import current_settings, enroll, load_paths
 from models import (
     DEFAULT_WORKSPACE,
@@ -89,6 +97,7 @@ from models import (
     Certification,
     CertificationAward,
     CertificationRequirement,
+    ItemPrerequisite,
     OutboxMessage,
     Person,
 )
@@ -333,24 +342,21 @@ def replay_enrollment(db: Database, days: dict[date, list[int]], after: date, un
 
 
 def complete_history(db: Database, friday: date, seed: int) -> int:
-    """Complete most of what fell due before ``friday`` and some of the rest."""
+    """Complete most of what fell due before ``friday`` and some of the rest.
+
+    As the Done button does (``record_completion``), completing a prerequisite gives the
+    items that waited for it their due date (``release_dependants``, with a clock at the
+    completion); those are then completed like the rest, in rounds until nothing more is
+    released, never before their prerequisites. Items still waiting at the end count as
+    not due.
+    """
     table = Assignment.__table__  # type: ignore[attr-defined]
     rng = random.Random(seed + 1)
-    with db.engine.connect() as conn:
-        rows = conn.execute(
-            select(table.c.id, table.c.due_date, table.c.assigned_at)
-            .where(table.c.status == AssignmentStatus.OPEN)
-            .order_by(table.c.id)
-        ).all()
-    done = []
     latest = at_noon(friday - timedelta(days=1))
-    for assignment_id, due, assigned_at in rows:
-        share = COMPLETED_IF_PAST_DUE if due is not None and due < friday else COMPLETED_IF_NOT_DUE
-        if rng.random() >= share:
-            continue
-        assigned = assigned_at if assigned_at.tzinfo else assigned_at.replace(tzinfo=UTC)
-        span = max(0.0, (latest - assigned).total_seconds())
-        done.append({"aid": assignment_id, "at": assigned + timedelta(seconds=rng.random() * span)})
+    requires = prerequisites_of(db)
+    finished: dict[tuple[int, int], datetime] = {}  # (person, item) -> completed at
+    decided: set[int] = set()
+    total, last_round = 0, False
     statement = (
         update(table)
         .where(table.c.id == bindparam("aid"))
@@ -361,10 +367,146 @@ def complete_history(db: Database, friday: date, seed: int) -> int:
             score=100.0,
         )
     )
-    for start in range(0, len(done), SETUP_CHUNK * 4):
-        with db.engine.begin() as conn:
-            conn.execute(statement, done[start : start + SETUP_CHUNK * 4])
-    return len(done)
+    while True:
+        with db.engine.connect() as conn:
+            rows = conn.execute(
+                select(
+                    table.c.id,
+                    table.c.person_id,
+                    table.c.item_id,
+                    table.c.due_date,
+                    table.c.assigned_at,
+                )
+                .where(table.c.status == AssignmentStatus.OPEN)
+                .order_by(table.c.id)
+            ).all()
+        done = []
+        for assignment_id, person_id, item_id, due, assigned_at in rows:
+            if assignment_id in decided or (due is None and not last_round):
+                continue  # decided, or waiting for a prerequisite a later round may release
+            decided.add(assignment_id)
+            past_due = due is not None and due < friday
+            share = COMPLETED_IF_PAST_DUE if past_due else COMPLETED_IF_NOT_DUE
+            if rng.random() >= share:
+                continue
+            start = assigned_at if assigned_at.tzinfo else assigned_at.replace(tzinfo=UTC)
+            for required in requires.get(item_id, ()):
+                start = max(start, finished.get((person_id, required), start))
+            span = max(0.0, (latest - start).total_seconds())
+            at = start + timedelta(seconds=rng.random() * span)
+            finished[(person_id, item_id)] = at
+            done.append({"aid": assignment_id, "at": at, "person": person_id, "item": item_id})
+        for start_row in range(0, len(done), SETUP_CHUNK * 4):
+            with db.engine.begin() as conn:
+                conn.execute(statement, done[start_row : start_row + SETUP_CHUNK * 4])
+        total += len(done)
+        if last_round:
+            return total
+        last_round = release_history(db, done, requires) == 0
+
+
+def prerequisites_of(db: Database) -> dict[int, list[int]]:
+    """Each item's prerequisites (item id -> the ids it requires)."""
+    requires: dict[int, list[int]] = defaultdict(list)
+    with db.engine.connect() as conn:
+        for item_id, required in conn.execute(
+            select(ItemPrerequisite.item_id, ItemPrerequisite.requires_item_id)
+        ):
+            requires[item_id].append(required)
+    return requires
+
+
+def release_history(
+    db: Database, done: list[dict[str, Any]], requires: dict[int, list[int]]
+) -> int:
+    """Give the items that waited for the prerequisites in ``done`` their due date.
+
+    What ``release_dependants`` does when each was recorded done (the same
+    ``learning.enrollment.release`` and ``apply_due_changes``: the date counts from the
+    learner's local day of the last prerequisite's completion, a notice for the digest,
+    an audit entry), for all of them at once: per person it would take an hour at
+    100,000 people.
+    """
+    finished: dict[int, dict[int, datetime]] = defaultdict(dict)
+    for row in done:
+        finished[row["person"]][row["item"]] = row["at"]
+    table = Assignment.__table__  # type: ignore[attr-defined]
+    with db.session() as session:
+        settings = current_settings(session)
+        paths = load_paths(session)
+        people = {
+            row.id: row for row in session.execute(select(Person.id, Person.role, Person.timezone))
+        }
+        done_items: dict[int, set[int]] = defaultdict(set)
+        for person_id, item_id in session.execute(
+            select(table.c.person_id, table.c.item_id).where(
+                table.c.status.in_((AssignmentStatus.COMPLETED, AssignmentStatus.WAIVED))
+            )
+        ):
+            done_items[person_id].add(item_id)
+        waiting = session.execute(
+            select(table).where(
+                table.c.status == AssignmentStatus.OPEN,
+                table.c.cycle == 0,
+                table.c.due_date.is_(None),
+                table.c.item_id.in_(sorted(requires)),
+            )
+        ).all()
+    assert settings is not None
+    entries = {role: {entry.item_id: entry for entry in path.items} for role, path in paths.items()}
+    changes: list[tuple[datetime, DueChange]] = []
+    for row in waiting:
+        times = [
+            finished[row.person_id][item]
+            for item in requires[row.item_id]
+            if item in finished.get(row.person_id, {})
+        ]
+        person = people[row.person_id]
+        entry = entries.get(person.role, {}).get(row.item_id)
+        basis = basis_of(row)
+        if not times or entry is None or basis is None:
+            continue  # nothing it waits for was completed in this round
+        at = max(times)
+        zone = person.timezone or settings.organisation.timezone
+        released = release(
+            entry,
+            paths[person.role],
+            basis,
+            done=done_items[row.person_id],
+            today=local_date(at, zone),
+            calendar=settings.calendar_for(zone),
+            after_prerequisite=settings.due_dates.after_prerequisite,
+        )
+        if released is None:
+            continue
+        new_basis, due = released
+        prerequisite = max(
+            requires[row.item_id], key=lambda item: finished[row.person_id].get(item, at)
+        )
+        changes.append(
+            (
+                at,
+                DueChange(
+                    assignment_id=row.id,
+                    person_id=row.person_id,
+                    item=str(row.item_id),
+                    new_due=due,
+                    event=PREREQUISITE,
+                    reason=f"prerequisite recorded done on {local_date(at, zone).isoformat()}",
+                    notice=prerequisite_notice(prerequisite) if row.required else None,
+                    values=basis_values(new_basis),
+                    details={"prerequisite_item_id": prerequisite},
+                ),
+            )
+        )
+    changes.sort(key=lambda pair: pair[0])
+    for start in range(0, len(changes), SETUP_CHUNK):
+        chunk = changes[start : start + SETUP_CHUNK]
+        with db.session() as session:
+            apply_due_changes(
+                session, [change for _, change in chunk], clock=FrozenClock(chunk[-1][0])
+            )
+    return len(changes)
 
 
 def award_certifications(db: Database) -> int:
@@ -590,6 +732,9 @@ class TickFigure:
     enrolled: int  # people whose assignments changed
     windows: int = 0  # zones whose digest send window was open
     done: list[DoneSample] = field(default_factory=list)
+    # CPU time of this process during the tick (SQLite's work included, a PostgreSQL
+    # server's not): on a shared machine, what the tick cost beside how long it took.
+    cpu_seconds: float = 0.0
 
     @property
     def longest_write(self) -> Write:
@@ -675,9 +820,9 @@ def run_day(
     try:
         for at in tick_times(day, args.every, args.until):
             with recorder.tick():
-                started = time.monotonic()
+                started, cpu_started = time.monotonic(), time.process_time()
                 result = tick_module.plan_step(db, FrozenClock(at), lock)
-                ended = time.monotonic()
+                ended, cpu = time.monotonic(), time.process_time() - cpu_started
                 figure = TickFigure(
                     at,
                     ended - started,
@@ -688,12 +833,14 @@ def run_day(
                     planned=0,
                     enrolled=enrolled_of(result),
                     windows=len(getattr(getattr(result.plan, "stats", None), "zones_open", ())),
+                    cpu_seconds=cpu,
                 )
             figure.planned = outbox_rows_at(db, at)
             scale.ticks.append(figure)
             longest = figure.longest_write
             say(
-                f"  {at:%H:%MZ} {figure.seconds:7.3f} s  planned {figure.planned:>6,}  "
+                f"  {at:%H:%MZ} {figure.seconds:7.3f} s (CPU {cpu:6.3f} s)  "
+                f"planned {figure.planned:>6,}  "
                 f"enrolled {figure.enrolled:>5,}  writes {len(figure.writes):>4} "
                 f"(longest {longest.seconds * 1000:6.1f} ms, {longest.job}, commit "
                 f"{longest.commit_seconds * 1000:.0f} ms (driver "
@@ -749,13 +896,16 @@ def summary(scales: list[Scale]) -> list[str]:
         lines += [
             f"{scale.people:,} people ({len(scale.ticks)} ticks):",
             f"  idle tick: median {scale.idle_s or 0:.3f} s, max "
-            f"{max((t.seconds for t in idle), default=0):.3f} s ({len(idle)} idle ticks)",
+            f"{max((t.seconds for t in idle), default=0):.3f} s ({len(idle)} idle ticks); "
+            f"CPU median {statistics.median([t.cpu_seconds for t in idle] or [0]):.3f} s",
             f"  quiet tick: {spread(t.seconds for t in scale.quiet_ticks)} "
             f"({len(scale.quiet_ticks)} quiet ticks)",
-            f"  busiest tick: {busiest.at:%H:%MZ} {busiest.seconds:.3f} s (planned "
+            f"  busiest tick: {busiest.at:%H:%MZ} {busiest.seconds:.3f} s "
+            f"(CPU {busiest.cpu_seconds:.3f} s; planned "
             f"{busiest.planned:,}, enrolled {busiest.enrolled:,}); jobs "
             + ", ".join(f"{k}={v:.2f}" for k, v in busiest.jobs.items()),
-            f"  the whole day: {sum(t.seconds for t in scale.ticks):.1f} s of ticks",
+            f"  the whole day: {sum(t.seconds for t in scale.ticks):.1f} s of ticks "
+            f"(CPU {sum(t.cpu_seconds for t in scale.ticks):.1f} s)",
             f"  longest write transaction: {longest.seconds * 1000:.1f} ms ({longest.job}); "
             f"{scale.writes:,} write transactions",
             "  write transactions: "
@@ -841,7 +991,8 @@ def figures(scales: list[Scale]) -> list[Figure]:
         result.append(
             Figure(
                 f"whole tick, busiest ({busiest.at:%H:%MZ}): {scale.people:,} people",
-                f"{busiest.seconds:.3f} s ({busiest.planned:,} messages planned)",
+                f"{busiest.seconds:.3f} s ({busiest.planned:,} messages planned; "
+                f"CPU {busiest.cpu_seconds:.3f} s)",
             )
         )
         longest = scale.longest_write
