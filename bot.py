@@ -186,7 +186,7 @@ def cmd_certs(ctx: Context, args: argparse.Namespace) -> int:
     from learning.certifications import list_holders
     from learning.curriculum import ProgramSettings
     from learning.paths import current_settings
-    from messages.certifications import render_holders, render_holders_csv
+    from platforms.slack.render.certifications import render_holders, render_holders_csv
 
     if args.redate_from_completions:
         return _redate_awards(ctx, args)
@@ -212,7 +212,7 @@ def _redate_awards(ctx: Context, args: argparse.Namespace) -> int:
     """``certs --redate-from-completions``: awards dated from their work (audited, silent)."""
     from learning.award_redating import redate_awards
     from learning.paths import current_settings
-    from messages.certifications import render_redate
+    from platforms.slack.render.certifications import render_redate
 
     if args.expiring is not None or args.csv:
         raise LearnbotError("--redate-from-completions takes no --expiring or --csv")
@@ -328,10 +328,16 @@ def cmd_workspace(ctx: Context, args: argparse.Namespace) -> int:
 
 def cmd_drain(ctx: Context, args: argparse.Namespace) -> int:
     from delivery.runner import drain_command
+    from platforms.slack.transport import build_slack_transport
 
     if not args.loop:
         return drain_command(
-            ctx.settings, ctx.db, clock=ctx.clock, out=ctx.out, max_messages=args.max
+            ctx.settings,
+            build_slack_transport(ctx.settings),
+            ctx.db,
+            clock=ctx.clock,
+            out=ctx.out,
+            max_messages=args.max,
         )
     if args.max is not None or args.at:
         raise LearnbotError(
@@ -445,7 +451,8 @@ def _serve_status(
 
 
 def _sender(ctx: Context, database: Database):  # type: ignore[no-untyped-def]
-    from delivery.runner import build_sender, build_slack_transport, real_sleep
+    from delivery.runner import build_sender, real_sleep
+    from platforms.slack.transport import build_slack_transport
 
     return build_sender(
         ctx.settings,

@@ -67,11 +67,12 @@ from bench.plan_day import (
 )
 from bench.results import Figure, add_json_option, write_figures
 from delivery.outbox import enqueue
-from delivery.runner import build_sender, build_slack_transport
+from delivery.runner import build_sender
 from learning.clock import SystemClock
 from learning.paths import current_settings
 from models import OutboxMessage, OutboxStatus
 from models.db import Database, open_database
+from platforms.slack.transport import build_slack_transport
 from settings import Settings
 from tests.fakes.slack_api import FakeSlack
 from tests.outbox_support import deliveries, text_message

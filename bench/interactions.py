@@ -107,19 +107,12 @@ from bench.import_people import (
 )
 from bench.orggen import iter_people, level_sizes
 from bench.results import Figure, add_json_option, write_figures
-from delivery.transport import outbox_metadata
-from handlers.context import HandlerContext
-from handlers.home import publish_home
 from learning.calendar import WorkCalendar
 from learning.clock import FrozenClock, local_date, parse_instant
 from learning.curriculum import ProgramSettings, load_curriculum
 from learning.curriculum_sync import apply_config
 from learning.digest import Digest, DigestItem, digest_key
 from learning.paths import current_settings
-from messages import ids
-from messages.digest import render_digest
-from messages.modals import DoneModalMetadata
-from messages.render import KIND_DIGEST
 from models import (
     DEFAULT_WORKSPACE,
     Assignment,
@@ -133,6 +126,13 @@ from models import (
     TierItem,
 )
 from models.db import Database, open_database
+from platforms.slack.listeners.context import HandlerContext
+from platforms.slack.listeners.home import publish_home
+from platforms.slack.render import ids
+from platforms.slack.render.digest import render_digest
+from platforms.slack.render.modals import DoneModalMetadata
+from platforms.slack.render.render import KIND_DIGEST
+from platforms.slack.transport import outbox_metadata
 from server.app import build_app, build_client
 from settings import Settings
 from tests.fakes.bolt_requests import SlackRequests

@@ -11,34 +11,13 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import TextIO
 
-from slack_sdk import WebClient
-
 from delivery import outbox
 from delivery.sender import Sender
-from delivery.transport import SlackTransport, Transport
+from delivery.transport import Transport
 from learning.clock import Clock, FrozenClock
 from models.db import Database
 from models.tables import OutboxMessage
 from settings import Settings
-
-
-def build_slack_client(settings: Settings) -> WebClient:
-    """A ``WebClient`` for the bot token, without the SDK's sleeping retry handlers.
-
-    Raises:
-        SettingsError: The Slack credentials are missing (the message names the variable).
-    """
-    settings.require_slack()
-    return WebClient(
-        token=settings.slack_bot_token,
-        base_url=settings.slack_api_url,
-        retry_handlers=[],
-    )
-
-
-def build_slack_transport(settings: Settings) -> SlackTransport:
-    """The Slack transport for the configured workspace."""
-    return SlackTransport(build_slack_client(settings))
 
 
 def worker_name() -> str:
@@ -84,6 +63,7 @@ def real_sleep(clock: Clock) -> Callable[[float], None]:
 
 def drain_command(
     settings: Settings,
+    transport: Transport,
     open_database: Callable[[], Database],
     *,
     clock: Clock,
@@ -94,7 +74,8 @@ def drain_command(
     """``bot.py drain``: send everything due now; exit 1 if Slack refused the token.
 
     Args:
-        settings: Credentials, API URL, pacing and lease.
+        settings: Pacing and lease.
+        transport: The platform transport (built by the composition root).
         open_database: Opens the database; called once the credentials are known good.
         clock: The clock (the real one, unless ``--at``).
         out: Where the summary goes.
@@ -104,7 +85,6 @@ def drain_command(
     Raises:
         SettingsError: ``SLACK_BOT_TOKEN`` or ``SLACK_SIGNING_SECRET`` is not set.
     """
-    transport = build_slack_transport(settings)
     database = open_database()
     sender = build_sender(
         settings, database, transport, clock=clock, sleep=sleep or real_sleep(clock)

@@ -27,9 +27,9 @@ from delivery.transport import (
     TransportError,
 )
 from learning.clock import Clock
-from messages.render import render_outbox
 from models.db import Database
 from models.tables import OutboxMessage
+from platforms.slack.render.render import render_outbox
 
 log = logging.getLogger(__name__)
 

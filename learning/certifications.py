@@ -64,8 +64,6 @@ from learning.award_rules import (
 from learning.clock import Clock, local_date
 from learning.curriculum import ProgramSettings
 from learning.periods import Period, earlier, later
-from messages import certifications as text
-from messages.rendered import RenderedMessage
 from models import (
     DEFAULT_WORKSPACE,
     Assignment,
@@ -81,6 +79,8 @@ from models import (
     Tier,
     TierItem,
 )
+from platforms.slack.render import certifications as text
+from platforms.slack.render.rendered import RenderedMessage
 
 __all__ = [
     "FIRST",

@@ -49,10 +49,6 @@ from learning.identity import UNKNOWN_PERSON, is_admin, person_by_slack_id
 from learning.locks import lock_person
 from learning.members import admin_contacts
 from learning.paths import current_settings
-from messages import extensions as text
-from messages.mrkdwn import Mrkdwn
-from messages.render import KIND_TEXT
-from messages.rendered import RenderedMessage
 from models import (
     DEFAULT_WORKSPACE,
     Assignment,
@@ -62,6 +58,10 @@ from models import (
     Item,
     Person,
 )
+from platforms.slack.render import extensions as text
+from platforms.slack.render.mrkdwn import Mrkdwn
+from platforms.slack.render.render import KIND_TEXT
+from platforms.slack.render.rendered import RenderedMessage
 
 log = logging.getLogger(__name__)
 

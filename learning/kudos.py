@@ -28,9 +28,9 @@ from learning.clock import Clock, local_date
 from learning.curriculum import ProgramSettings
 from learning.errors import LearnbotError
 from learning.locks import lock_person
-from messages import kudos as text
-from messages.render import KIND_TEXT
 from models import DEFAULT_WORKSPACE, Kudos, Person
+from platforms.slack.render import kudos as text
+from platforms.slack.render.render import KIND_TEXT
 
 REASON_MAX = 500
 

@@ -53,8 +53,6 @@ from learning.clock import Clock, local_date
 from learning.curriculum import ProgramSettings
 from learning.errors import LearnbotError
 from learning.locks import lock_person
-from messages import mentoring as text
-from messages.render import KIND_TEXT
 from models import (
     DEFAULT_WORKSPACE,
     AssignmentStatus,
@@ -67,6 +65,8 @@ from models import (
     PeerPromptResponse,
     Person,
 )
+from platforms.slack.render import mentoring as text
+from platforms.slack.render.render import KIND_TEXT
 
 CERTIFIED, OFFERED_HELP = text.CERTIFIED, text.OFFERED_HELP
 HELP = "help"  # PeerPromptResponse.kind of "I can help"

@@ -38,8 +38,6 @@ from learning.certifications import ACTOR, insert_ignoring_conflict
 from learning.clock import Clock, local_date
 from learning.curriculum import PeerPromptsSpec, ProgramSettings
 from learning.errors import LearnbotError
-from messages import peer_prompts as text
-from messages.render import KIND_TEXT
 from models import (
     DEFAULT_WORKSPACE,
     Assignment,
@@ -51,6 +49,8 @@ from models import (
     PeerPromptResponse,
     Person,
 )
+from platforms.slack.render import peer_prompts as text
+from platforms.slack.render.render import KIND_TEXT
 
 HELP = "help"
 LEARNING = "learning"

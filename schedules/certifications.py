@@ -57,7 +57,6 @@ from learning.certifications import (
 from learning.clock import Clock, local_date
 from learning.curriculum import ProgramSettings
 from learning.paths import current_settings
-from messages import certifications as text
 from models import (
     DEFAULT_WORKSPACE,
     Assignment,
@@ -68,6 +67,7 @@ from models import (
     Person,
 )
 from models.db import Database
+from platforms.slack.render import certifications as text
 
 log = logging.getLogger(__name__)
 

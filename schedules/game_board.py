@@ -26,10 +26,10 @@ from learning.clock import Clock
 from learning.curriculum import ProgramSettings
 from learning.game_board import board_day, build_board, week_before
 from learning.paths import current_settings
-from messages.game_board import render_game_board
-from messages.render import KIND_TEXT
 from models import DEFAULT_WORKSPACE, OutboxMessage
 from models.db import Database
+from platforms.slack.render.game_board import render_game_board
+from platforms.slack.render.render import KIND_TEXT
 
 log = logging.getLogger(__name__)
 

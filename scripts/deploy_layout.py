@@ -54,8 +54,8 @@ sys.path.insert(0, str(ROOT))
 
 from delivery import metrics  # noqa: E402
 from delivery.outbox import NewMessage, enqueue  # noqa: E402
-from delivery.transport import metadata_key  # noqa: E402
 from models.db import open_database  # noqa: E402
+from platforms.slack.transport import metadata_key  # noqa: E402
 from tests.fakes.slack_api import FakeSlack  # noqa: E402
 
 SEEDED = 24

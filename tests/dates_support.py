@@ -214,7 +214,7 @@ def person_id(db: Database, email: str) -> int:
 
 def text_of(payload: dict[str, Any]) -> str:
     """A rendered digest's item texts (what the learner reads)."""
-    from messages.digest import render_digest
+    from platforms.slack.render.digest import render_digest
 
     rendered = render_digest(Digest.from_json(payload["digest"]))
     return "\n".join(b["text"]["text"] for b in rendered.blocks if b.get("text"))

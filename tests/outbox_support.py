@@ -11,12 +11,11 @@ from typing import Any
 from sqlmodel import select
 
 from delivery.outbox import NewMessage, enqueue
-from delivery.runner import build_slack_client
 from delivery.sender import Sender
-from delivery.transport import SlackTransport
 from learning.clock import FrozenClock
 from models.db import Database
 from models.tables import OutboxMessage
+from platforms.slack.transport import SlackTransport, build_slack_client
 from settings import Settings
 from tests.fakes.slack_api import Call, FakeSlack
 

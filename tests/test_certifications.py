@@ -18,9 +18,6 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlmodel import Session
 
-from delivery.transport import metadata_key
-from handlers.commands import answer
-from handlers.context import HandlerContext
 from learning import actions, completions
 from learning.certifications import check_awards, list_holders, person_certifications
 from learning.clock import FrozenClock
@@ -30,7 +27,6 @@ from learning.digest import Digest
 from learning.home import home_page
 from learning.paths import current_settings, enroll
 from learning.progress import person_status
-from messages.certifications import validity
 from messages.report import render_status
 from models import (
     Assignment,
@@ -42,6 +38,10 @@ from models import (
     OutboxStatus,
     Person,
 )
+from platforms.slack.listeners.commands import answer
+from platforms.slack.listeners.context import HandlerContext
+from platforms.slack.render.certifications import validity
+from platforms.slack.transport import metadata_key
 from schedules.certifications import plan_certifications
 from schedules.lock import SchedulerLock
 from schedules.tick import sweep

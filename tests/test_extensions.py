@@ -14,8 +14,6 @@ from learning import extensions
 from learning.actions import InvalidInput, NotAllowed, NotOpen, unit_of_work
 from learning.curriculum import ProgramSettings
 from learning.paths import current_settings
-from messages.limits import block_kit_problems
-from messages.rendered import RenderedMessage
 from models import (
     Assignment,
     AssignmentStatus,
@@ -25,6 +23,8 @@ from models import (
     OutboxMessage,
     Person,
 )
+from platforms.slack.render.limits import block_kit_problems
+from platforms.slack.render.rendered import RenderedMessage
 from tests.chat_support import assignment, person, setup_org
 from tests.conftest import snapshot
 from tests.helpers import PROGRAMS

@@ -64,10 +64,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from delivery.outbox import NewMessage
-from delivery.transport import metadata_key, outbox_metadata
 from learning.clock import FrozenClock, SystemClock
 from models.db import Database
 from models.tables import OutboxMessage, OutboxStatus
+from platforms.slack.transport import metadata_key, outbox_metadata
 from schedules.lock import SchedulerLock
 from schedules.tick import sweep
 from tests.conftest import ON_POSTGRES, ROOT, SERVER_URL

@@ -8,8 +8,6 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import event, insert, select, update
 
-from handlers.context import HandlerContext
-from handlers.home import publish_home
 from learning.home import (
     CertificationGoal,
     HeldCertification,
@@ -20,10 +18,18 @@ from learning.home import (
 )
 from learning.progress import CompletionReport, ItemLine, PersonStatus, ReportRow, TierLine
 from learning.team import OverduePerson, TeamSummary, team_summary
-from messages import ids
-from messages.home import MAX_ITEMS, MAX_VIEW_BLOCKS, progress_bar, render_home, render_welcome
-from messages.limits import view_problems
 from models import Assignment, AssignmentStatus, Item, Person
+from platforms.slack.listeners.context import HandlerContext
+from platforms.slack.listeners.home import publish_home
+from platforms.slack.render import ids
+from platforms.slack.render.home import (
+    MAX_ITEMS,
+    MAX_VIEW_BLOCKS,
+    progress_bar,
+    render_home,
+    render_welcome,
+)
+from platforms.slack.render.limits import view_problems
 from server.app import build_app
 from settings import Settings
 from tests.fakes.bolt_requests import SlackRequests

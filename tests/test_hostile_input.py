@@ -31,14 +31,10 @@ from slack_bolt import App, BoltRequest
 from sqlalchemy import func, select
 from sqlmodel import SQLModel
 
-from handlers.replies import MAX_ID
 from learning.curriculum import load_curriculum
 from learning.periods import later
 from learning.plain_text import multiline
 from logs import configure_logging, remove_logging
-from messages import extensions as extension_views
-from messages import ids
-from messages import members as member_views
 from models import (
     Assignment,
     AssignmentStatus,
@@ -51,6 +47,10 @@ from models import (
     Person,
 )
 from models.db import Database
+from platforms.slack.listeners.replies import MAX_ID
+from platforms.slack.render import extensions as extension_views
+from platforms.slack.render import ids
+from platforms.slack.render import members as member_views
 from server.app import build_app
 from settings import Settings
 from tests.chat_support import SECRET, SEND_AT, send_digests, setup_org

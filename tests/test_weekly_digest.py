@@ -12,9 +12,9 @@ from learning.errors import ValidationFailed
 from learning.identity import reporting_chain_ids
 from learning.paths import current_settings
 from learning.team import team_summary
-from messages.limits import block_kit_problems
-from messages.weekly_digest import OPEN_TEAM_VIEW, fallback_text, render_weekly_digest
 from models import Assignment, Certification, CertificationAward, OutboxMessage, Person
+from platforms.slack.render.limits import block_kit_problems
+from platforms.slack.render.weekly_digest import OPEN_TEAM_VIEW, fallback_text, render_weekly_digest
 from schedules.weekly_digest import KIND, chain_facts, plan_weekly_digests
 from tests.conftest import ROOT
 from tests.helpers import PROGRAMS, people_csv
