@@ -669,21 +669,7 @@ def assign_item(
         session.add(assignment)
         action = "assignment.assign"
     else:
-        before = {
-            "status": assignment.status,
-            "due_date": assignment.due_date.isoformat() if assignment.due_date else None,
-        }
-        action = (
-            "assignment.assign"
-            if assignment.status == AssignmentStatus.OPEN
-            else "assignment.reopen"
-        )
-        if assignment.status != AssignmentStatus.OPEN:
-            assignment.assigned_at = now
-            # Reopened: a new assignment, with nothing left of an old ladder.
-            assignment.ladder_step = assignment.ladder_paused_days = 0
-            assignment.ladder_next_on = assignment.ladder_next_due = None
-            assignment.due_notice = None
+        before, action = _reopen(assignment, now=now)
     assignment.status = AssignmentStatus.OPEN
     assignment.due_date = due_on
     assignment.due_pinned = due is not None
@@ -701,6 +687,23 @@ def assign_item(
         details={"item": item.key, "due": due_on.isoformat(), "before": before},
     )
     return assignment
+
+
+def _reopen(assignment: Assignment, *, now: datetime) -> tuple[dict[str, Any], str]:
+    """Ready ``assignment`` to be assigned again: a closed or waived one starts over as a
+    new assignment. Its status and date before, and the audit action."""
+    before = {
+        "status": assignment.status,
+        "due_date": assignment.due_date.isoformat() if assignment.due_date else None,
+    }
+    if assignment.status == AssignmentStatus.OPEN:
+        return before, "assignment.assign"
+    assignment.assigned_at = now
+    # Reopened: a new assignment, with nothing left of an old ladder.
+    assignment.ladder_step = assignment.ladder_paused_days = 0
+    assignment.ladder_next_on = assignment.ladder_next_due = None
+    assignment.due_notice = None
+    return before, "assignment.reopen"
 
 
 def _default_due(

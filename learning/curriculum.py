@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 import reprlib
+from collections.abc import Callable
 from datetime import date, time
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -491,6 +492,9 @@ def _schema_problems(exc: ValidationError, data: Any, filename: str) -> list[Pro
     return problems
 
 
+_Add = Callable[[tuple[str | int, ...], str], None]
+
+
 def _cross_check(config: ProgramConfig, data: Any, filename: str) -> list[Problem]:
     """Checks that span sections: references, cycles, duplicates."""
     problems: list[Problem] = []
@@ -498,6 +502,15 @@ def _cross_check(config: ProgramConfig, data: Any, filename: str) -> list[Proble
     def add(path: tuple[str | int, ...], message: str) -> None:
         problems.append(Problem(filename, line_of(data, path), _field_name(path), message))
 
+    _check_prerequisites(config, add)
+    _check_digest_day(config, add)
+    in_programs = _check_programs(config, data, add)
+    _check_certifications(config, in_programs, add)
+    return problems
+
+
+def _check_prerequisites(config: ProgramConfig, add: _Add) -> None:
+    """Prerequisites name known items, not the item itself, and form no cycle."""
     for key, item in config.items.items():
         for index, needed in enumerate(item.requires):
             if needed not in config.items:
@@ -511,6 +524,9 @@ def _cross_check(config: ProgramConfig, data: Any, filename: str) -> list[Proble
             "prerequisites form a cycle: " + " -> ".join([*cycle, cycle[0]]),
         )
 
+
+def _check_digest_day(config: ProgramConfig, add: _Add) -> None:
+    """The weekly manager digest's weekday is a working day."""
     # Only a section the file writes is checked, so a file written before the digest
     # existed keeps loading; its default Friday is simply never a digest day if Friday is
     # not a working day there (docs/configuration.md says so).
@@ -526,6 +542,10 @@ def _cross_check(config: ProgramConfig, data: Any, filename: str) -> list[Proble
             "digest would never be sent (pick a working day, or set enabled: false)",
         )
 
+
+def _check_programs(config: ProgramConfig, data: Any, add: _Add) -> set[str]:
+    """Tier keys and items are unique in each program and items are known; the keys of
+    the items in any program."""
     in_programs: set[str] = set()
     for role, program in config.programs.items():
         seen: dict[str, tuple[int, int]] = {}
@@ -545,7 +565,12 @@ def _cross_check(config: ProgramConfig, data: Any, filename: str) -> list[Proble
                 else:
                     seen[entry.item] = (t_index, e_index)
                 in_programs.add(entry.item)
+    return in_programs
 
+
+def _check_certifications(config: ProgramConfig, in_programs: set[str], add: _Add) -> None:
+    """A certification names a known tier, or known, distinct items that are in a
+    program (with a minimum score only on assessments)."""
     for key, cert in config.certifications.items():
         if cert.tier is not None:
             role, _, tier_key = cert.tier.partition("/")
@@ -579,7 +604,6 @@ def _cross_check(config: ProgramConfig, data: Any, filename: str) -> list[Proble
             seen_items.add(requirement.item)
         if not cert.items:
             add(("certifications", key, "items"), "a certification needs at least one item")
-    return problems
 
 
 def _prerequisite_cycles(config: ProgramConfig) -> list[list[str]]:

@@ -822,22 +822,8 @@ def request_extension(
         log.warning(
             "extension request %s: nobody to ask (no manager, admins or channel)", request.id
         )
-    audit.record(
-        session,
-        clock=clock,
-        actor=learner.email,
-        action="extension.request",
-        person_id=learner.id,
-        subject=str(request.id),
-        reason=why,
-        details={
-            "assignment_id": assignment.id,
-            "item": item.key,
-            "due": assignment.due_date.isoformat() if assignment.due_date else None,
-            "proposed": day.isoformat(),
-            "approver_person_id": approver.id if approver is not None else None,
-            "sent_to": recipients,
-        },
+    _audit_request(
+        session, request, assignment, item, approver=approver, sent_to=recipients, clock=clock
     )
     return Requested(
         request.id,
@@ -846,6 +832,38 @@ def request_extension(
         today,
         approver.name if approver is not None else None,
         delivered=bool(messages),
+    )
+
+
+def _audit_request(
+    session: Session,
+    request: ExtensionRequest,
+    assignment: Assignment,
+    item: Item,
+    *,
+    approver: Person | None,
+    sent_to: list[str],
+    clock: Clock,
+) -> None:
+    """Audit a new request as ``extension.request``, by the learner."""
+    learner = session.get(Person, request.person_id)
+    assert learner is not None
+    audit.record(
+        session,
+        clock=clock,
+        actor=learner.email,
+        action="extension.request",
+        person_id=learner.id,
+        subject=str(request.id),
+        reason=request.reason,
+        details={
+            "assignment_id": assignment.id,
+            "item": item.key,
+            "due": assignment.due_date.isoformat() if assignment.due_date else None,
+            "proposed": request.proposed_due.isoformat(),
+            "approver_person_id": approver.id if approver is not None else None,
+            "sent_to": sent_to,
+        },
     )
 
 
