@@ -121,9 +121,7 @@ def new_counts() -> dict[str, int]:
     return {"people": 0, "done": 0, "due": 0, "overdue": 0, "waived": 0}
 
 
-def count_items(
-    counts: dict[str, int], *, status: AssignmentStatus, is_late: bool, count: int
-) -> None:
+def count_items(counts: dict[str, int], *, status: str, is_late: bool, count: int) -> None:
     """Add ``count`` required items of ``status`` (late or not) to a chain's ``counts``."""
     if status == AssignmentStatus.COMPLETED:
         counts["done"] += count
