@@ -466,11 +466,11 @@ def import_people(
     before = {email: _values(p, email_of) for email, p in stored.items()}
     _upsert_people(session, rows, stored, workspace_id=workspace_id, now=now)
     enroll_ids = _record_changes(
-        session, rows, stored, before, result=result, clock=clock, actor=actor, path=path
+        session, rows, stored, before, result=result, clock=clock, now=now, actor=actor, path=path
     )
     if deactivate_missing:
         _deactivate_missing(
-            session, rows, stored, result=result, clock=clock, actor=actor, path=path
+            session, rows, stored, result=result, clock=clock, now=now, actor=actor, path=path
         )
     session.flush()
     result.enrollment = enroll(session, clock=clock, settings=settings, person_ids=enroll_ids)
@@ -528,12 +528,12 @@ def _record_changes(
     *,
     result: PeopleImportResult,
     clock: Clock,
+    now: datetime,
     actor: str,
     path: str | Path,
 ) -> set[int]:
     """Count and audit what changed for each person in the file; the ids to enroll."""
     email_of = {p.id: p.email for p in stored.values() if p.id is not None}
-    now = clock.now()
     enroll_ids: set[int] = set()
     for row in rows:
         person = stored[row.email]
@@ -576,11 +576,11 @@ def _deactivate_missing(
     *,
     result: PeopleImportResult,
     clock: Clock,
+    now: datetime,
     actor: str,
     path: str | Path,
 ) -> None:
     """Deactivate (audited) the active people the file no longer lists."""
-    now = clock.now()
     in_file = {row.email for row in rows}
     for email, person in stored.items():
         if email not in in_file and person.active:
