@@ -59,13 +59,23 @@ _COLUMNS = (
 class PeopleIndex:
     """People by id, loaded on demand from ``session``."""
 
-    def __init__(self, session: Session, *, org_zone: str) -> None:
+    def __init__(self, session: Session | None, *, org_zone: str) -> None:
         self._session = session
         self._people: dict[int, ChainPerson | None] = {}
         self.org_zone = org_zone
 
+    @classmethod
+    def of(cls, people: Iterable[ChainPerson], *, org_zone: str) -> PeopleIndex:
+        """An index of ``people`` only, with no database behind it (anyone else is unknown)."""
+        index = cls(None, org_zone=org_zone)
+        index._people.update((person.id, person) for person in people)
+        return index
+
     def load(self, ids: Iterable[int | None]) -> None:
         wanted = [i for i in {i for i in ids if i is not None} if i not in self._people]
+        if self._session is None:
+            self._people.update(dict.fromkeys(wanted))
+            return
         for start in range(0, len(wanted), 1000):
             chunk = wanted[start : start + 1000]
             for row in self._session.execute(select(*_COLUMNS).where(Person.id.in_(chunk))):

@@ -13,7 +13,7 @@ from sqlmodel import Session
 from learning import audit
 from learning.certifications import AwardTally, certification_rules, check_awards
 from learning.clock import Clock
-from learning.csv_source import read_csv
+from learning.csv_source import CsvRow, read_csv
 from learning.curriculum import ProgramSettings
 from learning.due_changes import release_dependants
 from learning.enrollment_schedule import mark_for_enrollment
@@ -80,41 +80,7 @@ def record_completion(
             source=completion.source,
         )
     )
-    assignment = session.scalars(
-        select(Assignment)
-        .where(
-            Assignment.person_id == completion.person_id, Assignment.item_id == completion.item_id
-        )
-        .order_by(Assignment.cycle.desc())  # type: ignore[attr-defined]
-        .limit(1)
-    ).first()
-    newly_done = True
-    if assignment is None:
-        session.add(
-            Assignment(
-                person_id=completion.person_id,
-                item_id=completion.item_id,
-                required=False,
-                status=AssignmentStatus.COMPLETED,
-                assigned_at=clock.now(),
-                completed_at=completion.completed_at,
-                score=completion.score,
-                evidence_url=completion.evidence_url,
-                completion_source=completion.source,
-            )
-        )
-    elif assignment.status == AssignmentStatus.COMPLETED:
-        if completion.score is not None and (assignment.score or 0) < completion.score:
-            assignment.score = completion.score
-        newly_done = False  # done before: its dependants were released then
-    else:
-        assignment.status = AssignmentStatus.COMPLETED
-        assignment.completed_at = completion.completed_at
-        assignment.score = completion.score
-        assignment.evidence_url = completion.evidence_url
-        assignment.completion_source = completion.source
-        assignment.closed_at = None
-        assignment.snoozed_until = None
+    newly_done = _complete_assignment(session, completion, now=clock.now())
     # What the person holds changed: the next enrollment pass looks at them again.
     mark_for_enrollment(session, person_ids=[completion.person_id])
     session.flush()
@@ -136,6 +102,47 @@ def record_completion(
         settings=settings or current_settings(session) or ProgramSettings(),
     )
     return True
+
+
+def _complete_assignment(session: Session, completion: Completion, *, now: datetime) -> bool:
+    """Mark the newest round of the person's assignment for the item completed (or keep
+    the completion as a completed, unrequired assignment); whether it is newly done."""
+    assignment = session.scalars(
+        select(Assignment)
+        .where(
+            Assignment.person_id == completion.person_id, Assignment.item_id == completion.item_id
+        )
+        .order_by(Assignment.cycle.desc())  # type: ignore[attr-defined]
+        .limit(1)
+    ).first()
+    newly_done = True
+    if assignment is None:
+        session.add(
+            Assignment(
+                person_id=completion.person_id,
+                item_id=completion.item_id,
+                required=False,
+                status=AssignmentStatus.COMPLETED,
+                assigned_at=now,
+                completed_at=completion.completed_at,
+                score=completion.score,
+                evidence_url=completion.evidence_url,
+                completion_source=completion.source,
+            )
+        )
+    elif assignment.status == AssignmentStatus.COMPLETED:
+        if completion.score is not None and (assignment.score or 0) < completion.score:
+            assignment.score = completion.score
+        newly_done = False  # done before: its dependants were released then
+    else:
+        assignment.status = AssignmentStatus.COMPLETED
+        assignment.completed_at = completion.completed_at
+        assignment.score = completion.score
+        assignment.evidence_url = completion.evidence_url
+        assignment.completion_source = completion.source
+        assignment.closed_at = None
+        assignment.snoozed_until = None
+    return newly_done
 
 
 @dataclass
@@ -193,45 +200,11 @@ def import_completions(
     completions: list[tuple[str, Completion]] = []
     now = clock.now()
     for row in source.rows:
-        values = row.values
-        before = len(problems)
-
-        def bad(column: str, message: str, line: int = row.line) -> None:
-            problems.append(Problem(source.name, line, column, message))
-
-        person = people.get(values["email"].lower())
-        if person is None:
-            bad("email", f"unknown person {values['email']!r} (import people first)")
-        item = items.get(values["item"])
-        if item is None:
-            bad("item", f"unknown item {values['item']!r}")
-        when: datetime | None = None
-        try:
-            when = _parse_when(
-                values["completed_at"], (person.timezone if person else None) or default_zone
-            )
-            if when > now:
-                bad("completed_at", f"{values['completed_at']} is in the future")
-        except (ValueError, OverflowError):  # OverflowError: year 1 or 9999 moved to UTC
-            bad(
-                "completed_at",
-                f"bad date {values['completed_at']!r}: write YYYY-MM-DD or an ISO-8601 date-time",
-            )
-        score: float | None = None
-        if values["score"]:
-            try:
-                score = float(values["score"])
-                if not 0 <= score <= 100:
-                    bad("score", f"score {values['score']} is outside 0-100")
-            except ValueError:
-                bad("score", f"bad score {values['score']!r}: write a number from 0 to 100")
-        if len(problems) > before or person is None or item is None or when is None:
-            continue
-        assert person.id is not None and item.id is not None
-        key = f"import:{person.id}:{item.id}:{when.isoformat()}"
-        completions.append(
-            (person.email, Completion(person.id, item.id, when, "import", key, score))
+        parsed = _parse_completion(
+            row, source.name, people, items, default_zone=default_zone, now=now, problems=problems
         )
+        if parsed is not None:
+            completions.append(parsed)
     if problems:
         raise ValidationFailed(problems)
     result = CompletionImportResult()
@@ -261,3 +234,54 @@ def import_completions(
             details={"summary": result.summary()},
         )
     return result
+
+
+def _parse_completion(
+    row: CsvRow,
+    name: str,
+    people: dict[str, Person],
+    items: dict[str, Item],
+    *,
+    default_zone: str,
+    now: datetime,
+    problems: list[Problem],
+) -> tuple[str, Completion] | None:
+    """One row of an LMS export as (email, completion); None, with its problems added to
+    ``problems``, when it is not valid."""
+    values = row.values
+    before = len(problems)
+
+    def bad(column: str, message: str, line: int = row.line) -> None:
+        problems.append(Problem(name, line, column, message))
+
+    person = people.get(values["email"].lower())
+    if person is None:
+        bad("email", f"unknown person {values['email']!r} (import people first)")
+    item = items.get(values["item"])
+    if item is None:
+        bad("item", f"unknown item {values['item']!r}")
+    when: datetime | None = None
+    try:
+        when = _parse_when(
+            values["completed_at"], (person.timezone if person else None) or default_zone
+        )
+        if when > now:
+            bad("completed_at", f"{values['completed_at']} is in the future")
+    except (ValueError, OverflowError):  # OverflowError: year 1 or 9999 moved to UTC
+        bad(
+            "completed_at",
+            f"bad date {values['completed_at']!r}: write YYYY-MM-DD or an ISO-8601 date-time",
+        )
+    score: float | None = None
+    if values["score"]:
+        try:
+            score = float(values["score"])
+            if not 0 <= score <= 100:
+                bad("score", f"score {values['score']} is outside 0-100")
+        except ValueError:
+            bad("score", f"bad score {values['score']!r}: write a number from 0 to 100")
+    if len(problems) > before or person is None or item is None or when is None:
+        return None
+    assert person.id is not None and item.id is not None
+    key = f"import:{person.id}:{item.id}:{when.isoformat()}"
+    return (person.email, Completion(person.id, item.id, when, "import", key, score))

@@ -22,7 +22,7 @@ days it was open (at most ``escalation.extension_pause_max_days``) to the assign
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -807,6 +807,82 @@ def request_extension(
     session.add(request)
     session.flush()
     assert request.id is not None
+    messages, recipients = _request_messages(
+        session,
+        request,
+        (assignment, item, learner, today),
+        approver=approver,
+        settings=settings,
+        admins=admins,
+        now=now,
+    )
+    if messages:
+        enqueue(session, messages, now=now)
+    else:
+        log.warning(
+            "extension request %s: nobody to ask (no manager, admins or channel)", request.id
+        )
+    _audit_request(
+        session, request, assignment, item, approver=approver, sent_to=recipients, clock=clock
+    )
+    return Requested(
+        request.id,
+        item.title,
+        day,
+        today,
+        approver.name if approver is not None else None,
+        delivered=bool(messages),
+    )
+
+
+def _audit_request(
+    session: Session,
+    request: ExtensionRequest,
+    assignment: Assignment,
+    item: Item,
+    *,
+    approver: Person | None,
+    sent_to: list[str],
+    clock: Clock,
+) -> None:
+    """Audit a new request as ``extension.request``, by the learner."""
+    learner = session.get(Person, request.person_id)
+    assert learner is not None
+    audit.record(
+        session,
+        clock=clock,
+        actor=learner.email,
+        action="extension.request",
+        person_id=learner.id,
+        subject=str(request.id),
+        reason=request.reason,
+        details={
+            "assignment_id": assignment.id,
+            "item": item.key,
+            "due": assignment.due_date.isoformat() if assignment.due_date else None,
+            "proposed": request.proposed_due.isoformat(),
+            "approver_person_id": approver.id if approver is not None else None,
+            "sent_to": sent_to,
+        },
+    )
+
+
+def _request_messages(
+    session: Session,
+    request: ExtensionRequest,
+    about: tuple[Assignment, Item, Person, date],
+    *,
+    approver: Person | None,
+    settings: ProgramSettings,
+    admins: tuple[str, ...],
+    now: datetime,
+) -> tuple[list[NewMessage], list[str]]:
+    """The request card to whoever decides (the approver, else the admins' channel, else
+    each admin but the learner by DM), and who that is, for the audit row.
+
+    ``about``: the request's assignment, item, learner and the learner's today.
+    """
+    assignment, item, learner, today = about
     card = text.request_card(
         _card(
             session,
@@ -847,37 +923,7 @@ def request_extension(
                 continue  # nobody decides on their own request
             to(contact.slack_user_id, contact.person_id)
             recipients.append(contact.slack_user_id)
-    if messages:
-        enqueue(session, messages, now=now)
-    else:
-        log.warning(
-            "extension request %s: nobody to ask (no manager, admins or channel)", request.id
-        )
-    audit.record(
-        session,
-        clock=clock,
-        actor=learner.email,
-        action="extension.request",
-        person_id=learner.id,
-        subject=str(request.id),
-        reason=why,
-        details={
-            "assignment_id": assignment.id,
-            "item": item.key,
-            "due": assignment.due_date.isoformat() if assignment.due_date else None,
-            "proposed": day.isoformat(),
-            "approver_person_id": approver.id if approver is not None else None,
-            "sent_to": recipients,
-        },
-    )
-    return Requested(
-        request.id,
-        item.title,
-        day,
-        today,
-        approver.name if approver is not None else None,
-        delivered=bool(messages),
-    )
+    return messages, recipients
 
 
 @dataclass(frozen=True)
@@ -960,44 +1006,88 @@ def decide(
     if assignment.status != AssignmentStatus.OPEN:
         raise _not_open(assignment, item, learner, own=False)
     target = Target(assignment, item, learner, relation, today)
-    if approve:
-        try:
-            check_new_due(request.proposed_due, today=today)
-        except InvalidInput:
-            raise InvalidInput(
-                "due",
-                f"The proposed date, {_day(request.proposed_due)}, is not after "
-                f"{learner.name}'s today any more. Decline it and use Extend on the "
-                "escalation to give a new date.",
-            ) from None
-        if not _settle(session, request_id, ExtensionStatus.APPROVED, clicker=clicker, now=now):
-            shown = card()
-            raise AlreadyDecided(text.already_decided_text(shown), shown)
-        audit.record(
-            session,
-            clock=clock,
-            actor=clicker.label,
-            action="extension.approve",
-            person_id=learner.id,
-            subject=str(request_id),
-            reason=request.reason,
-            details={
-                "assignment_id": assignment.id,
-                "item": item.key,
-                "proposed": request.proposed_due.isoformat(),
-                "relation": relation,
-            },
-        )
-        _apply_extension(
-            session,
-            clicker=clicker,
-            target=target,
-            new_due=request.proposed_due,
-            reason=request.reason,
-            clock=clock,
-            request_id=request_id,
-        )
-        return Decided(card(), approved=True, learner_name=learner.name)
+    decide_one = _approve if approve else _decline
+    decide_one(
+        session,
+        request=request,
+        target=target,
+        clicker=clicker,
+        clock=clock,
+        now=now,
+        settings=settings,
+        card=card,
+    )
+    return Decided(card(), approved=approve, learner_name=learner.name)
+
+
+def _approve(
+    session: Session,
+    *,
+    request: ExtensionRequest,
+    target: Target,
+    clicker: Clicker,
+    clock: Clock,
+    now: datetime,
+    settings: ProgramSettings,
+    card: Callable[[], text.RequestCard],
+) -> None:
+    """Approve an open ``request``: the due date becomes the proposed date (audited)."""
+    assignment, item, learner, today = target.assignment, target.item, target.learner, target.today
+    request_id = request.id
+    assert request_id is not None
+    try:
+        check_new_due(request.proposed_due, today=today)
+    except InvalidInput:
+        raise InvalidInput(
+            "due",
+            f"The proposed date, {_day(request.proposed_due)}, is not after "
+            f"{learner.name}'s today any more. Decline it and use Extend on the "
+            "escalation to give a new date.",
+        ) from None
+    if not _settle(session, request_id, ExtensionStatus.APPROVED, clicker=clicker, now=now):
+        shown = card()
+        raise AlreadyDecided(text.already_decided_text(shown), shown)
+    audit.record(
+        session,
+        clock=clock,
+        actor=clicker.label,
+        action="extension.approve",
+        person_id=learner.id,
+        subject=str(request_id),
+        reason=request.reason,
+        details={
+            "assignment_id": assignment.id,
+            "item": item.key,
+            "proposed": request.proposed_due.isoformat(),
+            "relation": target.relation,
+        },
+    )
+    _apply_extension(
+        session,
+        clicker=clicker,
+        target=target,
+        new_due=request.proposed_due,
+        reason=request.reason,
+        clock=clock,
+        request_id=request_id,
+    )
+
+
+def _decline(
+    session: Session,
+    *,
+    request: ExtensionRequest,
+    target: Target,
+    clicker: Clicker,
+    clock: Clock,
+    now: datetime,
+    settings: ProgramSettings,
+    card: Callable[[], text.RequestCard],
+) -> None:
+    """Decline an open ``request``: the ladder's pause is added; the learner is told."""
+    assignment, item, learner, today = target.assignment, target.item, target.learner, target.today
+    request_id = request.id
+    assert request_id is not None
     if not _settle(session, request_id, ExtensionStatus.DECLINED, clicker=clicker, now=now):
         shown = card()
         raise AlreadyDecided(text.already_decided_text(shown), shown)
@@ -1018,7 +1108,7 @@ def decide(
             "proposed": request.proposed_due.isoformat(),
             "request_reason": request.reason,
             "paused_days": paused,
-            "relation": relation,
+            "relation": target.relation,
         },
     )
     assert assignment.due_date is not None
@@ -1031,7 +1121,6 @@ def decide(
         ),
         now=now,
     )
-    return Decided(card(), approved=False, learner_name=learner.name)
 
 
 def _settle(

@@ -16,7 +16,7 @@ Outbox keys are ``kudos:{id}:post`` and ``kudos:{id}:dm``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlmodel import Session
@@ -97,16 +97,8 @@ def give_kudos(
     # here, and the second counts the first's kudos (``learning.locks``).
     lock_person(session, giver.id)
     now = clock.now()
-    zone = zone_of(giver, settings)
-    today = local_date(now, zone)
-    count = given_today(session, giver.id, today)
-    if count >= quota:
-        tomorrow = today + timedelta(days=1)
-        raise KudosRefused(
-            f"You have given your {quota} kudos for today (the daily limit is {quota}). "
-            f"It resets at midnight your time ({zone}): you can give more from "
-            f"{tomorrow:%a} {tomorrow.day} {tomorrow:%b}."
-        )
+    today = local_date(now, zone_of(giver, settings))
+    count = _given_within_quota(session, giver, today=today, quota=quota, settings=settings)
 
     kudos = Kudos(
         giver_id=giver.id,
@@ -121,39 +113,7 @@ def give_kudos(
 
     channel = settings.channels.recognition
     posted = channel if channel and recipient.public_posts else None
-    messages: list[NewMessage | None] = []
-    if posted:
-        post = text.kudos_post_message(
-            giver_name=giver.name if giver.public_posts else None,
-            giver_slack_id=giver.slack_user_id if giver.public_posts else None,
-            recipient_name=recipient.name,
-            recipient_slack_id=recipient.slack_user_id,
-            reason=reason,
-        )
-        messages.append(
-            NewMessage(
-                key=f"kudos:{kudos.id}:post",
-                kind=KIND_TEXT,
-                channel=posted,
-                text=post.text,
-                payload=post.payload(),
-                workspace_id=recipient.workspace_id or DEFAULT_WORKSPACE,
-                not_before=now,
-            )
-        )
-    messages.append(
-        dm(
-            f"kudos:{kudos.id}:dm",
-            recipient,
-            text.kudos_dm_message(
-                giver_name=giver.name,
-                giver_slack_id=giver.slack_user_id,
-                reason=reason,
-                channel=posted,
-            ),
-            not_before=now,
-        )
-    )
+    messages = _kudos_messages(kudos.id, giver, recipient, reason=reason, posted=posted, now=now)
     enqueue(session, [m for m in messages if m is not None], now=now)
     audit.record(
         session,
@@ -170,3 +130,66 @@ def give_kudos(
         },
     )
     return KudosGiven(kudos.id, recipient, posted, quota - count - 1)
+
+
+def _given_within_quota(
+    session: Session, giver: Person, *, today: date, quota: int, settings: ProgramSettings
+) -> int:
+    """How many kudos ``giver`` gave on their ``today``; refused when that is the quota."""
+    assert giver.id is not None
+    count = given_today(session, giver.id, today)
+    if count >= quota:
+        zone = zone_of(giver, settings)
+        tomorrow = today + timedelta(days=1)
+        raise KudosRefused(
+            f"You have given your {quota} kudos for today (the daily limit is {quota}). "
+            f"It resets at midnight your time ({zone}): you can give more from "
+            f"{tomorrow:%a} {tomorrow.day} {tomorrow:%b}."
+        )
+    return count
+
+
+def _kudos_messages(
+    kudos_id: int,
+    giver: Person,
+    recipient: Person,
+    *,
+    reason: str,
+    posted: str | None,
+    now: datetime,
+) -> list[NewMessage | None]:
+    """The recognition-channel post (when ``posted``) and the recipient's DM."""
+    messages: list[NewMessage | None] = []
+    if posted:
+        post = text.kudos_post_message(
+            giver_name=giver.name if giver.public_posts else None,
+            giver_slack_id=giver.slack_user_id if giver.public_posts else None,
+            recipient_name=recipient.name,
+            recipient_slack_id=recipient.slack_user_id,
+            reason=reason,
+        )
+        messages.append(
+            NewMessage(
+                key=f"kudos:{kudos_id}:post",
+                kind=KIND_TEXT,
+                channel=posted,
+                text=post.text,
+                payload=post.payload(),
+                workspace_id=recipient.workspace_id or DEFAULT_WORKSPACE,
+                not_before=now,
+            )
+        )
+    messages.append(
+        dm(
+            f"kudos:{kudos_id}:dm",
+            recipient,
+            text.kudos_dm_message(
+                giver_name=giver.name,
+                giver_slack_id=giver.slack_user_id,
+                reason=reason,
+                channel=posted,
+            ),
+            not_before=now,
+        )
+    )
+    return messages

@@ -167,30 +167,8 @@ def find_mentor(
     if earlier is not None:
         return earlier
 
-    org_zone = settings.organisation.timezone
-    learner_zone = learner.timezone or org_zone
-    excluded = {learner.id, *_managers(session, learner, now=now, org_zone=org_zone)}
-    candidates = [
-        c
-        for c in _candidates(
-            session,
-            item_id=item.id,
-            workspace_id=learner.workspace_id or DEFAULT_WORKSPACE,
-            valid_until=now + timedelta(days=spec.min_valid_days),
-            org_zone=org_zone,
-        )
-        if c.id not in excluded and not _away(c, now)
-    ]
-    week, load = _pairing_counts(session, [c.id for c in candidates], now=now)
-    paired_with = _recent_partners(session, learner.id, since=since_repeat)
-    ranked = sorted(
-        (c for c in candidates if week.get(c.id, 0) < spec.weekly_cap and c.id not in paired_with),
-        key=lambda c: (
-            load.get(c.id, 0),
-            c.reason != CERTIFIED,
-            c.zone != learner_zone,
-            c.id,
-        ),
+    ranked = _ranked_mentors(
+        session, learner, item.id, now=now, settings=settings, since_repeat=since_repeat
     )
     for mentor in ranked:
         lock_person(session, mentor.id)
@@ -201,6 +179,47 @@ def find_mentor(
             continue
         return _pair(session, learner=learner, mentor=mentor, item=item, clock=clock)
     return NoMentorFound(item.title, settings.channels.community)
+
+
+def _ranked_mentors(
+    session: Session,
+    learner: Person,
+    item_id: int,
+    *,
+    now: datetime,
+    settings: ProgramSettings,
+    since_repeat: datetime,
+) -> list[Candidate]:
+    """Who may mentor ``learner`` on ``item_id`` now, best first: not the learner nor
+    their managers, not away, under the weekly cap, not paired with them recently; the
+    least loaded first, then certified ones, then those in the learner's time zone."""
+    assert learner.id is not None
+    spec = settings.mentoring
+    org_zone = settings.organisation.timezone
+    learner_zone = learner.timezone or org_zone
+    excluded = {learner.id, *_managers(session, learner, now=now, org_zone=org_zone)}
+    candidates = [
+        c
+        for c in _candidates(
+            session,
+            item_id=item_id,
+            workspace_id=learner.workspace_id or DEFAULT_WORKSPACE,
+            valid_until=now + timedelta(days=spec.min_valid_days),
+            org_zone=org_zone,
+        )
+        if c.id not in excluded and not _away(c, now)
+    ]
+    week, load = _pairing_counts(session, [c.id for c in candidates], now=now)
+    paired_with = _recent_partners(session, learner.id, since=since_repeat)
+    return sorted(
+        (c for c in candidates if week.get(c.id, 0) < spec.weekly_cap and c.id not in paired_with),
+        key=lambda c: (
+            load.get(c.id, 0),
+            c.reason != CERTIFIED,
+            c.zone != learner_zone,
+            c.id,
+        ),
+    )
 
 
 def set_mentoring(session: Session, *, person: Person, available: bool, clock: Clock) -> bool:

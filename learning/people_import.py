@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -13,7 +13,7 @@ from sqlmodel import Session
 
 from learning import audit
 from learning.clock import Clock
-from learning.csv_source import CsvRow, read_csv
+from learning.csv_source import CsvFile, CsvRow, read_csv
 from learning.errors import Problem, ValidationFailed
 from learning.paths import EnrollmentSummary, current_settings, enroll
 from learning.suggest import Suggester
@@ -191,22 +191,45 @@ def parse_people(
     source = read_csv(path, required=REQUIRED_COLUMNS, optional=OPTIONAL_COLUMNS)
     problems = list(source.problems)
     if deactivate_missing:
-        # Every row counts as "in the file", valid or not: the guard is about what the
-        # file lists, and the row's own mistakes are reported with the rest.
-        listed = {raw.values["email"].lower() for raw in source.rows}
         names = active_names if active_names is not None else {e: e for e in existing_managers}
-        refusal = mass_deactivation_refusal(
-            file=source.name,
-            rows_in_file=len(source.rows) + len(source.problems),
-            missing=sorted(
-                (f"{name} <{email}>" for email, name in names.items() if email not in listed),
-                key=str.lower,
-            ),
-            active=len(names),
-            max_deactivate=max_deactivate,
-        )
+        refusal = _deactivation_refusal(source, names, max_deactivate=max_deactivate)
         if refusal is not None:
             problems.append(refusal)
+    rows = _unique_rows(source, known_roles, problems)
+    problems.extend(
+        _manager_problems(
+            rows, existing_managers, deactivate_missing=deactivate_missing, name=source.name
+        )
+    )
+    problems.extend(_cycles(rows, existing_managers, source.name))
+    if problems:
+        raise ValidationFailed(problems)
+    return rows
+
+
+def _deactivation_refusal(
+    source: CsvFile, names: dict[str, str], *, max_deactivate: int | None
+) -> Problem | None:
+    """The refusal when the file would deactivate too many of the active ``names``."""
+    # Every row counts as "in the file", valid or not: the guard is about what the
+    # file lists, and the row's own mistakes are reported with the rest.
+    listed = {raw.values["email"].lower() for raw in source.rows}
+    return mass_deactivation_refusal(
+        file=source.name,
+        rows_in_file=len(source.rows) + len(source.problems),
+        missing=sorted(
+            (f"{name} <{email}>" for email, name in names.items() if email not in listed),
+            key=str.lower,
+        ),
+        active=len(names),
+        max_deactivate=max_deactivate,
+    )
+
+
+def _unique_rows(
+    source: CsvFile, known_roles: set[str], problems: list[Problem]
+) -> list[PersonRow]:
+    """The valid rows, each email and Slack user id once (the first row keeps it)."""
     rows: list[PersonRow] = []
     first_line: dict[str, int] = {}
     first_slack_line: dict[str, int] = {}
@@ -242,7 +265,18 @@ def parse_people(
         if slack_id:
             first_slack_line[slack_id] = raw.line
         rows.append(row)
+    return rows
 
+
+def _manager_problems(
+    rows: list[PersonRow],
+    existing_managers: dict[str, str | None],
+    *,
+    deactivate_missing: bool,
+    name: str,
+) -> list[Problem]:
+    """Managers who are the person themselves, unknown, or about to be deactivated."""
+    problems: list[Problem] = []
     in_file = {row.email: row for row in rows}
     for row in rows:
         manager = row.manager_email
@@ -250,14 +284,12 @@ def parse_people(
             continue
         if manager == row.email:
             problems.append(
-                Problem(
-                    source.name, row.line, "manager_email", "a person cannot be their own manager"
-                )
+                Problem(name, row.line, "manager_email", "a person cannot be their own manager")
             )
         elif manager not in in_file and manager not in existing_managers:
             problems.append(
                 Problem(
-                    source.name,
+                    name,
                     row.line,
                     "manager_email",
                     f"unknown manager {manager}: not in this file nor already imported",
@@ -266,17 +298,14 @@ def parse_people(
         elif manager not in in_file and deactivate_missing:
             problems.append(
                 Problem(
-                    source.name,
+                    name,
                     row.line,
                     "manager_email",
                     f"manager {manager} is not in this file and "
                     "--deactivate-missing would deactivate them",
                 )
             )
-    problems.extend(_cycles(rows, existing_managers, source.name))
-    if problems:
-        raise ValidationFailed(problems)
-    return rows
+    return problems
 
 
 def _parse_row(
@@ -452,6 +481,37 @@ def import_people(
     now = clock.now()
     result = PeopleImportResult()
     before = {email: _values(p, email_of) for email, p in stored.items()}
+    _upsert_people(session, rows, stored, workspace_id=workspace_id, now=now)
+    enroll_ids = _record_changes(
+        session, rows, stored, before, result=result, clock=clock, now=now, actor=actor, path=path
+    )
+    if deactivate_missing:
+        _deactivate_missing(
+            session, rows, stored, result=result, clock=clock, now=now, actor=actor, path=path
+        )
+    session.flush()
+    result.enrollment = enroll(session, clock=clock, settings=settings, person_ids=enroll_ids)
+    if result.added or result.updated or result.reactivated or result.deactivated:
+        audit.record(
+            session,
+            clock=clock,
+            actor=actor,
+            action="people.import",
+            subject=str(path),
+            details={"summary": result.summary()},
+        )
+    return result
+
+
+def _upsert_people(
+    session: Session,
+    rows: list[PersonRow],
+    stored: dict[str, Person],
+    *,
+    workspace_id: str,
+    now: datetime,
+) -> None:
+    """Add the file's new people and update everyone's fields, then set the managers."""
     for row in rows:
         person = stored.get(row.email)
         if person is None:
@@ -472,11 +532,25 @@ def import_people(
             person.slack_user_id = row.slack_user_id
         person.active = True
     session.flush()
-    email_of = {p.id: p.email for p in stored.values() if p.id is not None}
     for row in rows:
         person = stored[row.email]
         person.manager_id = stored[row.manager_email].id if row.manager_email else None
 
+
+def _record_changes(
+    session: Session,
+    rows: list[PersonRow],
+    stored: dict[str, Person],
+    before: dict[str, dict[str, object]],
+    *,
+    result: PeopleImportResult,
+    clock: Clock,
+    now: datetime,
+    actor: str,
+    path: str | Path,
+) -> set[int]:
+    """Count and audit what changed for each person in the file; the ids to enroll."""
+    email_of = {p.id: p.email for p in stored.values() if p.id is not None}
     enroll_ids: set[int] = set()
     for row in rows:
         person = stored[row.email]
@@ -509,33 +583,34 @@ def import_people(
             reason=f"import {path}",
             details={"changed": changed},
         )
+    return enroll_ids
 
-    if deactivate_missing:
-        in_file = {row.email for row in rows}
-        for email, person in stored.items():
-            if email not in in_file and person.active:
-                person.active = False
-                person.updated_at = now
-                result.deactivated.append(email)
-                result.deactivated_names.append(f"{person.name} <{email}>")
-                audit.record(
-                    session,
-                    clock=clock,
-                    actor=actor,
-                    action="person.deactivate",
-                    subject=email,
-                    person_id=person.id,
-                    reason=f"not in {path} (--deactivate-missing)",
-                )
-    session.flush()
-    result.enrollment = enroll(session, clock=clock, settings=settings, person_ids=enroll_ids)
-    if result.added or result.updated or result.reactivated or result.deactivated:
-        audit.record(
-            session,
-            clock=clock,
-            actor=actor,
-            action="people.import",
-            subject=str(path),
-            details={"summary": result.summary()},
-        )
-    return result
+
+def _deactivate_missing(
+    session: Session,
+    rows: list[PersonRow],
+    stored: dict[str, Person],
+    *,
+    result: PeopleImportResult,
+    clock: Clock,
+    now: datetime,
+    actor: str,
+    path: str | Path,
+) -> None:
+    """Deactivate (audited) the active people the file no longer lists."""
+    in_file = {row.email for row in rows}
+    for email, person in stored.items():
+        if email not in in_file and person.active:
+            person.active = False
+            person.updated_at = now
+            result.deactivated.append(email)
+            result.deactivated_names.append(f"{person.name} <{email}>")
+            audit.record(
+                session,
+                clock=clock,
+                actor=actor,
+                action="person.deactivate",
+                subject=email,
+                person_id=person.id,
+                reason=f"not in {path} (--deactivate-missing)",
+            )

@@ -173,53 +173,8 @@ def _plan_zone(
     join, SQLite (no statistics) starts from the open-assignment index instead, i.e.
     from every zone's open assignments for each zone: 8x slower at 100,000 people.
     """
-    org_zone = settings.organisation.timezone
-    in_zone = (
-        or_(Person.timezone == window.zone, Person.timezone.is_(None))
-        if window.zone == org_zone
-        else Person.timezone == window.zone
-    )
-    key = literal("digest:") + cast(Person.id, String) + literal(f":{window.today.isoformat()}")
-    already_sent = exists().where(OutboxMessage.key == key)
-    people = (
-        select(Person.id, Person.name, Person.slack_user_id, Person.workspace_id)
-        .where(
-            Person.active,
-            in_zone,
-            or_(Person.away_until.is_(None), Person.away_until < window.today),
-            ~already_sent,
-        )
-        .order_by(Person.id)
-        .limit(PEOPLE_PAGE)
-    )
-    if workspace_id is not None:
-        people = people.where(Person.workspace_id == workspace_id)
-    wanted = Assignment.required & (
-        (Assignment.due_date <= window.lookahead_until) | Assignment.due_notice.is_not(None)  # type: ignore[union-attr]
-    )
-    if window.suggestions:
-        wanted = or_(wanted, ~Assignment.required)
-    items = (
-        select(
-            Assignment.person_id,
-            Assignment.id,
-            Assignment.required,
-            # As stored (SQLite: text): a page has few distinct due dates, so _dates
-            # parses each once instead of once per row.
-            type_coerce(Assignment.due_date, String),
-            Assignment.item_id,
-            Assignment.ladder_paused_days,
-            Assignment.ladder_step,
-            Assignment.due_notice,
-        )
-        .where(
-            status_by_person() == AssignmentStatus.OPEN,
-            Assignment.due_date.is_not(None),
-            or_(Assignment.snoozed_until.is_(None), Assignment.snoozed_until <= now),
-            wanted,
-        )
-        .order_by(Assignment.person_id, Assignment.due_date, Assignment.id)
-    )
+    people = _zone_people(window, settings=settings, workspace_id=workspace_id)
+    items = _zone_items(window, now=now)
     # Core execution (the connection, not the ORM session): these rows are plain tuples,
     # and the ORM's row processing was a fifth of the planner's time.
     connection = session.connection()
@@ -258,6 +213,63 @@ def _plan_zone(
                 )
                 if planned:
                     yield planned
+
+
+def _zone_people(window: ZoneWindow, *, settings: ProgramSettings, workspace_id: str | None) -> Any:
+    """A page of the zone's people due today's digest (not away, not sent yet), by id."""
+    org_zone = settings.organisation.timezone
+    in_zone = (
+        or_(Person.timezone == window.zone, Person.timezone.is_(None))
+        if window.zone == org_zone
+        else Person.timezone == window.zone
+    )
+    key = literal("digest:") + cast(Person.id, String) + literal(f":{window.today.isoformat()}")
+    already_sent = exists().where(OutboxMessage.key == key)
+    people = (
+        select(Person.id, Person.name, Person.slack_user_id, Person.workspace_id)
+        .where(
+            Person.active,
+            in_zone,
+            or_(Person.away_until.is_(None), Person.away_until < window.today),
+            ~already_sent,
+        )
+        .order_by(Person.id)
+        .limit(PEOPLE_PAGE)
+    )
+    if workspace_id is not None:
+        people = people.where(Person.workspace_id == workspace_id)
+    return people
+
+
+def _zone_items(window: ZoneWindow, *, now: datetime) -> Any:
+    """The open items a digest may list (required ones due within the lookahead or with
+    a due-date notice; suggested ones on suggestion days), by person, date, id."""
+    wanted = Assignment.required & (
+        (Assignment.due_date <= window.lookahead_until) | Assignment.due_notice.is_not(None)  # type: ignore[union-attr]
+    )
+    if window.suggestions:
+        wanted = or_(wanted, ~Assignment.required)
+    return (
+        select(
+            Assignment.person_id,
+            Assignment.id,
+            Assignment.required,
+            # As stored (SQLite: text): a page has few distinct due dates, so _dates
+            # parses each once instead of once per row.
+            type_coerce(Assignment.due_date, String),
+            Assignment.item_id,
+            Assignment.ladder_paused_days,
+            Assignment.ladder_step,
+            Assignment.due_notice,
+        )
+        .where(
+            status_by_person() == AssignmentStatus.OPEN,
+            Assignment.due_date.is_not(None),
+            or_(Assignment.snoozed_until.is_(None), Assignment.snoozed_until <= now),
+            wanted,
+        )
+        .order_by(Assignment.person_id, Assignment.due_date, Assignment.id)
+    )
 
 
 def _fetch_raw(connection: Any, statement: Any) -> list[tuple[Any, ...]]:

@@ -113,70 +113,88 @@ def team_summary(
     totals = {"people": 0, "done": 0, "due": 0, "overdue": 0, "waived": 0, "people_overdue": 0}
     candidates: list[tuple[Any, ...]] = []
     for chunk in _chunks(ids):
-        in_team = and_(Person.id.in_(chunk), Person.active)  # type: ignore[union-attr]
-        totals["people"] += session.scalar(select(func.count()).where(in_team)) or 0
-        # Through the assignment's person index (``person_id IN chunk``): a CEO's Home
-        # at 100,000 people took minutes from the status index.
-        status = status_by_person()
-        owed = and_(
-            in_team,
-            Assignment.person_id.in_(chunk),
-            Assignment.required,
-            status != AssignmentStatus.CLOSED,
-        )
-        late = and_(
-            status == AssignmentStatus.OPEN,
-            Assignment.due_date.is_not(None),  # type: ignore[union-attr]
-            Assignment.due_date < today_col,  # type: ignore[operator]
-        )
-        late_flag = case((late, 1), else_=0)
-        for status, is_late, count in session.execute(
-            select(Assignment.status, late_flag, func.count())
-            .join(Person, Person.id == Assignment.person_id)
-            .where(owed)
-            .group_by(Assignment.status, late_flag)
-        ):
-            if status == AssignmentStatus.COMPLETED:
-                totals["done"] += count
-            elif status == AssignmentStatus.WAIVED:
-                totals["waived"] += count
-            elif is_late:
-                totals["overdue"] += count
-            else:
-                totals["due"] += count
-        totals["people_overdue"] += (
-            session.scalar(
-                select(func.count(distinct(Assignment.person_id)))
-                .join(Person, Person.id == Assignment.person_id)
-                .where(owed, late)
-            )
-            or 0
-        )
-        if most_overdue < 1:
-            continue
-        oldest = func.min(Assignment.due_date)
-        items = func.count()
         candidates.extend(
-            session.execute(
-                select(
-                    Person.id,
-                    Person.name,
-                    Person.email,
-                    Person.slack_user_id,
-                    zone_col,
-                    items,
-                    oldest,
-                )
-                .join(Assignment, Assignment.person_id == Person.id)
-                .where(owed, late)
-                .group_by(Person.id, Person.name, Person.email, Person.slack_user_id, zone_col)
-                .order_by(oldest, items.desc(), Person.name, Person.id)
-                .limit(most_overdue)
-            ).all()
+            _count_chunk(
+                session, chunk, totals, today_col=today_col, zone_col=zone_col, most=most_overdue
+            )
         )
     return TeamSummary(
         **totals,
         most_overdue=_most_overdue(candidates, todays, settings, most_overdue),
+    )
+
+
+def _count_chunk(
+    session: Session,
+    chunk: list[int],
+    totals: dict[str, int],
+    *,
+    today_col: Any,
+    zone_col: Any,
+    most: int,
+) -> list[tuple[Any, ...]]:
+    """Add one chunk of the team to ``totals``; its ``most`` most overdue people (by
+    oldest due date), as candidates for the team's list."""
+    in_team = and_(Person.id.in_(chunk), Person.active)  # type: ignore[union-attr]
+    totals["people"] += session.scalar(select(func.count()).where(in_team)) or 0
+    # Through the assignment's person index (``person_id IN chunk``): a CEO's Home
+    # at 100,000 people took minutes from the status index.
+    status = status_by_person()
+    owed = and_(
+        in_team,
+        Assignment.person_id.in_(chunk),
+        Assignment.required,
+        status != AssignmentStatus.CLOSED,
+    )
+    late = and_(
+        status == AssignmentStatus.OPEN,
+        Assignment.due_date.is_not(None),  # type: ignore[union-attr]
+        Assignment.due_date < today_col,  # type: ignore[operator]
+    )
+    late_flag = case((late, 1), else_=0)
+    for status, is_late, count in session.execute(
+        select(Assignment.status, late_flag, func.count())
+        .join(Person, Person.id == Assignment.person_id)
+        .where(owed)
+        .group_by(Assignment.status, late_flag)
+    ):
+        if status == AssignmentStatus.COMPLETED:
+            totals["done"] += count
+        elif status == AssignmentStatus.WAIVED:
+            totals["waived"] += count
+        elif is_late:
+            totals["overdue"] += count
+        else:
+            totals["due"] += count
+    totals["people_overdue"] += (
+        session.scalar(
+            select(func.count(distinct(Assignment.person_id)))
+            .join(Person, Person.id == Assignment.person_id)
+            .where(owed, late)
+        )
+        or 0
+    )
+    if most < 1:
+        return []
+    oldest = func.min(Assignment.due_date)
+    items = func.count()
+    return list(
+        session.execute(
+            select(
+                Person.id,
+                Person.name,
+                Person.email,
+                Person.slack_user_id,
+                zone_col,
+                items,
+                oldest,
+            )
+            .join(Assignment, Assignment.person_id == Person.id)
+            .where(owed, late)
+            .group_by(Person.id, Person.name, Person.email, Person.slack_user_id, zone_col)
+            .order_by(oldest, items.desc(), Person.name, Person.id)
+            .limit(most)
+        ).all()
     )
 
 

@@ -23,9 +23,10 @@ from delivery.sender import Sender
 from delivery.transport import ConsoleMessage, ConsoleTransport
 from learning.clock import FrozenClock
 from learning.completions import Completion, record_completion
-from learning.curriculum import load_curriculum
+from learning.curriculum import ProgramSettings, load_curriculum
 from learning.curriculum_sync import apply_config
 from learning.digest import Digest
+from learning.enrollment import LearningPath
 from learning.mentoring import MentorFound, find_mentor
 from learning.paths import current_settings, load_paths
 from learning.paths import enroll as enroll_people
@@ -139,21 +140,7 @@ def _run(database: Database, options: SimulationOptions, out: TextIO) -> Simulat
         worker="simulation",
     )
     summary = SimulationSummary()
-    with database.session() as session:
-        settings = current_settings(session)
-        assert settings is not None
-        zones = sorted(
-            session.scalars(
-                select(func.coalesce(Person.timezone, settings.organisation.timezone)).distinct()
-            )
-        )
-        names = dict(session.execute(select(Person.id, Person.name)).all())
-        person_zones = dict(
-            session.execute(
-                select(Person.id, func.coalesce(Person.timezone, settings.organisation.timezone))
-            ).all()
-        )
-        paths = load_paths(session)
+    settings, zones, names, person_zones, paths = _directory(database)
     end = datetime.combine(
         options.start + timedelta(days=options.days), datetime.min.time(), tzinfo=UTC
     )
@@ -183,13 +170,7 @@ def _run(database: Database, options: SimulationOptions, out: TextIO) -> Simulat
         summary.game_boards += board.enqueued
         summary.peer_prompts += len(peer.prompt_ids)
         if windows:
-            escalated = plan_escalations(database, clock)  # first, as a tick does
-            plan = plan_nudges(database, clock)
-            summary.unreachable = max(summary.unreachable, plan.stats.unreachable)
-            summary.escalations += escalated.notices
-            summary.escalation_messages += escalated.messages
-            for step, count in escalated.by_step.items():
-                summary.by_step[step] = summary.by_step.get(step, 0) + count
+            _escalate_and_nudge(database, clock, summary)
             planned_zone_days.update((w.zone, w.today) for w in windows)
         if windows or board or peer.prompt_ids or peer.followed_up:
             already = len(transport.sent)
@@ -208,6 +189,53 @@ def _run(database: Database, options: SimulationOptions, out: TextIO) -> Simulat
                 summary.peer_clicks += _click_prompt(database, prompt_id, clock, rng)
         tick_at += options.tick
     clock.set(end)
+    _finish(database, clock, summary, settings=settings, options=options, out=out)
+    return summary
+
+
+def _directory(
+    database: Database,
+) -> tuple[ProgramSettings, list[str], dict[int, str], dict[int, str], dict[str, LearningPath]]:
+    """The settings, the time zones in use, names and zones by person id, and the paths."""
+    with database.session() as session:
+        settings = current_settings(session)
+        assert settings is not None
+        zones = sorted(
+            session.scalars(
+                select(func.coalesce(Person.timezone, settings.organisation.timezone)).distinct()
+            )
+        )
+        names = dict(session.execute(select(Person.id, Person.name)).all())
+        person_zones = dict(
+            session.execute(
+                select(Person.id, func.coalesce(Person.timezone, settings.organisation.timezone))
+            ).all()
+        )
+        paths = load_paths(session)
+    return settings, zones, names, person_zones, paths
+
+
+def _escalate_and_nudge(database: Database, clock: FrozenClock, summary: SimulationSummary) -> None:
+    """Plan escalations, then digests, as a tick does; count them in ``summary``."""
+    escalated = plan_escalations(database, clock)  # first, as a tick does
+    plan = plan_nudges(database, clock)
+    summary.unreachable = max(summary.unreachable, plan.stats.unreachable)
+    summary.escalations += escalated.notices
+    summary.escalation_messages += escalated.messages
+    for step, count in escalated.by_step.items():
+        summary.by_step[step] = summary.by_step.get(step, 0) + count
+
+
+def _finish(
+    database: Database,
+    clock: FrozenClock,
+    summary: SimulationSummary,
+    *,
+    settings: ProgramSettings,
+    options: SimulationOptions,
+    out: TextIO,
+) -> None:
+    """Count what is overdue and awarded at the end; print the summary and the report."""
     summary.overdue_at_end = _overdue(database, clock.now(), settings.organisation.timezone)
     with database.session() as session:
         summary.awards = session.scalar(select(func.count()).select_from(CertificationAward)) or 0
@@ -216,7 +244,6 @@ def _run(database: Database, options: SimulationOptions, out: TextIO) -> Simulat
     with database.session() as session:
         report = completion_report(session, clock=clock)
     print("\n" + render_report(report), file=out)
-    return summary
 
 
 def _advance(clock: FrozenClock) -> Callable[[float], None]:
