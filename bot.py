@@ -110,6 +110,7 @@ def cmd_load_config(ctx: Context, args: argparse.Namespace) -> int:
 
 def cmd_import_people(ctx: Context, args: argparse.Namespace) -> int:
     from learning.people_import import import_people
+    from platforms.slack.identity import PEOPLE_COLUMN
 
     if args.max_deactivate is not None and not args.deactivate_missing:
         raise LearnbotError("--max-deactivate only applies with --deactivate-missing")
@@ -123,6 +124,7 @@ def cmd_import_people(ctx: Context, args: argparse.Namespace) -> int:
             actor=args.actor,
             deactivate_missing=args.deactivate_missing,
             max_deactivate=args.max_deactivate,
+            account_columns=(PEOPLE_COLUMN,),
         )
     ctx.say(f"{args.file}: valid")
     ctx.say(result.summary(dry_run=args.dry_run))

@@ -23,7 +23,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlmodel import Session
 
-from models import Person
+from learning.accounts import DELIVERY_PLATFORM, on_platform
+from models import ChatAccount, Person
 
 MAX_DEPTH = 64  # longer chains are data errors; stop rather than loop
 
@@ -39,7 +40,7 @@ class ChainPerson:
     active: bool
     away_until: object  # date | None
     timezone: str | None
-    slack_user_id: str | None
+    chat_user_id: str | None  # their user id on the delivery platform (None: unreachable)
     workspace_id: str
 
 
@@ -51,7 +52,7 @@ _COLUMNS = (
     Person.active,
     Person.away_until,
     Person.timezone,
-    Person.slack_user_id,
+    ChatAccount.user_id,
     Person.workspace_id,
 )
 
@@ -68,7 +69,11 @@ class PeopleIndex:
         wanted = [i for i in {i for i in ids if i is not None} if i not in self._people]
         for start in range(0, len(wanted), 1000):
             chunk = wanted[start : start + 1000]
-            for row in self._session.execute(select(*_COLUMNS).where(Person.id.in_(chunk))):
+            for row in self._session.execute(
+                select(*_COLUMNS)
+                .outerjoin(ChatAccount, on_platform(DELIVERY_PLATFORM))
+                .where(Person.id.in_(chunk))
+            ):
                 self._people[row[0]] = ChainPerson(*row)
             for missing in chunk:
                 self._people.setdefault(missing, None)
@@ -94,8 +99,8 @@ class PeopleIndex:
                 return
 
     def can_take(self, person: ChainPerson, now: datetime) -> bool:
-        """Active, reachable in Slack, and not away on their own local date."""
-        if not person.active or not person.slack_user_id:
+        """Active, reachable in chat, and not away on their own local date."""
+        if not person.active or not person.chat_user_id:
             return False
         if person.away_until is None:
             return True

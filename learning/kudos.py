@@ -22,7 +22,8 @@ from sqlalchemy import func, select
 from sqlmodel import Session
 
 from delivery.outbox import NewMessage, enqueue
-from learning import audit, identity
+from learning import audit
+from learning.accounts import DELIVERY_PLATFORM, user_id_of
 from learning.certifications import dm, zone_of
 from learning.clock import Clock, local_date
 from learning.curriculum import ProgramSettings
@@ -63,12 +64,13 @@ def give_kudos(
     session: Session,
     *,
     giver: Person,
-    recipient_slack_id: str,
+    recipient: Person | None,
     reason: str,
     clock: Clock,
     settings: ProgramSettings,
 ) -> KudosGiven:
-    """Give kudos from ``giver`` to the person with Slack id ``recipient_slack_id``.
+    """Give kudos from ``giver`` to ``recipient`` (the person the platform adapter found
+    for the mention; None when it found nobody).
 
     Raises:
         KudosRefused: unknown or inactive recipient, self-kudos, no reason, a reason too
@@ -80,9 +82,6 @@ def give_kudos(
         raise KudosRefused("Say what the kudos are for: /learn kudos @someone for REASON")
     if len(reason) > REASON_MAX:
         raise KudosRefused(f"Keep the reason to {REASON_MAX} characters (it has {len(reason)}).")
-    recipient = identity.person_by_slack_id(
-        session, recipient_slack_id, workspace_id=giver.workspace_id or DEFAULT_WORKSPACE
-    )
     if recipient is None or not recipient.active:
         raise KudosRefused(
             "I don't know that person (or they have left), so I can't pass kudos on to them."
@@ -125,9 +124,11 @@ def give_kudos(
     if posted:
         post = text.kudos_post_message(
             giver_name=giver.name if giver.public_posts else None,
-            giver_slack_id=giver.slack_user_id if giver.public_posts else None,
+            giver_slack_id=user_id_of(session, giver.id, DELIVERY_PLATFORM)
+            if giver.public_posts
+            else None,
             recipient_name=recipient.name,
-            recipient_slack_id=recipient.slack_user_id,
+            recipient_slack_id=user_id_of(session, recipient.id, DELIVERY_PLATFORM),
             reason=reason,
         )
         messages.append(
@@ -143,11 +144,12 @@ def give_kudos(
         )
     messages.append(
         dm(
+            session,
             f"kudos:{kudos.id}:dm",
             recipient,
             text.kudos_dm_message(
                 giver_name=giver.name,
-                giver_slack_id=giver.slack_user_id,
+                giver_slack_id=user_id_of(session, giver.id, DELIVERY_PLATFORM),
                 reason=reason,
                 channel=posted,
             ),

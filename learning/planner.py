@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import String, cast, exists, func, literal, or_, select, type_coerce
 from sqlmodel import Session
 
+from learning.accounts import DELIVERY_PLATFORM, on_platform
 from learning.calendar import WEEKDAYS, WorkCalendar
 from learning.chain import ChainPerson, PeopleIndex
 from learning.curriculum import ProgramSettings
@@ -34,6 +35,7 @@ from models import (
     AssignmentStatus,
     Certification,
     CertificationRequirement,
+    ChatAccount,
     ExtensionRequest,
     ExtensionStatus,
     Item,
@@ -182,7 +184,8 @@ def _plan_zone(
     key = literal("digest:") + cast(Person.id, String) + literal(f":{window.today.isoformat()}")
     already_sent = exists().where(OutboxMessage.key == key)
     people = (
-        select(Person.id, Person.name, Person.slack_user_id, Person.workspace_id)
+        select(Person.id, Person.name, ChatAccount.user_id, Person.workspace_id)
+        .outerjoin(ChatAccount, on_platform(DELIVERY_PLATFORM))
         .where(
             Person.active,
             in_zone,
@@ -430,7 +433,7 @@ def _digest(
     mentors: _MentorOffers,
     announcer: _Announcer,
 ) -> PlannedDigest | None:
-    person_id, name, slack_user_id, workspace_id = person
+    person_id, name, user_id, workspace_id = person
     max_suggestions = settings.cadence.max_suggestions
     mentor_items, mentor_overdue = mentors.items, mentors.overdue
     overdue: list[DigestItem] = []
@@ -477,15 +480,13 @@ def _digest(
     items = (*overdue, *due_soon, *rescheduled, *suggested)
     if not items:
         return None
-    if not slack_user_id:
+    if not user_id:
         stats.unreachable += 1
         return None
     stats.digests += 1
     stats.items += len(items)
     first_name = (name or "").split()[0] if (name or "").split() else "there"
-    return PlannedDigest(
-        Digest(person_id, first_name, window.today, items), slack_user_id, workspace_id
-    )
+    return PlannedDigest(Digest(person_id, first_name, window.today, items), user_id, workspace_id)
 
 
 def _changed(notice: str | None, catalogue: dict[int, tuple[Any, ...]]) -> tuple[Any, Any]:

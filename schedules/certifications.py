@@ -39,6 +39,7 @@ from sqlmodel import Session
 
 from delivery.outbox import NewMessage, enqueue
 from learning import audit
+from learning.accounts import DELIVERY_PLATFORM, on_platform, user_id_of
 from learning.award_rules import lapses_at, window_opens_at
 from learning.certifications import (
     ACTOR,
@@ -62,6 +63,7 @@ from models import (
     Assignment,
     AssignmentStatus,
     CertificationAward,
+    ChatAccount,
     OutboxMessage,
     OutboxStatus,
     Person,
@@ -249,6 +251,7 @@ def _open_windows(
             continue
         send_at = next_send_at(now, zone, settings)
         message = dm(
+            session,
             key,
             person,
             text.window_message(
@@ -347,6 +350,7 @@ def _lapse(
         lapsed = _standing(award, rule, zone)
         messages = [
             dm(
+                session,
                 f"cert_lapsed:{award.id}:holder",
                 person,
                 text.lapsed_holder_message(
@@ -362,12 +366,13 @@ def _lapse(
         if manager is not None:
             messages.append(
                 dm(
+                    session,
                     f"cert_lapsed:{award.id}:manager",
                     manager,
                     text.lapsed_manager_message(
                         manager_name=manager.name,
                         holder_name=person.name,
-                        holder_slack_id=person.slack_user_id,
+                        holder_slack_id=user_id_of(session, person.id, DELIVERY_PLATFORM),
                         title=rule.title,
                         standing=lapsed,
                         today=local_date(now, zone),
@@ -436,11 +441,9 @@ def _report_failed_posts(
                 admins = [
                     (person_id, slack_id)
                     for person_id, slack_id in session.execute(
-                        select(Person.id, Person.slack_user_id).where(
-                            Person.is_admin,
-                            Person.active,
-                            Person.slack_user_id.is_not(None),  # type: ignore[union-attr]
-                        )
+                        select(Person.id, ChatAccount.user_id)
+                        .join(ChatAccount, on_platform(DELIVERY_PLATFORM))
+                        .where(Person.is_admin, Person.active)
                     )
                 ]
             if not admins:

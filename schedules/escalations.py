@@ -35,6 +35,7 @@ from sqlmodel import Session
 
 from delivery.outbox import NewMessage, enqueue_new_keys
 from learning import audit
+from learning.accounts import DELIVERY_PLATFORM, on_platform
 from learning.calendar import WorkCalendar
 from learning.chain import ChainPerson, PeopleIndex
 from learning.clock import Clock
@@ -53,6 +54,7 @@ from learning.planner import open_windows
 from models import (
     Assignment,
     AssignmentStatus,
+    ChatAccount,
     ExtensionRequest,
     ExtensionStatus,
     Item,
@@ -541,7 +543,7 @@ def _messages(
             NewMessage(
                 key=key,
                 kind=KIND_ESCALATION,
-                channel=recipient.person.slack_user_id or "",
+                channel=recipient.person.chat_user_id or "",
                 text=text,
                 payload=payload,
                 person_id=recipient.person.id,
@@ -564,9 +566,9 @@ def _messages(
             )
         ]
     admins = session.execute(
-        select(Person.id, Person.slack_user_id).where(
-            Person.is_admin, Person.active, Person.slack_user_id.is_not(None)
-        )
+        select(Person.id, ChatAccount.user_id)
+        .join(ChatAccount, on_platform(DELIVERY_PLATFORM))
+        .where(Person.is_admin, Person.active)
     ).all()
     if not admins:
         log.warning(
@@ -579,14 +581,14 @@ def _messages(
         NewMessage(
             key=f"{key}:{person_id}",
             kind=KIND_ESCALATION,
-            channel=slack_user_id,
+            channel=user_id,
             text=text,
             payload=payload,
             person_id=person_id,
             workspace_id=workspace,
             not_before=now,
         )
-        for person_id, slack_user_id in admins
+        for person_id, user_id in admins
     ]
 
 
@@ -605,7 +607,7 @@ def escalation_payload(
             {
                 "person_id": learner.id,
                 "name": learner.name,
-                "slack_user_id": learner.slack_user_id,
+                "slack_user_id": learner.chat_user_id,
                 "items": [
                     {
                         "assignment_id": n.assignment_id,

@@ -43,6 +43,7 @@ from models import (
     Person,
 )
 from models.db import Database, open_database
+from platforms.slack.identity import PEOPLE_COLUMN
 from schedules.escalations import plan_escalations
 from schedules.game_board import plan_game_board
 from schedules.nudges import plan_nudges
@@ -128,7 +129,13 @@ def _run(database: Database, options: SimulationOptions, out: TextIO) -> Simulat
     loaded = load_curriculum(options.programs)
     with database.session() as session:
         apply_config(session, loaded, clock=clock, actor="simulation")
-        import_people(session, options.people, clock=clock, actor="simulation")
+        import_people(
+            session,
+            options.people,
+            clock=clock,
+            actor="simulation",
+            account_columns=(PEOPLE_COLUMN,),
+        )
     transport = ConsoleTransport(io.StringIO(), clock=clock)
     sender = Sender(
         database,

@@ -34,6 +34,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from delivery.outbox import NewMessage, enqueue
+from learning.accounts import DELIVERY_PLATFORM, on_platform
 from learning.calendar import WEEKDAYS
 from learning.clock import Clock, local_date
 from learning.curriculum import ProgramSettings
@@ -44,6 +45,7 @@ from models import (
     AssignmentStatus,
     Certification,
     CertificationAward,
+    ChatAccount,
     OutboxMessage,
     Person,
     status_by_person,
@@ -218,12 +220,11 @@ def _due_managers(
     already = exists().where(OutboxMessage.key == key)
     return list(
         session.execute(
-            select(Person.id, Person.name, Person.slack_user_id, Person.workspace_id)
+            select(Person.id, Person.name, ChatAccount.user_id, Person.workspace_id)
+            .join(ChatAccount, on_platform(DELIVERY_PLATFORM))
             .where(
                 Person.active,
                 in_zone,
-                Person.slack_user_id.is_not(None),  # type: ignore[union-attr]
-                Person.slack_user_id != "",
                 or_(Person.away_until.is_(None), Person.away_until < window.day),  # type: ignore[union-attr]
                 has_report,
                 ~already,
@@ -334,7 +335,7 @@ def chain_facts(
             Person.id.label("person_id"),
             Person.name.label("name"),
             Person.email.label("email"),
-            Person.slack_user_id.label("slack_user_id"),
+            ChatAccount.user_id.label("chat_user_id"),
             zone_col.label("zone"),
             items.label("items"),
             oldest.label("oldest"),
@@ -346,8 +347,9 @@ def chain_facts(
         .select_from(pairs)
         .join(Person, Person.id == pairs.c.person_id)
         .join(Assignment, Assignment.person_id == Person.id)
+        .outerjoin(ChatAccount, on_platform(DELIVERY_PLATFORM))
         .where(owed, late)
-        .group_by(manager, Person.id, Person.name, Person.email, Person.slack_user_id, zone_col)
+        .group_by(manager, Person.id, Person.name, Person.email, ChatAccount.user_id, zone_col)
         .subquery("ranked")
     )
     leaders: dict[int, list[OverduePerson]] = defaultdict(list)
@@ -362,7 +364,7 @@ def chain_facts(
                 person_id=row["person_id"],
                 name=row["name"],
                 email=row["email"],
-                slack_user_id=row["slack_user_id"],
+                chat_user_id=row["chat_user_id"],
                 overdue_items=row["items"],
                 oldest_due=row["oldest"],
                 overdue_working_days=settings.calendar_for(zone).working_days_between(
@@ -537,7 +539,7 @@ def weekly_payload(
 def _message(
     manager: tuple[Any, ...], facts: ChainFacts, window: DigestWindow, now: datetime
 ) -> NewMessage:
-    manager_id, name, slack_user_id, workspace_id = manager
+    manager_id, name, user_id, workspace_id = manager
     summary = facts.summary
     percent = round(summary.percent)
     text = (
@@ -547,7 +549,7 @@ def _message(
     return NewMessage(
         key=digest_key(manager_id, window.day),
         kind=KIND,
-        channel=slack_user_id,
+        channel=user_id,
         text=text,
         payload=weekly_payload(name, manager_id, facts, window),
         person_id=manager_id,

@@ -16,8 +16,8 @@ from slack_sdk import WebClient
 from learning.actions import my_assignment, org_timezone, snooze_assignment, unit_of_work
 from learning.clock import local_date
 from learning.errors import LearnbotError
-from learning.identity import require_person
 from models import AssignmentStatus
+from platforms.slack.identity import require_person
 from platforms.slack.listeners.context import HandlerContext
 from platforms.slack.listeners.digest_dm import update_digest_dm
 from platforms.slack.listeners.replies import (

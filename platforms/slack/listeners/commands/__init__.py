@@ -56,6 +56,7 @@ from learning.progress import (
     team_progress,
 )
 from models import Person
+from platforms.slack import identity as slack_identity
 from platforms.slack.listeners import registry
 from platforms.slack.listeners.commands.leaderboard import leaderboard_reply
 from platforms.slack.listeners.commands.mentoring import mentoring_reply
@@ -245,7 +246,7 @@ def _name_of(ctx: HandlerContext, slack_user_id: str) -> str | None:
     stored as "@Their Name"); None when learnbot does not know them."""
     try:
         with ctx.database.session(dry_run=True) as session:
-            person = identity.person_by_slack_id(session, slack_user_id)
+            person = slack_identity.person_by_slack_id(session, slack_user_id)
             return person.name if person is not None else None
     except SQLAlchemyError:  # the name is a nicety; Slack's own label will do
         log.warning("could not look up the name of %s for a kudos reason", slack_user_id)
@@ -260,23 +261,35 @@ def _run(
     client: WebClient | None = None,
     lookups: UserLookups | None = None,
 ) -> Outcome:
-    person = identity.person_by_slack_id(session, slack_user_id)
+    person = slack_identity.person_by_slack_id(session, slack_user_id)
     if person is not None and not person.active:
         person = None
     if parser.is_admin_command(command):
         admins = ctx.settings.admins
-        if not identity.is_admin(person, slack_user_id=slack_user_id, admins=admins) and not (
+        if not _is_admin(session, person, slack_user_id, admins) and not (
             person is not None
             and client is not None
-            and identity.slack_admins_count(admins)
+            and slack_identity.slack_admins_count(admins)
             and _refresh_slack_role(ctx, session, client, person, lookups)
-            and identity.is_admin(person, slack_user_id=slack_user_id, admins=admins)
+            and _is_admin(session, person, slack_user_id, admins)
         ):
             return Outcome(replies.admin_only_message())
         return _run_admin(ctx, session, slack_user_id, person, command)
     if person is None:
         return Outcome(replies.unknown_person_message())
     return _run_personal(ctx, session, person, command)
+
+
+def _is_admin(
+    session: Session, person: Person | None, slack_user_id: str, admins: tuple[str, ...]
+) -> bool:
+    account = slack_identity.slack_account(session, person)
+    return slack_identity.is_slack_admin(
+        person,
+        slack_user_id=slack_user_id,
+        admins=admins,
+        workspace_admin=account is not None and account.is_admin,
+    )
 
 
 def _refresh_slack_role(
@@ -288,13 +301,14 @@ def _refresh_slack_role(
 ) -> bool:
     """``_ask_slack_for_role``, unless Slack answered (or failed) about ``person`` lately:
     then its stored answer stands (or the refusal does)."""
-    assert person.slack_user_id is not None
-    recent = lookups.recent(person.slack_user_id) if lookups is not None else None
+    slack_id = slack_identity.slack_id_of(session, person.id)
+    assert slack_id is not None
+    recent = lookups.recent(slack_id) if lookups is not None else None
     if recent is not None:
         return recent
     answered = _ask_slack_for_role(ctx, session, client, person)
     if lookups is not None:
-        lookups.remember(person.slack_user_id, answered=answered)
+        lookups.remember(slack_id, answered=answered)
     return answered
 
 
@@ -303,29 +317,26 @@ def _ask_slack_for_role(
 ) -> bool:
     """Ask Slack (``users.info``) about ``person`` and store what it says, as a
     ``user_change`` would; False (and logged) when Slack could not answer."""
-    assert person.slack_user_id is not None
+    slack_id = slack_identity.slack_id_of(session, person.id)
+    assert slack_id is not None
     try:
-        user = client.users_info(user=person.slack_user_id).get("user")
+        user = client.users_info(user=slack_id).get("user")
     except SlackApiError as error:
         log.warning(
             "users.info for %s failed (%s); the admin refusal stands",
-            person.slack_user_id,
+            slack_id,
             error.response.get("error"),
         )
         return False
     except (OSError, ValueError) as error:  # connection trouble, or a body that is not JSON
-        log.warning(
-            "users.info for %s failed (%r); the admin refusal stands", person.slack_user_id, error
-        )
+        log.warning("users.info for %s failed (%r); the admin refusal stands", slack_id, error)
         return False
-    if not isinstance(user, dict) or str(user.get("id") or "").upper() != (
-        person.slack_user_id.upper()
-    ):
-        log.warning("users.info for %s answered without that user", person.slack_user_id)
+    if not isinstance(user, dict) or str(user.get("id") or "").upper() != (slack_id.upper()):
+        log.warning("users.info for %s answered without that user", slack_id)
         return False
     change = members.update_member(
         session,
-        members.member_from_slack(user),
+        slack_identity.member_from_slack(user),
         clock=ctx.clock,
         workspace_id=person.workspace_id,
         actor="slack:users.info",
@@ -413,14 +424,16 @@ def _run_personal(
             given = kudos.give_kudos(
                 session,
                 giver=person,
-                recipient_slack_id=recipient,
+                recipient=slack_identity.person_by_slack_id(
+                    session, recipient, workspace_id=person.workspace_id
+                ),
                 reason=reason,
                 clock=clock,
                 settings=current_settings(session) or ProgramSettings(),
             )
             message = kudos_replies.kudos_given_message(
                 recipient_name=given.recipient.name,
-                recipient_slack_id=given.recipient.slack_user_id,
+                recipient_slack_id=slack_identity.slack_id_of(session, given.recipient.id),
                 channel=given.channel,
                 left_today=given.left_today,
             )

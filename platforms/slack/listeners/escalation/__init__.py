@@ -32,7 +32,7 @@ from sqlmodel import Session
 from learning import extensions
 from learning.actions import InvalidInput, unit_of_work
 from learning.errors import LearnbotError
-from learning.identity import require_person
+from platforms.slack.identity import admin_list, known_caller, require_person
 from platforms.slack.listeners.context import HandlerContext
 from platforms.slack.listeners.events import workspace_of
 from platforms.slack.listeners.replies import error_text, message_location, parse_id, tell
@@ -125,11 +125,8 @@ def _button_id(action: dict[str, Any]) -> int | None:
 
 
 def _clicker(ctx: HandlerContext, session: Session, body: dict[str, Any]) -> extensions.Clicker:
-    return extensions.identify(
-        session,
-        slack_user_id=_user(body),
-        admins=ctx.settings.admins,
-        workspace_id=workspace_of(body),
+    return known_caller(
+        session, _user(body), admins=ctx.settings.admins, workspace_id=workspace_of(body)
     )
 
 
@@ -408,7 +405,7 @@ def submit_request(
             proposed=form.due,
             reason=form.reason,
             clock=ctx.clock,
-            admins=ctx.settings.admins,
+            admins=admin_list(ctx.settings.admins),
         )
         return views.requested_confirmation(
             item_title=result.item_title,

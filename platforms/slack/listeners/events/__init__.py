@@ -32,6 +32,7 @@ from learning import members
 from learning.actions import unit_of_work
 from learning.errors import LearnbotError
 from models import DEFAULT_WORKSPACE
+from platforms.slack import identity as slack_identity
 from platforms.slack.listeners import registry
 from platforms.slack.listeners.context import HandlerContext
 from platforms.slack.listeners.home import publish_home
@@ -104,7 +105,7 @@ def register(app: App, ctx: HandlerContext) -> None:
         if not isinstance(user, dict):
             log.warning("team_join without a user object: ignored")
             return
-        member = members.member_from_slack(user)
+        member = slack_identity.member_from_slack(user)
         workspace_id = workspace_of(body)
         now = ctx.clock.now()
         with ctx.database.session() as session:
@@ -112,7 +113,7 @@ def register(app: App, ctx: HandlerContext) -> None:
                 session,
                 member,
                 clock=ctx.clock,
-                admins=ctx.settings.admins,
+                admins=slack_identity.admin_list(ctx.settings.admins),
                 workspace_id=workspace_id,
             )
             if joined is None or not joined.tell_admins:
@@ -120,11 +121,11 @@ def register(app: App, ctx: HandlerContext) -> None:
             if not joined.admins:
                 log.warning(
                     "%s joined; no admin with a Slack id to tell (set LEARNBOT_ADMINS)",
-                    member.slack_user_id,
+                    member.user_id,
                 )
                 return
             notice = render_join_notice(
-                slack_user_id=member.slack_user_id,
+                slack_user_id=member.user_id,
                 name=member.name,
                 email=member.email,
                 person_id=joined.person.id if joined.person is not None else None,
@@ -133,9 +134,9 @@ def register(app: App, ctx: HandlerContext) -> None:
                 session,
                 [
                     NewMessage(
-                        key=join_notice_key(member.slack_user_id, admin.slack_user_id),
+                        key=join_notice_key(member.user_id, admin.user_id),
                         kind=KIND_TEXT,
-                        channel=admin.slack_user_id,
+                        channel=admin.user_id,
                         text=notice.text,
                         payload=notice.payload(),
                         person_id=admin.person_id,
@@ -154,7 +155,7 @@ def register(app: App, ctx: HandlerContext) -> None:
         with ctx.database.session() as session:
             change = members.update_member(
                 session,
-                members.member_from_slack(user),
+                slack_identity.member_from_slack(user),
                 clock=ctx.clock,
                 workspace_id=workspace_of(body),
             )
@@ -188,8 +189,12 @@ def register(app: App, ctx: HandlerContext) -> None:
                 form = members.role_form(
                     session,
                     person_id=person_id,
-                    slack_user_id=slack_user_id,
-                    admins=ctx.settings.admins,
+                    caller=slack_identity.caller(
+                        session,
+                        slack_user_id,
+                        admins=ctx.settings.admins,
+                        workspace_id=workspace_of(body),
+                    ),
                     clock=ctx.clock,
                     workspace_id=workspace_of(body),
                 )
@@ -233,8 +238,12 @@ def register(app: App, ctx: HandlerContext) -> None:
                     person_id=person_id,
                     role=role,
                     team=team if isinstance(team, str) else None,
-                    slack_user_id=slack_user_id,
-                    admins=ctx.settings.admins,
+                    caller=slack_identity.caller(
+                        session,
+                        slack_user_id,
+                        admins=ctx.settings.admins,
+                        workspace_id=workspace_of(body),
+                    ),
                     clock=ctx.clock,
                     workspace_id=workspace_of(body),
                 )
@@ -242,8 +251,7 @@ def register(app: App, ctx: HandlerContext) -> None:
             ack(response_action="errors", errors={ROLE_BLOCK: str(error)[:150]})
             return
         ack()
-        if person.slack_user_id:
-            publish_home(client, ctx, person.slack_user_id, workspace_id=person.workspace_id)
+        publish_home(client, ctx, person)  # nothing happens without a Slack account
 
     app.middleware(dedupe_events)
     app.event(registry.TEAM_JOIN)(on_team_join)

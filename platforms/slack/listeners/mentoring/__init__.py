@@ -19,8 +19,8 @@ from learning import mentoring
 from learning.actions import unit_of_work
 from learning.curriculum import ProgramSettings
 from learning.errors import LearnbotError
-from learning.identity import require_person
 from learning.paths import current_settings
+from platforms.slack.identity import require_person
 from platforms.slack.listeners.context import HandlerContext
 from platforms.slack.listeners.events import workspace_of
 from platforms.slack.listeners.replies import message_location, parse_id, tell, user_message
@@ -71,7 +71,7 @@ def find_mentor_clicked(
         )
     return text.paired_message(
         mentor_name=result.mentor_name,
-        mentor_slack_id=result.mentor_slack_id,
+        mentor_slack_id=result.mentor_user_id,
         item_title=result.item_title,
         already=result.already,
     )
