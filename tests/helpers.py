@@ -102,3 +102,10 @@ def slack_settings(base_url: str, *, signing_secret: str, **overrides: object) -
         **overrides,
     }
     return Settings(**values)  # type: ignore[arg-type]
+
+
+def slack_id(session, person):  # type: ignore[no-untyped-def]
+    """The Slack user id of ``person`` (their Slack chat account), or None."""
+    from platforms.slack.identity import slack_id_of
+
+    return slack_id_of(session, person.id)
