@@ -228,8 +228,17 @@ def answer(
     if isinstance(command, parser.ShowHelp):
         return Outcome(replies.help_message())
     try:
-        with actions.unit_of_work(ctx.database) as session:
-            return _run(ctx, session, slack_user_id, command, client, lookups)
+        try:
+            with actions.unit_of_work(ctx.database) as session:
+                return _run(ctx, session, slack_user_id, command, ask_slack=client is not None)
+        except _AskSlack as ask:
+            # Its own transaction, before the command's: Slack's answer and its audit
+            # entry stand even if the admin command then fails and rolls back.
+            assert client is not None
+            if not _refresh_slack_role(ctx, client, ask.person, lookups):
+                return Outcome(replies.admin_only_message())
+            with actions.unit_of_work(ctx.database) as session:
+                return _run(ctx, session, slack_user_id, command, ask_slack=False)
     except actions.AmbiguousItem as error:
         return Outcome(replies.ambiguous_message(error.text, error.candidates))
     except ValidationFailed as error:
@@ -253,26 +262,31 @@ def _name_of(ctx: HandlerContext, slack_user_id: str) -> str | None:
         return None
 
 
+class _AskSlack(Exception):
+    """An admin command was refused to someone Slack may since have made a workspace
+    admin: ask ``users.info`` (outside the command's transaction), then try again."""
+
+    def __init__(self, person: Person) -> None:
+        super().__init__(person.id)
+        self.person = person
+
+
 def _run(
     ctx: HandlerContext,
     session: Session,
     slack_user_id: str,
     command: parser.Command,
-    client: WebClient | None = None,
-    lookups: UserLookups | None = None,
+    *,
+    ask_slack: bool = False,
 ) -> Outcome:
     person = slack_identity.person_by_slack_id(session, slack_user_id)
     if person is not None and not person.active:
         person = None
     if parser.is_admin_command(command):
         admins = ctx.settings.admins
-        if not _is_admin(session, person, slack_user_id, admins) and not (
-            person is not None
-            and client is not None
-            and slack_identity.slack_admins_count(admins)
-            and _refresh_slack_role(ctx, session, client, person, lookups)
-            and _is_admin(session, person, slack_user_id, admins)
-        ):
+        if not _is_admin(session, person, slack_user_id, admins):
+            if person is not None and ask_slack and slack_identity.slack_admins_count(admins):
+                raise _AskSlack(person)
             return Outcome(replies.admin_only_message())
         return _run_admin(ctx, session, slack_user_id, person, command)
     if person is None:
@@ -294,19 +308,20 @@ def _is_admin(
 
 def _refresh_slack_role(
     ctx: HandlerContext,
-    session: Session,
     client: WebClient,
     person: Person,
     lookups: UserLookups | None,
 ) -> bool:
-    """``_ask_slack_for_role``, unless Slack answered (or failed) about ``person`` lately:
-    then its stored answer stands (or the refusal does)."""
-    slack_id = slack_identity.slack_id_of(session, person.id)
+    """``_ask_slack_for_role`` in a transaction of its own, unless Slack answered (or
+    failed) about ``person`` lately: then its stored answer stands (or the refusal does)."""
+    with ctx.database.session() as session:
+        slack_id = slack_identity.slack_id_of(session, person.id)
     assert slack_id is not None
     recent = lookups.recent(slack_id) if lookups is not None else None
     if recent is not None:
         return recent
-    answered = _ask_slack_for_role(ctx, session, client, person)
+    with ctx.database.session() as session:
+        answered = _ask_slack_for_role(ctx, session, client, person)
     if lookups is not None:
         lookups.remember(slack_id, answered=answered)
     return answered
@@ -343,9 +358,6 @@ def _ask_slack_for_role(
     )
     if change is not None and change.changed:
         log.info("person %s refreshed from Slack: %s", person.id, sorted(change.changed))
-    # Kept even if the admin command itself then fails and rolls back: Slack's answer
-    # and its audit entry stand on their own.
-    session.commit()
     return True
 
 
