@@ -111,7 +111,6 @@ from models import (
     AssignmentStatus,
     Item,
     OutboxMessage,
-    Person,
     TierItem,
 )
 from models.db import Database, open_database

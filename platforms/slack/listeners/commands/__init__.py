@@ -67,6 +67,7 @@ from platforms.slack.render import certifications as cert_replies
 from platforms.slack.render import commands as replies
 from platforms.slack.render import kudos as kudos_replies
 from platforms.slack.render.rendered import RenderedMessage
+from platforms.slack.text import SlackText
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +162,7 @@ def changes_something(text: str) -> bool:
     admin sees "working on it" rather than nothing.
     """
     try:
-        command = parser.parse_command(text)
+        command = parser.parse_command(text, chat=SlackText())
     except parser.UsageError:
         return False
     match command:
@@ -222,7 +223,13 @@ def answer(
     ``lookups`` remembers those answers (without it, each refusal asks again).
     """
     try:
-        command = parser.parse_command(text, name_of=lambda user_id: _name_of(ctx, user_id))
+        command = parser.parse_command(
+            text,
+            chat=SlackText(
+                person_id_of=lambda user_id: _person_id_of(ctx, user_id),
+                name_of=lambda user_id: _name_of(ctx, user_id),
+            ),
+        )
     except parser.UsageError as error:
         return Outcome(replies.usage_message(error))
     if isinstance(command, parser.ShowHelp):
@@ -235,7 +242,7 @@ def answer(
             # Its own transaction, before the command's: Slack's answer and its audit
             # entry stand even if the admin command then fails and rolls back.
             assert client is not None
-            if not _refresh_slack_role(ctx, client, ask.person, lookups):
+            if not _refresh_slack_role(ctx, client, ask.person_id, lookups):
                 return Outcome(replies.admin_only_message())
             with actions.unit_of_work(ctx.database) as session:
                 return _run(ctx, session, slack_user_id, command, ask_slack=False)
@@ -268,7 +275,15 @@ class _AskSlack(Exception):
 
     def __init__(self, person: Person) -> None:
         super().__init__(person.id)
-        self.person = person
+        assert person.id is not None
+        self.person_id = person.id  # the transaction rolls back: the row is not kept
+
+
+def _person_id_of(ctx: HandlerContext, slack_user_id: str) -> int | None:
+    """The person a mention names (the Slack listener resolves mentions for the parser)."""
+    with ctx.database.session(dry_run=True) as session:
+        person = slack_identity.person_by_slack_id(session, slack_user_id)
+        return person.id if person is not None else None
 
 
 def _run(
@@ -309,18 +324,20 @@ def _is_admin(
 def _refresh_slack_role(
     ctx: HandlerContext,
     client: WebClient,
-    person: Person,
+    person_id: int,
     lookups: UserLookups | None,
 ) -> bool:
     """``_ask_slack_for_role`` in a transaction of its own, unless Slack answered (or
-    failed) about ``person`` lately: then its stored answer stands (or the refusal does)."""
+    failed) about the person lately: then its stored answer stands (or the refusal does)."""
     with ctx.database.session() as session:
-        slack_id = slack_identity.slack_id_of(session, person.id)
+        slack_id = slack_identity.slack_id_of(session, person_id)
     assert slack_id is not None
     recent = lookups.recent(slack_id) if lookups is not None else None
     if recent is not None:
         return recent
     with ctx.database.session() as session:
+        person = session.get(Person, person_id)
+        assert person is not None
         answered = _ask_slack_for_role(ctx, session, client, person)
     if lookups is not None:
         lookups.remember(slack_id, answered=answered)
@@ -436,9 +453,9 @@ def _run_personal(
             given = kudos.give_kudos(
                 session,
                 giver=person,
-                recipient=slack_identity.person_by_slack_id(
-                    session, recipient, workspace_id=person.workspace_id
-                ),
+                recipient=session.get(Person, recipient.person_id)
+                if recipient.person_id is not None
+                else None,
                 reason=reason,
                 clock=clock,
                 settings=current_settings(session) or ProgramSettings(),
