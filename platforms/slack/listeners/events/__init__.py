@@ -25,6 +25,7 @@ from typing import Any
 from slack_bolt import Ack, App, BoltRequest, BoltResponse
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from sqlmodel import Session
 
 from delivery import outbox
 from delivery.outbox import NewMessage
@@ -36,7 +37,8 @@ from platforms.slack import identity as slack_identity
 from platforms.slack.listeners import registry
 from platforms.slack.listeners.context import HandlerContext
 from platforms.slack.listeners.home import publish_home
-from platforms.slack.listeners.replies import error_text, message_location, parse_id, tell
+from platforms.slack.listeners.plumbing import Click, Refused, button, in_unit
+from platforms.slack.listeners.replies import message_location, parse_id, tell
 from platforms.slack.render.members import (
     ASSIGN_ROLE_ACTION,
     ASSIGN_ROLE_CALLBACK,
@@ -57,6 +59,13 @@ BROKEN_BUTTON = Mrkdwn(
     "That button no longer works; nothing was changed. Give them a role in the people file "
     "instead (python bot.py import-people)."
 )
+
+
+def _assign_role_id(action: dict[str, Any]) -> int | None:
+    person_id = parse_id(action.get("value"))
+    if person_id is None:
+        log.warning("assign-role button with value %.100r", action.get("value"))
+    return person_id
 
 
 def workspace_of(body: dict[str, Any]) -> str:
@@ -173,35 +182,29 @@ def register(app: App, ctx: HandlerContext) -> None:
             return
         _stop(ctx, body, f"the bot token was revoked in Slack team {body.get('team_id')}")
 
-    def open_assign_role(
-        ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient
-    ) -> None:
-        ack()
-        slack_user_id = str((body.get("user") or {}).get("id") or "")
-        person_id = parse_id(action.get("value"))
-        if person_id is None:
-            log.warning("assign-role button with value %.100r", action.get("value"))
-            channel_id, _ = message_location(body)
-            tell(client, user_id=slack_user_id, channel_id=channel_id, text=BROKEN_BUTTON)
-            return
-        try:
-            with unit_of_work(ctx.database) as session:
-                form = members.role_form(
+    @button(broken=BROKEN_BUTTON, read=_assign_role_id)
+    def open_assign_role(click: Click) -> None:
+        body, person_id = click.body, click.subject
+
+        def work(session: Session) -> members.RoleForm:
+            return members.role_form(
+                session,
+                person_id=person_id,
+                caller=slack_identity.caller(
                     session,
-                    person_id=person_id,
-                    caller=slack_identity.caller(
-                        session,
-                        slack_user_id,
-                        admins=ctx.settings.admins,
-                        workspace_id=workspace_of(body),
-                    ),
-                    clock=ctx.clock,
+                    click.user_id,
+                    admins=ctx.settings.admins,
                     workspace_id=workspace_of(body),
-                )
-        except LearnbotError as error:  # NotAllowed too: its refusal is audited
-            channel_id, _ = message_location(body)
-            tell(client, user_id=slack_user_id, channel_id=channel_id, text=error_text(error))
+                ),
+                clock=ctx.clock,
+                workspace_id=workspace_of(body),
+            )
+
+        # NotAllowed too: its refusal is audited
+        form = in_unit(ctx, work, refused=click.refused)
+        if isinstance(form, Refused):
             return
+        client = click.client
         view = render_assign_role_modal(
             person_id=person_id,
             name=form.name,
