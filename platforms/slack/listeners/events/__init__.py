@@ -38,7 +38,7 @@ from platforms.slack.listeners import registry
 from platforms.slack.listeners.context import HandlerContext
 from platforms.slack.listeners.home import publish_home
 from platforms.slack.listeners.plumbing import Click, Refused, button, in_unit
-from platforms.slack.listeners.replies import message_location, parse_id, tell
+from platforms.slack.listeners.replies import parse_id
 from platforms.slack.render.members import (
     ASSIGN_ROLE_ACTION,
     ASSIGN_ROLE_CALLBACK,
