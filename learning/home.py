@@ -1,7 +1,8 @@
 """What a person's App Home shows, as facts: their path, open items, certifications, and
 their team or the whole program when they may see it.
 
-``home_for`` answers for a Slack user: a ``HomePage`` for a person learnbot knows, or a
+``home_for`` answers for a caller (resolved by the platform adapter): a ``HomePage`` for a
+person learnbot knows, or a
 ``Welcome`` for someone it does not (yet). Rendering is ``messages.home``.
 """
 
@@ -111,7 +112,7 @@ class HomePage:
 
 @dataclass(frozen=True)
 class Welcome:
-    """For a Slack user learnbot does not know, or whose profile is switched off."""
+    """For a chat user learnbot does not know, or whose profile is switched off."""
 
     inactive: bool = False
     program: CompletionReport | None = None  # admins listed by platform user id still see this

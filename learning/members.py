@@ -171,9 +171,9 @@ class Joined:
     """What ``add_member`` did.
 
     Attributes:
-        person: The person (new or linked), or None when Slack gave no email.
+        person: The person (new or linked), or None when the platform gave no email.
         created: A new person without a role: the admins should assign one.
-        linked: A known person (by email) got this Slack user id.
+        linked: A known person (by email) got this chat account.
         admins: Who to tell about a new person, or about one learnbot cannot add.
     """
 
