@@ -4,8 +4,9 @@ from alembic import command
 from sqlalchemy import select, text
 
 from learning import accounts
-from models import ChatAccount, Person
+from models import AuditEntry, ChatAccount, Person
 from models.db import alembic_config
+from tests.conftest import snapshot
 from tests.helpers import PROGRAMS, people_csv
 
 ROWS = (
@@ -108,3 +109,35 @@ def test_lookups_by_person_and_by_account(cli, write, db):
         assert (
             accounts.person_by_account(session, "teams", "tenant-1", "29:cat").email == "cat@x.io"
         )
+
+
+def test_a_people_file_may_not_give_away_a_slack_id_somebody_keeps(cli, write, db):
+    _org(cli, write)
+    before = snapshot(db)
+    rows = (ROWS[0], "cat@x.io,Cat,ana@x.io,sales,Sales,2026-02-09,,U0BEN")  # Ben keeps it
+    result = cli("import-people", write("people.csv", people_csv(*rows)))
+    assert result.code == 1
+    assert "slack_user_id: Slack user id U0BEN is ben@x.io's" in result.err
+    assert snapshot(db) == before
+
+
+def test_two_people_may_swap_slack_ids_in_one_file(cli, write, db):
+    _org(cli, write)
+    swapped = (
+        ROWS[0].replace("U0ANA", "U0BEN"),
+        ROWS[1].replace("U0BEN", "U0ANA"),
+        ROWS[2],
+    )
+    result = cli("import-people", write("people.csv", people_csv(*swapped)))
+    assert result.code == 0, result.err
+    with db.session() as session:
+        held = {
+            session.get(Person, a.person_id).email: a.user_id
+            for a in session.scalars(select(ChatAccount))
+        }
+        changes = [
+            e.details["changed"]
+            for e in session.scalars(select(AuditEntry).where(AuditEntry.action == "person.update"))
+        ]
+    assert held == {"ana@x.io": "U0BEN", "ben@x.io": "U0ANA"}
+    assert {"slack_user_id": ["U0ANA", "U0BEN"]} in changes
