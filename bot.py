@@ -576,6 +576,7 @@ def cmd_simulate(ctx: Context, args: argparse.Namespace) -> int:
     """Simulate days of nudges on a temporary database, printing a transcript."""
     from datetime import date
 
+    from platforms.slack.identity import PEOPLE_COLUMN
     from schedules.simulation import SimulationOptions, simulate
 
     try:
@@ -594,6 +595,7 @@ def cmd_simulate(ctx: Context, args: argparse.Namespace) -> int:
         completion_rate=args.completion_rate,
         seed=args.seed,
         tick=timedelta(minutes=args.tick_minutes),
+        account_columns=(PEOPLE_COLUMN,),
     )
     if "LEARNBOT_LOG_LEVEL" not in os.environ:
         logging.getLogger().setLevel(logging.WARNING)  # the transcript is the output

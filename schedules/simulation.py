@@ -43,7 +43,6 @@ from models import (
     Person,
 )
 from models.db import Database, open_database
-from platforms.slack.identity import PEOPLE_COLUMN
 from schedules.escalations import plan_escalations
 from schedules.game_board import plan_game_board
 from schedules.nudges import plan_nudges
@@ -62,6 +61,8 @@ class SimulationOptions:
     completion_rate: float = 0.6
     seed: int = 1
     tick: timedelta = timedelta(minutes=15)
+    # the people file's chat account columns (the composition root passes Slack's)
+    account_columns: tuple[AccountColumn, ...] = ()
 
 
 @dataclass
@@ -134,7 +135,7 @@ def _run(database: Database, options: SimulationOptions, out: TextIO) -> Simulat
             options.people,
             clock=clock,
             actor="simulation",
-            account_columns=(PEOPLE_COLUMN,),
+            account_columns=options.account_columns,
         )
     transport = ConsoleTransport(io.StringIO(), clock=clock)
     sender = Sender(
