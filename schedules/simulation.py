@@ -30,7 +30,7 @@ from learning.mentoring import MentorFound, find_mentor
 from learning.paths import current_settings, load_paths
 from learning.paths import enroll as enroll_people
 from learning.peer_prompts import record_click
-from learning.people_import import import_people
+from learning.people_import import AccountColumn, import_people
 from learning.planner import open_windows
 from learning.progress import completion_report
 from messages.report import render_report
