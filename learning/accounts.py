@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import ColumnElement, and_, select
+from sqlalchemy import ScalarSelect, select
 from sqlmodel import Session
 
 from models import ChatAccount, Person
@@ -80,14 +80,23 @@ def user_ids_of(session: Session, person_ids: Iterable[int], platform: str) -> d
     return {pid: a.user_id for pid, a in accounts_of(session, person_ids, platform).items()}
 
 
-def on_platform(platform: str) -> ColumnElement[bool]:
-    """The condition joining ``ChatAccount`` to ``Person`` for the person's account on
-    ``platform`` in their workspace: ``.outerjoin(ChatAccount, on_platform(p))`` lets a
-    planner read ``ChatAccount.user_id`` (NULL without an account) in the same query."""
-    return and_(
-        ChatAccount.person_id == Person.id,
-        ChatAccount.platform == platform,
-        ChatAccount.workspace == Person.workspace_id,
+def user_id_column(platform: str) -> ScalarSelect[str]:
+    """A column for queries on ``Person``: the person's user id on ``platform`` in their
+    workspace, NULL without an account; a planner reads it in the same query.
+
+    A correlated subquery (one probe of ``uq_chat_account_person`` per row), not a join:
+    the query keeps the plan it had on ``person`` alone, and a grouped query groups by
+    the person only.
+    """
+    return (
+        select(ChatAccount.user_id)
+        .where(
+            ChatAccount.person_id == Person.id,
+            ChatAccount.platform == platform,
+            ChatAccount.workspace == Person.workspace_id,
+        )
+        .correlate(Person)
+        .scalar_subquery()
     )
 
 
@@ -170,10 +179,10 @@ __all__ = [
     "account_of",
     "accounts_of",
     "link_account",
-    "on_platform",
     "people_by_accounts",
     "person_by_account",
     "set_platform_admin",
+    "user_id_column",
     "user_id_of",
     "user_ids_of",
 ]

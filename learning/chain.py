@@ -23,8 +23,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlmodel import Session
 
-from learning.accounts import DELIVERY_PLATFORM, on_platform
-from models import ChatAccount, Person
+from learning.accounts import DELIVERY_PLATFORM, user_id_column
+from models import Person
 
 MAX_DEPTH = 64  # longer chains are data errors; stop rather than loop
 
@@ -52,7 +52,7 @@ _COLUMNS = (
     Person.active,
     Person.away_until,
     Person.timezone,
-    ChatAccount.user_id,
+    user_id_column(DELIVERY_PLATFORM),
     Person.workspace_id,
 )
 
@@ -69,11 +69,7 @@ class PeopleIndex:
         wanted = [i for i in {i for i in ids if i is not None} if i not in self._people]
         for start in range(0, len(wanted), 1000):
             chunk = wanted[start : start + 1000]
-            for row in self._session.execute(
-                select(*_COLUMNS)
-                .outerjoin(ChatAccount, on_platform(DELIVERY_PLATFORM))
-                .where(Person.id.in_(chunk))
-            ):
+            for row in self._session.execute(select(*_COLUMNS).where(Person.id.in_(chunk))):
                 self._people[row[0]] = ChainPerson(*row)
             for missing in chunk:
                 self._people.setdefault(missing, None)

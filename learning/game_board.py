@@ -33,7 +33,7 @@ from sqlalchemy import and_, case, func, select
 from sqlmodel import Session
 
 from learning import audit
-from learning.accounts import DELIVERY_PLATFORM, on_platform
+from learning.accounts import DELIVERY_PLATFORM, user_id_column
 from learning.calendar import WEEKDAYS
 from learning.clock import Clock
 from learning.curriculum import ProgramSettings
@@ -42,7 +42,6 @@ from models import (
     AssignmentStatus,
     Certification,
     CertificationAward,
-    ChatAccount,
     Kudos,
     Person,
     status_by_person,
@@ -270,16 +269,15 @@ def climbers(session: Session, *, period: Period, limit: int) -> list[NamedPerso
         return []
     done = func.count()
     rows = session.execute(
-        select(Person.id, Person.name, ChatAccount.user_id, done)
+        select(Person.id, Person.name, user_id_column(DELIVERY_PLATFORM), done)
         .join(Assignment, Assignment.person_id == Person.id)
-        .outerjoin(ChatAccount, on_platform(DELIVERY_PLATFORM))
         .where(
             _named(),
             status_by_person() == AssignmentStatus.COMPLETED,
             Assignment.completed_at >= period.start,  # type: ignore[operator]
             Assignment.completed_at < period.end,  # type: ignore[operator]
         )
-        .group_by(Person.id, Person.name, ChatAccount.user_id)
+        .group_by(Person.id, Person.name)
         .order_by(done.desc(), Person.name, Person.id)
         .limit(limit)
     ).all()
@@ -304,10 +302,9 @@ def _certifications(session: Session, period: Period) -> dict[str, Any]:
         .where(first)
     )
     rows = session.execute(
-        select(Person.id, Person.name, ChatAccount.user_id, Certification.title)
+        select(Person.id, Person.name, user_id_column(DELIVERY_PLATFORM), Certification.title)
         .select_from(award)
         .join(Person, Person.id == award.person_id)
-        .outerjoin(ChatAccount, on_platform(DELIVERY_PLATFORM))
         .join(Certification, Certification.id == award.certification_id)
         .where(first, _named())
         .order_by(award.awarded_at, Person.name, award.id)
@@ -327,12 +324,11 @@ def _kudos(session: Session, period: Period) -> dict[str, Any]:
     total = session.scalar(select(func.count()).select_from(Kudos).where(given))
     thanks = func.count()
     rows = session.execute(
-        select(Person.id, Person.name, ChatAccount.user_id, thanks)
+        select(Person.id, Person.name, user_id_column(DELIVERY_PLATFORM), thanks)
         .select_from(Kudos)
         .join(Person, Person.id == Kudos.recipient_id)
-        .outerjoin(ChatAccount, on_platform(DELIVERY_PLATFORM))
         .where(given, _named())
-        .group_by(Person.id, Person.name, ChatAccount.user_id)
+        .group_by(Person.id, Person.name)
         .order_by(thanks.desc(), Person.name, Person.id)
         .limit(MOST_THANKED)
     ).all()

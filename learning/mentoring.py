@@ -47,7 +47,7 @@ from sqlmodel import Session
 
 from delivery.outbox import NewMessage, enqueue
 from learning import audit
-from learning.accounts import DELIVERY_PLATFORM, on_platform, user_id_of
+from learning.accounts import DELIVERY_PLATFORM, user_id_column, user_id_of
 from learning.actions import NotAllowed, NotOpen, actor_label, my_assignment
 from learning.chain import PeopleIndex
 from learning.clock import Clock, local_date
@@ -60,7 +60,6 @@ from models import (
     Certification,
     CertificationAward,
     CertificationRequirement,
-    ChatAccount,
     Item,
     MentorPairing,
     PeerPrompt,
@@ -228,11 +227,12 @@ def _candidates(
 
     Active, reachable in chat and not opted out are checked here; the rest is per request.
     """
+    chat_id = user_id_column(DELIVERY_PLATFORM)
     person = (
         Person.id,
         Person.name,
         Person.email,
-        ChatAccount.user_id,
+        chat_id,
         Person.timezone,
         Person.away_until,
     )
@@ -240,7 +240,7 @@ def _candidates(
         Person.workspace_id == workspace_id,
         Person.active,
         Person.mentoring,
-        on_platform(DELIVERY_PLATFORM),  # reachable: an account to be addressed at
+        chat_id.is_not(None),  # reachable: an account to be addressed at
     )
     newer = aliased(CertificationAward)
     newest_cycle = (
@@ -393,10 +393,9 @@ def _earlier_pairing(
             MentorPairing.id,
             MentorPairing.reason,
             Person.name,
-            ChatAccount.user_id,
+            user_id_column(DELIVERY_PLATFORM),
         )
         .join(Person, Person.id == MentorPairing.mentor_id)
-        .outerjoin(ChatAccount, on_platform(DELIVERY_PLATFORM))
         .where(
             MentorPairing.learner_id == learner_id,
             MentorPairing.item_id == item.id,

@@ -34,7 +34,7 @@ from sqlmodel import Session
 
 from delivery.outbox import NewMessage, enqueue
 from learning import audit
-from learning.accounts import DELIVERY_PLATFORM, on_platform
+from learning.accounts import DELIVERY_PLATFORM, user_id_column
 from learning.certifications import ACTOR, insert_ignoring_conflict
 from learning.clock import Clock, local_date
 from learning.curriculum import PeerPromptsSpec, ProgramSettings
@@ -43,7 +43,6 @@ from models import (
     DEFAULT_WORKSPACE,
     Assignment,
     AssignmentStatus,
-    ChatAccount,
     Item,
     OutboxMessage,
     OutboxStatus,
@@ -461,9 +460,13 @@ def _introductions(
     helpers: list[tuple[int, str, str | None]] = []
     learners: list[tuple[int, str, str | None]] = []
     for kind, person_id, name, slack_id in session.execute(
-        select(PeerPromptResponse.kind, Person.id, Person.name, ChatAccount.user_id)
+        select(
+            PeerPromptResponse.kind,
+            Person.id,
+            Person.name,
+            user_id_column(DELIVERY_PLATFORM),
+        )
         .join(Person, Person.id == PeerPromptResponse.person_id)
-        .outerjoin(ChatAccount, on_platform(DELIVERY_PLATFORM))
         .where(PeerPromptResponse.prompt_id == prompt_id, Person.active, Person.public_posts)
         .order_by(PeerPromptResponse.clicked_at, PeerPromptResponse.id)  # type: ignore[arg-type]
     ):

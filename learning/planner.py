@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import String, cast, exists, func, literal, or_, select, type_coerce
 from sqlmodel import Session
 
-from learning.accounts import DELIVERY_PLATFORM, on_platform
+from learning.accounts import DELIVERY_PLATFORM, user_id_column
 from learning.calendar import WEEKDAYS, WorkCalendar
 from learning.chain import ChainPerson, PeopleIndex
 from learning.curriculum import ProgramSettings
@@ -35,7 +35,6 @@ from models import (
     AssignmentStatus,
     Certification,
     CertificationRequirement,
-    ChatAccount,
     ExtensionRequest,
     ExtensionStatus,
     Item,
@@ -184,8 +183,7 @@ def _plan_zone(
     key = literal("digest:") + cast(Person.id, String) + literal(f":{window.today.isoformat()}")
     already_sent = exists().where(OutboxMessage.key == key)
     people = (
-        select(Person.id, Person.name, ChatAccount.user_id, Person.workspace_id)
-        .outerjoin(ChatAccount, on_platform(DELIVERY_PLATFORM))
+        select(Person.id, Person.name, user_id_column(DELIVERY_PLATFORM), Person.workspace_id)
         .where(
             Person.active,
             in_zone,

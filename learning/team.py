@@ -20,11 +20,11 @@ from typing import Any
 from sqlalchemy import and_, case, distinct, func, select
 from sqlmodel import Session
 
-from learning.accounts import DELIVERY_PLATFORM, on_platform
+from learning.accounts import DELIVERY_PLATFORM, user_id_column
 from learning.clock import Clock, local_date
 from learning.curriculum import ProgramSettings
 from learning.paths import current_settings
-from models import Assignment, AssignmentStatus, ChatAccount, Person, status_by_person
+from models import Assignment, AssignmentStatus, Person, status_by_person
 
 CHUNK = 5000  # ids per query: far below SQLite's 32,766 and PostgreSQL's 65,535 parameters
 MOST_OVERDUE = 10
@@ -163,15 +163,14 @@ def team_summary(
                     Person.id,
                     Person.name,
                     Person.email,
-                    ChatAccount.user_id,
+                    user_id_column(DELIVERY_PLATFORM),
                     zone_col,
                     items,
                     oldest,
                 )
                 .join(Assignment, Assignment.person_id == Person.id)
-                .outerjoin(ChatAccount, on_platform(DELIVERY_PLATFORM))
                 .where(owed, late)
-                .group_by(Person.id, Person.name, Person.email, ChatAccount.user_id, zone_col)
+                .group_by(Person.id, Person.name, Person.email, zone_col)
                 .order_by(oldest, items.desc(), Person.name, Person.id)
                 .limit(most_overdue)
             ).all()

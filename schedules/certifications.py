@@ -39,7 +39,7 @@ from sqlmodel import Session
 
 from delivery.outbox import NewMessage, enqueue
 from learning import audit
-from learning.accounts import DELIVERY_PLATFORM, on_platform, user_id_of
+from learning.accounts import DELIVERY_PLATFORM, user_id_column, user_id_of
 from learning.award_rules import lapses_at, window_opens_at
 from learning.certifications import (
     ACTOR,
@@ -63,7 +63,6 @@ from models import (
     Assignment,
     AssignmentStatus,
     CertificationAward,
-    ChatAccount,
     OutboxMessage,
     OutboxStatus,
     Person,
@@ -438,12 +437,13 @@ def _report_failed_posts(
             )
         else:
             if admins is None:
+                chat_id = user_id_column(DELIVERY_PLATFORM)
                 admins = [
                     (person_id, slack_id)
                     for person_id, slack_id in session.execute(
-                        select(Person.id, ChatAccount.user_id)
-                        .join(ChatAccount, on_platform(DELIVERY_PLATFORM))
-                        .where(Person.is_admin, Person.active)
+                        select(Person.id, chat_id).where(
+                            Person.is_admin, Person.active, chat_id.is_not(None)
+                        )
                     )
                 ]
             if not admins:

@@ -35,7 +35,7 @@ from sqlmodel import Session
 
 from delivery.outbox import NewMessage, enqueue_new_keys
 from learning import audit
-from learning.accounts import DELIVERY_PLATFORM, on_platform
+from learning.accounts import DELIVERY_PLATFORM, user_id_column
 from learning.calendar import WorkCalendar
 from learning.chain import ChainPerson, PeopleIndex
 from learning.clock import Clock
@@ -54,7 +54,6 @@ from learning.planner import open_windows
 from models import (
     Assignment,
     AssignmentStatus,
-    ChatAccount,
     ExtensionRequest,
     ExtensionStatus,
     Item,
@@ -565,10 +564,9 @@ def _messages(
                 not_before=now,
             )
         ]
+    user_id = user_id_column(DELIVERY_PLATFORM)
     admins = session.execute(
-        select(Person.id, ChatAccount.user_id)
-        .join(ChatAccount, on_platform(DELIVERY_PLATFORM))
-        .where(Person.is_admin, Person.active)
+        select(Person.id, user_id).where(Person.is_admin, Person.active, user_id.is_not(None))
     ).all()
     if not admins:
         log.warning(

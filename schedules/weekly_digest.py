@@ -34,7 +34,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from delivery.outbox import NewMessage, enqueue
-from learning.accounts import DELIVERY_PLATFORM, on_platform
+from learning.accounts import DELIVERY_PLATFORM, user_id_column
 from learning.calendar import WEEKDAYS
 from learning.clock import Clock, local_date
 from learning.curriculum import ProgramSettings
@@ -45,7 +45,6 @@ from models import (
     AssignmentStatus,
     Certification,
     CertificationAward,
-    ChatAccount,
     OutboxMessage,
     Person,
     status_by_person,
@@ -202,7 +201,7 @@ def plan_weekly_digests(database: Database, clock: Clock) -> WeeklyPlan:
 def _due_managers(
     session: Session, window: DigestWindow, settings: ProgramSettings
 ) -> list[tuple[Any, ...]]:
-    """(id, name, slack user id, workspace) of the window's managers without this week's
+    """(id, name, chat user id, workspace) of the window's managers without this week's
     digest, by id."""
     org_zone = settings.organisation.timezone
     in_zone = (
@@ -218,13 +217,14 @@ def _due_managers(
     )
     key = literal("weekly:") + cast(Person.id, String) + literal(f":{window.week}")
     already = exists().where(OutboxMessage.key == key)
+    chat_id = user_id_column(DELIVERY_PLATFORM)
     return list(
         session.execute(
-            select(Person.id, Person.name, ChatAccount.user_id, Person.workspace_id)
-            .join(ChatAccount, on_platform(DELIVERY_PLATFORM))
+            select(Person.id, Person.name, chat_id, Person.workspace_id)
             .where(
                 Person.active,
                 in_zone,
+                chat_id.is_not(None),
                 or_(Person.away_until.is_(None), Person.away_until < window.day),  # type: ignore[union-attr]
                 has_report,
                 ~already,
@@ -335,7 +335,7 @@ def chain_facts(
             Person.id.label("person_id"),
             Person.name.label("name"),
             Person.email.label("email"),
-            ChatAccount.user_id.label("chat_user_id"),
+            user_id_column(DELIVERY_PLATFORM).label("chat_user_id"),
             zone_col.label("zone"),
             items.label("items"),
             oldest.label("oldest"),
@@ -347,9 +347,8 @@ def chain_facts(
         .select_from(pairs)
         .join(Person, Person.id == pairs.c.person_id)
         .join(Assignment, Assignment.person_id == Person.id)
-        .outerjoin(ChatAccount, on_platform(DELIVERY_PLATFORM))
         .where(owed, late)
-        .group_by(manager, Person.id, Person.name, Person.email, ChatAccount.user_id, zone_col)
+        .group_by(manager, Person.id, Person.name, Person.email, zone_col)
         .subquery("ranked")
     )
     leaders: dict[int, list[OverduePerson]] = defaultdict(list)
