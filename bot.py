@@ -146,6 +146,7 @@ def cmd_load_config(ctx: Context, args: argparse.Namespace) -> int:
 
 def cmd_import_people(ctx: Context, args: argparse.Namespace) -> int:
     from learning.people_import import import_people
+    from platforms.slack.identity import PEOPLE_COLUMN
 
     if args.max_deactivate is not None and not args.deactivate_missing:
         raise LearnbotError("--max-deactivate only applies with --deactivate-missing")
@@ -159,6 +160,7 @@ def cmd_import_people(ctx: Context, args: argparse.Namespace) -> int:
             actor=args.actor,
             deactivate_missing=args.deactivate_missing,
             max_deactivate=args.max_deactivate,
+            account_columns=(PEOPLE_COLUMN,),
         )
     ctx.say(f"{args.file}: valid")
     ctx.say(result.summary(dry_run=args.dry_run))
@@ -610,6 +612,7 @@ def cmd_simulate(ctx: Context, args: argparse.Namespace) -> int:
     """Simulate days of nudges on a temporary database, printing a transcript."""
     from datetime import date
 
+    from platforms.slack.identity import PEOPLE_COLUMN
     from schedules.simulation import SimulationOptions, simulate
 
     try:
@@ -628,6 +631,7 @@ def cmd_simulate(ctx: Context, args: argparse.Namespace) -> int:
         completion_rate=args.completion_rate,
         seed=args.seed,
         tick=timedelta(minutes=args.tick_minutes),
+        account_columns=(PEOPLE_COLUMN,),
     )
     if "LEARNBOT_LOG_LEVEL" not in os.environ:
         logging.getLogger().setLevel(logging.WARNING)  # the transcript is the output

@@ -97,6 +97,7 @@ from typing import Any
 from slack_bolt import App
 from sqlalchemy import func, insert, select
 
+from bench.accounts import insert_people as insert_person_rows
 from bench.import_people import (
     Refused,
     backend,
@@ -431,7 +432,7 @@ def set_up(db: Database, args: argparse.Namespace, clock: FrozenClock) -> Org:
                     _assignment(rng, person_id, item_id, tier_id, required, day, lookahead[zone])
                 )
         with db.engine.begin() as conn:
-            conn.execute(insert(Person.__table__), person_rows)  # type: ignore[attr-defined]
+            insert_person_rows(conn, person_rows)
             conn.execute(insert(Assignment.__table__), assignment_rows)  # type: ignore[attr-defined]
         org.people += len(person_rows)
         org.assignments += len(assignment_rows)
@@ -1126,9 +1127,6 @@ PROPOSED_INDEXES = (
     # assignments by status and due date, covering the team queries' columns.
     "CREATE INDEX IF NOT EXISTS ix_assignment_person_status_due "
     "ON assignment (person_id, status, due_date, required)",
-    # person_by_slack_id (learning/identity.py): both of its equality columns.
-    "CREATE INDEX IF NOT EXISTS ix_person_workspace_slack_user_id "
-    "ON person (workspace_id, slack_user_id)",
 )
 
 

@@ -47,6 +47,7 @@ from sqlmodel import Session
 
 from delivery.outbox import NewMessage, enqueue
 from learning import audit
+from learning.accounts import DELIVERY_PLATFORM, user_id_of
 from learning.award_rules import (
     FIRST,
     REGAINED,
@@ -586,11 +587,15 @@ def zone_of(person: Person, settings: ProgramSettings) -> str:
 
 
 def reachable_manager(session: Session, person: Person) -> Person | None:
-    """The person's direct manager, if they have one who is active and on Slack."""
+    """The person's direct manager, if they have one who is active and reachable in chat."""
     if person.manager_id is None or person.manager_id == person.id:
         return None
     manager = session.get(Person, person.manager_id)
-    if manager is None or not manager.active or not manager.slack_user_id:
+    if (
+        manager is None
+        or not manager.active
+        or not user_id_of(session, manager.id, DELIVERY_PLATFORM)
+    ):
         return None
     return manager
 
@@ -618,15 +623,16 @@ def next_send_at(now: datetime, zone: str, settings: ProgramSettings) -> datetim
 
 
 def dm(
-    key: str, person: Person, message: RenderedMessage, *, not_before: datetime
+    session: Session, key: str, person: Person, message: RenderedMessage, *, not_before: datetime
 ) -> NewMessage | None:
-    """A DM to ``person`` (None when they cannot be reached: inactive or not on Slack)."""
-    if not person.active or not person.slack_user_id:
+    """A DM to ``person`` (None when they cannot be reached: inactive or no chat account)."""
+    address = user_id_of(session, person.id, DELIVERY_PLATFORM)
+    if not person.active or not address:
         return None
     return NewMessage(
         key=key,
         kind=KIND_TEXT,
-        channel=person.slack_user_id,
+        channel=address,
         text=message.text,
         payload=message.payload(),
         person_id=person.id,
@@ -690,6 +696,7 @@ def _notify_award(
     )
     messages: list[NewMessage | None] = [
         dm(
+            session,
             f"cert_award:{award.id}:holder",
             person,
             text.award_holder_message(
@@ -708,12 +715,13 @@ def _notify_award(
     if manager is not None:
         messages.append(
             dm(
+                session,
                 f"cert_award:{award.id}:manager",
                 manager,
                 text.award_manager_message(
                     manager_name=manager.name,
                     holder_name=person.name,
-                    holder_slack_id=person.slack_user_id,
+                    holder_slack_id=user_id_of(session, person.id, DELIVERY_PLATFORM),
                     title=rule.title,
                     kind=award.kind,
                     standing=held,
@@ -732,7 +740,7 @@ def _notify_award(
                 channel,
                 text.shoutout_message(
                     name=person.name,
-                    slack_user_id=person.slack_user_id,
+                    slack_user_id=user_id_of(session, person.id, DELIVERY_PLATFORM),
                     title=rule.title,
                     requirements=rule.requirements,
                 ),
@@ -810,7 +818,7 @@ def _check_milestone(
         return False
     message = text.milestone_message(
         name=person.name,
-        slack_user_id=person.slack_user_id,
+        slack_user_id=user_id_of(session, person.id, DELIVERY_PLATFORM),
         tier_title=tier.title,
         program_title=tier.program,
         items=len(completed),

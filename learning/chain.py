@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlmodel import Session
 
+from learning.accounts import DELIVERY_PLATFORM, user_id_column
 from models import Person
 
 MAX_DEPTH = 64  # longer chains are data errors; stop rather than loop
@@ -39,7 +40,7 @@ class ChainPerson:
     active: bool
     away_until: object  # date | None
     timezone: str | None
-    slack_user_id: str | None
+    chat_user_id: str | None  # their user id on the delivery platform (None: unreachable)
     workspace_id: str
 
 
@@ -51,7 +52,7 @@ _COLUMNS = (
     Person.active,
     Person.away_until,
     Person.timezone,
-    Person.slack_user_id,
+    user_id_column(DELIVERY_PLATFORM),
     Person.workspace_id,
 )
 
@@ -104,8 +105,8 @@ class PeopleIndex:
                 return
 
     def can_take(self, person: ChainPerson, now: datetime) -> bool:
-        """Active, reachable in Slack, and not away on their own local date."""
-        if not person.active or not person.slack_user_id:
+        """Active, reachable in chat, and not away on their own local date."""
+        if not person.active or not person.chat_user_id:
             return False
         if person.away_until is None:
             return True

@@ -32,6 +32,7 @@ from sqlmodel import Session
 
 from delivery.outbox import NewMessage, enqueue
 from learning import audit
+from learning.accounts import DELIVERY_PLATFORM, user_id_of
 from learning.actions import (
     MAX_REASON,
     InvalidInput,
@@ -45,12 +46,10 @@ from learning.curriculum import ProgramSettings
 from learning.due_changes import DueChange, apply_due_changes, release_dependants
 from learning.enrollment import EXTENSION
 from learning.errors import LearnbotError, NotFound
-from learning.identity import UNKNOWN_PERSON, is_admin, person_by_slack_id
+from learning.identity import AdminList, Caller, admin_contacts
 from learning.locks import lock_person
-from learning.members import admin_contacts
 from learning.paths import current_settings
 from models import (
-    DEFAULT_WORKSPACE,
     Assignment,
     AssignmentStatus,
     ExtensionRequest,
@@ -88,41 +87,9 @@ class AlreadyDecided(LearnbotError):
 # --- who is clicking ------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Clicker:
-    """The Slack user acting: their person (None for an admin listed only by Slack id)."""
-
-    slack_user_id: str
-    person: Person | None
-    admin: bool
-
-    @property
-    def label(self) -> str:
-        """How they appear as the actor of an audit entry."""
-        return self.person.email if self.person is not None else f"slack:{self.slack_user_id}"
-
-    @property
-    def name(self) -> str:
-        return self.person.name if self.person is not None else "A learnbot admin"
-
-
-def identify(
-    session: Session,
-    *,
-    slack_user_id: str,
-    admins: tuple[str, ...],
-    workspace_id: str = DEFAULT_WORKSPACE,
-) -> Clicker:
-    """The person behind ``slack_user_id`` and whether they are a learnbot admin.
-
-    Raises:
-        NotFound: learnbot does not know them and they are not a listed admin.
-    """
-    person = person_by_slack_id(session, slack_user_id, workspace_id=workspace_id)
-    admin = is_admin(person, slack_user_id=slack_user_id, admins=admins)
-    if person is None and not admin:
-        raise NotFound(UNKNOWN_PERSON)
-    return Clicker(slack_user_id, person, admin)
+# The user acting: a ``Caller`` the platform adapter resolved (their person, None for an
+# admin listed only by platform user id, and whether they are an admin).
+Clicker = Caller
 
 
 # --- shared helpers --------------------------------------------------------------------
@@ -211,16 +178,17 @@ def _dm(
     now: datetime,
     blocks: list[dict[str, Any]] | None = None,
 ) -> bool:
-    """Put a DM to ``to`` in the outbox (once per ``key``); False if they have no Slack id
-    or the key was already used."""
-    if not to.slack_user_id:
-        log.warning("outbox %s: person %s has no Slack user id; not sent", key, to.id)
+    """Put a DM to ``to`` in the outbox (once per ``key``); False if they have no chat
+    account or the key was already used."""
+    address = user_id_of(session, to.id, DELIVERY_PLATFORM)
+    if not address:
+        log.warning("outbox %s: person %s has no chat account; not sent", key, to.id)
         return False
     payload = RenderedMessage(text=body, blocks=blocks or []).payload()
     message = NewMessage(
         key=key[:200],
         kind=KIND_TEXT,
-        channel=to.slack_user_id,
+        channel=address,
         text=body,
         payload=payload,
         person_id=to.id,
@@ -255,7 +223,7 @@ def _refuse(
 ) -> NotAllowed:
     entry = {
         "at": clock.now(),
-        "actor": clicker.label,
+        "actor": clicker.actor,
         "action": action,
         "person_id": learner.id,
         "subject": subject,
@@ -263,7 +231,7 @@ def _refuse(
         "details": {
             "attempted": attempted,
             "actor_person_id": clicker.person.id if clicker.person else None,
-            "slack_user_id": clicker.slack_user_id,
+            **clicker.audit_details,
         },
     }
     audit.record(session, clock=clock, **{k: v for k, v in entry.items() if k != "at"})
@@ -380,7 +348,7 @@ def remind(session: Session, *, clicker: Clicker, assignment_id: int, clock: Clo
         attempted="escalation.remind",
     )
     learner, item, assignment = target.learner, target.item, target.assignment
-    if not learner.slack_user_id:
+    if not user_id_of(session, learner.id, DELIVERY_PLATFORM):
         return Reminded(learner.name, sent=False, reachable=False)
     settings = _settings(session)
     now = clock.now()
@@ -388,7 +356,7 @@ def remind(session: Session, *, clicker: Clicker, assignment_id: int, clock: Clo
         actor_key = str(clicker.person.id)
         actor_today = local_date(now, _zone(clicker.person, settings))
     else:
-        actor_key = f"slack:{clicker.slack_user_id}"
+        actor_key = clicker.handle
         actor_today = local_date(now, settings.organisation.timezone)
     due = assignment.due_date or target.today
     sent = _dm(
@@ -408,7 +376,7 @@ def remind(session: Session, *, clicker: Clicker, assignment_id: int, clock: Clo
         audit.record(
             session,
             clock=clock,
-            actor=clicker.label,
+            actor=clicker.actor,
             action="escalation.remind",
             person_id=learner.id,
             subject=str(assignment_id),
@@ -460,7 +428,7 @@ def _apply_extension(
             .values(
                 status=ExtensionStatus.APPROVED,
                 decided_at=now,
-                decided_by=clicker.label[:254],
+                decided_by=clicker.actor[:254],
                 decision_note=f"due date moved to {new_due.isoformat()}: {reason}"[:500],
             )
             .returning(ExtensionRequest.id),
@@ -488,7 +456,7 @@ def _apply_extension(
             )
         ],
         clock=clock,
-        actor=clicker.label,
+        actor=clicker.actor,
         action="assignment.extend",
     )
     _dm(
@@ -592,7 +560,7 @@ def excuse(
         .values(
             status=ExtensionStatus.EXPIRED,
             decided_at=now,
-            decided_by=clicker.label[:254],
+            decided_by=clicker.actor[:254],
             decision_note="the item was excused",
         ),
         execution_options={"synchronize_session": "fetch"},
@@ -601,7 +569,7 @@ def excuse(
     audit.record(
         session,
         clock=clock,
-        actor=clicker.label,
+        actor=clicker.actor,
         action="assignment.waive",
         person_id=learner.id,
         subject=str(assignment_id),
@@ -767,7 +735,7 @@ def request_extension(
     proposed: date | None,
     reason: str,
     clock: Clock,
-    admins: tuple[str, ...],
+    admins: AdminList,
 ) -> Requested:
     """Record the learner's request for more time and ask whoever can decide.
 
@@ -911,8 +879,9 @@ def _request_messages(
         )
 
     recipients: list[str] = []
-    if approver is not None and approver.slack_user_id:
-        to(approver.slack_user_id, approver.id)
+    approver_address = user_id_of(session, approver.id if approver else None, DELIVERY_PLATFORM)
+    if approver is not None and approver_address:
+        to(approver_address, approver.id)
         recipients.append(approver.email)
     elif settings.channels.admins:
         to(settings.channels.admins, None)
@@ -921,8 +890,8 @@ def _request_messages(
         for contact in admin_contacts(session, admins=admins, workspace_id=learner.workspace_id):
             if contact.person_id == learner.id:
                 continue  # nobody decides on their own request
-            to(contact.slack_user_id, contact.person_id)
-            recipients.append(contact.slack_user_id)
+            to(contact.user_id, contact.person_id)
+            recipients.append(contact.user_id)
     return messages, recipients
 
 
@@ -1050,7 +1019,7 @@ def _approve(
     audit.record(
         session,
         clock=clock,
-        actor=clicker.label,
+        actor=clicker.actor,
         action="extension.approve",
         person_id=learner.id,
         subject=str(request_id),
@@ -1097,7 +1066,7 @@ def _decline(
     audit.record(
         session,
         clock=clock,
-        actor=clicker.label,
+        actor=clicker.actor,
         action="extension.decline",
         person_id=learner.id,
         subject=str(request_id),
@@ -1130,7 +1099,7 @@ def _settle(
     settled = session.execute(
         update(ExtensionRequest)
         .where(ExtensionRequest.id == request_id, ExtensionRequest.status == ExtensionStatus.OPEN)
-        .values(status=status, decided_at=now, decided_by=clicker.label[:254])
+        .values(status=status, decided_at=now, decided_by=clicker.actor[:254])
         .returning(ExtensionRequest.id),
         execution_options={"synchronize_session": "fetch"},
     ).first()

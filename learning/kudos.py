@@ -22,7 +22,8 @@ from sqlalchemy import func, select
 from sqlmodel import Session
 
 from delivery.outbox import NewMessage, enqueue
-from learning import audit, identity
+from learning import audit
+from learning.accounts import DELIVERY_PLATFORM, user_id_of
 from learning.certifications import dm, zone_of
 from learning.clock import Clock, local_date
 from learning.curriculum import ProgramSettings
@@ -63,12 +64,13 @@ def give_kudos(
     session: Session,
     *,
     giver: Person,
-    recipient_slack_id: str,
+    recipient: Person | None,
     reason: str,
     clock: Clock,
     settings: ProgramSettings,
 ) -> KudosGiven:
-    """Give kudos from ``giver`` to the person with Slack id ``recipient_slack_id``.
+    """Give kudos from ``giver`` to ``recipient`` (the person the platform adapter found
+    for the mention; None when it found nobody).
 
     Raises:
         KudosRefused: unknown or inactive recipient, self-kudos, no reason, a reason too
@@ -80,9 +82,6 @@ def give_kudos(
         raise KudosRefused("Say what the kudos are for: /learn kudos @someone for REASON")
     if len(reason) > REASON_MAX:
         raise KudosRefused(f"Keep the reason to {REASON_MAX} characters (it has {len(reason)}).")
-    recipient = identity.person_by_slack_id(
-        session, recipient_slack_id, workspace_id=giver.workspace_id or DEFAULT_WORKSPACE
-    )
     if recipient is None or not recipient.active:
         raise KudosRefused(
             "I don't know that person (or they have left), so I can't pass kudos on to them."
@@ -113,7 +112,9 @@ def give_kudos(
 
     channel = settings.channels.recognition
     posted = channel if channel and recipient.public_posts else None
-    messages = _kudos_messages(kudos.id, giver, recipient, reason=reason, posted=posted, now=now)
+    messages = _kudos_messages(
+        session, kudos.id, giver, recipient, reason=reason, posted=posted, now=now
+    )
     enqueue(session, [m for m in messages if m is not None], now=now)
     audit.record(
         session,
@@ -150,6 +151,7 @@ def _given_within_quota(
 
 
 def _kudos_messages(
+    session: Session,
     kudos_id: int,
     giver: Person,
     recipient: Person,
@@ -163,9 +165,11 @@ def _kudos_messages(
     if posted:
         post = text.kudos_post_message(
             giver_name=giver.name if giver.public_posts else None,
-            giver_slack_id=giver.slack_user_id if giver.public_posts else None,
+            giver_slack_id=user_id_of(session, giver.id, DELIVERY_PLATFORM)
+            if giver.public_posts
+            else None,
             recipient_name=recipient.name,
-            recipient_slack_id=recipient.slack_user_id,
+            recipient_slack_id=user_id_of(session, recipient.id, DELIVERY_PLATFORM),
             reason=reason,
         )
         messages.append(
@@ -181,11 +185,12 @@ def _kudos_messages(
         )
     messages.append(
         dm(
+            session,
             f"kudos:{kudos_id}:dm",
             recipient,
             text.kudos_dm_message(
                 giver_name=giver.name,
-                giver_slack_id=giver.slack_user_id,
+                giver_slack_id=user_id_of(session, giver.id, DELIVERY_PLATFORM),
                 reason=reason,
                 channel=posted,
             ),

@@ -47,6 +47,7 @@ from sqlmodel import Session
 
 from delivery.outbox import NewMessage, enqueue
 from learning import audit
+from learning.accounts import DELIVERY_PLATFORM, user_id_column, user_id_of
 from learning.actions import NotAllowed, NotOpen, actor_label, my_assignment
 from learning.chain import PeopleIndex
 from learning.clock import Clock, local_date
@@ -85,7 +86,7 @@ class MentorFound:
 
     pairing_id: int
     mentor_name: str
-    mentor_slack_id: str
+    mentor_user_id: str  # the mentor's user id on the delivery platform, for a mention
     item_title: str
     reason: str  # CERTIFIED or OFFERED_HELP
     already: bool = False
@@ -109,7 +110,7 @@ class Candidate:
     id: int
     name: str
     email: str
-    slack_user_id: str
+    chat_user_id: str  # their user id on the delivery platform
     zone: str
     away_until: date | None
     reason: str
@@ -156,7 +157,7 @@ def find_mentor(
         raise NotAllowed(text.NOT_YOURS, audit_entry=refused.audit_entry) from None
     if assignment.status != AssignmentStatus.OPEN:
         raise NotOpen(text.not_open_text(item.title))
-    if not learner.active or not learner.slack_user_id:
+    if not learner.active or not user_id_of(session, learner.id, DELIVERY_PLATFORM):
         raise LearnbotError(text.NOT_ON_SLACK)
     assert learner.id is not None and item.id is not None
 
@@ -243,13 +244,14 @@ def _candidates(
 ) -> list[Candidate]:
     """Everyone who may mentor ``item_id``, certified ones first (one row per person).
 
-    Active, on Slack and not opted out are checked here; the rest is per request.
+    Active, reachable in chat and not opted out are checked here; the rest is per request.
     """
+    chat_id = user_id_column(DELIVERY_PLATFORM)
     person = (
         Person.id,
         Person.name,
         Person.email,
-        Person.slack_user_id,
+        chat_id,
         Person.timezone,
         Person.away_until,
     )
@@ -257,8 +259,7 @@ def _candidates(
         Person.workspace_id == workspace_id,
         Person.active,
         Person.mentoring,
-        Person.slack_user_id.is_not(None),  # type: ignore[union-attr]
-        Person.slack_user_id != "",
+        chat_id.is_not(None),  # reachable: an account to be addressed at
     )
     newer = aliased(CertificationAward)
     newest_cycle = (
@@ -314,12 +315,12 @@ def _candidate(
     certification_id: int | None = None,
     certification_title: str | None = None,
 ) -> Candidate:
-    person_id, name, email, slack_user_id, zone, away_until = row[:6]
+    person_id, name, email, user_id, zone, away_until = row[:6]
     return Candidate(
         person_id,
         name,
         email,
-        slack_user_id,
+        user_id,
         zone or org_zone,
         away_until,
         reason,
@@ -411,7 +412,7 @@ def _earlier_pairing(
             MentorPairing.id,
             MentorPairing.reason,
             Person.name,
-            Person.slack_user_id,
+            user_id_column(DELIVERY_PLATFORM),
         )
         .join(Person, Person.id == MentorPairing.mentor_id)
         .where(
@@ -435,7 +436,8 @@ def _pair(
 ) -> MentorFound:
     """Store the pairing, put the intro in the outbox and audit it."""
     now = clock.now()
-    assert learner.slack_user_id is not None
+    learner_user_id = user_id_of(session, learner.id, DELIVERY_PLATFORM)
+    assert learner_user_id is not None
     pairing = MentorPairing(
         learner_id=learner.id,
         mentor_id=mentor.id,
@@ -449,9 +451,9 @@ def _pair(
     assert pairing.id is not None
     intro = text.pairing_intro_message(
         learner_name=learner.name,
-        learner_slack_id=learner.slack_user_id,
+        learner_slack_id=learner_user_id,
         mentor_name=mentor.name,
-        mentor_slack_id=mentor.slack_user_id,
+        mentor_slack_id=mentor.chat_user_id,
         item_title=item.title,
         item_url=item.url,
         reason=mentor.reason,
@@ -464,7 +466,7 @@ def _pair(
                 key=f"pairing:{pairing.id}:intro",
                 kind=KIND_TEXT,
                 # Two user ids: the sender opens one group DM with both of them.
-                channel=f"{learner.slack_user_id},{mentor.slack_user_id}",
+                channel=f"{learner_user_id},{mentor.chat_user_id}",
                 text=intro.text,
                 payload=intro.payload(),
                 person_id=learner.id,
@@ -490,4 +492,4 @@ def _pair(
             "certification_id": mentor.certification_id,
         },
     )
-    return MentorFound(pairing.id, mentor.name, mentor.slack_user_id, item.title, mentor.reason)
+    return MentorFound(pairing.id, mentor.name, mentor.chat_user_id, item.title, mentor.reason)

@@ -33,7 +33,8 @@ from sqlalchemy import String, cast, distinct, func, literal, select, update
 from sqlmodel import Session
 
 from delivery.outbox import NewMessage, enqueue
-from learning import audit, identity
+from learning import audit
+from learning.accounts import DELIVERY_PLATFORM, user_id_column
 from learning.certifications import ACTOR, insert_ignoring_conflict
 from learning.clock import Clock, local_date
 from learning.curriculum import PeerPromptsSpec, ProgramSettings
@@ -352,17 +353,16 @@ def answer_prompt(
     session: Session,
     *,
     prompt_id: int,
-    slack_user_id: str,
-    workspace_id: str,
+    person: Person | None,
     kind: str,
     clock: Clock,
 ) -> ClickOutcome:
-    """A click from Slack: find the clicker, note the click, and return the post's state.
+    """A click: note it for ``person`` (the clicker, as the platform adapter found them;
+    None if unknown), and return the post's state.
 
     Raises:
         PeerPromptRefused: see ``record_click``.
     """
-    person = identity.person_by_slack_id(session, slack_user_id, workspace_id=workspace_id)
     new = record_click(session, prompt_id=prompt_id, person=person, kind=kind, clock=clock)
     card = prompt_card(session, prompt_id)
     assert person is not None and card is not None  # record_click checked both
@@ -455,12 +455,17 @@ def follow_up_prompts(session: Session, *, clock: Clock, settings: ProgramSettin
 def _introductions(
     session: Session, prompt_id: int
 ) -> tuple[list[tuple[int, str, str | None]], list[tuple[int, str, str | None]]]:
-    """(person id, name, Slack id) of the helpers and of the learners who may be named,
+    """(person id, name, chat user id) of the helpers and of the learners who may be named,
     in click order. Someone who clicked both is introduced as a helper."""
     helpers: list[tuple[int, str, str | None]] = []
     learners: list[tuple[int, str, str | None]] = []
     for kind, person_id, name, slack_id in session.execute(
-        select(PeerPromptResponse.kind, Person.id, Person.name, Person.slack_user_id)
+        select(
+            PeerPromptResponse.kind,
+            Person.id,
+            Person.name,
+            user_id_column(DELIVERY_PLATFORM),
+        )
         .join(Person, Person.id == PeerPromptResponse.person_id)
         .where(PeerPromptResponse.prompt_id == prompt_id, Person.active, Person.public_posts)
         .order_by(PeerPromptResponse.clicked_at, PeerPromptResponse.id)  # type: ignore[arg-type]

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import String, cast, exists, func, literal, or_, select, type_coerce
 from sqlmodel import Session
 
+from learning.accounts import DELIVERY_PLATFORM, user_id_column
 from learning.calendar import WEEKDAYS, WorkCalendar
 from learning.chain import ChainPerson, PeopleIndex
 from learning.curriculum import ProgramSettings
@@ -226,7 +227,7 @@ def _zone_people(window: ZoneWindow, *, settings: ProgramSettings, workspace_id:
     key = literal("digest:") + cast(Person.id, String) + literal(f":{window.today.isoformat()}")
     already_sent = exists().where(OutboxMessage.key == key)
     people = (
-        select(Person.id, Person.name, Person.slack_user_id, Person.workspace_id)
+        select(Person.id, Person.name, user_id_column(DELIVERY_PLATFORM), Person.workspace_id)
         .where(
             Person.active,
             in_zone,
@@ -442,7 +443,7 @@ def _digest(
     mentors: _MentorOffers,
     announcer: _Announcer,
 ) -> PlannedDigest | None:
-    person_id, name, slack_user_id, workspace_id = person
+    person_id, name, user_id, workspace_id = person
     max_suggestions = settings.cadence.max_suggestions
     mentor_items, mentor_overdue = mentors.items, mentors.overdue
     overdue: list[DigestItem] = []
@@ -489,15 +490,13 @@ def _digest(
     items = (*overdue, *due_soon, *rescheduled, *suggested)
     if not items:
         return None
-    if not slack_user_id:
+    if not user_id:
         stats.unreachable += 1
         return None
     stats.digests += 1
     stats.items += len(items)
     first_name = (name or "").split()[0] if (name or "").split() else "there"
-    return PlannedDigest(
-        Digest(person_id, first_name, window.today, items), slack_user_id, workspace_id
-    )
+    return PlannedDigest(Digest(person_id, first_name, window.today, items), user_id, workspace_id)
 
 
 def _changed(notice: str | None, catalogue: dict[int, tuple[Any, ...]]) -> tuple[Any, Any]:

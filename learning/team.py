@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import and_, case, distinct, func, select
 from sqlmodel import Session
 
+from learning.accounts import DELIVERY_PLATFORM, user_id_column
 from learning.clock import Clock, local_date
 from learning.curriculum import ProgramSettings
 from learning.paths import current_settings
@@ -36,7 +37,7 @@ class OverduePerson:
     person_id: int
     name: str
     email: str
-    slack_user_id: str | None
+    chat_user_id: str | None  # their user id on the delivery platform, for a mention
     overdue_items: int
     oldest_due: date
     overdue_working_days: int  # of the oldest overdue item, on the person's own calendar
@@ -184,14 +185,14 @@ def _count_chunk(
                 Person.id,
                 Person.name,
                 Person.email,
-                Person.slack_user_id,
+                user_id_column(DELIVERY_PLATFORM),
                 zone_col,
                 items,
                 oldest,
             )
             .join(Assignment, Assignment.person_id == Person.id)
             .where(owed, late)
-            .group_by(Person.id, Person.name, Person.email, Person.slack_user_id, zone_col)
+            .group_by(Person.id, Person.name, Person.email, zone_col)
             .order_by(oldest, items.desc(), Person.name, Person.id)
             .limit(most)
         ).all()
@@ -221,14 +222,14 @@ def _most_overdue(
             person_id=person_id,
             name=name,
             email=email,
-            slack_user_id=slack_user_id,
+            chat_user_id=chat_user_id,
             overdue_items=count,
             oldest_due=oldest,
             overdue_working_days=settings.calendar_for(zone).working_days_between(
                 oldest, todays[zone]
             ),
         )
-        for person_id, name, email, slack_user_id, zone, count, oldest in rows
+        for person_id, name, email, chat_user_id, zone, count, oldest in rows
     ]
     people.sort(
         key=lambda p: (-p.overdue_working_days, -p.overdue_items, p.name.lower(), p.person_id)

@@ -40,6 +40,7 @@ from sqlmodel import Session
 
 from delivery.outbox import NewMessage, enqueue
 from learning import audit
+from learning.accounts import DELIVERY_PLATFORM, user_id_column, user_id_of
 from learning.award_rules import lapses_at
 from learning.certifications import (
     ACTOR,
@@ -188,7 +189,7 @@ def _open_windows(
         )
         if f"cert_window:{award.id}" in told:
             continue
-        message = _window_dm(award, person, rule, now=now, settings=settings)
+        message = _window_dm(session, award, person, rule, now=now, settings=settings)
         if message is not None:
             messages.append(message)
     if messages:
@@ -271,6 +272,7 @@ def _assign_round(
 
 
 def _window_dm(
+    session: Session,
     award: CertificationAward,
     person: Person,
     rule: CertificationRule,
@@ -282,6 +284,7 @@ def _window_dm(
     zone = zone_of(person, settings)
     send_at = next_send_at(now, zone, settings)
     return dm(
+        session,
         f"cert_window:{award.id}",
         person,
         text.window_message(
@@ -345,11 +348,13 @@ def _lapse(
             reason=f"not renewed by {lapsed_at:%Y-%m-%d %H:%M} UTC",
             details={"award_id": award.id, "cycle": award.cycle},
         )
-        messages = [_lapsed_holder_dm(award, person, rule, now=now, settings=settings)]
+        messages = [_lapsed_holder_dm(session, award, person, rule, now=now, settings=settings)]
         manager = reachable_manager(session, person)
         if manager is not None:
             messages.append(
-                _lapsed_manager_dm(award, person, manager, rule, now=now, settings=settings)
+                _lapsed_manager_dm(
+                    session, award, person, manager, rule, now=now, settings=settings
+                )
             )
         plan.messages += enqueue(session, [m for m in messages if m is not None], now=now)
 
@@ -381,6 +386,7 @@ def _set_lapsed(session: Session, award: CertificationAward, lapsed_at: datetime
 
 
 def _lapsed_holder_dm(
+    session: Session,
     award: CertificationAward,
     person: Person,
     rule: CertificationRule,
@@ -391,6 +397,7 @@ def _lapsed_holder_dm(
     """The holder's "your certification lapsed" DM, in their next send window."""
     zone = zone_of(person, settings)
     return dm(
+        session,
         f"cert_lapsed:{award.id}:holder",
         person,
         text.lapsed_holder_message(
@@ -404,6 +411,7 @@ def _lapsed_holder_dm(
 
 
 def _lapsed_manager_dm(
+    session: Session,
     award: CertificationAward,
     person: Person,
     manager: Person,
@@ -415,12 +423,13 @@ def _lapsed_manager_dm(
     """The manager's "their certification lapsed" DM, in the manager's next send window."""
     zone = zone_of(person, settings)
     return dm(
+        session,
         f"cert_lapsed:{award.id}:manager",
         manager,
         text.lapsed_manager_message(
             manager_name=manager.name,
             holder_name=person.name,
-            holder_slack_id=person.slack_user_id,
+            holder_slack_id=user_id_of(session, person.id, DELIVERY_PLATFORM),
             title=rule.title,
             standing=_standing(award, rule, zone),
             today=local_date(now, zone),
@@ -490,15 +499,12 @@ def _failed_public_posts(session: Session) -> list[Any]:
 
 
 def _admin_dms(session: Session) -> list[tuple[int, str]]:
-    """(person id, Slack user id) of the active learnbot admins on Slack."""
+    """(person id, chat user id) of the active learnbot admins on the delivery platform."""
+    chat_id = user_id_column(DELIVERY_PLATFORM)
     return [
-        (person_id, slack_id)
-        for person_id, slack_id in session.execute(
-            select(Person.id, Person.slack_user_id).where(
-                Person.is_admin,
-                Person.active,
-                Person.slack_user_id.is_not(None),  # type: ignore[union-attr]
-            )
+        (person_id, user_id)
+        for person_id, user_id in session.execute(
+            select(Person.id, chat_id).where(Person.is_admin, Person.active, chat_id.is_not(None))
         )
     ]
 

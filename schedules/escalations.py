@@ -26,6 +26,7 @@ from sqlmodel import Session
 
 from delivery.outbox import NewMessage, enqueue_new_keys
 from learning import audit
+from learning.accounts import DELIVERY_PLATFORM, user_id_column
 from learning.chain import PeopleIndex
 from learning.clock import Clock
 from learning.curriculum import ProgramSettings
@@ -387,7 +388,7 @@ def _messages(
             NewMessage(
                 key=key,
                 kind=KIND_ESCALATION,
-                channel=recipient.person.slack_user_id or "",
+                channel=recipient.person.chat_user_id or "",
                 text=text,
                 payload=payload,
                 person_id=recipient.person.id,
@@ -409,10 +410,9 @@ def _messages(
                 not_before=now,
             )
         ]
+    user_id = user_id_column(DELIVERY_PLATFORM)
     admins = session.execute(
-        select(Person.id, Person.slack_user_id).where(
-            Person.is_admin, Person.active, Person.slack_user_id.is_not(None)
-        )
+        select(Person.id, user_id).where(Person.is_admin, Person.active, user_id.is_not(None))
     ).all()
     if not admins:
         log.warning(
@@ -425,14 +425,14 @@ def _messages(
         NewMessage(
             key=f"{key}:{person_id}",
             kind=KIND_ESCALATION,
-            channel=slack_user_id,
+            channel=user_id,
             text=text,
             payload=payload,
             person_id=person_id,
             workspace_id=workspace,
             not_before=now,
         )
-        for person_id, slack_user_id in admins
+        for person_id, user_id in admins
     ]
 
 
@@ -451,7 +451,7 @@ def escalation_payload(
             {
                 "person_id": learner.id,
                 "name": learner.name,
-                "slack_user_id": learner.slack_user_id,
+                "slack_user_id": learner.chat_user_id,
                 "items": [
                     {
                         "assignment_id": n.assignment_id,

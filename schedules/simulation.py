@@ -31,7 +31,7 @@ from learning.mentoring import MentorFound, find_mentor
 from learning.paths import current_settings, load_paths
 from learning.paths import enroll as enroll_people
 from learning.peer_prompts import record_click
-from learning.people_import import import_people
+from learning.people_import import AccountColumn, import_people
 from learning.planner import open_windows
 from learning.progress import completion_report
 from messages.report import render_report
@@ -62,6 +62,8 @@ class SimulationOptions:
     completion_rate: float = 0.6
     seed: int = 1
     tick: timedelta = timedelta(minutes=15)
+    # the people file's chat account columns (the composition root passes Slack's)
+    account_columns: tuple[AccountColumn, ...] = ()
 
 
 @dataclass
@@ -129,7 +131,13 @@ def _run(database: Database, options: SimulationOptions, out: TextIO) -> Simulat
     loaded = load_curriculum(options.programs)
     with database.session() as session:
         apply_config(session, loaded, clock=clock, actor="simulation")
-        import_people(session, options.people, clock=clock, actor="simulation")
+        import_people(
+            session,
+            options.people,
+            clock=clock,
+            actor="simulation",
+            account_columns=options.account_columns,
+        )
     transport = ConsoleTransport(io.StringIO(), clock=clock)
     sender = Sender(
         database,

@@ -37,6 +37,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from delivery.outbox import NewMessage, enqueue
+from learning.accounts import DELIVERY_PLATFORM, user_id_column
 from learning.clock import Clock, local_date
 from learning.curriculum import ProgramSettings
 from learning.paths import current_settings
@@ -137,7 +138,7 @@ def plan_weekly_digests(database: Database, clock: Clock) -> WeeklyPlan:
 def _due_managers(
     session: Session, window: DigestWindow, settings: ProgramSettings
 ) -> list[tuple[Any, ...]]:
-    """(id, name, slack user id, workspace) of the window's managers without this week's
+    """(id, name, chat user id, workspace) of the window's managers without this week's
     digest, by id."""
     org_zone = settings.organisation.timezone
     in_zone = (
@@ -153,14 +154,14 @@ def _due_managers(
     )
     key = literal("weekly:") + cast(Person.id, String) + literal(f":{window.week}")
     already = exists().where(OutboxMessage.key == key)
+    chat_id = user_id_column(DELIVERY_PLATFORM)
     return list(
         session.execute(
-            select(Person.id, Person.name, Person.slack_user_id, Person.workspace_id)
+            select(Person.id, Person.name, chat_id, Person.workspace_id)
             .where(
                 Person.active,
                 in_zone,
-                Person.slack_user_id.is_not(None),  # type: ignore[union-attr]
-                Person.slack_user_id != "",
+                chat_id.is_not(None),
                 or_(Person.away_until.is_(None), Person.away_until < window.day),  # type: ignore[union-attr]
                 has_report,
                 ~already,
@@ -313,7 +314,7 @@ def _overdue_leaders(
             Person.id.label("person_id"),
             Person.name.label("name"),
             Person.email.label("email"),
-            Person.slack_user_id.label("slack_user_id"),
+            user_id_column(DELIVERY_PLATFORM).label("chat_user_id"),
             zone_col.label("zone"),
             items.label("items"),
             oldest.label("oldest"),
@@ -326,7 +327,7 @@ def _overdue_leaders(
         .join(Person, Person.id == chain.pairs.c.person_id)
         .join(Assignment, Assignment.person_id == Person.id)
         .where(chain.owed, late)
-        .group_by(manager, Person.id, Person.name, Person.email, Person.slack_user_id, zone_col)
+        .group_by(manager, Person.id, Person.name, Person.email, zone_col)
         .subquery("ranked")
     )
     leaders: dict[int, list[OverduePerson]] = defaultdict(list)
@@ -341,7 +342,7 @@ def _overdue_leaders(
                 person_id=row["person_id"],
                 name=row["name"],
                 email=row["email"],
-                slack_user_id=row["slack_user_id"],
+                chat_user_id=row["chat_user_id"],
                 overdue_items=row["items"],
                 oldest_due=row["oldest"],
                 overdue_working_days=settings.calendar_for(zone).working_days_between(
@@ -507,7 +508,7 @@ def weekly_payload(
 def _message(
     manager: tuple[Any, ...], facts: ChainFacts, window: DigestWindow, now: datetime
 ) -> NewMessage:
-    manager_id, name, slack_user_id, workspace_id = manager
+    manager_id, name, user_id, workspace_id = manager
     summary = facts.summary
     percent = round(summary.percent)
     text = (
@@ -517,7 +518,7 @@ def _message(
     return NewMessage(
         key=digest_key(manager_id, window.day),
         kind=KIND,
-        channel=slack_user_id,
+        channel=user_id,
         text=text,
         payload=weekly_payload(name, manager_id, facts, window),
         person_id=manager_id,

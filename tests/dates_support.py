@@ -262,7 +262,7 @@ def check_ladder_against_slack(db: Database, fake: FakeSlack, *, end: datetime) 
                 day = notice_day(step_on, learner_zone=zone, window=window)
                 if window.closes(day) > end:
                     continue
-                channel = taker.slack_user_id if taker else settings.channels.admins
+                channel = taker.chat_user_id if taker else settings.channels.admins
                 sent = [
                     m
                     for m in told[(assignment.id, assignment.due_date.isoformat())]

@@ -474,7 +474,7 @@ def _weekly_payload(h: Hostile) -> dict[str, Any]:
 
 def _board(h: Hostile) -> GameBoard:
     def named() -> NamedPerson:
-        return NamedPerson(person_id=1, name=h.text("name"), slack_user_id=h.slack_id(), count=3)
+        return NamedPerson(person_id=1, name=h.text("name"), chat_user_id=h.slack_id(), count=3)
 
     return GameBoard(
         period=Period(
@@ -491,7 +491,7 @@ def _board(h: Hostile) -> GameBoard:
             NewCertification(
                 person_id=1,
                 name=h.text("name"),
-                slack_user_id=h.slack_id(),
+                chat_user_id=h.slack_id(),
                 certification=h.text("cert"),
             ),
         ),
@@ -541,7 +541,7 @@ def _home_page(h: Hostile) -> HomePage:
                 person_id=1,
                 name=h.text("name"),
                 email=h.text("email"),
-                slack_user_id=h.slack_id(),
+                chat_user_id=h.slack_id(),
                 overdue_items=2,
                 oldest_due=TODAY,
                 overdue_working_days=3,

@@ -23,6 +23,7 @@ from models import (
     OutboxMessage,
     Person,
 )
+from platforms.slack.identity import admin_list, known_caller
 from platforms.slack.render.limits import block_kit_problems
 from platforms.slack.render.rendered import RenderedMessage
 from tests.chat_support import assignment, person, setup_org
@@ -42,7 +43,7 @@ def org(cli, write, clock, db):
 
 
 def as_(session, slack_id, admins=()):
-    return extensions.identify(session, slack_user_id=slack_id, admins=admins)
+    return known_caller(session, slack_id, admins=admins)
 
 
 def outbox(db):
@@ -90,7 +91,7 @@ def ask(db, clock, *, email="dan@x.io", item="safety", proposed=date(2026, 3, 20
             proposed=proposed,
             reason=why,
             clock=clock,
-            admins=(),
+            admins=admin_list(()),
         )
 
 
@@ -470,7 +471,7 @@ def test_requests_are_for_ones_own_open_required_items_and_future_dates(org, clo
                 proposed=date(2026, 3, 20),
                 reason="Not mine",
                 clock=clock,
-                admins=(),
+                admins=admin_list(()),
             )
     assert audit(db, "assignment.refused")[0].details["attempted"] == "extension_request"
     with pytest.raises(extensions.NotEligible, match="suggested"):

@@ -19,6 +19,7 @@ from learning.home import (
 from learning.progress import CompletionReport, ItemLine, PersonStatus, ReportRow, TierLine
 from learning.team import OverduePerson, TeamSummary, team_summary
 from models import Assignment, AssignmentStatus, Item, Person
+from platforms.slack.identity import caller
 from platforms.slack.listeners.context import HandlerContext
 from platforms.slack.listeners.home import publish_home
 from platforms.slack.render import ids
@@ -481,7 +482,7 @@ def test_a_manager_of_5000_people_gets_a_summary_in_a_few_grouped_queries(org, d
 
 def test_home_for_gives_the_facts_without_slack(org, db, clock):
     with db.session() as session:
-        page = home_for(session, slack_user_id="U0M1", clock=clock, admins=())
+        page = home_for(session, caller=caller(session, "U0M1", admins=()), clock=clock)
     assert isinstance(page, HomePage)
     assert page.team is not None and page.team.people == 2
     assert page.program is None

@@ -31,6 +31,7 @@ from slack_bolt import App, BoltRequest
 from sqlalchemy import func, select
 from sqlmodel import SQLModel
 
+from learning.accounts import user_ids_of
 from learning.curriculum import load_curriculum
 from learning.periods import later
 from learning.plain_text import multiline
@@ -145,7 +146,8 @@ def slack(db, clock, fake) -> Requests:
 def people(db: Database) -> dict[str, Person]:
     """Everyone, by Slack user id."""
     with db.session() as session:
-        return {p.slack_user_id: p for p in session.scalars(select(Person)) if p.slack_user_id}
+        ids = user_ids_of(session, session.scalars(select(Person.id)), "slack")
+        return {ids[p.id]: p for p in session.scalars(select(Person)) if p.id in ids}
 
 
 def assignments(db: Database) -> list[Assignment]:

@@ -34,6 +34,7 @@ from models import (
     Person,
 )
 from models.db import alembic_config, open_database
+from platforms.slack.identity import admin_list
 from platforms.slack.render import ids
 from tests.chat_support import assignment
 from tests.fakes.slack_api import FakeSlack
@@ -240,7 +241,7 @@ def ask_for_time(db, clock, email: str, assignment_id: int, reason: str) -> Any:
             proposed=date(2026, 3, 20),
             reason=reason,
             clock=clock,
-            admins=(),
+            admins=admin_list(()),
         )
 
 

@@ -17,7 +17,7 @@ from platforms.slack.render.limits import block_kit_problems
 from platforms.slack.render.weekly_digest import OPEN_TEAM_VIEW, fallback_text, render_weekly_digest
 from schedules.weekly_digest import KIND, chain_facts, plan_weekly_digests
 from tests.conftest import ROOT
-from tests.helpers import PROGRAMS, people_csv
+from tests.helpers import PROGRAMS, drop_slack_account, people_csv
 
 
 def utc(*args: int) -> datetime:
@@ -250,7 +250,7 @@ def test_disabled_means_no_digest(org, db, clock):
 def test_managers_without_a_slack_id_or_away_are_skipped(org, db, clock):
     org()
     with db.session() as session:
-        session.execute(update(Person).where(Person.email == "vp@x.io").values(slack_user_id=None))
+        drop_slack_account(session, "vp@x.io")
         session.execute(
             update(Person)
             .where(Person.email == "ola@x.io")

@@ -9,11 +9,23 @@ Kit dicts live here. The nudge buttons' ``action_id`` values are fixed in
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import App
 
-from platforms.slack.listeners import replay
+from platforms.slack.listeners import (
+    actions,
+    commands,
+    escalation,
+    events,
+    home,
+    mentoring,
+    peer_prompts,
+    replay,
+    shortcuts,
+    views,
+)
 from platforms.slack.listeners.context import HandlerContext
 from platforms.slack.render.mrkdwn import Mrkdwn
 
@@ -39,29 +51,19 @@ def register_all(app: App, ctx: HandlerContext) -> None:
     """Register every listener on ``app``; each folder adds its own in ``register``."""
     app.error(handle_error)
     replay.register(app, ctx)  # first: a replay stops before any other middleware writes
-    for module in _listener_modules():
-        module.register(app, ctx)
+    for register in LISTENERS:
+        register(app, ctx)
 
 
-def _listener_modules() -> list[Any]:
-    """The listener folders present (each has ``register(app, ctx)``)."""
-    import importlib
-
-    modules = []
-    for name in (
-        "commands",
-        "actions",
-        "views",
-        "events",
-        "home",
-        "escalation",
-        "peer_prompts",
-        "mentoring",
-        "shortcuts",
-    ):
-        try:
-            modules.append(importlib.import_module(f"platforms.slack.listeners.{name}"))
-        except ModuleNotFoundError as exc:
-            if exc.name != f"platforms.slack.listeners.{name}":
-                raise
-    return modules
+# Every listener folder, in registration order (explicit: a missing one fails loudly).
+LISTENERS: tuple[Callable[[App, HandlerContext], None], ...] = (
+    commands.register,
+    actions.register,
+    views.register,
+    events.register,
+    home.register,
+    escalation.register,
+    peer_prompts.register,
+    mentoring.register,
+    shortcuts.register,
+)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 from typing import Any
 
@@ -10,6 +9,7 @@ from slack_sdk import WebClient
 
 from models import Person
 from platforms.slack.listeners.context import HandlerContext
+from platforms.slack.listeners.home import publish_home
 from platforms.slack.render.mrkdwn import Mrkdwn, esc
 from platforms.slack.render.rendered import UnsafeText
 
@@ -71,18 +71,9 @@ def message_location(body: dict[str, Any]) -> tuple[str, str]:
 
 
 def refresh_home(client: WebClient, ctx: HandlerContext, person: Person) -> None:
-    """Re-publish the person's App Home if the home listeners offer ``publish_home``."""
+    """Re-publish the person's App Home."""
     try:
-        home = importlib.import_module("platforms.slack.listeners.home")
-    except ModuleNotFoundError as exc:
-        if exc.name != "platforms.slack.listeners.home":
-            raise
-        return
-    publish = getattr(home, "publish_home", None)
-    if publish is None:
-        return
-    try:
-        publish(client, ctx, person)
+        publish_home(client, ctx, person)
     except Exception:
         # The person's action is already recorded and confirmed; a stale Home tab is
         # worth a logged traceback, not an "it failed" message about work that succeeded.

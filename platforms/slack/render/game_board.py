@@ -110,7 +110,7 @@ def _people(people: Iterable[NamedPerson], one: str, many: str | None = None) ->
         md(
             "{place} {who} — {count}",
             place=_place(rank),
-            who=_who(p.name, p.slack_user_id),
+            who=_who(p.name, p.chat_user_id),
             count=_plural(p.count, one, many),
         )
         for rank, p in enumerate(people, start=1)
@@ -149,7 +149,7 @@ def board_blocks(board: GameBoard) -> list[Block]:
         earned = [
             md(
                 "• {who} — {certification}",
-                who=_who(c.name, c.slack_user_id),
+                who=_who(c.name, c.chat_user_id),
                 certification=_clean(c.certification, CERTIFICATION_MAX),
             )
             for c in board.certifications

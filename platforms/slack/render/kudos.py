@@ -17,7 +17,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from learning.plain_text import NameOf, from_slack, one_line
+from learning.plain_text import one_line
 from platforms.slack.render import ids
 from platforms.slack.render.mrkdwn import (
     Mrkdwn,
@@ -37,6 +37,7 @@ from platforms.slack.render.rendered import (
     sections_message,
     truncate,
 )
+from platforms.slack.text import NameOf, from_slack
 
 
 def clean_reason(text: str | None) -> str:

@@ -56,6 +56,7 @@ from learning.progress import (
     team_progress,
 )
 from models import Person
+from platforms.slack import identity as slack_identity
 from platforms.slack.listeners import registry
 from platforms.slack.listeners.commands.leaderboard import leaderboard_reply
 from platforms.slack.listeners.commands.mentoring import mentoring_reply
@@ -66,6 +67,7 @@ from platforms.slack.render import certifications as cert_replies
 from platforms.slack.render import commands as replies
 from platforms.slack.render import kudos as kudos_replies
 from platforms.slack.render.rendered import RenderedMessage
+from platforms.slack.text import SlackText
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +162,7 @@ def changes_something(text: str) -> bool:
     admin sees "working on it" rather than nothing.
     """
     try:
-        command = parser.parse_command(text)
+        command = parser.parse_command(text, chat=SlackText())
     except parser.UsageError:
         return False
     match command:
@@ -221,14 +223,29 @@ def answer(
     ``lookups`` remembers those answers (without it, each refusal asks again).
     """
     try:
-        command = parser.parse_command(text, name_of=lambda user_id: _name_of(ctx, user_id))
+        command = parser.parse_command(
+            text,
+            chat=SlackText(
+                person_id_of=lambda user_id: _person_id_of(ctx, user_id),
+                name_of=lambda user_id: _name_of(ctx, user_id),
+            ),
+        )
     except parser.UsageError as error:
         return Outcome(replies.usage_message(error))
     if isinstance(command, parser.ShowHelp):
         return Outcome(replies.help_message())
     try:
-        with actions.unit_of_work(ctx.database) as session:
-            return _run(ctx, session, slack_user_id, command, client, lookups)
+        try:
+            with actions.unit_of_work(ctx.database) as session:
+                return _run(ctx, session, slack_user_id, command, ask_slack=client is not None)
+        except _AskSlack as ask:
+            # Its own transaction, before the command's: Slack's answer and its audit
+            # entry stand even if the admin command then fails and rolls back.
+            assert client is not None
+            if not _refresh_slack_role(ctx, client, ask.person_id, lookups):
+                return Outcome(replies.admin_only_message())
+            with actions.unit_of_work(ctx.database) as session:
+                return _run(ctx, session, slack_user_id, command, ask_slack=False)
     except actions.AmbiguousItem as error:
         return Outcome(replies.ambiguous_message(error.text, error.candidates))
     except ValidationFailed as error:
@@ -245,11 +262,28 @@ def _name_of(ctx: HandlerContext, slack_user_id: str) -> str | None:
     stored as "@Their Name"); None when learnbot does not know them."""
     try:
         with ctx.database.session(dry_run=True) as session:
-            person = identity.person_by_slack_id(session, slack_user_id)
+            person = slack_identity.person_by_slack_id(session, slack_user_id)
             return person.name if person is not None else None
     except SQLAlchemyError:  # the name is a nicety; Slack's own label will do
         log.warning("could not look up the name of %s for a kudos reason", slack_user_id)
         return None
+
+
+class _AskSlack(Exception):
+    """An admin command was refused to someone Slack may since have made a workspace
+    admin: ask ``users.info`` (outside the command's transaction), then try again."""
+
+    def __init__(self, person: Person) -> None:
+        super().__init__(person.id)
+        assert person.id is not None
+        self.person_id = person.id  # the transaction rolls back: the row is not kept
+
+
+def _person_id_of(ctx: HandlerContext, slack_user_id: str) -> int | None:
+    """The person a mention names (the Slack listener resolves mentions for the parser)."""
+    with ctx.database.session(dry_run=True) as session:
+        person = slack_identity.person_by_slack_id(session, slack_user_id)
+        return person.id if person is not None else None
 
 
 def _run(
@@ -257,21 +291,17 @@ def _run(
     session: Session,
     slack_user_id: str,
     command: parser.Command,
-    client: WebClient | None = None,
-    lookups: UserLookups | None = None,
+    *,
+    ask_slack: bool = False,
 ) -> Outcome:
-    person = identity.person_by_slack_id(session, slack_user_id)
+    person = slack_identity.person_by_slack_id(session, slack_user_id)
     if person is not None and not person.active:
         person = None
     if parser.is_admin_command(command):
         admins = ctx.settings.admins
-        if not identity.is_admin(person, slack_user_id=slack_user_id, admins=admins) and not (
-            person is not None
-            and client is not None
-            and identity.slack_admins_count(admins)
-            and _refresh_slack_role(ctx, session, client, person, lookups)
-            and identity.is_admin(person, slack_user_id=slack_user_id, admins=admins)
-        ):
+        if not _is_admin(session, person, slack_user_id, admins):
+            if person is not None and ask_slack and slack_identity.slack_admins_count(admins):
+                raise _AskSlack(person)
             return Outcome(replies.admin_only_message())
         return _run_admin(ctx, session, slack_user_id, person, command)
     if person is None:
@@ -279,22 +309,38 @@ def _run(
     return _run_personal(ctx, session, person, command)
 
 
+def _is_admin(
+    session: Session, person: Person | None, slack_user_id: str, admins: tuple[str, ...]
+) -> bool:
+    account = slack_identity.slack_account(session, person)
+    return slack_identity.is_slack_admin(
+        person,
+        slack_user_id=slack_user_id,
+        admins=admins,
+        workspace_admin=account is not None and account.is_admin,
+    )
+
+
 def _refresh_slack_role(
     ctx: HandlerContext,
-    session: Session,
     client: WebClient,
-    person: Person,
+    person_id: int,
     lookups: UserLookups | None,
 ) -> bool:
-    """``_ask_slack_for_role``, unless Slack answered (or failed) about ``person`` lately:
-    then its stored answer stands (or the refusal does)."""
-    assert person.slack_user_id is not None
-    recent = lookups.recent(person.slack_user_id) if lookups is not None else None
+    """``_ask_slack_for_role`` in a transaction of its own, unless Slack answered (or
+    failed) about the person lately: then its stored answer stands (or the refusal does)."""
+    with ctx.database.session() as session:
+        slack_id = slack_identity.slack_id_of(session, person_id)
+    assert slack_id is not None
+    recent = lookups.recent(slack_id) if lookups is not None else None
     if recent is not None:
         return recent
-    answered = _ask_slack_for_role(ctx, session, client, person)
+    with ctx.database.session() as session:
+        person = session.get(Person, person_id)
+        assert person is not None
+        answered = _ask_slack_for_role(ctx, session, client, person)
     if lookups is not None:
-        lookups.remember(person.slack_user_id, answered=answered)
+        lookups.remember(slack_id, answered=answered)
     return answered
 
 
@@ -303,38 +349,32 @@ def _ask_slack_for_role(
 ) -> bool:
     """Ask Slack (``users.info``) about ``person`` and store what it says, as a
     ``user_change`` would; False (and logged) when Slack could not answer."""
-    assert person.slack_user_id is not None
+    slack_id = slack_identity.slack_id_of(session, person.id)
+    assert slack_id is not None
     try:
-        user = client.users_info(user=person.slack_user_id).get("user")
+        user = client.users_info(user=slack_id).get("user")
     except SlackApiError as error:
         log.warning(
             "users.info for %s failed (%s); the admin refusal stands",
-            person.slack_user_id,
+            slack_id,
             error.response.get("error"),
         )
         return False
     except (OSError, ValueError) as error:  # connection trouble, or a body that is not JSON
-        log.warning(
-            "users.info for %s failed (%r); the admin refusal stands", person.slack_user_id, error
-        )
+        log.warning("users.info for %s failed (%r); the admin refusal stands", slack_id, error)
         return False
-    if not isinstance(user, dict) or str(user.get("id") or "").upper() != (
-        person.slack_user_id.upper()
-    ):
-        log.warning("users.info for %s answered without that user", person.slack_user_id)
+    if not isinstance(user, dict) or str(user.get("id") or "").upper() != (slack_id.upper()):
+        log.warning("users.info for %s answered without that user", slack_id)
         return False
     change = members.update_member(
         session,
-        members.member_from_slack(user),
+        slack_identity.member_from_slack(user),
         clock=ctx.clock,
         workspace_id=person.workspace_id,
         actor="slack:users.info",
     )
     if change is not None and change.changed:
         log.info("person %s refreshed from Slack: %s", person.id, sorted(change.changed))
-    # Kept even if the admin command itself then fails and rolls back: Slack's answer
-    # and its audit entry stand on their own.
-    session.commit()
     return True
 
 
@@ -413,14 +453,16 @@ def _run_personal(
             given = kudos.give_kudos(
                 session,
                 giver=person,
-                recipient_slack_id=recipient,
+                recipient=session.get(Person, recipient.person_id)
+                if recipient.person_id is not None
+                else None,
                 reason=reason,
                 clock=clock,
                 settings=current_settings(session) or ProgramSettings(),
             )
             message = kudos_replies.kudos_given_message(
                 recipient_name=given.recipient.name,
-                recipient_slack_id=given.recipient.slack_user_id,
+                recipient_slack_id=slack_identity.slack_id_of(session, given.recipient.id),
                 channel=given.channel,
                 left_today=given.left_today,
             )

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import date
 from typing import Any
 
 from slack_bolt import Ack, App
@@ -30,11 +31,12 @@ from slack_sdk.errors import SlackApiError
 from sqlmodel import Session
 
 from learning import extensions
-from learning.actions import InvalidInput, unit_of_work
+from learning.actions import InvalidInput
 from learning.errors import LearnbotError
-from learning.identity import require_person
+from platforms.slack.identity import admin_list, known_caller, require_person
 from platforms.slack.listeners.context import HandlerContext
 from platforms.slack.listeners.events import workspace_of
+from platforms.slack.listeners.plumbing import Click, Refused, button, in_unit
 from platforms.slack.listeners.replies import error_text, message_location, parse_id, tell
 from platforms.slack.render import extensions as views
 from platforms.slack.render import ids
@@ -53,25 +55,19 @@ def register(app: App, ctx: HandlerContext) -> None:
     """Add the escalation and extension listeners to ``app``."""
 
     @app.action(ids.ESCALATION_REMIND)
-    def handle_remind(
-        ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient
-    ) -> None:
-        ack()
-        remind_clicked(ctx, client=client, body=body, action=action)
+    @button(broken=BROKEN_BUTTON)
+    def handle_remind(click: Click) -> None:
+        remind_clicked(ctx, click)
 
     @app.action(ids.ESCALATION_EXTEND)
-    def handle_extend(
-        ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient
-    ) -> None:
-        ack()
-        open_manager_modal(ctx, client=client, body=body, action=action, excuse=False)
+    @button(broken=BROKEN_BUTTON)
+    def handle_extend(click: Click) -> None:
+        open_manager_modal(ctx, click, excuse=False)
 
     @app.action(ids.ESCALATION_EXCUSE)
-    def handle_excuse(
-        ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient
-    ) -> None:
-        ack()
-        open_manager_modal(ctx, client=client, body=body, action=action, excuse=True)
+    @button(broken=BROKEN_BUTTON)
+    def handle_excuse(click: Click) -> None:
+        open_manager_modal(ctx, click, excuse=True)
 
     @app.view(ids.EXTEND_MODAL)
     def handle_extend_submitted(
@@ -86,11 +82,9 @@ def register(app: App, ctx: HandlerContext) -> None:
         submit_excuse(ctx, ack=ack, body=body, view=view, client=client)
 
     @app.action(ids.DIGEST_REQUEST_EXTENSION)
-    def handle_request_clicked(
-        ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient
-    ) -> None:
-        ack()
-        open_request_modal(ctx, client=client, body=body, action=action)
+    @button(broken=BROKEN_BUTTON)
+    def handle_request_clicked(click: Click) -> None:
+        open_request_modal(ctx, click)
 
     @app.view(ids.EXTENSION_REQUEST_MODAL)
     def handle_request_submitted(
@@ -99,18 +93,14 @@ def register(app: App, ctx: HandlerContext) -> None:
         submit_request(ctx, ack=ack, body=body, view=view, client=client)
 
     @app.action(ids.EXTENSION_APPROVE)
-    def handle_approve(
-        ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient
-    ) -> None:
-        ack()
-        decide_clicked(ctx, client=client, body=body, action=action, approve=True)
+    @button(broken=BROKEN_BUTTON)
+    def handle_approve(click: Click) -> None:
+        decide_clicked(ctx, click, approve=True)
 
     @app.action(ids.EXTENSION_DECLINE)
-    def handle_decline(
-        ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient
-    ) -> None:
-        ack()
-        decide_clicked(ctx, client=client, body=body, action=action, approve=False)
+    @button(broken=BROKEN_BUTTON)
+    def handle_decline(click: Click) -> None:
+        decide_clicked(ctx, click, approve=False)
 
 
 # --- helpers -----------------------------------------------------------------------------
@@ -120,16 +110,9 @@ def _user(body: dict[str, Any]) -> str:
     return str((body.get("user") or {}).get("id") or "")
 
 
-def _button_id(action: dict[str, Any]) -> int | None:
-    return parse_id(action.get("value", ""))
-
-
 def _clicker(ctx: HandlerContext, session: Session, body: dict[str, Any]) -> extensions.Clicker:
-    return extensions.identify(
-        session,
-        slack_user_id=_user(body),
-        admins=ctx.settings.admins,
-        workspace_id=workspace_of(body),
+    return known_caller(
+        session, _user(body), admins=ctx.settings.admins, workspace_id=workspace_of(body)
     )
 
 
@@ -200,74 +183,57 @@ def _run(
     channel_id: str,
     work: Callable[[Session], Mrkdwn],
 ) -> None:
-    """Run ``work`` in a unit of work and tell the user its answer, or why it failed."""
-    try:
-        with unit_of_work(ctx.database) as session:
-            answer = work(session)
-    except LearnbotError as error:  # NotAllowed too: its refusal is audited and kept
-        tell(client, user_id=user_id, channel_id=channel_id, text=error_text(error))
-        return
-    tell(client, user_id=user_id, channel_id=channel_id, text=answer)
+    """Run ``work`` in a unit of work and tell the user its answer, or why it failed
+    (``NotAllowed`` too: its refusal is audited and kept)."""
+
+    def told(text: Mrkdwn) -> None:
+        tell(client, user_id=user_id, channel_id=channel_id, text=text)
+
+    answer = in_unit(ctx, work, refused=lambda error: told(error_text(error)))
+    if not isinstance(answer, Refused):
+        told(answer)
 
 
 # --- managers ----------------------------------------------------------------------------
 
 
-def remind_clicked(
-    ctx: HandlerContext, *, client: WebClient, body: dict[str, Any], action: dict[str, Any]
-) -> None:
+def remind_clicked(ctx: HandlerContext, click: Click) -> None:
     """DM the learner a reminder from the clicker, once a day, and confirm privately."""
-    user_id = _user(body)
-    channel_id, _ = message_location(body)
-    assignment_id = _button_id(action)
-    if assignment_id is None:
-        tell(client, user_id=user_id, channel_id=channel_id, text=BROKEN_BUTTON)
-        return
 
     def work(session: Session) -> Mrkdwn:
         result = extensions.remind(
             session,
-            clicker=_clicker(ctx, session, body),
-            assignment_id=assignment_id,
+            clicker=_clicker(ctx, session, click.body),
+            assignment_id=click.subject,
             clock=ctx.clock,
         )
         if not result.reachable:
             return views.unreachable_text(result.learner_name)
         return views.reminded_text(result.learner_name, sent=result.sent)
 
-    _run(ctx, client, user_id=user_id, channel_id=channel_id, work=work)
+    _run(ctx, click.client, user_id=click.user_id, channel_id=click.channel_id, work=work)
 
 
-def open_manager_modal(
-    ctx: HandlerContext,
-    *,
-    client: WebClient,
-    body: dict[str, Any],
-    action: dict[str, Any],
-    excuse: bool,
-) -> None:
+def open_manager_modal(ctx: HandlerContext, click: Click, *, excuse: bool) -> None:
     """Check the clicker may act on the item, then open the Extend or Excuse modal."""
-    user_id = _user(body)
-    channel_id, ts = message_location(body)
-    assignment_id = _button_id(action)
-    if assignment_id is None:
-        tell(client, user_id=user_id, channel_id=channel_id, text=BROKEN_BUTTON)
+    assignment_id: int = click.subject
+
+    def work(session: Session) -> tuple[str, str, date | None, date]:
+        target = extensions.escalation_target(
+            session,
+            clicker=_clicker(ctx, session, click.body),
+            assignment_id=assignment_id,
+            clock=ctx.clock,
+            attempted="escalation.excuse" if excuse else "escalation.extend",
+        )
+        return target.learner_name, target.item_title, target.assignment.due_date, target.today
+
+    found = in_unit(ctx, work, refused=click.refused)
+    if isinstance(found, Refused):
         return
-    try:
-        with unit_of_work(ctx.database) as session:
-            target = extensions.escalation_target(
-                session,
-                clicker=_clicker(ctx, session, body),
-                assignment_id=assignment_id,
-                clock=ctx.clock,
-                attempted="escalation.excuse" if excuse else "escalation.extend",
-            )
-            learner_name, item_title = target.learner_name, target.item_title
-            due, today = target.assignment.due_date, target.today
-    except LearnbotError as error:
-        tell(client, user_id=user_id, channel_id=channel_id, text=error_text(error))
-        return
-    metadata = views.ModalMetadata(assignment_id, channel_id, ts)
+    learner_name, item_title, due, today = found
+    client, body = click.client, click.body
+    metadata = views.ModalMetadata(assignment_id, click.channel_id, click.ts)
     if excuse:
         view = views.excuse_modal(
             learner_name=learner_name,
@@ -349,29 +315,24 @@ def submit_excuse(
 # --- learners ------------------------------------------------------------------------------
 
 
-def open_request_modal(
-    ctx: HandlerContext, *, client: WebClient, body: dict[str, Any], action: dict[str, Any]
-) -> None:
+def open_request_modal(ctx: HandlerContext, click: Click) -> None:
     """Check the item is the clicker's, open, required and not already asked about; then
     open the request modal."""
-    user_id = _user(body)
-    channel_id, ts = message_location(body)
-    assignment_id = _button_id(action)
-    if assignment_id is None:
-        tell(client, user_id=user_id, channel_id=channel_id, text=BROKEN_BUTTON)
+    assignment_id: int = click.subject
+
+    def work(session: Session) -> extensions.RequestForm:
+        learner = require_person(session, click.user_id, workspace_id=workspace_of(click.body))
+        return extensions.request_form(
+            session, learner=learner, assignment_id=assignment_id, clock=ctx.clock
+        )
+
+    form = in_unit(ctx, work, refused=click.refused)
+    if isinstance(form, Refused):
         return
-    try:
-        with unit_of_work(ctx.database) as session:
-            learner = require_person(session, user_id, workspace_id=workspace_of(body))
-            form = extensions.request_form(
-                session, learner=learner, assignment_id=assignment_id, clock=ctx.clock
-            )
-    except LearnbotError as error:
-        tell(client, user_id=user_id, channel_id=channel_id, text=error_text(error))
-        return
+    channel_id, ts = click.channel_id, click.ts
     _open_view(
-        client,
-        body,
+        click.client,
+        click.body,
         views.extension_request_modal(
             item_title=form.item_title,
             due=form.due,
@@ -408,7 +369,7 @@ def submit_request(
             proposed=form.due,
             reason=form.reason,
             clock=ctx.clock,
-            admins=ctx.settings.admins,
+            admins=admin_list(ctx.settings.admins),
         )
         return views.requested_confirmation(
             item_title=result.item_title,
@@ -424,43 +385,30 @@ def submit_request(
 # --- approvers -----------------------------------------------------------------------------
 
 
-def decide_clicked(
-    ctx: HandlerContext,
-    *,
-    client: WebClient,
-    body: dict[str, Any],
-    action: dict[str, Any],
-    approve: bool,
-) -> None:
+def decide_clicked(ctx: HandlerContext, click: Click, *, approve: bool) -> None:
     """Approve or decline a request; show the decision on the card in place."""
-    user_id = _user(body)
-    channel_id, ts = message_location(body)
-    request_id = _button_id(action)
-    if request_id is None:
-        tell(client, user_id=user_id, channel_id=channel_id, text=BROKEN_BUTTON)
-        return
-    try:
-        with unit_of_work(ctx.database) as session:
-            decided = extensions.decide(
-                session,
-                clicker=_clicker(ctx, session, body),
-                request_id=request_id,
-                approve=approve,
-                clock=ctx.clock,
-            )
-    except extensions.AlreadyDecided as already:
-        _show_card(client, channel_id, ts, already.card)  # an old copy catches up
-        tell(client, user_id=user_id, channel_id=channel_id, text=error_text(already))
-        return
-    except LearnbotError as error:
-        tell(client, user_id=user_id, channel_id=channel_id, text=error_text(error))
+    client, channel_id, ts = click.client, click.channel_id, click.ts
+
+    def refused(error: LearnbotError) -> None:
+        if isinstance(error, extensions.AlreadyDecided):
+            _show_card(client, channel_id, ts, error.card)  # an old copy catches up
+        click.refused(error)
+
+    def work(session: Session) -> extensions.Decided:
+        return extensions.decide(
+            session,
+            clicker=_clicker(ctx, session, click.body),
+            request_id=click.subject,
+            approve=approve,
+            clock=ctx.clock,
+        )
+
+    decided = in_unit(ctx, work, refused=refused)
+    if isinstance(decided, Refused):
         return
     if not _show_card(client, channel_id, ts, decided.card):
-        tell(
-            client,
-            user_id=user_id,
-            channel_id=channel_id,
-            text=md(
+        click.tell(
+            md(
                 "{decision}. {learner} has been told.",
                 decision=views.decision_line(decided.card),
                 learner=decided.learner_name,

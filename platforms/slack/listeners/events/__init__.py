@@ -25,6 +25,7 @@ from typing import Any
 from slack_bolt import Ack, App, BoltRequest, BoltResponse
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from sqlmodel import Session
 
 from delivery import outbox
 from delivery.outbox import NewMessage
@@ -32,10 +33,12 @@ from learning import members
 from learning.actions import unit_of_work
 from learning.errors import LearnbotError
 from models import DEFAULT_WORKSPACE
+from platforms.slack import identity as slack_identity
 from platforms.slack.listeners import registry
 from platforms.slack.listeners.context import HandlerContext
 from platforms.slack.listeners.home import publish_home
-from platforms.slack.listeners.replies import error_text, message_location, parse_id, tell
+from platforms.slack.listeners.plumbing import Click, Refused, button, in_unit
+from platforms.slack.listeners.replies import parse_id
 from platforms.slack.render.members import (
     ASSIGN_ROLE_ACTION,
     ASSIGN_ROLE_CALLBACK,
@@ -56,6 +59,13 @@ BROKEN_BUTTON = Mrkdwn(
     "That button no longer works; nothing was changed. Give them a role in the people file "
     "instead (python bot.py import-people)."
 )
+
+
+def _assign_role_id(action: dict[str, Any]) -> int | None:
+    person_id = parse_id(action.get("value"))
+    if person_id is None:
+        log.warning("assign-role button with value %.100r", action.get("value"))
+    return person_id
 
 
 def workspace_of(body: dict[str, Any]) -> str:
@@ -104,7 +114,7 @@ def register(app: App, ctx: HandlerContext) -> None:
         if not isinstance(user, dict):
             log.warning("team_join without a user object: ignored")
             return
-        member = members.member_from_slack(user)
+        member = slack_identity.member_from_slack(user)
         workspace_id = workspace_of(body)
         now = ctx.clock.now()
         with ctx.database.session() as session:
@@ -112,7 +122,7 @@ def register(app: App, ctx: HandlerContext) -> None:
                 session,
                 member,
                 clock=ctx.clock,
-                admins=ctx.settings.admins,
+                admins=slack_identity.admin_list(ctx.settings.admins),
                 workspace_id=workspace_id,
             )
             if joined is None or not joined.tell_admins:
@@ -120,11 +130,11 @@ def register(app: App, ctx: HandlerContext) -> None:
             if not joined.admins:
                 log.warning(
                     "%s joined; no admin with a Slack id to tell (set LEARNBOT_ADMINS)",
-                    member.slack_user_id,
+                    member.user_id,
                 )
                 return
             notice = render_join_notice(
-                slack_user_id=member.slack_user_id,
+                slack_user_id=member.user_id,
                 name=member.name,
                 email=member.email,
                 person_id=joined.person.id if joined.person is not None else None,
@@ -133,9 +143,9 @@ def register(app: App, ctx: HandlerContext) -> None:
                 session,
                 [
                     NewMessage(
-                        key=join_notice_key(member.slack_user_id, admin.slack_user_id),
+                        key=join_notice_key(member.user_id, admin.user_id),
                         kind=KIND_TEXT,
-                        channel=admin.slack_user_id,
+                        channel=admin.user_id,
                         text=notice.text,
                         payload=notice.payload(),
                         person_id=admin.person_id,
@@ -154,7 +164,7 @@ def register(app: App, ctx: HandlerContext) -> None:
         with ctx.database.session() as session:
             change = members.update_member(
                 session,
-                members.member_from_slack(user),
+                slack_identity.member_from_slack(user),
                 clock=ctx.clock,
                 workspace_id=workspace_of(body),
             )
@@ -172,31 +182,29 @@ def register(app: App, ctx: HandlerContext) -> None:
             return
         _stop(ctx, body, f"the bot token was revoked in Slack team {body.get('team_id')}")
 
-    def open_assign_role(
-        ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient
-    ) -> None:
-        ack()
-        slack_user_id = str((body.get("user") or {}).get("id") or "")
-        person_id = parse_id(action.get("value"))
-        if person_id is None:
-            log.warning("assign-role button with value %.100r", action.get("value"))
-            channel_id, _ = message_location(body)
-            tell(client, user_id=slack_user_id, channel_id=channel_id, text=BROKEN_BUTTON)
-            return
-        try:
-            with unit_of_work(ctx.database) as session:
-                form = members.role_form(
+    @button(broken=BROKEN_BUTTON, read=_assign_role_id)
+    def open_assign_role(click: Click) -> None:
+        body, person_id = click.body, click.subject
+
+        def work(session: Session) -> members.RoleForm:
+            return members.role_form(
+                session,
+                person_id=person_id,
+                caller=slack_identity.caller(
                     session,
-                    person_id=person_id,
-                    slack_user_id=slack_user_id,
+                    click.user_id,
                     admins=ctx.settings.admins,
-                    clock=ctx.clock,
                     workspace_id=workspace_of(body),
-                )
-        except LearnbotError as error:  # NotAllowed too: its refusal is audited
-            channel_id, _ = message_location(body)
-            tell(client, user_id=slack_user_id, channel_id=channel_id, text=error_text(error))
+                ),
+                clock=ctx.clock,
+                workspace_id=workspace_of(body),
+            )
+
+        # NotAllowed too: its refusal is audited
+        form = in_unit(ctx, work, refused=click.refused)
+        if isinstance(form, Refused):
             return
+        client = click.client
         view = render_assign_role_modal(
             person_id=person_id,
             name=form.name,
@@ -233,8 +241,12 @@ def register(app: App, ctx: HandlerContext) -> None:
                     person_id=person_id,
                     role=role,
                     team=team if isinstance(team, str) else None,
-                    slack_user_id=slack_user_id,
-                    admins=ctx.settings.admins,
+                    caller=slack_identity.caller(
+                        session,
+                        slack_user_id,
+                        admins=ctx.settings.admins,
+                        workspace_id=workspace_of(body),
+                    ),
                     clock=ctx.clock,
                     workspace_id=workspace_of(body),
                 )
@@ -242,8 +254,7 @@ def register(app: App, ctx: HandlerContext) -> None:
             ack(response_action="errors", errors={ROLE_BLOCK: str(error)[:150]})
             return
         ack()
-        if person.slack_user_id:
-            publish_home(client, ctx, person.slack_user_id, workspace_id=person.workspace_id)
+        publish_home(client, ctx, person)  # nothing happens without a Slack account
 
     app.middleware(dedupe_events)
     app.event(registry.TEAM_JOIN)(on_team_join)

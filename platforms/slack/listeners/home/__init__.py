@@ -21,6 +21,7 @@ from slack_sdk.errors import SlackApiError
 
 from learning.home import HomePage, home_for
 from models import DEFAULT_WORKSPACE, Person
+from platforms.slack import identity as slack_identity
 from platforms.slack.listeners import registry
 from platforms.slack.listeners.context import HandlerContext
 from platforms.slack.render.home import render_home, render_welcome
@@ -66,19 +67,17 @@ def publish_home(
     Returns:
         Whether Slack accepted the view.
     """
-    if isinstance(slack_user_id, Person):
-        if not slack_user_id.slack_user_id:
-            return False
-        workspace_id = slack_user_id.workspace_id
-        slack_user_id = slack_user_id.slack_user_id
     with ctx.database.session() as session:
-        facts = home_for(
-            session,
-            slack_user_id=slack_user_id,
-            clock=ctx.clock,
-            admins=ctx.settings.admins,
-            workspace_id=workspace_id,
+        if isinstance(slack_user_id, Person):
+            workspace_id = slack_user_id.workspace_id
+            found = slack_identity.slack_id_of(session, slack_user_id.id)
+            if not found:
+                return False
+            slack_user_id = found
+        caller = slack_identity.caller(
+            session, slack_user_id, admins=ctx.settings.admins, workspace_id=workspace_id
         )
+        facts = home_for(session, caller=caller, clock=ctx.clock, workspace_id=workspace_id)
     view = render_home(facts) if isinstance(facts, HomePage) else render_welcome(facts)
     try:
         client.views_publish(user_id=slack_user_id, view=view)

@@ -14,15 +14,16 @@ from typing import Any
 
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
+from sqlmodel import Session
 
 from learning import mentoring
-from learning.actions import unit_of_work
 from learning.curriculum import ProgramSettings
 from learning.errors import LearnbotError
-from learning.identity import require_person
 from learning.paths import current_settings
+from platforms.slack.identity import require_person
 from platforms.slack.listeners.context import HandlerContext
 from platforms.slack.listeners.events import workspace_of
+from platforms.slack.listeners.plumbing import Refused, in_unit
 from platforms.slack.listeners.replies import message_location, parse_id, tell, user_message
 from platforms.slack.render import ids
 from platforms.slack.render import mentoring as text
@@ -53,25 +54,28 @@ def find_mentor_clicked(
     assignment_id = parse_id(action.get("value", ""))
     if assignment_id is None:
         return text.refused_message(BROKEN_BUTTON)
-    try:
-        with unit_of_work(ctx.database) as session:
-            learner = require_person(session, user_id, workspace_id=workspace_of(body))
-            result = mentoring.find_mentor(
-                session,
-                learner=learner,
-                assignment_id=assignment_id,
-                clock=ctx.clock,
-                settings=current_settings(session) or ProgramSettings(),
-            )
-    except LearnbotError as error:  # NotAllowed too: its refusal is audited and kept
-        return text.refused_message(user_message(error))
+
+    def work(session: Session) -> mentoring.MentorResult:
+        learner = require_person(session, user_id, workspace_id=workspace_of(body))
+        return mentoring.find_mentor(
+            session,
+            learner=learner,
+            assignment_id=assignment_id,
+            clock=ctx.clock,
+            settings=current_settings(session) or ProgramSettings(),
+        )
+
+    refusal: list[LearnbotError] = []  # NotAllowed too: its refusal is audited and kept
+    result = in_unit(ctx, work, refused=refusal.append)
+    if isinstance(result, Refused):
+        return text.refused_message(user_message(refusal[0]))
     if isinstance(result, mentoring.NoMentorFound):
         return text.no_mentor_message(
             item_title=result.item_title, community_channel=result.community_channel
         )
     return text.paired_message(
         mentor_name=result.mentor_name,
-        mentor_slack_id=result.mentor_slack_id,
+        mentor_slack_id=result.mentor_user_id,
         item_title=result.item_title,
         already=result.already,
     )

@@ -19,6 +19,7 @@ from slack_sdk.errors import SlackApiError
 
 from learning import peer_prompts
 from learning.errors import LearnbotError
+from platforms.slack.identity import person_by_slack_id
 from platforms.slack.listeners.context import HandlerContext
 from platforms.slack.listeners.events import workspace_of
 from platforms.slack.listeners.replies import error_text, message_location, parse_id, tell
@@ -87,8 +88,7 @@ def prompt_clicked(
             outcome = peer_prompts.answer_prompt(
                 session,
                 prompt_id=prompt_id,
-                slack_user_id=user_id,
-                workspace_id=workspace_of(body),
+                person=person_by_slack_id(session, user_id, workspace_id=workspace_of(body)),
                 kind=kind,
                 clock=ctx.clock,
             )

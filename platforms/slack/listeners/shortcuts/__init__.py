@@ -23,6 +23,7 @@ from learning.actions import unit_of_work
 from learning.curriculum import ProgramSettings
 from learning.errors import LearnbotError, NotFound
 from learning.paths import current_settings
+from platforms.slack import identity as slack_identity
 from platforms.slack.listeners import registry
 from platforms.slack.listeners.context import HandlerContext
 from platforms.slack.listeners.events import workspace_of
@@ -77,12 +78,14 @@ def open_kudos_modal(
     channel_id = str((shortcut.get("channel") or {}).get("id") or "")
     workspace_id = workspace_of(shortcut)
     with ctx.database.session(dry_run=True) as session:
-        giver = identity.person_by_slack_id(session, user_id, workspace_id=workspace_id)
+        giver = slack_identity.person_by_slack_id(session, user_id, workspace_id=workspace_id)
         known = giver is not None and giver.active
         settings = current_settings(session) or ProgramSettings()
 
         def name_of(slack_user_id: str) -> str | None:
-            person = identity.person_by_slack_id(session, slack_user_id, workspace_id=workspace_id)
+            person = slack_identity.person_by_slack_id(
+                session, slack_user_id, workspace_id=workspace_id
+            )
             return person.name if person is not None else None
 
         if not known:
@@ -128,17 +131,20 @@ def submit_kudos(
         metadata = views.KudosModalMetadata()
     try:
         with unit_of_work(ctx.database) as session:
-            giver = identity.require_person(session, user_id, workspace_id=workspace_of(body))
+            giver = slack_identity.require_person(session, user_id, workspace_id=workspace_of(body))
             if not giver.active:
                 raise NotFound(identity.UNKNOWN_PERSON)
             given = kudos.give_kudos(
                 session,
                 giver=giver,
-                recipient_slack_id=form.recipient_slack_id,
+                recipient=slack_identity.person_by_slack_id(
+                    session, form.recipient_slack_id, workspace_id=giver.workspace_id
+                ),
                 reason=form.reason,
                 clock=ctx.clock,
                 settings=current_settings(session) or ProgramSettings(),
             )
+            recipient_slack_id = slack_identity.slack_id_of(session, given.recipient.id)
     except kudos.KudosRefused as refused:
         ack(response_action="errors", errors={_refused_block(form): user_message(refused)})
         return
@@ -155,7 +161,7 @@ def submit_kudos(
         response_action="update",
         view=views.kudos_sent_view(
             recipient_name=given.recipient.name,
-            recipient_slack_id=given.recipient.slack_user_id,
+            recipient_slack_id=recipient_slack_id,
             channel=given.channel,
             left_today=given.left_today,
         ),

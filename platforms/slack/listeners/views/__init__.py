@@ -20,8 +20,8 @@ from learning.actions import (
     unit_of_work,
 )
 from learning.errors import LearnbotError
-from learning.identity import require_person
 from models import Person
+from platforms.slack.identity import require_person
 from platforms.slack.listeners.context import HandlerContext
 from platforms.slack.listeners.digest_dm import update_digest_dm
 from platforms.slack.listeners.replies import error_text, parse_id, refresh_home, tell
