@@ -201,14 +201,13 @@ def _newest_rounds(
 ) -> dict[tuple[int, int], int]:
     """The newest round assigned per (person, item) of ``person_ids`` and the rules' items."""
     item_ids = {r.item_id for rule in rules.values() for r in rule.requirements}
-    return newest_rounds(
-        session.execute(
-            select(Assignment.person_id, Assignment.item_id, Assignment.cycle).where(
-                Assignment.person_id.in_(list(person_ids)),  # type: ignore[attr-defined]
-                Assignment.item_id.in_(list(item_ids)),  # type: ignore[attr-defined]
-            )
-        ).tuples()
+    rows = session.execute(
+        select(Assignment.person_id, Assignment.item_id, Assignment.cycle).where(
+            Assignment.person_id.in_(list(person_ids)),  # type: ignore[attr-defined]
+            Assignment.item_id.in_(list(item_ids)),  # type: ignore[attr-defined]
+        )
     )
+    return newest_rounds((person_id, item_id, cycle) for person_id, item_id, cycle in rows)
 
 
 def _existing_keys(session: Session, keys: set[str]) -> set[str]:
