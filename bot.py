@@ -24,8 +24,14 @@ from sqlalchemy.exc import OperationalError
 from learning.clock import Clock, FrozenClock, SystemClock, parse_instant
 from learning.errors import LearnbotError
 from logs import Redactor, configure_logging, remove_logging
-from models.db import Database, SchemaOutOfDate, open_database, redact_url
-from settings import Settings, SettingsError
+from models.db import Database, SchemaOutOfDate, open_database, redact_url, sqlite_file
+from settings import (
+    DEFAULT_DATABASE_URL,
+    Settings,
+    SettingsError,
+    learnbot_home,
+    resolve_database_url,
+)
 
 if TYPE_CHECKING:
     from slack_bolt import App
@@ -52,8 +58,16 @@ class Context:
         self.out = out
         self._db: Database | None = None
 
-    def db(self, *, ensure_schema: bool = True) -> Database:
+    def db(self, *, ensure_schema: bool = True, must_exist: bool = False) -> Database:
+        """The database, opened on first use (SQLite: created, unless ``must_exist``).
+
+        Raises:
+            LearnbotError: ``must_exist`` and the SQLite file is not there (a command that
+                only reads would otherwise create an empty database and report on it), or
+                the file's folder does not exist. Nothing is created either way.
+        """
         if self._db is None:
+            self._check_sqlite_file(must_exist=must_exist)
             self._db = open_database(
                 self.settings.database_url,
                 pool_size=self.settings.db_pool_size,
@@ -62,6 +76,28 @@ class Context:
             if ensure_schema:
                 self._db.ensure_schema()
         return self._db
+
+    def _check_sqlite_file(self, *, must_exist: bool) -> None:
+        path = sqlite_file(self.settings.database_url)
+        if path is None:
+            return
+        if must_exist and not path.exists():
+            default = resolve_database_url(DEFAULT_DATABASE_URL, self.settings.home)
+            where = (
+                "the default: learnbot.db in LEARNBOT_HOME"
+                if self.settings.database_url == default
+                else "from DATABASE_URL"
+            )
+            raise LearnbotError(
+                f"no database at {path} ({where}): create it with "
+                "`python bot.py load-config FILE` (or `python bot.py db upgrade`), or try "
+                "the example company with `python bot.py demo`"
+            )
+        if not path.parent.is_dir():
+            raise LearnbotError(
+                f"the folder of the database {path} does not exist: create it, or point "
+                "DATABASE_URL (or LEARNBOT_HOME) at one that does"
+            )
 
     def say(self, text: str = "") -> None:
         print(text, file=self.out)
@@ -75,7 +111,7 @@ class Context:
 
 
 def cmd_db(ctx: Context, args: argparse.Namespace) -> int:
-    db = ctx.db(ensure_schema=False)
+    db = ctx.db(ensure_schema=False, must_exist=args.action == "current")
     if args.action == "upgrade":
         before = db.current_revision()
         db.upgrade()
@@ -163,7 +199,7 @@ def cmd_status(ctx: Context, args: argparse.Namespace) -> int:
     from learning.progress import person_by_email, person_status
     from messages.report import render_status
 
-    with ctx.db().session() as session:
+    with ctx.db(must_exist=True).session() as session:
         status = person_status(session, args.email, clock=ctx.clock)
         standings = person_certifications(
             session,
@@ -178,7 +214,7 @@ def cmd_report(ctx: Context, args: argparse.Namespace) -> int:
     from learning.progress import completion_report
     from messages.report import render_report, render_report_csv
 
-    with ctx.db().session() as session:
+    with ctx.db(must_exist=True).session() as session:
         report = completion_report(session, clock=ctx.clock)
     ctx.out.write(render_report_csv(report) if args.csv else render_report(report) + "\n")
     return 0
@@ -196,7 +232,7 @@ def cmd_certs(ctx: Context, args: argparse.Namespace) -> int:
         raise LearnbotError("--dry-run goes with --redate-from-completions")
     if args.expiring is not None and args.expiring < 0:
         raise LearnbotError("--expiring takes a number of days, 0 or more")
-    with ctx.db().session() as session:
+    with ctx.db(must_exist=True).session() as session:
         lines = list_holders(
             session,
             clock=ctx.clock,
@@ -218,7 +254,7 @@ def _redate_awards(ctx: Context, args: argparse.Namespace) -> int:
 
     if args.expiring is not None or args.csv:
         raise LearnbotError("--redate-from-completions takes no --expiring or --csv")
-    with ctx.db().session(dry_run=args.dry_run) as session:
+    with ctx.db(must_exist=True).session(dry_run=args.dry_run) as session:
         settings = current_settings(session)
         if settings is None:
             raise LearnbotError("no configuration loaded yet: run `python bot.py load-config FILE`")
@@ -232,7 +268,7 @@ def cmd_outbox(ctx: Context, args: argparse.Namespace) -> int:
     from delivery.runner import outbox_command
 
     return outbox_command(
-        ctx.db(),
+        ctx.db(must_exist=True),
         clock=ctx.clock,
         out=ctx.out,
         actor=args.actor,
@@ -249,7 +285,7 @@ def cmd_audit(ctx: Context, args: argparse.Namespace) -> int:
 
     if args.limit < 1:
         raise LearnbotError("--limit must be at least 1")
-    with ctx.db().session() as session:
+    with ctx.db(must_exist=True).session() as session:
         page = read_log(
             session,
             person_email=args.person,
@@ -282,7 +318,7 @@ def cmd_workspace(ctx: Context, args: argparse.Namespace) -> int:
     from learning import members
     from models.tables import OutboxMessage, OutboxStatus, WorkspaceState
 
-    with ctx.db().session() as session:
+    with ctx.db(must_exist=True).session() as session:
         if args.action == "resume":
             if not args.workspace:
                 stopped = session.scalars(
@@ -612,12 +648,29 @@ def cmd_demo(ctx: Context, args: argparse.Namespace) -> int:
     """
     from learning.paths import current_settings, enroll, load_paths
 
+    if args.reset and not ctx.settings.database_url.startswith("sqlite"):
+        raise LearnbotError(
+            f"demo --reset empties the database, so it only works on SQLite; DATABASE_URL is "
+            f"{redact_url(ctx.settings.database_url)}. Run the demo on a SQLite file "
+            "(DATABASE_URL=sqlite:///demo.db), or empty this database yourself"
+        )
+    held = _stored_rows(ctx.db())
+    if held and not args.reset:
+        raise LearnbotError(
+            f"the database at {redact_url(ctx.settings.database_url)} already holds "
+            f"{_describe_rows(held)}: demo would mix the example company into it. "
+            "`python bot.py demo --reset` deletes all of it first; or point DATABASE_URL at "
+            "a new file"
+        )
     end = ctx.clock.now()
     start = min(parse_instant(DEMO_SINCE), end)
     ctx.say(
         f"learnbot demo on {redact_url(ctx.settings.database_url)}: the example company "
         f"from {start:%Y-%m-%d} to {end:%Y-%m-%d %H:%M} UTC"
     )
+    if held:
+        _delete_all_rows(ctx.db())
+        ctx.say(f"--reset: deleted {_describe_rows(held)}")
     history = Context(ctx.settings, FrozenClock(start), ctx.out)
     history._db = ctx.db()
     for name, command, step_args in (
@@ -661,6 +714,50 @@ def cmd_demo(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
+# What `demo` says a database holds, by table; other tables are "other records".
+_DESCRIBED_TABLES = (
+    ("person", "people"),
+    ("program", "programs"),
+    ("completion_event", "completions"),
+    ("certification_award", "certification awards"),
+    ("outbox", "outbox messages"),
+    ("audit_log", "audit entries"),
+)
+
+
+def _stored_rows(database: Database) -> dict[str, int]:
+    """Rows in each of learnbot's tables that has any."""
+    from sqlalchemy import func, select
+    from sqlmodel import SQLModel
+
+    import models.tables  # noqa: F401  (the tables' metadata)
+
+    with database.session() as session:
+        counts = {
+            table.name: session.scalar(select(func.count()).select_from(table)) or 0
+            for table in SQLModel.metadata.sorted_tables
+        }
+    return {name: count for name, count in counts.items() if count}
+
+
+def _describe_rows(rows: dict[str, int]) -> str:
+    named = dict(_DESCRIBED_TABLES)
+    parts = [f"{rows[table]} {label}" for table, label in _DESCRIBED_TABLES if table in rows]
+    others = sum(count for table, count in rows.items() if table not in named)
+    if others:
+        parts.append(f"{others} other records")
+    return ", ".join(parts)
+
+
+def _delete_all_rows(database: Database) -> None:
+    """``demo --reset`` on SQLite: every row of every table, in one transaction."""
+    from sqlmodel import SQLModel
+
+    with database.session() as session:
+        for table in reversed(SQLModel.metadata.sorted_tables):
+            session.execute(table.delete())
+
+
 def _outcome(dry_run: bool, changed: bool) -> str:
     if dry_run:
         return "dry run: nothing was applied"
@@ -670,18 +767,43 @@ def _outcome(dry_run: bool, changed: bool) -> str:
 # --- wiring ------------------------------------------------------------------
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="bot.py",
-        description="learnbot: runs your training program in Slack. "
-        "Settings come from the environment or .env (see README).",
-    )
+def _global_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
+    """``--at``, ``--actor`` and ``--verbose``, written before or after the command.
+
+    The main parser holds the defaults; each command's parser takes the same options with
+    no default (``SUPPRESS``), so one written after the command overrides the main
+    parser's value and one left out does not reset it.
+    """
+
+    def default(value: object) -> object:
+        return value if defaults else argparse.SUPPRESS
+
     parser.add_argument(
         "--at",
         metavar="ISO-8601",
+        default=default(None),
         help="act as if it were this instant (e.g. 2026-03-02T09:30:00Z)",
     )
-    parser.add_argument("--actor", default="cli", help="name recorded in the audit log")
+    parser.add_argument(
+        "--actor", default=default("cli"), help="name recorded in the audit log (default cli)"
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=default(False),
+        help="log what happens (INFO) to standard error, not only warnings and errors",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bot.py",
+        description="learnbot: runs your training program in Slack. Settings come from the "
+        "environment or LEARNBOT_HOME/.env (see README). --at, --actor and --verbose may "
+        "also be written after the command.",
+    )
+    _global_options(parser, defaults=True)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     db = commands.add_parser("db", help="database schema: upgrade, current")
@@ -849,8 +971,29 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.set_defaults(func=cmd_simulate)
 
     demo = commands.add_parser("demo", help="load the example organisation and print a report")
+    demo.add_argument(
+        "--reset",
+        action="store_true",
+        help="empty the database first (SQLite only); without it, demo refuses a database "
+        "that holds data",
+    )
     demo.set_defaults(func=cmd_demo)
+    for command in commands.choices.values():
+        _global_options(command, defaults=False)
     return parser
+
+
+def _log_level(settings: Settings, args: argparse.Namespace) -> str:
+    """INFO with ``--verbose`` (DEBUG if ``LEARNBOT_LOG_LEVEL`` asks for it); else
+    ``LEARNBOT_LOG_LEVEL`` if set; else INFO for a service (``run``, ``drain --loop``) and
+    WARNING for a one-shot command: its result is what it prints, and the same result
+    logged at INFO would say it twice."""
+    if args.verbose and settings.log_level != "DEBUG":
+        return "INFO"
+    if settings.log_level:
+        return settings.log_level
+    service = args.func is cmd_run or (args.func is cmd_drain and args.loop)
+    return "INFO" if service else "WARNING"
 
 
 def main(
@@ -867,7 +1010,8 @@ def main(
     if env is None:
         from dotenv import load_dotenv
 
-        load_dotenv(ROOT / ".env")
+        # LEARNBOT_HOME comes from the real environment: it says where .env is.
+        load_dotenv(learnbot_home(os.environ) / ".env")
     args = build_parser().parse_args(argv)
     redact = Redactor()
     json_logs = False
@@ -886,7 +1030,7 @@ def main(
         redact = Redactor(settings.secrets())
         configure_logging(
             stream=err,
-            level=settings.log_level,
+            level=_log_level(settings, args),
             log_format=settings.log_format,
             secrets=settings.secrets(),
         )

@@ -5,21 +5,73 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-DEFAULT_DATABASE_URL = "sqlite:///learnbot.db"
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+# The checkout (the folder of bot.py and this file): LEARNBOT_HOME when it is not set.
+CHECKOUT = Path(__file__).resolve().parent
+DEFAULT_DATABASE_URL = "sqlite:///learnbot.db"  # under LEARNBOT_HOME
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 PLACEHOLDERS = ("", "xoxb-your-token", "changeme", "your-signing-secret", "xapp-your-token")
 LOG_FORMATS = ("text", "json")
+SUPPORTED_DATABASES = (
+    "learnbot supports sqlite:///PATH (a file; a relative PATH is under LEARNBOT_HOME) "
+    "and postgresql://USER@HOST/DATABASE (the password after USER and a colon)"
+)
 
 
 class SettingsError(ValueError):
     """A setting is missing or wrong; the message names the variable."""
 
 
+def learnbot_home(env: Mapping[str, str]) -> Path:
+    """Where ``.env`` and the default SQLite database live: ``LEARNBOT_HOME``, else the
+    checkout. Never the current directory, so a command run from elsewhere (cron, another
+    shell) finds the same database."""
+    raw = env.get("LEARNBOT_HOME", "").strip()
+    return Path(raw).expanduser().absolute() if raw else CHECKOUT
+
+
+def resolve_database_url(raw: str, home: Path) -> str:
+    """``DATABASE_URL`` checked, with a relative SQLite path made absolute under ``home``.
+
+    Raises:
+        SettingsError: the URL cannot be read, or names a database learnbot does not
+            support; the message says what is supported.
+    """
+    try:
+        url = make_url(raw)
+    except (ArgumentError, ValueError):
+        # Shown only when it cannot hold a password (user:password@host, mistyped).
+        shown = f" {raw!r}" if len(raw) <= 60 and not set(raw) & set(":@") else ""
+        raise SettingsError(
+            f"DATABASE_URL{shown} is not a database URL: {SUPPORTED_DATABASES}"
+        ) from None
+    backend, _, driver = url.drivername.partition("+")
+    if backend in ("postgres", "postgresql") and driver in ("", "psycopg"):
+        return raw  # read with psycopg 3 (models.db.normalise_url)
+    if backend != "sqlite" or driver not in ("", "pysqlite"):
+        raise SettingsError(
+            f"DATABASE_URL uses {url.drivername!r}, which learnbot does not support: "
+            f"{SUPPORTED_DATABASES}"
+        )
+    database = url.database or ""
+    if database in ("", ":memory:") or database.startswith("file:"):
+        return raw
+    path = Path(database).expanduser()
+    if not path.is_absolute():
+        path = home / path
+    return url.set(database=str(path)).render_as_string(hide_password=False)
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
+    # LEARNBOT_HOME: holds .env and the default database (``learnbot_home``).
+    home: Path = CHECKOUT
     slack_bot_token: str | None = field(default=None, repr=False)
     slack_signing_secret: str | None = field(default=None, repr=False)
     slack_app_token: str | None = field(default=None, repr=False)
@@ -31,7 +83,9 @@ class Settings:
     admins: tuple[str, ...] = ()
     db_pool_size: int = 5
     db_max_overflow: int = 10
-    log_level: str = "INFO"
+    # LEARNBOT_LOG_LEVEL; None (not set): INFO for the services (`run`, `drain --loop`),
+    # WARNING for one-shot commands, whose result is what they print (bot.py).
+    log_level: str | None = None
     log_format: str = "text"
     workspace_rate_per_minute: int = 200
     channel_interval_seconds: float = 1.0
@@ -124,8 +178,12 @@ class Settings:
         api_url = env.get("SLACK_API_URL", "").strip() or DEFAULT_SLACK_API_URL
         if not api_url.endswith("/"):
             api_url += "/"
+        home = learnbot_home(env)
         return cls(
-            database_url=env.get("DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL,
+            database_url=resolve_database_url(
+                env.get("DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL, home
+            ),
+            home=home,
             slack_bot_token=secret("SLACK_BOT_TOKEN"),
             slack_signing_secret=secret("SLACK_SIGNING_SECRET"),
             slack_app_token=secret("SLACK_APP_TOKEN"),
@@ -139,7 +197,7 @@ class Settings:
             ),
             db_pool_size=pool_size,
             db_max_overflow=max_overflow,
-            log_level=env.get("LEARNBOT_LOG_LEVEL", "INFO").strip().upper() or "INFO",
+            log_level=env.get("LEARNBOT_LOG_LEVEL", "").strip().upper() or None,
             log_format=log_format,
             workspace_rate_per_minute=rate,
             channel_interval_seconds=decimal("LEARNBOT_CHANNEL_INTERVAL_SECONDS", 1.0),
@@ -166,14 +224,21 @@ class Settings:
         return tuple(dict.fromkeys(value for value in values if value))
 
     def require_slack(self) -> None:
-        """Refuse to talk to Slack without real credentials."""
-        for name, value in (
-            ("SLACK_BOT_TOKEN", self.slack_bot_token),
-            ("SLACK_SIGNING_SECRET", self.slack_signing_secret),
+        """Refuse to talk to Slack without real credentials, naming every one missing."""
+        missing = []
+        for name, value, needed in (
+            ("SLACK_BOT_TOKEN", self.slack_bot_token, True),
+            ("SLACK_SIGNING_SECRET", self.slack_signing_secret, True),
+            ("SLACK_APP_TOKEN", self.slack_app_token, False),  # optional: Socket Mode
         ):
-            if value is None or value.lower() in PLACEHOLDERS:
-                raise SettingsError(
-                    f"{name} is not set. Create the Slack app from manifest.yml and put its "
-                    f"credentials in .env (see README, 'Create the Slack app'), or try "
-                    f"learnbot without Slack: python bot.py simulate (or: python bot.py demo)"
-                )
+            if value is None:
+                if needed:
+                    missing.append(f"{name} is not set")
+            elif value.lower() in PLACEHOLDERS:
+                missing.append(f"{name} still has the placeholder value of .env.example")
+        if missing:
+            raise SettingsError(
+                f"{'; '.join(missing)}. Create the Slack app from manifest.yml and put its "
+                f"credentials in {self.home / '.env'} (see README, 'Create the Slack app'), "
+                "or try learnbot without Slack: python bot.py simulate (or: python bot.py demo)"
+            )

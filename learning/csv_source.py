@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from learning.errors import Problem, ValidationFailed
+from learning.suggest import did_you_mean
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,8 @@ def _check_header(
                     name,
                     1,
                     column or "(blank)",
-                    f"unknown column {column!r}; allowed: {', '.join(allowed)}",
+                    f"unknown column {column!r}{_hint(column, allowed)}; "
+                    f"allowed: {', '.join(allowed)}",
                 )
             )
     for column in sorted({c for c in columns if columns.count(c) > 1}):
@@ -109,3 +111,9 @@ def _check_header(
     if problems:
         raise ValidationFailed(problems)
     return columns
+
+
+def _hint(column: str, allowed: tuple[str, ...]) -> str:
+    """`` (did you mean 'x'?)`` for a column close to an allowed one, else ``""``."""
+    guess = did_you_mean(column, allowed)
+    return f" ({guess})" if guess else ""

@@ -12,7 +12,8 @@ import re
 import reprlib
 from datetime import date, time
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -22,6 +23,7 @@ from pydantic import (
     Field,
     PlainSerializer,
     PlainValidator,
+    TypeAdapter,
     ValidationError,
     field_validator,
     model_validator,
@@ -30,6 +32,7 @@ from pydantic import (
 from learning.calendar import WEEKDAYS, WorkCalendar
 from learning.errors import Problem, ValidationFailed
 from learning.periods import Period
+from learning.suggest import Suggester, did_you_mean, time_zone_hint
 from learning.yaml_source import line_of, load_yaml
 
 METHODS = ("online", "classroom", "reading", "video", "shadowing", "assessment")
@@ -157,9 +160,8 @@ def _timezone(value: Any) -> str:
     try:
         ZoneInfo(str(value))
     except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "Europe" is a folder
-        raise ValueError(
-            f"unknown time zone {reprlib.repr(value)}: use an IANA name such as Europe/London"
-        ) from None
+        hint = time_zone_hint(value)
+        raise ValueError(f"unknown time zone {reprlib.repr(value)}: {hint}") from None
     return str(value)
 
 
@@ -457,11 +459,48 @@ def _field_name(loc: tuple[str | int, ...]) -> str:
     return "".join(parts)
 
 
+def _unwrap(annotation: Any) -> Any:
+    """The type inside ``Annotated[...]`` and ``X | None``."""
+    while True:
+        if get_origin(annotation) is Annotated:
+            annotation = get_args(annotation)[0]
+        elif get_origin(annotation) in (Union, UnionType):
+            others = [arg for arg in get_args(annotation) if arg is not type(None)]
+            if len(others) != 1:
+                return annotation
+            annotation = others[0]
+        else:
+            return annotation
+
+
+def _keys_at(loc: tuple[str | int, ...]) -> list[str]:
+    """The keys the file may write in the mapping at ``loc`` (empty if unknown)."""
+    annotation: Any = ProgramConfig
+    for part in loc:
+        annotation = _unwrap(annotation)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            field = annotation.model_fields.get(str(part))
+            if field is None:
+                return []
+            annotation = field.annotation
+        elif get_origin(annotation) is dict:
+            annotation = get_args(annotation)[1]
+        elif get_origin(annotation) is list and isinstance(part, int):
+            annotation = get_args(annotation)[0]
+        else:
+            return []
+    annotation = _unwrap(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return list(annotation.model_fields)
+    return []
+
+
 def _message(error: dict[str, Any]) -> str:
     kind = error["type"]
     loc = error["loc"]
     if kind == "extra_forbidden":
-        return f"unknown key {loc[-1]!r}"
+        hint = did_you_mean(loc[-1], _keys_at(loc[:-1]))
+        return f"unknown key {_name(str(loc[-1]))}" + (f" ({hint})" if hint else "")
     if kind == "missing":
         return f"missing required field {loc[-1]!r}"
     # The input is shown short: a mistaken value may be a long text or a large list.
@@ -472,7 +511,8 @@ def _message(error: dict[str, Any]) -> str:
         return f"bad key {shown}: use lower-case letters, digits, '-', '_' or '.'"
     if kind == "literal_error":
         allowed = str(error["msg"]).removeprefix("Input should be ")
-        return f"{shown} is not allowed: {allowed}"
+        hint = did_you_mean(error.get("input"), re.findall(r"'([^']*)'", allowed))
+        return f"{shown} is not allowed: {allowed}" + (f" ({hint})" if hint else "")
     message = str(error["msg"]).removeprefix("Value error, ")
     if (
         "input" in error
@@ -483,110 +523,239 @@ def _message(error: dict[str, Any]) -> str:
     return message
 
 
-def _schema_problems(exc: ValidationError, data: Any, filename: str) -> list[Problem]:
-    problems = []
+def _schema_errors(exc: ValidationError) -> list[tuple[tuple[str | int, ...], str]]:
+    """Each schema error's place in the file and what to say about it."""
+    errors = []
     for error in exc.errors():
         loc = tuple(part for part in error["loc"] if not str(part).startswith("function-"))
-        problems.append(Problem(filename, line_of(data, loc), _field_name(loc), _message(error)))
-    return problems
+        errors.append((loc, _message(error)))
+    return errors
 
 
-def _cross_check(config: ProgramConfig, data: Any, filename: str) -> list[Problem]:
-    """Checks that span sections: references, cycles, duplicates."""
-    problems: list[Problem] = []
+# --- checks across sections, on the file as written -------------------------------------
+#
+# They read the YAML data, not the validated model, so they run even when the schema
+# check found mistakes: every problem is reported in one pass. A value of the wrong shape
+# is skipped here (the schema check reports it), and a problem at or under a place the
+# schema check already reported is dropped.
 
-    def add(path: tuple[str | int, ...], message: str) -> None:
-        problems.append(Problem(filename, line_of(data, path), _field_name(path), message))
+Path_ = tuple[str | int, ...]
+_FLAG = TypeAdapter(bool)
+_DEFAULT_WORKING_DAYS = ("mon", "tue", "wed", "thu", "fri")
 
-    for key, item in config.items.items():
-        for index, needed in enumerate(item.requires):
-            if needed not in config.items:
-                add(("items", key, "requires", index), f"unknown prerequisite {needed!r}")
-            elif needed == key:
-                add(("items", key, "requires", index), "an item cannot require itself")
 
-    for cycle in _prerequisite_cycles(config):
-        add(
-            ("items", cycle[0], "requires"),
-            "prerequisites form a cycle: " + " -> ".join([*cycle, cycle[0]]),
-        )
+def _mapping(value: Any) -> dict[Any, Any]:
+    return value if isinstance(value, dict) else {}
 
-    # Only a section the file writes is checked, so a file written before the digest
-    # existed keeps loading; its default Friday is simply never a digest day if Friday is
-    # not a working day there (docs/configuration.md says so).
-    digest = config.manager_digest
-    if (
-        "manager_digest" in config.model_fields_set
-        and digest.enabled
-        and digest.weekday not in config.calendar.working_days
-    ):
-        add(
-            ("manager_digest", "weekday"),
-            f"{digest.weekday!r} is not in calendar.working_days, so the weekly manager "
-            "digest would never be sent (pick a working day, or set enabled: false)",
-        )
 
-    in_programs: set[str] = set()
-    for role, program in config.programs.items():
-        seen: dict[str, tuple[int, int]] = {}
-        tier_keys: set[str] = set()
-        for t_index, tier in enumerate(program.tiers):
-            if tier.key in tier_keys:
-                add(("programs", role, "tiers", t_index, "key"), f"duplicate tier key {tier.key!r}")
-            tier_keys.add(tier.key)
-            for e_index, entry in enumerate(tier.items):
-                path = ("programs", role, "tiers", t_index, "items", e_index, "item")
-                if entry.item not in config.items:
-                    add(path, f"unknown item {entry.item!r} (not in the items section)")
-                elif entry.item in seen:
-                    first = seen[entry.item]
-                    line = line_of(data, ("programs", role, "tiers", first[0], "items", first[1]))
-                    add(path, f"item {entry.item!r} is already in this program (line {line})")
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _text(value: Any) -> str | None:
+    """A name as the schema reads it (stripped), or None if it is not text."""
+    return value.strip() if isinstance(value, str) else None
+
+
+def _flag(value: Any, default: bool) -> bool | None:
+    """A yes/no as the schema reads it; None if it is not one."""
+    if value is None:
+        return default
+    try:
+        return _FLAG.validate_python(value)
+    except ValidationError:
+        return None
+
+
+def _entry_item(value: Any) -> str | None:
+    """The item key of a tier entry or a certification requirement (text or mapping)."""
+    return _text(value) if isinstance(value, str) else _text(_mapping(value).get("item"))
+
+
+def _name(name: str) -> str:
+    """A name as the file wrote it, quoted, at most about 64 characters."""
+    return repr(name if len(name) <= 64 else name[:61] + "...")
+
+
+class _CrossCheck:
+    """The checks that span sections: references, cycles, duplicates."""
+
+    def __init__(self, data: Any) -> None:
+        self.data = _mapping(data)
+        self.items = _mapping(self.data.get("items"))
+        self.item_keys = {key for key in self.items if isinstance(key, str)}
+        self.programs = _mapping(self.data.get("programs"))
+        self.problems: list[tuple[Path_, str]] = []
+        self.suggester = Suggester()
+
+    def add(self, path: Path_, message: str) -> None:
+        self.problems.append((path, message))
+
+    def unknown(self, kind: str, name: str, known: Any, *, note: str = "") -> str:
+        hint = "; ".join(part for part in (note, self.suggester.did_you_mean(name, known)) if part)
+        return f"unknown {kind} {_name(name)}" + (f" ({hint})" if hint else "")
+
+    def run(self) -> list[tuple[Path_, str]]:
+        self.prerequisites()
+        self.manager_digest()
+        in_programs = self.program_entries()
+        self.certifications(in_programs)
+        return self.problems
+
+    def requires(self, key: str) -> list[tuple[int, str]]:
+        return [
+            (index, name)
+            for index, value in enumerate(_listed(_mapping(self.items[key]).get("requires")))
+            if (name := _text(value)) is not None
+        ]
+
+    def prerequisites(self) -> None:
+        graph: dict[str, list[str]] = {}
+        for key in sorted(self.item_keys):
+            graph[key] = []
+            for index, needed in self.requires(key):
+                path = ("items", key, "requires", index)
+                if needed not in self.item_keys:
+                    self.add(path, self.unknown("prerequisite", needed, self.item_keys))
+                elif needed == key:
+                    self.add(path, "an item cannot require itself")
                 else:
-                    seen[entry.item] = (t_index, e_index)
-                in_programs.add(entry.item)
+                    graph[key].append(needed)
+        for cycle in _cycles(graph):
+            self.add(
+                ("items", cycle[0], "requires"),
+                "prerequisites form a cycle: " + " -> ".join([*cycle, cycle[0]]),
+            )
 
-    for key, cert in config.certifications.items():
-        if cert.tier is not None:
-            role, _, tier_key = cert.tier.partition("/")
-            program = config.programs.get(role)
-            if program is None or tier_key not in {t.key for t in program.tiers}:
-                add(
-                    ("certifications", key, "tier"),
-                    f"unknown tier {cert.tier!r}: write ROLE/TIER with keys from programs",
-                )
-            elif not config.certification_items(key):
-                add(("certifications", key, "tier"), f"tier {cert.tier!r} has no required items")
-            continue
-        seen_items: set[str] = set()
-        for index, requirement in enumerate(cert.items or []):
+    def manager_digest(self) -> None:
+        # Only a section the file writes is checked, so a file written before the digest
+        # existed keeps loading; its default Friday is simply never a digest day if Friday
+        # is not a working day there (docs/configuration.md says so).
+        if "manager_digest" not in self.data:
+            return
+        digest = _mapping(self.data["manager_digest"])
+        weekday = _text(digest.get("weekday", "fri"))
+        calendar = _mapping(self.data.get("calendar"))
+        working = calendar.get("working_days", list(_DEFAULT_WORKING_DAYS))
+        days = [_text(day) for day in _listed(working)]
+        if (
+            _flag(digest.get("enabled"), True)
+            and weekday in WEEKDAYS
+            and days
+            and all(day in WEEKDAYS for day in days)
+            and weekday not in days
+        ):
+            self.add(
+                ("manager_digest", "weekday"),
+                f"{weekday!r} is not in calendar.working_days, so the weekly manager "
+                "digest would never be sent (pick a working day, or set enabled: false)",
+            )
+
+    def program_entries(self) -> set[str]:
+        """Check each program's items; return every item some program has."""
+        in_programs: set[str] = set()
+        for role, program in self.programs.items():
+            seen: dict[str, Path_] = {}
+            tier_keys: set[str] = set()
+            for t_index, tier in enumerate(_listed(_mapping(program).get("tiers"))):
+                tier = _mapping(tier)
+                tier_key = _text(tier.get("key"))
+                if tier_key is not None and tier_key in tier_keys:
+                    self.add(
+                        ("programs", role, "tiers", t_index, "key"),
+                        f"duplicate tier key {tier_key!r}",
+                    )
+                if tier_key is not None:
+                    tier_keys.add(tier_key)
+                for e_index, entry in enumerate(_listed(tier.get("items"))):
+                    item = _text(_mapping(entry).get("item"))
+                    if item is None:
+                        continue
+                    entry_path = ("programs", role, "tiers", t_index, "items", e_index)
+                    if item not in self.item_keys:
+                        self.add(
+                            (*entry_path, "item"),
+                            self.unknown(
+                                "item",
+                                item,
+                                self.item_keys,
+                                note="not in the items section",
+                            ),
+                        )
+                    elif item in seen:
+                        line = line_of(self.data, seen[item])
+                        self.add(
+                            (*entry_path, "item"),
+                            f"item {item!r} is already in this program (line {line})",
+                        )
+                    else:
+                        seen[item] = entry_path
+                    in_programs.add(item)
+        return in_programs
+
+    def tiers(self) -> dict[str, list[Any]]:
+        """``ROLE/TIER`` -> the tier's entries, for every tier the programs name."""
+        found: dict[str, list[Any]] = {}
+        for role, program in self.programs.items():
+            for tier in _listed(_mapping(program).get("tiers")):
+                key = _text(_mapping(tier).get("key"))
+                if key is not None:
+                    found.setdefault(f"{role}/{key}", _listed(_mapping(tier).get("items")))
+        return found
+
+    def certifications(self, in_programs: set[str]) -> None:
+        for key, cert in _mapping(self.data.get("certifications")).items():
+            cert = _mapping(cert)
+            tier, items = cert.get("tier"), cert.get("items")
+            if (tier is None) == (items is None):
+                continue  # neither or both: the schema check says so
+            if tier is not None:
+                self.certification_tier(key, _text(tier))
+            else:
+                self.certification_items(key, items, in_programs)
+
+    def certification_tier(self, key: str, tier: str | None) -> None:
+        tiers = self.tiers()
+        if tier is None:
+            return
+        path = ("certifications", key, "tier")
+        if tier not in tiers:
+            hint = self.suggester.did_you_mean(tier, tiers)
+            self.add(
+                path,
+                f"unknown tier {_name(tier)}: write ROLE/TIER with keys from programs"
+                + (f" ({hint})" if hint else ""),
+            )
+        elif not any(_flag(_mapping(entry).get("required"), False) for entry in tiers[tier]):
+            self.add(path, f"tier {tier!r} has no required items")
+
+    def certification_items(self, key: str, items: Any, in_programs: set[str]) -> None:
+        if isinstance(items, list) and not items:
+            self.add(("certifications", key, "items"), "a certification needs at least one item")
+        seen: set[str] = set()
+        for index, requirement in enumerate(_listed(items)):
+            item = _entry_item(requirement)
+            if item is None:
+                continue
             path = ("certifications", key, "items", index)
-            if requirement.item not in config.items:
-                add(path, f"unknown item {requirement.item!r}")
-            elif requirement.item not in in_programs:
-                add(path, f"item {requirement.item!r} is in no program, so nobody could earn this")
-            elif requirement.item in seen_items:
-                add(path, f"item {requirement.item!r} is listed twice")
+            method = _text(_mapping(self.items.get(item)).get("method"))
+            if item not in self.item_keys:
+                self.add(path, self.unknown("item", item, self.item_keys))
+            elif item not in in_programs:
+                self.add(path, f"item {item!r} is in no program, so nobody could earn this")
+            elif item in seen:
+                self.add(path, f"item {item!r} is listed twice")
             elif (
-                requirement.min_score is not None
-                and config.items[requirement.item].method != "assessment"
+                _mapping(requirement).get("min_score") is not None
+                and method in METHODS
+                and method != "assessment"
             ):
-                add(
-                    path,
-                    f"min_score needs an assessment item; {requirement.item!r} is "
-                    f"{config.items[requirement.item].method}",
-                )
-            seen_items.add(requirement.item)
-        if not cert.items:
-            add(("certifications", key, "items"), "a certification needs at least one item")
-    return problems
+                self.add(path, f"min_score needs an assessment item; {item!r} is {method}")
+            seen.add(item)
 
 
-def _prerequisite_cycles(config: ProgramConfig) -> list[list[str]]:
-    graph = {
-        key: [r for r in item.requires if r in config.items and r != key]
-        for key, item in config.items.items()
-    }
+def _cycles(graph: dict[str, list[str]]) -> list[list[str]]:
+    """Prerequisite cycles in ``graph`` (item -> the items it requires)."""
     state: dict[str, int] = {}  # 1: on the current path, 2: done
     cycles: list[list[str]] = []
     # Depth-first without recursion: a chain of thousands of prerequisites is fine.
@@ -610,8 +779,14 @@ def _prerequisite_cycles(config: ProgramConfig) -> list[list[str]]:
     return cycles
 
 
+def _covered(path: Path_, reported: list[Path_]) -> bool:
+    """Whether the schema check reported a problem at ``path`` or above it."""
+    return any(path[: len(place)] == place for place in reported)
+
+
 def parse_curriculum(text: str, filename: str) -> LoadedConfig:
-    """Validate configuration ``text``; raise ``ValidationFailed`` with every problem."""
+    """Validate configuration ``text``; raise ``ValidationFailed`` with every problem:
+    the schema's and those across sections (references, cycles), in one pass."""
     data, problems = load_yaml(text, filename)
     if data is None and not problems:
         problems = [Problem(filename, None, "", "the file is empty")]
@@ -619,12 +794,18 @@ def parse_curriculum(text: str, filename: str) -> LoadedConfig:
         raise ValidationFailed(problems)
     if not isinstance(data, dict):
         raise ValidationFailed([Problem(filename, 1, "", "the file must be a mapping of sections")])
+    config: ProgramConfig | None = None
+    reported: list[Path_] = []
     try:
         config = ProgramConfig.model_validate(data)
     except ValidationError as exc:
-        raise ValidationFailed(_schema_problems(exc, data, filename)) from None
-    problems = _cross_check(config, data, filename)
-    if problems:
+        for loc, message in _schema_errors(exc):
+            problems.append(Problem(filename, line_of(data, loc), _field_name(loc), message))
+            reported.append(loc)
+    for path, message in _CrossCheck(data).run():
+        if not _covered(path, reported):
+            problems.append(Problem(filename, line_of(data, path), _field_name(path), message))
+    if problems or config is None:
         raise ValidationFailed(problems)
     return LoadedConfig(
         config=config, source=filename, sha256=hashlib.sha256(text.encode()).hexdigest()

@@ -17,6 +17,7 @@ from learning.clock import Clock
 from learning.csv_source import CsvRow, read_csv
 from learning.errors import Problem, ValidationFailed
 from learning.paths import EnrollmentSummary, current_settings, enroll
+from learning.suggest import Suggester
 from models import DEFAULT_WORKSPACE, ChatAccount, Person, Program
 
 REQUIRED_COLUMNS = ("email", "name", "manager_email", "role", "team", "role_start_date")
@@ -225,8 +226,9 @@ def parse_people(
     rows: list[PersonRow] = []
     first_line: dict[str, int] = {}
     first_account_line: dict[tuple[str, str], int] = {}
+    suggester = Suggester()
     for raw in source.rows:
-        row = _parse_row(raw, source.name, known_roles, problems, account_columns)
+        row = _parse_row(raw, source.name, known_roles, problems, suggester, account_columns)
         if row is None:
             continue
         if row.email in first_line:
@@ -313,6 +315,7 @@ def _parse_row(
     name: str,
     known_roles: set[str],
     problems: list[Problem],
+    suggester: Suggester,
     account_columns: Sequence[AccountColumn] = (),
 ) -> PersonRow | None:
     values = raw.values
@@ -337,16 +340,11 @@ def _parse_row(
     manager = values["manager_email"].lower() or None
     if manager and not EMAIL.match(manager):
         bad("manager_email", f"invalid email {values['manager_email']!r}")
-    role = values["role"]
-    if not role:
+    role = _known_role(values["role"], known_roles)
+    if not values["role"]:
         bad("role", "missing role")
-    elif role not in known_roles:
-        hint = (
-            f"known roles: {', '.join(sorted(known_roles))}"
-            if known_roles
-            else "no programs are loaded yet: run `python bot.py load-config FILE` first"
-        )
-        bad("role", f"unknown role {role!r} ({hint})")
+    elif role is None:
+        bad("role", _unknown_role(values["role"], known_roles, suggester))
     start: date | None = None
     try:
         start = date.fromisoformat(values["role_start_date"])
@@ -367,7 +365,7 @@ def _parse_row(
             ZoneInfo(zone)
         except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "Europe" is a folder
             shown = zone if len(zone) <= 60 else zone[:57] + "..."
-            bad("timezone", f"unknown time zone {shown!r}: use an IANA name such as Europe/London")
+            bad("timezone", f"unknown time zone {shown!r}: {suggester.time_zone_hint(zone)}")
     accounts: dict[str, str] = {}
     for column in account_columns:
         user_id = values.get(column.column) or ""
@@ -376,11 +374,27 @@ def _parse_row(
             bad(column.column, why)
         elif user_id:
             accounts[column.column] = user_id
-    if len(problems) > before or start is None:
+    if len(problems) > before or start is None or role is None:
         return None
     return PersonRow(
         raw.line, email, values["name"], manager, role, values["team"], start, zone, accounts
     )
+
+
+def _known_role(written: str, known_roles: set[str]) -> str | None:
+    """The program role ``written`` names, whatever its case (HR files say "Engineer")."""
+    by_lower = {role.lower(): role for role in known_roles}
+    return by_lower.get(written.lower()) if written else None
+
+
+def _unknown_role(written: str, known_roles: set[str], suggester: Suggester) -> str:
+    shown = written if len(written) <= 60 else written[:57] + "..."
+    if not known_roles:
+        hint = "no programs are loaded yet: run `python bot.py load-config FILE` first"
+    else:
+        guess = suggester.did_you_mean(written, known_roles)
+        hint = (f"{guess} " if guess else "") + f"known roles: {', '.join(sorted(known_roles))}"
+    return f"unknown role {shown!r} ({hint})"
 
 
 def _cycles(rows: list[PersonRow], existing: dict[str, str | None], name: str) -> list[Problem]:

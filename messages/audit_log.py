@@ -9,7 +9,7 @@ from messages.csv_export import render_csv
 
 COLUMNS = ("time (UTC)", "actor", "action", "person", "subject", "reason")
 # Widest a cell may be in the table; longer values end in an ellipsis (the CSV has them whole).
-_WIDEST = {"actor": 30, "action": 32, "person": 36, "subject": 40, "reason": 60}
+_WIDEST = {"actor": 30, "action": 44, "person": 36, "subject": 40, "reason": 60}
 CSV_HEADER = ("id", "at", "actor", "action", "person", "subject", "reason", "details")
 
 
@@ -23,11 +23,21 @@ def _shorten(text: str, limit: int | None) -> str:
     return text
 
 
+def _action(entry: AuditLine) -> str:
+    """The action, with the ladder step when the action's name does not say it: an
+    escalation told to the admins (nobody left in the chain) is ``escalation.admins``
+    whichever step it was, and the step is what tells two such rows apart."""
+    step = entry.details.get("step") if isinstance(entry.details, dict) else None
+    if not isinstance(step, str) or not step or entry.action.endswith(f".{step}"):
+        return entry.action
+    return f"{entry.action} (step: {step})"
+
+
 def _cells(entry: AuditLine) -> list[str]:
     values = [
         f"{entry.at:%Y-%m-%d %H:%M}",
         entry.actor,
-        entry.action,
+        _action(entry),
         entry.person_email or "-",
         entry.subject or "-",
         entry.reason or "-",

@@ -44,6 +44,20 @@ def redact_url(url: str) -> str:
         return "<unparsable database URL>"
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file a SQLite URL names; None for in-memory SQLite or another database."""
+    try:
+        parsed = make_url(url)
+    except Exception:
+        return None
+    database = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+        return None
+    if database.startswith("file:"):  # a URI filename: its own rules, left to SQLite
+        return None
+    return Path(database)
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")

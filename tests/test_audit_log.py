@@ -247,3 +247,27 @@ def test_an_empty_log_and_a_bad_limit(cli):
     assert cli("audit").out.strip() == "the audit log is empty"
     refused = cli("audit", "--limit", "0")
     assert refused.code == 1 and "--limit" in refused.err
+
+
+def test_the_table_shows_the_ladder_step_of_an_escalation_told_to_the_admins(cli, db, company):
+    # Nobody left in the chain: the admins are told, at whichever step the item reached.
+    # The step is what tells these rows apart (the CSV has it in the details).
+    for day, step in ((3, "manager"), (10, "skip_level")):
+        details = {"assignment_id": 7, "to": "admins", "step": step, "due": "2026-02-20"}
+        add(db, at(day), "escalation.admins", person="bob@x.io", subject="safety", details=details)
+    add(
+        db,
+        at(11),
+        "escalation.manager",
+        person="bob@x.io",
+        subject="safety-quiz",
+        details={"assignment_id": 8, "to": "ada@x.io", "step": "manager", "due": "2026-02-27"},
+    )
+
+    rows = table(cli("audit", "--action", "escalation").out)
+
+    assert [row[2] for row in rows] == [
+        "escalation.admins (step: manager)",
+        "escalation.admins (step: skip_level)",
+        "escalation.manager",  # the action already names its step
+    ]

@@ -152,17 +152,22 @@ def test_demo_loads_the_examples_and_prints_a_real_report(tmp_path):
     [arjun] = [line for line in certs.splitlines() if "arjun.reddy" in line and "Security" in line]
     assert "Thu 4 Jun 2026" in arjun and "valid until Fri 4 Jun 2027" in arjun
     assert "Wed 1 Dec 2027" not in certs
-    # Running it again is idempotent: nothing new is added.
+    # Running it again refuses (it would mix into what is there) and says what it holds;
+    # --reset empties the database and loads the same company again.
+    demo = [sys.executable, "bot.py", "demo"]
     again = subprocess.run(
-        [sys.executable, "bot.py", "demo"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+        demo, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False
     )
-    assert "people: 0 added" in again.stdout and "0 recorded" in again.stdout
+    assert again.returncode == 1 and again.stdout == ""
+    assert "already holds 61 people, 3 programs" in again.stderr
+    assert "python bot.py demo --reset" in again.stderr
+    reset = subprocess.run(
+        [*demo, "--reset"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert reset.returncode == 0, reset.stderr
+    assert "--reset: deleted 61 people, 3 programs" in reset.stdout
+    assert "people: 61 added" in reset.stdout
+    assert reset.stdout[reset.stdout.index("== report") :] == report
 
 
 def test_workspace_status_and_resume_after_an_uninstall(cli, db, clock):

@@ -4,6 +4,7 @@ import pytest
 
 from learning.curriculum import load_curriculum, parse_curriculum
 from learning.errors import ValidationFailed
+from learning.suggest import MOST_SUGGESTIONS
 from tests.helpers import PROGRAMS
 
 
@@ -31,7 +32,9 @@ def test_the_documented_example_is_valid():
 def test_unknown_key_is_reported_with_its_line():
     text = PROGRAMS.replace("    minutes: 15\n", "    minutes: 15\n    titel: typo\n", 1)
     line = line_of(text, "titel: typo")
-    assert problems_of(text) == [f"programs.yml:{line}: items.intro.titel: unknown key 'titel'"]
+    assert problems_of(text) == [
+        f"programs.yml:{line}: items.intro.titel: unknown key 'titel' (did you mean 'title'?)"
+    ]
 
 
 def test_missing_field_is_reported_at_the_entry():
@@ -102,7 +105,8 @@ def test_unknown_prerequisite():
     [problem] = problems_of(text)
     line = line_of(text, "[safty]")
     assert problem == (
-        f"programs.yml:{line}: items.safety-quiz.requires[0]: unknown prerequisite 'safty'"
+        f"programs.yml:{line}: items.safety-quiz.requires[0]: unknown prerequisite 'safty' "
+        "(did you mean 'safety'?)"
     )
 
 
@@ -177,3 +181,86 @@ def test_send_time_must_be_quoted_hh_mm():
 def test_missing_file_is_a_clear_error(tmp_path):
     with pytest.raises(ValidationFailed, match="file not found"):
         load_curriculum(tmp_path / "nope.yml")
+
+
+def test_mistakes_of_every_kind_and_cross_references_are_listed_in_one_pass():
+    text = (
+        PROGRAMS.replace("    minutes: 15\n", "    minutes: 15\n    titel: typo\n", 1)  # a key
+        .replace("method: shadowing", "method: osmosis")  # a value
+        .replace("timezone: Europe/London", "timezone: Europe/Londn")  # a time zone
+        .replace("{item: shadow, due: 10}", "{item: shadw, due: 10}")  # a cross-reference
+    )
+    assert problems_of(text) == [
+        f"programs.yml:{line_of(text, 'Europe/Londn')}: organisation.timezone: unknown time "
+        "zone 'Europe/Londn': did you mean 'Europe/London'?",
+        f"programs.yml:{line_of(text, 'titel: typo')}: items.intro.titel: unknown key 'titel' "
+        "(did you mean 'title'?)",
+        f"programs.yml:{line_of(text, 'osmosis')}: items.shadow.method: 'osmosis' is not "
+        "allowed: 'online', 'classroom', 'reading', 'video', 'shadowing' or 'assessment'",
+        f"programs.yml:{line_of(text, '{item: shadw')}: programs.engineer.tiers[0].items[3].item: "
+        "unknown item 'shadw' (not in the items section; did you mean 'shadow'?)",
+    ]
+
+
+def test_a_cross_reference_is_checked_beside_a_broken_entry_of_the_same_program():
+    text = PROGRAMS.replace("{item: safety, required: true, due: 3}", "{item: safety, due: -1}")
+    text = text.replace("{item: shadow, due: 10}", "{item: shadw, due: 10}")
+    problems = problems_of(text)
+    assert len(problems) == 2
+    assert "programs.engineer.tiers[0].items[1].due" in problems[0]
+    assert "unknown item 'shadw'" in problems[1]
+
+
+def test_a_place_the_schema_refused_is_not_reported_again_as_a_reference():
+    text = PROGRAMS.replace("{item: shadow, due: 10}", "{item: Shadow!, due: 10}")
+    [problem] = problems_of(text)
+    assert "programs.engineer.tiers[0].items[3].item: bad key 'Shadow!'" in problem
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("items:\n", "itmes:\n", "unknown key 'itmes' (did you mean 'items'?)"),
+        ("    method: reading\n", "    mehtod: reading\n", "(did you mean 'method'?)"),
+        ("  safe-worker:\n", "  safe-worker:\n    valid_fro: 1y\n", "(did you mean 'valid_for'?)"),
+        (
+            "working_days: [mon,",
+            "working_days: [mno,",
+            "or 'sun' (did you mean 'mon'?)",
+        ),
+        ("[Asia/Kolkata]", "[asia/kolkata]", "did you mean 'Asia/Kolkata'?"),
+        ("requires: [safety-quiz]", "requires: [safety-qiz]", "(did you mean 'safety-quiz'?)"),
+    ],
+)
+def test_an_unknown_name_gets_the_closest_known_one(old, new, expected):
+    problems = problems_of(PROGRAMS.replace(old, new, 1))
+    assert any(expected in problem for problem in problems), problems
+
+
+def test_an_unknown_certification_tier_suggests_a_role_and_tier():
+    text = PROGRAMS.replace(
+        "    items: [safety, {item: safety-quiz, min_score: 80}]", "    tier: enginer/first-30"
+    )
+    [problem] = problems_of(text)
+    assert "unknown tier 'enginer/first-30'" in problem
+    assert "did you mean 'engineer/first-30'?" in problem
+
+
+def test_nothing_close_gets_no_suggestion():
+    [problem] = problems_of(PROGRAMS.replace("requires: [safety]", "requires: [zzz]"))
+    assert problem.endswith("unknown prerequisite 'zzz'")
+
+
+def test_only_the_first_unknown_names_get_suggestions_so_a_long_file_stays_quick():
+    items = "".join(f"  item-{n:04d}:\n    title: T{n}\n    method: online\n" for n in range(300))
+    entries = "".join(f"          - {{item: itme-{n:04d}, due: 1}}\n" for n in range(300))
+    tier = "      - key: t1\n        title: T\n        starts_on_day: 0\n        items:\n"
+    text = f"items:\n{items}programs:\n  eng:\n    title: E\n    tiers:\n{tier}{entries}"
+    problems = problems_of(text)
+    assert len(problems) == 300  # every mistake is still listed
+    suggested = [p for p in problems if "did you mean" in p]
+    assert len(suggested) == MOST_SUGGESTIONS
+    assert (
+        "unknown item 'itme-0000' (not in the items section; did you mean 'item-0000'?)"
+        in (suggested[0])
+    )

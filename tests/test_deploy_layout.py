@@ -4,6 +4,8 @@ started for real by ``scripts/deploy_layout.py``."""
 from __future__ import annotations
 
 import io
+import re
+import shlex
 import subprocess
 import sys
 import threading
@@ -106,6 +108,23 @@ def test_run_is_a_web_process_or_a_scheduler_not_neither(cli):
     with pytest.raises(SystemExit) as exit_:
         cli("run", "--no-scheduler", "--no-listener")
     assert exit_.value.code == 2
+
+
+def test_the_systemd_unit_runs_bot_commands_that_exist_from_learnbot_home():
+    """docs/deploy/learnbot.service: every command it starts is a real `bot.py` command
+    line, and the service's home is the state directory it may write to."""
+    from bot import build_parser
+
+    unit = (ROOT / "docs" / "deploy" / "learnbot.service").read_text(encoding="utf-8")
+    settings = [line.split("=", 1) for line in unit.splitlines() if re.match(r"^\w+=", line)]
+    commands = [value for key, value in settings if key in ("ExecStart", "ExecStartPre")]
+    assert [command.split("bot.py ", 1)[1] for command in commands] == ["db upgrade", "run"]
+    for command in commands:
+        build_parser().parse_args(shlex.split(command.split("bot.py ", 1)[1]))
+    values = dict(settings[::-1])  # the first of each key
+    assert values["Environment"] == "LEARNBOT_HOME=/var/lib/learnbot"
+    assert values["StateDirectory"] == "learnbot" and values["ProtectSystem"] == "strict"
+    assert values["KillSignal"] == "SIGTERM"
 
 
 def _run_script(*args: str) -> subprocess.CompletedProcess[str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from alembic import command
+from alembic import command as alembic_command
 from alembic.script import ScriptDirectory
 from sqlalchemy import event, select, text
 
@@ -347,7 +347,7 @@ def test_upgrading_keeps_every_stored_date_and_sends_nothing(cli, write, clock, 
     # A database as the revision before 0009 left it, with the dates the old rules
     # drifted to.
     before_0009 = ScriptDirectory.from_config(alembic_config(db.engine)).get_revision("0009")
-    command.downgrade(alembic_config(db.engine), str(before_0009.down_revision))
+    alembic_command.downgrade(alembic_config(db.engine), str(before_0009.down_revision))
     with db.engine.begin() as conn:
         conn.execute(text("UPDATE assignment SET due_date = '2026-11-09' WHERE required"))
         columns = {row[1] for row in conn.execute(text("PRAGMA table_info(assignment)"))}

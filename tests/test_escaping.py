@@ -611,7 +611,11 @@ def _stored_hostile(h: Hostile) -> RenderedMessage:
         )
         h.urls.update(u.replace("&amp;", "&") for u in list(h.urls))
     section = {"type": "section", "text": {"type": "mrkdwn", "text": inner}}
-    button = {"type": "button", "text": {"type": "plain_text", "text": "Open"}, "url": h.url()}
+    button = {
+        "type": "button",
+        "text": {"type": "plain_text", "text": "Open"},
+        "url": h.home_url("button url"),
+    }
     return render.render_text(
         {"text": text, "blocks": [section, {"type": "actions", "elements": [button]}]}
     )
@@ -1150,3 +1154,25 @@ def test_the_trusted_way_in_is_used_only_by_the_builders():
                 if not (isinstance(first, ast.Constant) and isinstance(first.value, str)):
                     offenders.append(f"{relative}:{node.lineno} {named}() of a non-literal")
     assert offenders == []
+
+
+def test_an_escaped_reason_stays_within_slacks_section_limit():
+    """600 ``&`` are 3,000 characters once escaped: the quote is cut, never the post."""
+    card = extensions.RequestCard(
+        request_id=1,
+        learner_name="Ana",
+        item_title="Pricing exam",
+        due=TODAY,
+        proposed=TODAY + timedelta(days=10),
+        reason="&" * 600,
+        today=TODAY,
+        overdue_working_days=0,
+        to_admins=False,
+        decision="",
+        decided_by="",
+        decided_on=TODAY,
+    )
+    message = extensions.request_card(card)
+    texts = [b["text"]["text"] for b in message.blocks if "text" in b]
+    assert texts and all(len(text) <= 3000 for text in texts)
+    assert any(text.startswith("*Reason*\n> &amp;") for text in texts)

@@ -12,6 +12,7 @@ from sqlmodel import SQLModel
 from models import Assignment, AuditEntry, Certification, CertificationAward, Person
 from models.db import SchemaOutOfDate, alembic_config, open_database, redact_url
 from tests.conftest import ON_POSTGRES
+from tests.helpers import PROGRAMS
 
 
 def test_migrations_build_exactly_the_models_schema(db):
@@ -66,11 +67,14 @@ def test_db_upgrade_brings_an_empty_sqlite_database_to_head(tmp_path, cli):
     assert f"revision {head} (current)" in cli("db", "current", env={"DATABASE_URL": url}).out
 
 
-def test_sqlite_is_upgraded_automatically_on_first_use(tmp_path, cli):
-    url = f"sqlite:///{tmp_path / 'sub' / 'auto.db'}"
-    result = cli("report", env={"DATABASE_URL": url})
+def test_sqlite_is_upgraded_automatically_on_first_use(tmp_path, cli, write):
+    # A command that writes creates the file; one that only reads refuses a missing one
+    # (tests/test_database_location.py), and no command creates a missing folder.
+    url = f"sqlite:///{tmp_path / 'auto.db'}"
+    result = cli("load-config", write("programs.yml", PROGRAMS), env={"DATABASE_URL": url})
     assert result.code == 0, result.err
     assert open_database(url).is_current()
+    assert cli("report", env={"DATABASE_URL": url}).code == 0
 
 
 @pytest.mark.skipif(not ON_POSTGRES, reason="needs the PostgreSQL run")

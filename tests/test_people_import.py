@@ -224,3 +224,45 @@ def test_header_only_file_imports_nobody(loaded, cli, write):
     result = cli("import-people", write("people.csv", PEOPLE_HEADER + "\n"))
     assert result.code == 0
     assert "0 added" in result.out
+
+
+def test_roles_match_the_programs_whatever_their_case(loaded, db, cli, write):
+    before = snapshot(db)
+    rows = [
+        GOOD[0].replace(",engineer,", ",Engineer,"),
+        GOOD[1],
+        GOOD[2].replace(",sales,", ",SALES,"),
+    ]
+    result = cli("import-people", write("people.csv", people_csv(*rows, GOOD[3])))
+    assert result.code == 0, result.err
+    assert "0 added, 0 updated" in result.out  # "Engineer" is the role they already have
+    assert snapshot(db) == before
+    new = cli("import-people", write("new.csv", people_csv("new@x.io,New,,Sales,T,2026-03-02,,")))
+    assert new.code == 0, new.err
+    with db.session() as session:
+        assert session.scalars(select(Person.role).where(Person.email == "new@x.io")).one() == (
+            "sales"
+        )
+
+
+def test_an_unknown_role_suggests_the_closest_and_lists_them_all(loaded, cli, write):
+    path = write("people.csv", people_csv("new@x.io,New,,enginer,T,2026-03-02,Europe/Londn,"))
+    result = cli("import-people", path)
+    assert result.code == 1
+    assert (
+        f"{path}:2: role: unknown role 'enginer' "
+        "(did you mean 'engineer'? known roles: engineer, sales)"
+    ) in result.err
+    assert (
+        f"{path}:2: timezone: unknown time zone 'Europe/Londn': did you mean 'Europe/London'?"
+    ) in result.err
+
+
+def test_a_mistyped_column_gets_a_suggestion(loaded, cli, write):
+    text = PEOPLE_HEADER.replace("timezone", "timzone") + "\n"
+    path = write("people.csv", text + "a@x.io,A,,sales,T,2026-03-02,,\n")
+    result = cli("import-people", path)
+    assert result.code == 1
+    assert f"{path}:1: timzone: unknown column 'timzone' (did you mean 'timezone'?); " in (
+        result.err
+    )

@@ -137,13 +137,16 @@ def text_object(text: Mrkdwn) -> MarkdownTextObject:
 
 
 def section(text: Mrkdwn, *, block_id: str | None = None) -> SectionBlock:
-    """A section of ``text`` ("-" when it is blank: Slack refuses an empty text)."""
-    return SectionBlock(text=text_object(_shown(text)), block_id=block_id)
+    """A section of ``text`` ("-" when it is blank: Slack refuses an empty text), cut to
+    Slack's limit (escaping can make a short plain text five times longer)."""
+    return SectionBlock(
+        text=text_object(truncate(_shown(text), SECTION_TEXT_MAX)), block_id=block_id
+    )
 
 
 def context(text: Mrkdwn) -> ContextBlock:
-    """A context line of ``text`` ("-" when it is blank)."""
-    return ContextBlock(elements=[text_object(_shown(text))])
+    """A context line of ``text`` ("-" when it is blank), cut to Slack's limit."""
+    return ContextBlock(elements=[text_object(truncate(_shown(text), CONTEXT_TEXT_MAX))])
 
 
 def _shown(text: Mrkdwn) -> Mrkdwn:
