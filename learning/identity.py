@@ -12,7 +12,6 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from learning import accounts
-from learning.errors import NotFound
 from models import DEFAULT_WORKSPACE, ChatAccount, Person
 
 UNKNOWN_PERSON = (
@@ -64,13 +63,6 @@ class Caller:
     @property
     def name(self) -> str:
         return self.person.name if self.person is not None else "A learnbot admin"
-
-
-def require_known(caller: Caller) -> Person:
-    """The caller's person, or ``NotFound`` with a message telling them what to do."""
-    if caller.person is None:
-        raise NotFound(UNKNOWN_PERSON)
-    return caller.person
 
 
 def is_admin(

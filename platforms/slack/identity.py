@@ -11,7 +11,7 @@ sees person ids and ``ChatAccount`` rows with ``platform == "slack"``.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -47,17 +47,6 @@ def person_by_slack_id(
     if not slack_user_id or len(slack_user_id) > SLACK_ID_MAX:
         return None
     return accounts.person_by_account(session, PLATFORM, workspace_id, canonical(slack_user_id))
-
-
-def people_by_slack_ids(
-    session: Session, slack_user_ids: Iterable[str], *, workspace_id: str = DEFAULT_WORKSPACE
-) -> dict[str, Person]:
-    """Batch ``person_by_slack_id``: Slack user id (as given) -> person."""
-    ids = {u for u in slack_user_ids if u and len(u) <= SLACK_ID_MAX}
-    found = accounts.people_by_accounts(
-        session, PLATFORM, workspace_id, {canonical(u) for u in ids}
-    )
-    return {u: found[canonical(u)] for u in ids if canonical(u) in found}
 
 
 def slack_account(session: Session, person: Person | None) -> ChatAccount | None:
