@@ -72,6 +72,8 @@ from learning.clock import SystemClock
 from learning.paths import current_settings
 from models import OutboxMessage, OutboxStatus
 from models.db import Database, open_database
+from platforms.base import routes
+from platforms.slack import slack_platform
 from platforms.slack.transport import build_slack_transport
 from settings import Settings
 from tests.fakes.slack_api import FakeSlack
@@ -134,8 +136,8 @@ def reset_outbox(db: Database, order: Sequence[int]) -> None:
             attempts=0,
             claimed_at=None,
             claimed_by=None,
-            slack_ts=None,
-            slack_channel=None,
+            posted_message=None,
+            posted_conversation=None,
             sent_at=None,
             last_error=None,
         )
@@ -172,7 +174,7 @@ def sender_process(
         sender = build_sender(
             settings,
             db,
-            build_slack_transport(settings),
+            routes([slack_platform(build_slack_transport(settings))]),
             clock=SystemClock(),
             sleep=time.sleep,
             worker=worker,

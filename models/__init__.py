@@ -5,6 +5,7 @@ Importing this package has no side effects: no engine is built until asked.
 
 from models.db import Database, open_database
 from models.tables import (
+    DEFAULT_PLATFORM,
     DEFAULT_WORKSPACE,
     Assignment,
     AssignmentStatus,
@@ -23,6 +24,7 @@ from models.tables import (
     MentorPairing,
     OutboxMessage,
     OutboxStatus,
+    RecipientKind,
     PeerPrompt,
     PeerPromptResponse,
     Person,
@@ -37,6 +39,7 @@ from models.tables import (
 from models.types import UTCDateTime
 
 __all__ = [
+    "DEFAULT_PLATFORM",
     "DEFAULT_WORKSPACE",
     "Assignment",
     "AssignmentStatus",
@@ -56,6 +59,7 @@ __all__ = [
     "MentorPairing",
     "OutboxMessage",
     "OutboxStatus",
+    "RecipientKind",
     "PeerPrompt",
     "PeerPromptResponse",
     "Person",

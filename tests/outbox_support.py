@@ -14,17 +14,31 @@ from delivery.outbox import NewMessage, enqueue
 from delivery.sender import Sender
 from learning.clock import FrozenClock
 from models.db import Database
-from models.tables import OutboxMessage
+from models.tables import OutboxMessage, RecipientKind
+from platforms.base import routes
+from platforms.slack import slack_platform
 from platforms.slack.transport import SlackTransport, build_slack_client
 from settings import Settings
 from tests.fakes.slack_api import Call, FakeSlack
 
 
+def recipient_kind(channel: str) -> str:
+    """How the Slack transport reads ``channel``: user ids are a person (or a group)."""
+    if channel[:1] in ("U", "W"):
+        return RecipientKind.GROUP if "," in channel else RecipientKind.PERSON
+    return RecipientKind.CHANNEL
+
+
 def text_message(key: str, channel: str, *, at: datetime, text: str | None = None) -> NewMessage:
-    """A kind "text" message due at ``at``."""
+    """A kind "plain" message (facts: its plain text) due at ``at``."""
     body = text or f"hello from {key}"
     return NewMessage(
-        key=key, kind="text", channel=channel, text=body, payload={"text": body}, not_before=at
+        key=key,
+        kind="plain",
+        recipient_kind=recipient_kind(channel),
+        recipient=channel,
+        payload={"text": body},
+        not_before=at,
     )
 
 
@@ -69,7 +83,7 @@ def make_sender(
     options.setdefault("worker", "test-sender")
     return Sender(
         db,
-        slack_transport(fake, token=token),
+        routes([slack_platform(slack_transport(fake, token=token))]),
         clock,
         sleep=virtual_sleep(clock),
         rng=random.Random(1234),

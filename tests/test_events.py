@@ -287,7 +287,7 @@ def test_a_stopped_workspace_does_not_hold_up_another_ones_messages(db, clock):
     now = clock.now()
     put(db, [text_message("a", "U1", at=now)], now=now)
     other = outbox.NewMessage(
-        key="b", kind="text", channel="U2", text="hi", payload={"text": "hi"},
+        key="b", kind="plain", recipient_kind="person", recipient="U2", payload={"text": "hi"},
         workspace_id="other", not_before=now,
     )  # fmt: skip
     put(db, [other], now=now)
