@@ -456,9 +456,7 @@ def reconcile_stuck(
             log.error("outbox %s (%s): %s", message_id, key, error)
             continue
         if found is not None:
-            mark_sent(
-                database, message_id, conversation=found.channel, message=found.ts, now=now
-            )
+            mark_sent(database, message_id, conversation=found.channel, message=found.ts, now=now)
             counts["found_sent"] += 1
             log.info("outbox %s (%s) arrived before a crash: ts %s", message_id, key, found.ts)
         else:

@@ -86,9 +86,7 @@ def drain_command(
         SettingsError: ``SLACK_BOT_TOKEN`` or ``SLACK_SIGNING_SECRET`` is not set.
     """
     database = open_database()
-    sender = build_sender(
-        settings, database, routes, clock=clock, sleep=sleep or real_sleep(clock)
-    )
+    sender = build_sender(settings, database, routes, clock=clock, sleep=sleep or real_sleep(clock))
     result = sender.drain(max_messages=max_messages)
     print(f"drain: {result.summary()}", file=out)
     if result.stopped:

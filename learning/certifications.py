@@ -47,6 +47,7 @@ from sqlmodel import Session
 
 from delivery.outbox import NewMessage, enqueue
 from learning import audit
+from learning import outbox_kinds as kinds
 from learning.award_rules import (
     FIRST,
     REGAINED,
@@ -63,6 +64,7 @@ from learning.award_rules import (
 )
 from learning.clock import Clock, local_date
 from learning.curriculum import ProgramSettings
+from learning.outbox_kinds import Facts, facts
 from learning.periods import Period, earlier, later
 from models import (
     DEFAULT_WORKSPACE,
@@ -76,11 +78,10 @@ from models import (
     OutboxMessage,
     Person,
     Program,
+    RecipientKind,
     Tier,
     TierItem,
 )
-from platforms.slack.render import certifications as text
-from platforms.slack.render.rendered import RenderedMessage
 
 __all__ = [
     "FIRST",
@@ -92,7 +93,6 @@ __all__ = [
 ]
 
 ACTOR = "learnbot"
-KIND_TEXT = "text"
 
 
 # --- the rules in force -------------------------------------------------------------
@@ -617,18 +617,16 @@ def next_send_at(now: datetime, zone: str, settings: ProgramSettings) -> datetim
     return now
 
 
-def dm(
-    key: str, person: Person, message: RenderedMessage, *, not_before: datetime
-) -> NewMessage | None:
+def dm(key: str, person: Person, message: Facts, *, not_before: datetime) -> NewMessage | None:
     """A DM to ``person`` (None when they cannot be reached: inactive or not on Slack)."""
     if not person.active or not person.slack_user_id:
         return None
     return NewMessage(
         key=key,
-        kind=KIND_TEXT,
-        channel=person.slack_user_id,
-        text=message.text,
-        payload=message.payload(),
+        kind=message.kind,
+        recipient_kind=RecipientKind.PERSON,
+        recipient=person.slack_user_id,
+        payload=message.values,
         person_id=person.id,
         workspace_id=person.workspace_id or DEFAULT_WORKSPACE,
         not_before=not_before,
@@ -636,14 +634,14 @@ def dm(
 
 
 def _post(
-    key: str, channel: str, message: RenderedMessage, *, workspace_id: str, now: datetime
+    key: str, channel: str, message: Facts, *, workspace_id: str, now: datetime
 ) -> NewMessage:
     return NewMessage(
         key=key,
-        kind=KIND_TEXT,
-        channel=channel,
-        text=message.text,
-        payload=message.payload(),
+        kind=message.kind,
+        recipient_kind=RecipientKind.CHANNEL,
+        recipient=channel,
+        payload=message.values,
         workspace_id=workspace_id or DEFAULT_WORKSPACE,
         not_before=now,
     )
@@ -692,7 +690,8 @@ def _notify_award(
         dm(
             f"cert_award:{award.id}:holder",
             person,
-            text.award_holder_message(
+            facts(
+                kinds.CERT_AWARD_HOLDER,
                 name=person.name,
                 title=rule.title,
                 kind=award.kind,
@@ -710,7 +709,8 @@ def _notify_award(
             dm(
                 f"cert_award:{award.id}:manager",
                 manager,
-                text.award_manager_message(
+                facts(
+                    kinds.CERT_AWARD_MANAGER,
                     manager_name=manager.name,
                     holder_name=person.name,
                     holder_slack_id=person.slack_user_id,
@@ -730,7 +730,8 @@ def _notify_award(
             _post(
                 f"cert_award:{award.id}:shoutout",
                 channel,
-                text.shoutout_message(
+                facts(
+                    kinds.CERT_SHOUTOUT,
                     name=person.name,
                     slack_user_id=person.slack_user_id,
                     title=rule.title,
@@ -808,7 +809,8 @@ def _check_milestone(
     since = earlier(now, settings.awards.silent_after, zone_of(person, settings))
     if not _recent(session, person.id, [row.id for row in completed], since):
         return False
-    message = text.milestone_message(
+    message = facts(
+        kinds.CERT_MILESTONE,
         name=person.name,
         slack_user_id=person.slack_user_id,
         tier_title=tier.title,

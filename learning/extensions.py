@@ -25,13 +25,13 @@ import logging
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
 
 from sqlalchemy import select, update
 from sqlmodel import Session
 
 from delivery.outbox import NewMessage, enqueue
 from learning import audit
+from learning import outbox_kinds as kinds
 from learning.actions import (
     MAX_REASON,
     InvalidInput,
@@ -48,6 +48,7 @@ from learning.errors import LearnbotError, NotFound
 from learning.identity import UNKNOWN_PERSON, is_admin, person_by_slack_id
 from learning.locks import lock_person
 from learning.members import admin_contacts
+from learning.outbox_kinds import Facts, facts
 from learning.paths import current_settings
 from models import (
     DEFAULT_WORKSPACE,
@@ -57,11 +58,9 @@ from models import (
     ExtensionStatus,
     Item,
     Person,
+    RecipientKind,
 )
 from platforms.slack.render import extensions as text
-from platforms.slack.render.mrkdwn import Mrkdwn
-from platforms.slack.render.render import KIND_TEXT
-from platforms.slack.render.rendered import RenderedMessage
 
 log = logging.getLogger(__name__)
 
@@ -202,32 +201,23 @@ def new_due_problem(
     return None
 
 
-def _dm(
-    session: Session,
-    *,
-    key: str,
-    to: Person,
-    body: Mrkdwn,
-    now: datetime,
-    blocks: list[dict[str, Any]] | None = None,
-) -> bool:
+def _dm(session: Session, *, key: str, to: Person, message: Facts, now: datetime) -> bool:
     """Put a DM to ``to`` in the outbox (once per ``key``); False if they have no Slack id
     or the key was already used."""
     if not to.slack_user_id:
         log.warning("outbox %s: person %s has no Slack user id; not sent", key, to.id)
         return False
-    payload = RenderedMessage(text=body, blocks=blocks or []).payload()
-    message = NewMessage(
+    new = NewMessage(
         key=key[:200],
-        kind=KIND_TEXT,
-        channel=to.slack_user_id,
-        text=body,
-        payload=payload,
+        kind=message.kind,
+        recipient_kind=RecipientKind.PERSON,
+        recipient=to.slack_user_id,
+        payload=message.values,
         person_id=to.id,
         workspace_id=to.workspace_id,
         not_before=now,
     )
-    return enqueue(session, [message], now=now) == 1
+    return enqueue(session, [new], now=now) == 1
 
 
 def _not_open(assignment: Assignment, item: Item, learner: Person, *, own: bool) -> NotOpen:
@@ -395,7 +385,8 @@ def remind(session: Session, *, clicker: Clicker, assignment_id: int, clock: Clo
         session,
         key=reminder_key(assignment_id, actor_key, actor_today),
         to=learner,
-        body=text.reminder_text(
+        message=facts(
+            kinds.EXTENSION_REMINDER,
             actor_name=clicker.name,
             relation=target.relation,
             item_title=item.title,
@@ -495,7 +486,8 @@ def _apply_extension(
         session,
         key=f"extended:{assignment.id}:{old_due}:{new_due.isoformat()}:{target.today.isoformat()}",
         to=learner,
-        body=text.extended_text(
+        message=facts(
+            kinds.EXTENSION_GRANTED,
             actor_name=clicker.name,
             item_title=item.title,
             due=new_due,
@@ -622,7 +614,9 @@ def excuse(
         session,
         key=f"excused:{assignment_id}:{assignment.cycle}:{target.today.isoformat()}",
         to=learner,
-        body=text.excused_text(actor_name=clicker.name, item_title=item.title, reason=why),
+        message=facts(
+            kinds.EXTENSION_EXCUSED, actor_name=clicker.name, item_title=item.title, reason=why
+        ),
         now=now,
     )
     return Excused(learner.name, item.title)
@@ -807,8 +801,9 @@ def request_extension(
     session.add(request)
     session.flush()
     assert request.id is not None
-    card = text.request_card(
-        _card(
+    card = facts(
+        kinds.EXTENSION_REQUEST,
+        card=_card(
             session,
             request,
             assignment=assignment,
@@ -816,7 +811,7 @@ def request_extension(
             learner=learner,
             today=today,
             calendar_settings=settings,
-        )
+        ),
     )
     messages: list[NewMessage] = []
 
@@ -824,10 +819,10 @@ def request_extension(
         messages.append(
             NewMessage(
                 key=f"extension_request:{request.id}:{channel}"[:200],
-                kind=KIND_TEXT,
-                channel=channel,
-                text=card.text,
-                payload=card.payload(),
+                kind=card.kind,
+                recipient_kind=RecipientKind.CHANNEL if person_id is None else RecipientKind.PERSON,
+                recipient=channel,
+                payload=card.values,
                 person_id=person_id,
                 workspace_id=learner.workspace_id,
                 not_before=now,
@@ -1026,8 +1021,12 @@ def decide(
         session,
         key=f"extension_decided:{request_id}",
         to=learner,
-        body=text.declined_text(
-            actor_name=clicker.name, item_title=item.title, due=assignment.due_date, today=today
+        message=facts(
+            kinds.EXTENSION_DECLINED,
+            actor_name=clicker.name,
+            item_title=item.title,
+            due=assignment.due_date,
+            today=today,
         ),
         now=now,
     )
@@ -1123,8 +1122,12 @@ def expire_extension_requests(
                 session,
                 key=f"extension_decided:{request.id}",
                 to=learner,
-                body=text.expired_text(
-                    item_title=item.title, days=max_days, due=assignment.due_date, today=today
+                message=facts(
+                    kinds.EXTENSION_EXPIRED,
+                    item_title=item.title,
+                    days=max_days,
+                    due=assignment.due_date,
+                    today=today,
                 ),
                 now=now,
             )

@@ -28,9 +28,9 @@ from learning.clock import Clock, local_date
 from learning.curriculum import ProgramSettings
 from learning.errors import LearnbotError
 from learning.locks import lock_person
-from models import DEFAULT_WORKSPACE, Kudos, Person
-from platforms.slack.render import kudos as text
-from platforms.slack.render.render import KIND_TEXT
+from learning.outbox_kinds import KUDOS_DM, KUDOS_POST, facts
+from learning.plain_text import one_line
+from models import DEFAULT_WORKSPACE, Kudos, Person, RecipientKind
 
 REASON_MAX = 500
 
@@ -75,7 +75,7 @@ def give_kudos(
             long, or the giver's daily quota is used up (the message says when it resets).
     """
     assert giver.id is not None
-    reason = text.clean_reason(reason)
+    reason = one_line(reason)  # stored and shown on one line
     if not reason:
         raise KudosRefused("Say what the kudos are for: /learn kudos @someone for REASON")
     if len(reason) > REASON_MAX:
@@ -123,7 +123,8 @@ def give_kudos(
     posted = channel if channel and recipient.public_posts else None
     messages: list[NewMessage | None] = []
     if posted:
-        post = text.kudos_post_message(
+        post = facts(
+            KUDOS_POST,
             giver_name=giver.name if giver.public_posts else None,
             giver_slack_id=giver.slack_user_id if giver.public_posts else None,
             recipient_name=recipient.name,
@@ -133,10 +134,10 @@ def give_kudos(
         messages.append(
             NewMessage(
                 key=f"kudos:{kudos.id}:post",
-                kind=KIND_TEXT,
-                channel=posted,
-                text=post.text,
-                payload=post.payload(),
+                kind=post.kind,
+                recipient_kind=RecipientKind.CHANNEL,
+                recipient=posted,
+                payload=post.values,
                 workspace_id=recipient.workspace_id or DEFAULT_WORKSPACE,
                 not_before=now,
             )
@@ -145,7 +146,8 @@ def give_kudos(
         dm(
             f"kudos:{kudos.id}:dm",
             recipient,
-            text.kudos_dm_message(
+            facts(
+                KUDOS_DM,
                 giver_name=giver.name,
                 giver_slack_id=giver.slack_user_id,
                 reason=reason,

@@ -53,6 +53,7 @@ from learning.clock import Clock, local_date
 from learning.curriculum import ProgramSettings
 from learning.errors import LearnbotError
 from learning.locks import lock_person
+from learning.outbox_kinds import PAIRING_INTRO, facts
 from models import (
     DEFAULT_WORKSPACE,
     AssignmentStatus,
@@ -64,9 +65,9 @@ from models import (
     PeerPrompt,
     PeerPromptResponse,
     Person,
+    RecipientKind,
 )
 from platforms.slack.render import mentoring as text
-from platforms.slack.render.render import KIND_TEXT
 
 CERTIFIED, OFFERED_HELP = text.CERTIFIED, text.OFFERED_HELP
 HELP = "help"  # PeerPromptResponse.kind of "I can help"
@@ -428,7 +429,8 @@ def _pair(
     session.add(pairing)
     session.flush()
     assert pairing.id is not None
-    intro = text.pairing_intro_message(
+    intro = facts(
+        PAIRING_INTRO,
         learner_name=learner.name,
         learner_slack_id=learner.slack_user_id,
         mentor_name=mentor.name,
@@ -443,11 +445,11 @@ def _pair(
         [
             NewMessage(
                 key=f"pairing:{pairing.id}:intro",
-                kind=KIND_TEXT,
+                kind=intro.kind,
                 # Two user ids: the sender opens one group DM with both of them.
-                channel=f"{learner.slack_user_id},{mentor.slack_user_id}",
-                text=intro.text,
-                payload=intro.payload(),
+                recipient_kind=RecipientKind.GROUP,
+                recipient=f"{learner.slack_user_id},{mentor.slack_user_id}",
+                payload=intro.values,
                 person_id=learner.id,
                 workspace_id=learner.workspace_id or DEFAULT_WORKSPACE,
                 not_before=now,

@@ -39,10 +39,10 @@ from sqlmodel import Session
 
 from delivery.outbox import NewMessage, enqueue
 from learning import audit
+from learning import outbox_kinds as kinds
 from learning.award_rules import lapses_at, window_opens_at
 from learning.certifications import (
     ACTOR,
-    KIND_TEXT,
     CertificationRule,
     Standing,
     certification_rules,
@@ -56,6 +56,7 @@ from learning.certifications import (
 )
 from learning.clock import Clock, local_date
 from learning.curriculum import ProgramSettings
+from learning.outbox_kinds import facts
 from learning.paths import current_settings
 from models import (
     DEFAULT_WORKSPACE,
@@ -65,9 +66,9 @@ from models import (
     OutboxMessage,
     OutboxStatus,
     Person,
+    RecipientKind,
 )
 from models.db import Database
-from platforms.slack.render import certifications as text
 
 log = logging.getLogger(__name__)
 
@@ -251,7 +252,8 @@ def _open_windows(
         message = dm(
             key,
             person,
-            text.window_message(
+            facts(
+                kinds.CERT_WINDOW,
                 name=person.name,
                 title=rule.title,
                 standing=_standing(award, rule, zone),
@@ -349,7 +351,8 @@ def _lapse(
             dm(
                 f"cert_lapsed:{award.id}:holder",
                 person,
-                text.lapsed_holder_message(
+                facts(
+                    kinds.CERT_LAPSED_HOLDER,
                     name=person.name,
                     title=rule.title,
                     standing=lapsed,
@@ -364,7 +367,8 @@ def _lapse(
                 dm(
                     f"cert_lapsed:{award.id}:manager",
                     manager,
-                    text.lapsed_manager_message(
+                    facts(
+                        kinds.CERT_LAPSED_MANAGER,
                         manager_name=manager.name,
                         holder_name=person.name,
                         holder_slack_id=person.slack_user_id,
@@ -389,7 +393,7 @@ def _report_failed_posts(
         select(
             OutboxMessage.id,
             OutboxMessage.key,
-            OutboxMessage.channel,
+            OutboxMessage.recipient,
             OutboxMessage.last_error,
             OutboxMessage.workspace_id,
         ).where(
@@ -413,20 +417,23 @@ def _report_failed_posts(
     for row in failed:
         if row.id in told_ids:
             continue
-        message = text.post_failed_message(
-            outbox_id=row.id, key=row.key, channel=row.channel, error=row.last_error or "failed"
+        message = facts(
+            kinds.POST_FAILED,
+            outbox_id=row.id,
+            key=row.key,
+            channel=row.recipient,
+            error=row.last_error or "failed",
         )
-        payload = message.payload()
         workspace = row.workspace_id or DEFAULT_WORKSPACE
         channel = settings.channels.admins
-        if channel and channel != row.channel:
+        if channel and channel != row.recipient:
             messages.append(
                 NewMessage(
                     key=f"post_failed:{row.id}",
-                    kind=KIND_TEXT,
-                    channel=channel,
-                    text=message.text,
-                    payload=payload,
+                    kind=message.kind,
+                    recipient_kind=RecipientKind.CHANNEL,
+                    recipient=channel,
+                    payload=message.values,
                     workspace_id=workspace,
                     not_before=now,
                 )
@@ -454,10 +461,10 @@ def _report_failed_posts(
             messages.extend(
                 NewMessage(
                     key=f"post_failed:{row.id}:{person_id}",
-                    kind=KIND_TEXT,
-                    channel=slack_id,
-                    text=message.text,
-                    payload=payload,
+                    kind=message.kind,
+                    recipient_kind=RecipientKind.PERSON,
+                    recipient=slack_id,
+                    payload=message.values,
                     person_id=person_id,
                     workspace_id=workspace,
                     not_before=now,

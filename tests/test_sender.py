@@ -229,7 +229,15 @@ def test_an_unreachable_person_fails_alone_and_the_cli_lists_the_error(db, clock
     listing = cli("outbox", "--status", "failed")
     assert listing.code == 0, listing.err
     [header, line] = listing.out.splitlines()[:2]
-    assert header.split() == ["id", "key", "status", "attempts", "recipient", "last_error", "created"]
+    assert header.split() == [
+        "id",
+        "key",
+        "status",
+        "attempts",
+        "recipient",
+        "last_error",
+        "created",
+    ]
     assert line.split() == [
         str(failed.id),
         "dm:U004",

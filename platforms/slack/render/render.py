@@ -10,7 +10,8 @@ that renderer's signature (``pydantic.validate_call``: ISO dates become dates ag
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from functools import wraps
+from typing import Any, get_type_hints
 
 from pydantic import ValidationError, validate_call
 
@@ -45,14 +46,23 @@ def _plain(payload: Mapping[str, Any], context: RenderContext) -> RenderedMessag
     return RenderedMessage(text=esc(text), blocks=[])
 
 
-def keyword_facts(function: Callable[..., RenderedMessage]) -> Render:
+def keyword_facts(function: Callable[..., RenderedMessage], **names: Any) -> Render:
     """A renderer whose facts are ``function``'s keyword arguments, checked and converted
-    by its annotations (a missing or mistyped fact is a ``ValueError``)."""
-    checked = validate_call(function)
+    by its annotations (a missing or mistyped fact is a ``ValueError``). ``names`` resolve
+    annotations its module imports only for type checking."""
+    hints = get_type_hints(function, localns=names)
+    hints.pop("return", None)
+
+    @wraps(function)
+    def call(**facts: Any) -> RenderedMessage:
+        return function(**facts)
+
+    call.__annotations__ = hints
+    checked = validate_call(call)
 
     def render(payload: Mapping[str, Any], context: RenderContext) -> RenderedMessage:
         try:
-            return checked(**payload)  # type: ignore[no-any-return]
+            return checked(**payload)
         except ValidationError as error:
             raise ValueError(str(error)) from None
 
