@@ -736,7 +736,9 @@ def test_a_shout_out_the_bot_cannot_post_fails_alone_and_the_admins_are_told(
     assert posted == {"U0LEA", "U0MAX", "#wins", "#learnbot-admins"}
     with db.session() as session:
         count = session.scalar(
-            select(func.count()).select_from(OutboxMessage).where(OutboxMessage.recipient == "#wins")
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(OutboxMessage.recipient == "#wins")
         )
     assert count == 2
 
