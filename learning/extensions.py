@@ -50,6 +50,7 @@ from learning.locks import lock_person
 from learning.members import admin_contacts
 from learning.outbox_kinds import Facts, facts
 from learning.paths import current_settings
+from learning.plain_text import clip
 from models import (
     DEFAULT_WORKSPACE,
     Assignment,
@@ -60,7 +61,6 @@ from models import (
     Person,
     RecipientKind,
 )
-from platforms.slack.render import extensions as text
 
 log = logging.getLogger(__name__)
 
@@ -76,10 +76,58 @@ class NotEligible(LearnbotError):
     """The item cannot be extended (a suggested item, or one without a due date)."""
 
 
+@dataclass(frozen=True)
+class RequestCard:
+    """What the approver's message says about one extension request.
+
+    ``decision`` is empty while the request is open; otherwise ``approved``,
+    ``declined`` or ``expired``, by ``decided_by`` on ``decided_on``.
+    """
+
+    request_id: int
+    learner_name: str
+    item_title: str
+    due: date
+    proposed: date
+    reason: str
+    today: date
+    overdue_working_days: int = 0
+    to_admins: bool = False
+    decision: str = ""
+    decided_by: str = ""
+    decided_on: date | None = None
+
+
+NAME_MAX = 80
+
+
+def already_decided_text(card: RequestCard) -> str:
+    """The answer to a second decision on the same request (plain text: the message of
+    a domain error, escaped where it is shown)."""
+    if card.decision == "expired":
+        return (
+            f"This request lapsed{_on(card)} because nobody decided in time. Nothing was changed."
+        )
+    by = (
+        clip(" ".join(card.decided_by.split()) or "someone", NAME_MAX)
+        if card.decided_by
+        else "someone"
+    )
+    return f"This request was already {card.decision} by {by}{_on(card)}. Nothing was changed."
+
+
+def _on(card: RequestCard) -> str:
+    """`` on Tue 3 Mar`` (the year only when it is not ``today``'s), or nothing."""
+    day, today = card.decided_on, card.today
+    if day is None:
+        return ""
+    return f" on {day:%a} {day.day} {day:%b}" + (f" {day.year}" if day.year != today.year else "")
+
+
 class AlreadyDecided(LearnbotError):
     """Someone decided on the request before; ``card`` shows how, to update old copies."""
 
-    def __init__(self, message: str, card: text.RequestCard) -> None:
+    def __init__(self, message: str, card: RequestCard) -> None:
         super().__init__(message)
         self.card = card
 
@@ -714,7 +762,7 @@ def _card(
     learner: Person,
     today: date,
     calendar_settings: ProgramSettings,
-) -> text.RequestCard:
+) -> RequestCard:
     assert request.id is not None
     due = assignment.due_date or request.proposed_due
     late = 0
@@ -724,7 +772,7 @@ def _card(
     decided_on = None
     if request.decided_at is not None:
         decided_on = local_date(request.decided_at, _zone(learner, calendar_settings))
-    return text.RequestCard(
+    return RequestCard(
         request_id=request.id,
         learner_name=learner.name,
         item_title=item.title,
@@ -879,7 +927,7 @@ def request_extension(
 class Decided:
     """A decision on a request: the card to show in place of the old one."""
 
-    card: text.RequestCard
+    card: RequestCard
     approved: bool
     learner_name: str
 
@@ -935,7 +983,7 @@ def decide(
     now = clock.now()
     today = local_date(now, _zone(learner, settings))
 
-    def card() -> text.RequestCard:
+    def card() -> RequestCard:
         session.refresh(request)
         return _card(
             session,
@@ -951,7 +999,7 @@ def decide(
         raise _not_open(assignment, item, learner, own=False)  # excused or done meanwhile
     if request.status != ExtensionStatus.OPEN:
         shown = card()
-        raise AlreadyDecided(text.already_decided_text(shown), shown)
+        raise AlreadyDecided(already_decided_text(shown), shown)
     if assignment.status != AssignmentStatus.OPEN:
         raise _not_open(assignment, item, learner, own=False)
     target = Target(assignment, item, learner, relation, today)
@@ -967,7 +1015,7 @@ def decide(
             ) from None
         if not _settle(session, request_id, ExtensionStatus.APPROVED, clicker=clicker, now=now):
             shown = card()
-            raise AlreadyDecided(text.already_decided_text(shown), shown)
+            raise AlreadyDecided(already_decided_text(shown), shown)
         audit.record(
             session,
             clock=clock,
@@ -995,7 +1043,7 @@ def decide(
         return Decided(card(), approved=True, learner_name=learner.name)
     if not _settle(session, request_id, ExtensionStatus.DECLINED, clicker=clicker, now=now):
         shown = card()
-        raise AlreadyDecided(text.already_decided_text(shown), shown)
+        raise AlreadyDecided(already_decided_text(shown), shown)
     paused = _paused_days(settings, learner, request.requested_on, today)
     assignment.ladder_paused_days += paused
     session.flush()
