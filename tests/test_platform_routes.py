@@ -184,3 +184,32 @@ def test_an_address_must_fit_its_kind():
             payload={"text": "x"},
             not_before=None,  # type: ignore[arg-type]
         )
+
+
+def test_facts_block_kit_cannot_hold_fail_that_row_not_the_drain(db, clock, fake):
+    now = clock.now()
+    card = {
+        "card": {
+            "request_id": 1,
+            "learner_name": "Ann",
+            "item_title": "Safety",
+            "due": "2026-03-04",
+            "proposed": "2026-03-11",
+            "reason": "&" * 700,  # 3,500 characters once escaped: over a section's limit
+            "today": "2026-03-02",
+        }
+    }
+    too_big = NewMessage(
+        key="extension_request:1:U0ANA",
+        kind="extension_request",
+        recipient_kind=RecipientKind.PERSON,
+        recipient="U0ANA",
+        payload=card,
+        not_before=now,
+    )
+    put(db, [too_big, text_message("dm:U1", "U1", at=now)], now=now)
+
+    result = sender(db, clock, [slack_platform(slack_transport(fake))]).drain()
+
+    assert (result.sent, result.failed) == (1, 1)
+    assert "cannot render extension_request" in (rows(db)[too_big.key].last_error or "")

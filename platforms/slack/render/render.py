@@ -14,6 +14,7 @@ from functools import wraps
 from typing import Any, get_type_hints
 
 from pydantic import ValidationError, validate_call
+from slack_sdk.errors import SlackObjectFormationError
 
 from delivery.rendering import RenderContext
 from learning.digest import Digest
@@ -119,7 +120,10 @@ class SlackRenderer:
     def render(
         self, kind: str, facts: Mapping[str, Any], *, context: RenderContext
     ) -> RenderedMessage:
-        return render_outbox(kind, facts, home_url=context.home_url)
+        try:
+            return render_outbox(kind, facts, home_url=context.home_url)
+        except SlackObjectFormationError as error:  # facts Block Kit cannot hold
+            raise ValueError(f"{kind}: {error}") from None
 
 
 def render_text(payload: dict[str, Any]) -> RenderedMessage:
