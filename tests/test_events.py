@@ -86,8 +86,7 @@ def audit_actions(db) -> list[str]:
 def outbox_rows(db) -> list[Shown]:
     with db.session() as session:
         return [
-            Shown(row)
-            for row in session.scalars(select(OutboxMessage).order_by(OutboxMessage.key))
+            Shown(row) for row in session.scalars(select(OutboxMessage).order_by(OutboxMessage.key))
         ]
 
 
