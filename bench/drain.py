@@ -113,8 +113,8 @@ def fill_outbox(db: Database, args: argparse.Namespace) -> list[int]:
         enqueue(session, posts, now=now)
     with db.engine.connect() as conn:
         rows = conn.execute(select(_TABLE.c.id, _TABLE.c.kind).order_by(_TABLE.c.id)).all()
-    dms = [row.id for row in rows if row.kind != "text"]
-    channel_posts = [row.id for row in rows if row.kind == "text"]
+    dms = [row.id for row in rows if row.kind != "plain"]
+    channel_posts = [row.id for row in rows if row.kind == "plain"]
     order: list[int] = []
     every = max(1, len(dms) // max(1, len(channel_posts)))
     for index, message_id in enumerate(dms):
