@@ -366,12 +366,11 @@ def cmd_workspace(ctx: Context, args: argparse.Namespace) -> int:
 
 def cmd_drain(ctx: Context, args: argparse.Namespace) -> int:
     from delivery.runner import drain_command
-    from platforms.slack.transport import build_slack_transport
 
     if not args.loop:
         return drain_command(
             ctx.settings,
-            build_slack_transport(ctx.settings),
+            _routes(ctx),
             ctx.db,
             clock=ctx.clock,
             out=ctx.out,
@@ -488,14 +487,22 @@ def _serve_status(
     )
 
 
+def _routes(ctx: Context):  # type: ignore[no-untyped-def]
+    """The composition root's platform registry: platform name -> renderer, transport."""
+    from platforms.base import routes
+    from platforms.slack import slack_platform
+    from platforms.slack.transport import build_slack_transport
+
+    return routes([slack_platform(build_slack_transport(ctx.settings))])
+
+
 def _sender(ctx: Context, database: Database):  # type: ignore[no-untyped-def]
     from delivery.runner import build_sender, real_sleep
-    from platforms.slack.transport import build_slack_transport
 
     return build_sender(
         ctx.settings,
         database,
-        build_slack_transport(ctx.settings),
+        _routes(ctx),
         clock=ctx.clock,
         sleep=real_sleep(ctx.clock),
     )

@@ -627,16 +627,16 @@ def send_dms(
                 "workspace_id": DEFAULT_WORKSPACE,
                 "kind": KIND_DIGEST,
                 "person_id": person_id,
-                "channel": slack_user_id,
-                "text": message.text,
+                "recipient_kind": "person",
+                "recipient": slack_user_id,
                 "payload": {"digest": digest.to_json()},
                 "status": OutboxStatus.SENT,
                 "attempts": 1,
                 "not_before": now,
                 "created_at": now,
                 "sent_at": now,
-                "slack_ts": ts,
-                "slack_channel": channel,
+                "posted_message": ts,
+                "posted_conversation": channel,
             }
         )
         if len(dms) == wanted:

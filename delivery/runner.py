@@ -1,5 +1,5 @@
-"""Wiring for the command line: a transport and a sender from ``Settings``, and the
-``drain`` and ``outbox`` commands."""
+"""Wiring for the command line: a sender from ``Settings`` and the platform routes the
+composition root built, and the ``drain`` and ``outbox`` commands."""
 
 from __future__ import annotations
 
@@ -7,16 +7,16 @@ import os
 import random
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import TextIO
 
 from delivery import outbox
+from delivery.rendering import Route
 from delivery.sender import Sender
-from delivery.transport import Transport
 from learning.clock import Clock, FrozenClock
 from models.db import Database
-from models.tables import OutboxMessage
+from models.tables import DEFAULT_PLATFORM, OutboxMessage
 from settings import Settings
 
 
@@ -28,7 +28,7 @@ def worker_name() -> str:
 def build_sender(
     settings: Settings,
     database: Database,
-    transport: Transport,
+    routes: Mapping[str, Route],
     *,
     clock: Clock,
     sleep: Callable[[float], None],
@@ -38,7 +38,7 @@ def build_sender(
     """A sender with the pacing and lease from ``settings``."""
     return Sender(
         database,
-        transport,
+        routes,
         clock,
         sleep=sleep,
         rng=rng or random.Random(),
@@ -63,7 +63,7 @@ def real_sleep(clock: Clock) -> Callable[[float], None]:
 
 def drain_command(
     settings: Settings,
-    transport: Transport,
+    routes: Mapping[str, Route],
     open_database: Callable[[], Database],
     *,
     clock: Clock,
@@ -75,7 +75,7 @@ def drain_command(
 
     Args:
         settings: Pacing and lease.
-        transport: The platform transport (built by the composition root).
+        routes: Platform name -> renderer and transport (built by the composition root).
         open_database: Opens the database; called once the credentials are known good.
         clock: The clock (the real one, unless ``--at``).
         out: Where the summary goes.
@@ -86,9 +86,7 @@ def drain_command(
         SettingsError: ``SLACK_BOT_TOKEN`` or ``SLACK_SIGNING_SECRET`` is not set.
     """
     database = open_database()
-    sender = build_sender(
-        settings, database, transport, clock=clock, sleep=sleep or real_sleep(clock)
-    )
+    sender = build_sender(settings, database, routes, clock=clock, sleep=sleep or real_sleep(clock))
     result = sender.drain(max_messages=max_messages)
     print(f"drain: {result.summary()}", file=out)
     if result.stopped:
@@ -130,7 +128,7 @@ def outbox_command(
     return 0
 
 
-COLUMNS = ("id", "key", "status", "attempts", "channel", "last_error", "created")
+COLUMNS = ("id", "key", "status", "attempts", "recipient", "last_error", "created")
 _WIDEST = {"key": 40, "last_error": 60}
 
 
@@ -144,7 +142,7 @@ def render_table(rows: list[OutboxMessage]) -> str:
             row.key,
             row.status,
             str(row.attempts),
-            row.channel,
+            _address(row),
             row.last_error or "",
             f"{row.created_at:%Y-%m-%d %H:%M}",
         ]
@@ -161,3 +159,10 @@ def render_table(rows: list[OutboxMessage]) -> str:
         "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
         for line in lines
     )
+
+
+def _address(row: OutboxMessage) -> str:
+    """Where a row goes, for the table: the recipient, prefixed by any platform but Slack
+    (the only one of older installations), and ``(thread)`` for a reply."""
+    where = row.recipient if row.platform == DEFAULT_PLATFORM else f"{row.platform}:{row.recipient}"
+    return f"{where} (thread)" if row.thread_parent else where

@@ -49,11 +49,14 @@ class Fatal(TransportError):
 
 @dataclass(frozen=True)
 class OutgoingMessage:
-    """One message to post; ``key`` (the outbox key) travels as Slack message metadata.
+    """One message to post; ``key`` (the outbox key) travels with it (Slack: message
+    metadata) so that a transport that can look up its posts finds it again.
 
-    ``channel`` is a channel id or name, a user id (a DM), or several user ids joined by
-    commas (a group DM with those people and the bot). ``thread_ts`` makes it a reply
-    in that thread.
+    ``channel`` is the outbox row's ``recipient``: a conversation id (or Slack channel
+    name), a user id (a DM), or several user ids joined by commas (a group DM with those
+    people and the bot); ``recipient_kind`` says which. ``thread_ts`` (the row's
+    ``thread_parent``) makes it a reply in that thread. ``blocks`` is the renderer's
+    structured body (Slack: Block Kit), ``text`` its fallback.
     """
 
     channel: str
@@ -62,18 +65,26 @@ class OutgoingMessage:
     kind: str
     blocks: list[dict[str, Any]] = field(default_factory=list)
     thread_ts: str | None = None
+    recipient_kind: str | None = None
 
 
 @dataclass(frozen=True)
 class Sent:
-    """Where a message landed: the conversation id and the message ``ts``."""
+    """Where a message landed: the conversation id and the message id (Slack: ``ts``);
+    the outbox keeps them as ``posted_conversation`` / ``posted_message``."""
 
     channel: str
     ts: str
 
 
 class Transport(Protocol):
-    """Posts messages and finds ones already posted; one attempt per call, no sleeping."""
+    """Posts messages; one attempt per call, no sleeping.
+
+    Looking up what was already posted is a separate capability (``FindsSent``): a
+    transport that has it lets the sender settle a crash without resending; one that
+    has not (or sets ``can_find_sent = False``) gets the rule in
+    ``delivery.rendering.can_reconcile``.
+    """
 
     def send(self, message: OutgoingMessage) -> Sent:
         """Post ``message``.
@@ -82,6 +93,10 @@ class Transport(Protocol):
             RateLimited, Transient, Permanent, Fatal: The post failed.
         """
         ...
+
+
+class FindsSent(Transport, Protocol):
+    """A transport that can find its own posts by outbox key (crash reconciliation)."""
 
     def find_sent(
         self, channel: str, key: str, since: datetime, *, thread_ts: str | None = None

@@ -25,13 +25,13 @@ import logging
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
 
 from sqlalchemy import select, update
 from sqlmodel import Session
 
 from delivery.outbox import NewMessage, enqueue
 from learning import audit
+from learning import outbox_kinds as kinds
 from learning.accounts import DELIVERY_PLATFORM, user_id_of
 from learning.actions import (
     MAX_REASON,
@@ -48,7 +48,9 @@ from learning.enrollment import EXTENSION
 from learning.errors import LearnbotError, NotFound
 from learning.identity import AdminList, Caller, admin_contacts
 from learning.locks import lock_person
+from learning.outbox_kinds import Facts, facts
 from learning.paths import current_settings
+from learning.plain_text import clip
 from models import (
     Assignment,
     AssignmentStatus,
@@ -56,11 +58,8 @@ from models import (
     ExtensionStatus,
     Item,
     Person,
+    RecipientKind,
 )
-from platforms.slack.render import extensions as text
-from platforms.slack.render.mrkdwn import Mrkdwn
-from platforms.slack.render.render import KIND_TEXT
-from platforms.slack.render.rendered import RenderedMessage
 
 log = logging.getLogger(__name__)
 
@@ -76,10 +75,58 @@ class NotEligible(LearnbotError):
     """The item cannot be extended (a suggested item, or one without a due date)."""
 
 
+@dataclass(frozen=True)
+class RequestCard:
+    """What the approver's message says about one extension request.
+
+    ``decision`` is empty while the request is open; otherwise ``approved``,
+    ``declined`` or ``expired``, by ``decided_by`` on ``decided_on``.
+    """
+
+    request_id: int
+    learner_name: str
+    item_title: str
+    due: date
+    proposed: date
+    reason: str
+    today: date
+    overdue_working_days: int = 0
+    to_admins: bool = False
+    decision: str = ""
+    decided_by: str = ""
+    decided_on: date | None = None
+
+
+NAME_MAX = 80
+
+
+def already_decided_text(card: RequestCard) -> str:
+    """The answer to a second decision on the same request (plain text: the message of
+    a domain error, escaped where it is shown)."""
+    if card.decision == "expired":
+        return (
+            f"This request lapsed{_on(card)} because nobody decided in time. Nothing was changed."
+        )
+    by = (
+        clip(" ".join(card.decided_by.split()) or "someone", NAME_MAX)
+        if card.decided_by
+        else "someone"
+    )
+    return f"This request was already {card.decision} by {by}{_on(card)}. Nothing was changed."
+
+
+def _on(card: RequestCard) -> str:
+    """`` on Tue 3 Mar`` (the year only when it is not ``today``'s), or nothing."""
+    day, today = card.decided_on, card.today
+    if day is None:
+        return ""
+    return f" on {day:%a} {day.day} {day:%b}" + (f" {day.year}" if day.year != today.year else "")
+
+
 class AlreadyDecided(LearnbotError):
     """Someone decided on the request before; ``card`` shows how, to update old copies."""
 
-    def __init__(self, message: str, card: text.RequestCard) -> None:
+    def __init__(self, message: str, card: RequestCard) -> None:
         super().__init__(message)
         self.card = card
 
@@ -169,33 +216,24 @@ def new_due_problem(
     return None
 
 
-def _dm(
-    session: Session,
-    *,
-    key: str,
-    to: Person,
-    body: Mrkdwn,
-    now: datetime,
-    blocks: list[dict[str, Any]] | None = None,
-) -> bool:
+def _dm(session: Session, *, key: str, to: Person, message: Facts, now: datetime) -> bool:
     """Put a DM to ``to`` in the outbox (once per ``key``); False if they have no chat
     account or the key was already used."""
     address = user_id_of(session, to.id, DELIVERY_PLATFORM)
     if not address:
         log.warning("outbox %s: person %s has no chat account; not sent", key, to.id)
         return False
-    payload = RenderedMessage(text=body, blocks=blocks or []).payload()
-    message = NewMessage(
+    new = NewMessage(
         key=key[:200],
-        kind=KIND_TEXT,
-        channel=address,
-        text=body,
-        payload=payload,
+        kind=message.kind,
+        recipient_kind=RecipientKind.PERSON,
+        recipient=address,
+        payload=message.values,
         person_id=to.id,
         workspace_id=to.workspace_id,
         not_before=now,
     )
-    return enqueue(session, [message], now=now) == 1
+    return enqueue(session, [new], now=now) == 1
 
 
 def _not_open(assignment: Assignment, item: Item, learner: Person, *, own: bool) -> NotOpen:
@@ -363,7 +401,8 @@ def remind(session: Session, *, clicker: Clicker, assignment_id: int, clock: Clo
         session,
         key=reminder_key(assignment_id, actor_key, actor_today),
         to=learner,
-        body=text.reminder_text(
+        message=facts(
+            kinds.EXTENSION_REMINDER,
             actor_name=clicker.name,
             relation=target.relation,
             item_title=item.title,
@@ -463,7 +502,8 @@ def _apply_extension(
         session,
         key=f"extended:{assignment.id}:{old_due}:{new_due.isoformat()}:{target.today.isoformat()}",
         to=learner,
-        body=text.extended_text(
+        message=facts(
+            kinds.EXTENSION_GRANTED,
             actor_name=clicker.name,
             item_title=item.title,
             due=new_due,
@@ -590,7 +630,9 @@ def excuse(
         session,
         key=f"excused:{assignment_id}:{assignment.cycle}:{target.today.isoformat()}",
         to=learner,
-        body=text.excused_text(actor_name=clicker.name, item_title=item.title, reason=why),
+        message=facts(
+            kinds.EXTENSION_EXCUSED, actor_name=clicker.name, item_title=item.title, reason=why
+        ),
         now=now,
     )
     return Excused(learner.name, item.title)
@@ -688,7 +730,7 @@ def _card(
     learner: Person,
     today: date,
     calendar_settings: ProgramSettings,
-) -> text.RequestCard:
+) -> RequestCard:
     assert request.id is not None
     due = assignment.due_date or request.proposed_due
     late = 0
@@ -698,7 +740,7 @@ def _card(
     decided_on = None
     if request.decided_at is not None:
         decided_on = local_date(request.decided_at, _zone(learner, calendar_settings))
-    return text.RequestCard(
+    return RequestCard(
         request_id=request.id,
         learner_name=learner.name,
         item_title=item.title,
@@ -851,8 +893,9 @@ def _request_messages(
     ``about``: the request's assignment, item, learner and the learner's today.
     """
     assignment, item, learner, today = about
-    card = text.request_card(
-        _card(
+    card = facts(
+        kinds.EXTENSION_REQUEST,
+        card=_card(
             session,
             request,
             assignment=assignment,
@@ -860,7 +903,7 @@ def _request_messages(
             learner=learner,
             today=today,
             calendar_settings=settings,
-        )
+        ),
     )
     messages: list[NewMessage] = []
 
@@ -868,10 +911,10 @@ def _request_messages(
         messages.append(
             NewMessage(
                 key=f"extension_request:{request.id}:{channel}"[:200],
-                kind=KIND_TEXT,
-                channel=channel,
-                text=card.text,
-                payload=card.payload(),
+                kind=card.kind,
+                recipient_kind=RecipientKind.CHANNEL if person_id is None else RecipientKind.PERSON,
+                recipient=channel,
+                payload=card.values,
                 person_id=person_id,
                 workspace_id=learner.workspace_id,
                 not_before=now,
@@ -899,7 +942,7 @@ def _request_messages(
 class Decided:
     """A decision on a request: the card to show in place of the old one."""
 
-    card: text.RequestCard
+    card: RequestCard
     approved: bool
     learner_name: str
 
@@ -955,7 +998,7 @@ def decide(
     now = clock.now()
     today = local_date(now, _zone(learner, settings))
 
-    def card() -> text.RequestCard:
+    def card() -> RequestCard:
         session.refresh(request)
         return _card(
             session,
@@ -971,7 +1014,7 @@ def decide(
         raise _not_open(assignment, item, learner, own=False)  # excused or done meanwhile
     if request.status != ExtensionStatus.OPEN:
         shown = card()
-        raise AlreadyDecided(text.already_decided_text(shown), shown)
+        raise AlreadyDecided(already_decided_text(shown), shown)
     if assignment.status != AssignmentStatus.OPEN:
         raise _not_open(assignment, item, learner, own=False)
     target = Target(assignment, item, learner, relation, today)
@@ -998,7 +1041,7 @@ def _approve(
     clock: Clock,
     now: datetime,
     settings: ProgramSettings,
-    card: Callable[[], text.RequestCard],
+    card: Callable[[], RequestCard],
 ) -> None:
     """Approve an open ``request``: the due date becomes the proposed date (audited)."""
     assignment, item, learner, today = target.assignment, target.item, target.learner, target.today
@@ -1015,7 +1058,7 @@ def _approve(
         ) from None
     if not _settle(session, request_id, ExtensionStatus.APPROVED, clicker=clicker, now=now):
         shown = card()
-        raise AlreadyDecided(text.already_decided_text(shown), shown)
+        raise AlreadyDecided(already_decided_text(shown), shown)
     audit.record(
         session,
         clock=clock,
@@ -1051,7 +1094,7 @@ def _decline(
     clock: Clock,
     now: datetime,
     settings: ProgramSettings,
-    card: Callable[[], text.RequestCard],
+    card: Callable[[], RequestCard],
 ) -> None:
     """Decline an open ``request``: the ladder's pause is added; the learner is told."""
     assignment, item, learner, today = target.assignment, target.item, target.learner, target.today
@@ -1059,7 +1102,7 @@ def _decline(
     assert request_id is not None
     if not _settle(session, request_id, ExtensionStatus.DECLINED, clicker=clicker, now=now):
         shown = card()
-        raise AlreadyDecided(text.already_decided_text(shown), shown)
+        raise AlreadyDecided(already_decided_text(shown), shown)
     paused = _paused_days(settings, learner, request.requested_on, today)
     assignment.ladder_paused_days += paused
     session.flush()
@@ -1085,8 +1128,12 @@ def _decline(
         session,
         key=f"extension_decided:{request_id}",
         to=learner,
-        body=text.declined_text(
-            actor_name=clicker.name, item_title=item.title, due=assignment.due_date, today=today
+        message=facts(
+            kinds.EXTENSION_DECLINED,
+            actor_name=clicker.name,
+            item_title=item.title,
+            due=assignment.due_date,
+            today=today,
         ),
         now=now,
     )
@@ -1140,22 +1187,7 @@ def expire_extension_requests(
         today = local_date(now, _zone(learner, settings))
         if (today - request.requested_on).days < max_days:
             continue
-        settled = session.execute(
-            update(ExtensionRequest)
-            .where(
-                ExtensionRequest.id == request.id,
-                ExtensionRequest.status == ExtensionStatus.OPEN,
-            )
-            .values(
-                status=ExtensionStatus.EXPIRED,
-                decided_at=now,
-                decided_by=LAPSED_BY,
-                decision_note=f"no decision in {max_days} days",
-            )
-            .returning(ExtensionRequest.id),
-            execution_options={"synchronize_session": "fetch"},
-        ).first()
-        if settled is None:
+        if not _lapse(session, request.id, now=now, max_days=max_days):
             continue
         lapsed += 1
         still_open = assignment.status == AssignmentStatus.OPEN
@@ -1181,13 +1213,37 @@ def expire_extension_requests(
                 session,
                 key=f"extension_decided:{request.id}",
                 to=learner,
-                body=text.expired_text(
-                    item_title=item.title, days=max_days, due=assignment.due_date, today=today
+                message=facts(
+                    kinds.EXTENSION_EXPIRED,
+                    item_title=item.title,
+                    days=max_days,
+                    due=assignment.due_date,
+                    today=today,
                 ),
                 now=now,
             )
     session.flush()
     return lapsed
+
+
+def _lapse(session: Session, request_id: int, *, now: datetime, max_days: int) -> bool:
+    """Mark an open request expired; False if someone decided it meanwhile."""
+    settled = session.execute(
+        update(ExtensionRequest)
+        .where(
+            ExtensionRequest.id == request_id,
+            ExtensionRequest.status == ExtensionStatus.OPEN,
+        )
+        .values(
+            status=ExtensionStatus.EXPIRED,
+            decided_at=now,
+            decided_by=LAPSED_BY,
+            decision_note=f"no decision in {max_days} days",
+        )
+        .returning(ExtensionRequest.id),
+        execution_options={"synchronize_session": "fetch"},
+    ).first()
+    return settled is not None
 
 
 def open_request_assignment_ids(session: Session, assignment_ids: Collection[int]) -> set[int]:

@@ -29,9 +29,9 @@ from learning.clock import Clock, local_date
 from learning.curriculum import ProgramSettings
 from learning.errors import LearnbotError
 from learning.locks import lock_person
-from models import DEFAULT_WORKSPACE, Kudos, Person
-from platforms.slack.render import kudos as text
-from platforms.slack.render.render import KIND_TEXT
+from learning.outbox_kinds import KUDOS_DM, KUDOS_POST, facts
+from learning.plain_text import one_line
+from models import DEFAULT_WORKSPACE, Kudos, Person, RecipientKind
 
 REASON_MAX = 500
 
@@ -77,7 +77,7 @@ def give_kudos(
             long, or the giver's daily quota is used up (the message says when it resets).
     """
     assert giver.id is not None
-    reason = text.clean_reason(reason)
+    reason = one_line(reason)  # stored and shown on one line
     if not reason:
         raise KudosRefused("Say what the kudos are for: /learn kudos @someone for REASON")
     if len(reason) > REASON_MAX:
@@ -161,24 +161,25 @@ def _kudos_messages(
     now: datetime,
 ) -> list[NewMessage | None]:
     """The recognition-channel post (when ``posted``) and the recipient's DM."""
+    giver_id = user_id_of(session, giver.id, DELIVERY_PLATFORM)
+    recipient_id = user_id_of(session, recipient.id, DELIVERY_PLATFORM)
     messages: list[NewMessage | None] = []
     if posted:
-        post = text.kudos_post_message(
+        post = facts(
+            KUDOS_POST,
             giver_name=giver.name if giver.public_posts else None,
-            giver_slack_id=user_id_of(session, giver.id, DELIVERY_PLATFORM)
-            if giver.public_posts
-            else None,
+            giver_slack_id=giver_id if giver.public_posts else None,
             recipient_name=recipient.name,
-            recipient_slack_id=user_id_of(session, recipient.id, DELIVERY_PLATFORM),
+            recipient_slack_id=recipient_id,
             reason=reason,
         )
         messages.append(
             NewMessage(
                 key=f"kudos:{kudos_id}:post",
-                kind=KIND_TEXT,
-                channel=posted,
-                text=post.text,
-                payload=post.payload(),
+                kind=post.kind,
+                recipient_kind=RecipientKind.CHANNEL,
+                recipient=posted,
+                payload=post.values,
                 workspace_id=recipient.workspace_id or DEFAULT_WORKSPACE,
                 not_before=now,
             )
@@ -188,9 +189,10 @@ def _kudos_messages(
             session,
             f"kudos:{kudos_id}:dm",
             recipient,
-            text.kudos_dm_message(
+            facts(
+                KUDOS_DM,
                 giver_name=giver.name,
-                giver_slack_id=user_id_of(session, giver.id, DELIVERY_PLATFORM),
+                giver_slack_id=giver_id,
                 reason=reason,
                 channel=posted,
             ),

@@ -54,6 +54,8 @@ from learning.clock import Clock, local_date
 from learning.curriculum import ProgramSettings
 from learning.errors import LearnbotError
 from learning.locks import lock_person
+from learning.outbox_kinds import PAIRING_INTRO, facts
+from learning.plain_text import clip
 from models import (
     DEFAULT_WORKSPACE,
     AssignmentStatus,
@@ -65,11 +67,27 @@ from models import (
     PeerPrompt,
     PeerPromptResponse,
     Person,
+    RecipientKind,
 )
-from platforms.slack.render import mentoring as text
-from platforms.slack.render.render import KIND_TEXT
 
-CERTIFIED, OFFERED_HELP = text.CERTIFIED, text.OFFERED_HELP
+CERTIFIED, OFFERED_HELP = "certified", "offered_help"  # MentorPairing.reason
+TITLE_MAX = 200
+
+# Refusals (plain text: the typed errors' messages, escaped where they are shown).
+NOT_YOURS = "You can only find a mentor for your own items."
+SWITCHED_OFF = "Mentor pairing is switched off here, so I can't find you a mentor."
+NOT_ON_SLACK = "I can only pair people who are on Slack, and I don't have you on Slack here."
+
+
+def not_open_text(title: str) -> str:
+    """The item is done, waived or no longer on the path."""
+    plain = clip(" ".join(title.split()) or "-", TITLE_MAX)
+    return (
+        f"“{plain}” is no longer open (done, waived or off your path), "
+        "so there is nothing to find a mentor for."
+    )
+
+
 HELP = "help"  # PeerPromptResponse.kind of "I can help"
 WEEK = timedelta(days=7)
 LOAD_WEEKS = 8  # the fewest pairings as mentor over this many weeks goes first
@@ -148,17 +166,17 @@ def find_mentor(
     """
     spec = settings.mentoring
     if not spec.enabled:
-        raise MentoringOff(text.SWITCHED_OFF)
+        raise MentoringOff(SWITCHED_OFF)
     try:
         assignment, item = my_assignment(
             session, actor=learner, assignment_id=assignment_id, clock=clock, attempted="mentor"
         )
     except NotAllowed as refused:
-        raise NotAllowed(text.NOT_YOURS, audit_entry=refused.audit_entry) from None
+        raise NotAllowed(NOT_YOURS, audit_entry=refused.audit_entry) from None
     if assignment.status != AssignmentStatus.OPEN:
-        raise NotOpen(text.not_open_text(item.title))
+        raise NotOpen(not_open_text(item.title))
     if not learner.active or not user_id_of(session, learner.id, DELIVERY_PLATFORM):
-        raise LearnbotError(text.NOT_ON_SLACK)
+        raise LearnbotError(NOT_ON_SLACK)
     assert learner.id is not None and item.id is not None
 
     lock_person(session, learner.id)  # a double click waits here, then sees the pairing
@@ -449,7 +467,8 @@ def _pair(
     session.add(pairing)
     session.flush()
     assert pairing.id is not None
-    intro = text.pairing_intro_message(
+    intro = facts(
+        PAIRING_INTRO,
         learner_name=learner.name,
         learner_slack_id=learner_user_id,
         mentor_name=mentor.name,
@@ -464,11 +483,11 @@ def _pair(
         [
             NewMessage(
                 key=f"pairing:{pairing.id}:intro",
-                kind=KIND_TEXT,
+                kind=intro.kind,
                 # Two user ids: the sender opens one group DM with both of them.
-                channel=f"{learner_user_id},{mentor.chat_user_id}",
-                text=intro.text,
-                payload=intro.payload(),
+                recipient_kind=RecipientKind.GROUP,
+                recipient=f"{learner_user_id},{mentor.chat_user_id}",
+                payload=intro.values,
                 person_id=learner.id,
                 workspace_id=learner.workspace_id or DEFAULT_WORKSPACE,
                 not_before=now,

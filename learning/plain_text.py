@@ -21,6 +21,14 @@ def one_line(text: str | None) -> str:
     return " ".join(_CONTROL.sub(" ", text or "").split())
 
 
+def clip(text: str, limit: int) -> str:
+    """Plain ``text`` cut to at most ``limit`` characters, ending with "…" when cut (as
+    the renderers' ``truncate`` cuts plain text)."""
+    if len(text) <= limit:
+        return text
+    return text[: limit - 1].rstrip() + "…"
+
+
 def multiline(text: str | None) -> str:
     """``text`` with its line breaks and tabs, other control characters (NUL included)
     removed; Windows line ends as ``\\n``; trimmed."""

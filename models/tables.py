@@ -16,6 +16,18 @@ from sqlmodel import Field, SQLModel
 from models.types import UTCDateTime
 
 DEFAULT_WORKSPACE = "default"
+DEFAULT_PLATFORM = "slack"
+"""The platform of outbox rows written before platforms were named (all Slack's)."""
+
+
+class RecipientKind:
+    """Who an outbox message goes to (``OutboxMessage.recipient_kind``)."""
+
+    PERSON = "person"  # a direct message; recipient: the platform user id
+    CHANNEL = "channel"  # a post in a conversation; recipient: its id (or Slack name)
+    GROUP = "group"  # one conversation with several people; recipient: user ids, comma-joined
+    THREAD = "thread"  # a reply; recipient: the conversation, thread_parent: the message
+    ALL = (PERSON, CHANNEL, GROUP, THREAD)
 
 
 def _utc(**kwargs: Any) -> Any:
@@ -465,18 +477,28 @@ class OutboxStatus:
 
 
 class OutboxMessage(SQLModel, table=True):
-    """One message the bot decided to send; ``key`` is unique so planning is idempotent."""
+    """One message the bot decided to send; ``key`` is unique so planning is idempotent.
+
+    The address is neutral: ``platform`` (e.g. ``slack``), ``workspace_id`` (workspace or
+    tenant), ``recipient_kind`` (``RecipientKind``) and ``recipient`` (a user id, a
+    conversation id, or user ids joined by commas for a group), with ``thread_parent``
+    the posted message a ``thread`` reply answers. ``payload`` holds the facts of its
+    ``kind``; the platform's renderer turns them into a message at send time. Where it
+    landed is ``posted_conversation`` / ``posted_message``.
+    """
 
     __tablename__ = "outbox"
     __table_args__ = (Index("ix_outbox_status_not_before", "status", "not_before"),)
 
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(max_length=200, unique=True)
+    platform: str = Field(default=DEFAULT_PLATFORM, max_length=16)
     workspace_id: str = Field(default=DEFAULT_WORKSPACE, max_length=32)
     kind: str = Field(max_length=32)
     person_id: int | None = Field(default=None, foreign_key="person.id", index=True)
-    channel: str = Field(max_length=64)
-    text: str
+    recipient_kind: str = Field(max_length=16)
+    recipient: str = Field(max_length=255)
+    thread_parent: str | None = Field(default=None, max_length=64)
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     status: str = Field(default=OutboxStatus.PENDING, max_length=16)
     attempts: int = 0
@@ -485,8 +507,8 @@ class OutboxMessage(SQLModel, table=True):
     claimed_at: datetime | None = _utc(default=None)
     claimed_by: str | None = Field(default=None, max_length=100)
     sent_at: datetime | None = _utc(default=None)
-    slack_ts: str | None = Field(default=None, max_length=32)
-    slack_channel: str | None = Field(default=None, max_length=64)
+    posted_conversation: str | None = Field(default=None, max_length=255)
+    posted_message: str | None = Field(default=None, max_length=64)
     last_error: str | None = Field(default=None, max_length=1000)
 
 

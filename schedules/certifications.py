@@ -40,11 +40,11 @@ from sqlmodel import Session
 
 from delivery.outbox import NewMessage, enqueue
 from learning import audit
+from learning import outbox_kinds as kinds
 from learning.accounts import DELIVERY_PLATFORM, user_id_column, user_id_of
 from learning.award_rules import lapses_at
 from learning.certifications import (
     ACTOR,
-    KIND_TEXT,
     CertificationRule,
     Standing,
     certification_rules,
@@ -58,6 +58,7 @@ from learning.certifications import (
 )
 from learning.clock import Clock, local_date
 from learning.curriculum import ProgramSettings
+from learning.outbox_kinds import facts
 from learning.paths import current_settings
 from learning.recertification import (
     lapse_horizon,
@@ -74,9 +75,9 @@ from models import (
     OutboxMessage,
     OutboxStatus,
     Person,
+    RecipientKind,
 )
 from models.db import Database
-from platforms.slack.render import certifications as text
 
 log = logging.getLogger(__name__)
 
@@ -286,7 +287,8 @@ def _window_dm(
         session,
         f"cert_window:{award.id}",
         person,
-        text.window_message(
+        facts(
+            kinds.CERT_WINDOW,
             name=person.name,
             title=rule.title,
             standing=_standing(award, rule, zone),
@@ -399,7 +401,8 @@ def _lapsed_holder_dm(
         session,
         f"cert_lapsed:{award.id}:holder",
         person,
-        text.lapsed_holder_message(
+        facts(
+            kinds.CERT_LAPSED_HOLDER,
             name=person.name,
             title=rule.title,
             standing=_standing(award, rule, zone),
@@ -425,7 +428,8 @@ def _lapsed_manager_dm(
         session,
         f"cert_lapsed:{award.id}:manager",
         manager,
-        text.lapsed_manager_message(
+        facts(
+            kinds.CERT_LAPSED_MANAGER,
             manager_name=manager.name,
             holder_name=person.name,
             holder_slack_id=user_id_of(session, person.id, DELIVERY_PLATFORM),
@@ -461,7 +465,7 @@ def _report_failed_posts(
     for row in failed:
         if row.id in told_ids:
             continue
-        to_channel = bool(settings.channels.admins and settings.channels.admins != row.channel)
+        to_channel = bool(settings.channels.admins and settings.channels.admins != row.recipient)
         if not to_channel and admins is None:
             admins = _admin_dms(session)
         row_messages = _post_failed_messages(row, settings=settings, admins=admins or [], now=now)
@@ -486,7 +490,7 @@ def _failed_public_posts(session: Session) -> list[Any]:
             select(
                 OutboxMessage.id,
                 OutboxMessage.key,
-                OutboxMessage.channel,
+                OutboxMessage.recipient,
                 OutboxMessage.last_error,
                 OutboxMessage.workspace_id,
             ).where(
@@ -513,20 +517,23 @@ def _post_failed_messages(
 ) -> list[NewMessage]:
     """The admins' notice of one failed public post: in ``channels.admins`` (unless the
     post failed there), else a DM to each admin; none when there is nobody to tell."""
-    message = text.post_failed_message(
-        outbox_id=row.id, key=row.key, channel=row.channel, error=row.last_error or "failed"
+    message = facts(
+        kinds.POST_FAILED,
+        outbox_id=row.id,
+        key=row.key,
+        channel=row.recipient,
+        error=row.last_error or "failed",
     )
-    payload = message.payload()
     workspace = row.workspace_id or DEFAULT_WORKSPACE
     channel = settings.channels.admins
-    if channel and channel != row.channel:
+    if channel and channel != row.recipient:
         return [
             NewMessage(
                 key=f"post_failed:{row.id}",
-                kind=KIND_TEXT,
-                channel=channel,
-                text=message.text,
-                payload=payload,
+                kind=message.kind,
+                recipient_kind=RecipientKind.CHANNEL,
+                recipient=channel,
+                payload=message.values,
                 workspace_id=workspace,
                 not_before=now,
             )
@@ -534,13 +541,13 @@ def _post_failed_messages(
     return [
         NewMessage(
             key=f"post_failed:{row.id}:{person_id}",
-            kind=KIND_TEXT,
-            channel=slack_id,
-            text=message.text,
-            payload=payload,
+            kind=message.kind,
+            recipient_kind=RecipientKind.PERSON,
+            recipient=user_id,
+            payload=message.values,
             person_id=person_id,
             workspace_id=workspace,
             not_before=now,
         )
-        for person_id, slack_id in admins
+        for person_id, user_id in admins
     ]

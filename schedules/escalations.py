@@ -54,7 +54,7 @@ from models import (
     Person,
 )
 from models.db import Database
-from models.tables import DEFAULT_WORKSPACE
+from models.tables import DEFAULT_WORKSPACE, RecipientKind
 
 log = logging.getLogger(__name__)
 
@@ -382,14 +382,13 @@ def _messages(
     settings: ProgramSettings,
 ) -> list[NewMessage]:
     payload = escalation_payload(recipient, notices, local_date=key.rsplit(":", 1)[1])
-    text = escalation_summary(payload)
     if recipient.person is not None:
         return [
             NewMessage(
                 key=key,
                 kind=KIND_ESCALATION,
-                channel=recipient.person.chat_user_id or "",
-                text=text,
+                recipient_kind=RecipientKind.PERSON,
+                recipient=recipient.person.chat_user_id or "",
                 payload=payload,
                 person_id=recipient.person.id,
                 workspace_id=recipient.person.workspace_id,
@@ -403,8 +402,8 @@ def _messages(
             NewMessage(
                 key=key,
                 kind=KIND_ESCALATION,
-                channel=channel,
-                text=text,
+                recipient_kind=RecipientKind.CHANNEL,
+                recipient=channel,
                 payload=payload,
                 workspace_id=workspace,
                 not_before=now,
@@ -425,8 +424,8 @@ def _messages(
         NewMessage(
             key=f"{key}:{person_id}",
             kind=KIND_ESCALATION,
-            channel=user_id,
-            text=text,
+            recipient_kind=RecipientKind.PERSON,
+            recipient=user_id,
             payload=payload,
             person_id=person_id,
             workspace_id=workspace,

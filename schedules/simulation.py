@@ -42,8 +42,11 @@ from models import (
     OutboxMessage,
     PeerPrompt,
     Person,
+    RecipientKind,
 )
 from models.db import Database, open_database
+from platforms.base import routes
+from platforms.slack import slack_platform
 from schedules.escalations import plan_escalations
 from schedules.game_board import plan_game_board
 from schedules.nudges import plan_nudges
@@ -141,7 +144,7 @@ def _run(database: Database, options: SimulationOptions, out: TextIO) -> Simulat
     transport = ConsoleTransport(io.StringIO(), clock=clock)
     sender = Sender(
         database,
-        transport,
+        routes([slack_platform(transport)]),
         clock,
         sleep=_advance(clock),
         rng=random.Random(options.seed),
@@ -300,11 +303,11 @@ def _report_other(
     if row.person_id is not None:
         zone, who = zones[row.person_id], names.get(row.person_id, "?")
     else:
-        zone, who = org_zone, row.channel
+        zone, who = org_zone, row.recipient
     local = message.at.astimezone(ZoneInfo(zone))
     mark = "⚠️ " if row.kind == "escalation" else ""
-    where = " (thread)" if row.payload.get("thread_ts") else ""
-    if "," in row.channel:
+    where = " (thread)" if row.recipient_kind == RecipientKind.THREAD else ""
+    if row.recipient_kind == RecipientKind.GROUP:
         where = " (group DM)"
     print(f"{local:%a %d %b %H:%M} {zone:<20} {who}{where}: {mark}{message.text}", file=out)
 

@@ -66,6 +66,7 @@ from models import (
     status_by_person,
 )
 from models.db import Database
+from models.tables import RecipientKind
 
 log = logging.getLogger(__name__)
 
@@ -509,17 +510,11 @@ def _message(
     manager: tuple[Any, ...], facts: ChainFacts, window: DigestWindow, now: datetime
 ) -> NewMessage:
     manager_id, name, user_id, workspace_id = manager
-    summary = facts.summary
-    percent = round(summary.percent)
-    text = (
-        f"Your team this week: {percent}% of required items done, "
-        f"{summary.people_overdue} of {summary.people} people with overdue items"
-    )
     return NewMessage(
         key=digest_key(manager_id, window.day),
         kind=KIND,
-        channel=user_id,
-        text=text,
+        recipient_kind=RecipientKind.PERSON,
+        recipient=user_id,
         payload=weekly_payload(name, manager_id, facts, window),
         person_id=manager_id,
         workspace_id=workspace_id,

@@ -369,9 +369,9 @@ def seed(layout: Layout) -> list[str]:
                 [
                     NewMessage(
                         key=key,
-                        kind="text",
-                        channel=f"U{n:03d}LAYOUT",
-                        text=f"layout check {key}",
+                        kind="plain",
+                        recipient_kind="person",
+                        recipient=f"U{n:03d}LAYOUT",
                         payload={"text": f"layout check {key}"},
                         not_before=now,
                     )

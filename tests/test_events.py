@@ -27,7 +27,7 @@ from server.app import build_app
 from tests.fakes.bolt_requests import SlackRequests
 from tests.fakes.slack_api import FakeSlack
 from tests.helpers import PROGRAMS, people_csv, slack_id, slack_settings
-from tests.outbox_support import make_sender, put, text_message
+from tests.outbox_support import Shown, make_sender, put, text_message
 
 SECRET = "test-signing-secret"
 PEOPLE = (
@@ -91,9 +91,11 @@ def audit_actions(db) -> list[str]:
         return list(session.scalars(select(AuditEntry.action).order_by(AuditEntry.id)))
 
 
-def outbox_rows(db) -> list[OutboxMessage]:
+def outbox_rows(db) -> list[Shown]:
     with db.session() as session:
-        return list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.key)))
+        return [
+            Shown(row) for row in session.scalars(select(OutboxMessage).order_by(OutboxMessage.key))
+        ]
 
 
 # --- team_join ---------------------------------------------------------------------------
@@ -142,7 +144,7 @@ def test_team_join_dms_every_admin_with_a_slack_id_through_the_outbox(org, db, c
         "team_join:U0NEW:U0MAIL",
     ]
     assert {row.channel for row in rows} == {"U0BOSS", "U0LISTED", "U0MAIL"}
-    assert all(row.kind == "text" and row.status == "pending" for row in rows)
+    assert all(row.kind == "member_notice" and row.status == "pending" for row in rows)
     assert "<@U0NEW>" in rows[0].text and "role" in rows[0].text
     new = person(db, "nia@x.io")
     [button] = [
@@ -295,7 +297,7 @@ def test_a_stopped_workspace_does_not_hold_up_another_ones_messages(db, clock):
     now = clock.now()
     put(db, [text_message("a", "U1", at=now)], now=now)
     other = outbox.NewMessage(
-        key="b", kind="text", channel="U2", text="hi", payload={"text": "hi"},
+        key="b", kind="plain", recipient_kind="person", recipient="U2", payload={"text": "hi"},
         workspace_id="other", not_before=now,
     )  # fmt: skip
     put(db, [other], now=now)

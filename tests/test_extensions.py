@@ -29,6 +29,7 @@ from platforms.slack.render.rendered import RenderedMessage
 from tests.chat_support import assignment, person, setup_org
 from tests.conftest import snapshot
 from tests.helpers import PROGRAMS
+from tests.outbox_support import Shown
 
 # Tuesday 10 March 2026, 10:00 in London: Dan's first-week items are all overdue.
 TUESDAY = datetime(2026, 3, 10, 10, 0, tzinfo=UTC)
@@ -48,7 +49,7 @@ def as_(session, slack_id, admins=()):
 
 def outbox(db):
     with db.session() as session:
-        return {row.key: row for row in session.scalars(select(OutboxMessage))}
+        return {row.key: Shown(row) for row in session.scalars(select(OutboxMessage))}
 
 
 def dms_to(db, slack_id):
@@ -394,7 +395,7 @@ def test_a_request_goes_to_the_learners_manager_with_approve_and_decline(org, cl
     )
     assert (asked.approver_name, asked.delivered) == ("Ana", True)
     [card] = dms_to(db, "U0ANA")
-    assert card.kind == "text"
+    assert card.kind == "extension_request"
     message = RenderedMessage.from_payload(card.payload)
     assert block_kit_problems(message) == []
     shown = str(card.payload["blocks"])

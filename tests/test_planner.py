@@ -38,8 +38,8 @@ def plan(db, at: datetime, *, record: bool = True) -> dict[str, list[str]]:
                     OutboxMessage(
                         key=p.digest.key,
                         kind="digest",
-                        channel=p.channel,
-                        text="",
+                        recipient_kind="person",
+                        recipient=p.channel,
                         payload={},
                         not_before=at,
                         created_at=at,

@@ -29,7 +29,7 @@ def update_digest_dm(
     if not channel_id or not ts or person.id is None:
         return False
     with ctx.database.session() as session:
-        row = find_sent_message(session, person_id=person.id, channel=channel_id, ts=ts)
+        row = find_sent_message(session, person_id=person.id, conversation=channel_id, message=ts)
         if (
             row is None
             or row.kind != KIND_DIGEST

@@ -30,6 +30,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
+from learning.extensions import RequestCard
 from platforms.slack.render import ids
 from platforms.slack.render.digest import short_day
 from platforms.slack.render.mrkdwn import Mrkdwn, esc, md
@@ -253,28 +254,6 @@ def read_form(values: dict[str, Any]) -> DateReasonForm:
 # --- the approver's card -----------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class RequestCard:
-    """What the approver's message says about one extension request.
-
-    ``decision`` is empty while the request is open; otherwise ``approved``,
-    ``declined`` or ``expired``, by ``decided_by`` on ``decided_on``.
-    """
-
-    request_id: int
-    learner_name: str
-    item_title: str
-    due: date
-    proposed: date
-    reason: str
-    today: date
-    overdue_working_days: int = 0
-    to_admins: bool = False
-    decision: str = ""
-    decided_by: str = ""
-    decided_on: date | None = None
-
-
 def request_card(card: RequestCard) -> RenderedMessage:
     """The DM (or admins' channel message) asking for a decision on an extension request.
 
@@ -355,21 +334,6 @@ def decision_line(card: RequestCard) -> Mrkdwn:
     if card.decision == "expired":
         return md("Lapsed{when}: nobody decided in time", when=when)
     return md("{decision}{when}", decision=card.decision.capitalize(), when=when)
-
-
-def already_decided_text(card: RequestCard) -> str:
-    """The answer to a second decision on the same request (plain text: the message of
-    a domain error, escaped where it is shown)."""
-    if card.decision == "expired":
-        return (
-            f"This request lapsed{_on(card)} because nobody decided in time. Nothing was changed."
-        )
-    by = _plain_name(card.decided_by) if card.decided_by else "someone"
-    return f"This request was already {card.decision} by {by}{_on(card)}. Nothing was changed."
-
-
-def _on(card: RequestCard) -> str:
-    return f" on {short_day(card.decided_on, card.today)}" if card.decided_on else ""
 
 
 # --- DMs to the learner --------------------------------------------------------------

@@ -7,6 +7,7 @@ Names and titles are escaped; people on Slack are mentioned, so the group DM nam
 from __future__ import annotations
 
 from learning.command_parser import COMMAND
+from learning.mentoring import CERTIFIED, OFFERED_HELP  # noqa: F401 (the domain's reasons)
 from platforms.slack.render.mrkdwn import Mrkdwn, esc, http_url, link, md, person
 from platforms.slack.render.rendered import RenderedMessage, sections_message, truncate
 
@@ -14,22 +15,6 @@ SECTION_MAX = 3000
 NAME_MAX = 80
 TITLE_MAX = 200
 LINK_URL_MAX = 1000
-
-CERTIFIED, OFFERED_HELP = "certified", "offered_help"  # as in learning.mentoring
-
-# Refusals (typed errors in learning.mentoring carry these words).
-NOT_YOURS = "You can only find a mentor for your own items."
-SWITCHED_OFF = "Mentor pairing is switched off here, so I can't find you a mentor."
-NOT_ON_SLACK = "I can only pair people who are on Slack, and I don't have you on Slack here."
-
-
-def not_open_text(title: str) -> str:
-    """The item is done, waived or no longer on the path (plain text: a domain error's
-    message, escaped where it is shown)."""
-    return (
-        f"“{_plain(title, TITLE_MAX)}” is no longer open (done, waived or off your path), "
-        "so there is nothing to find a mentor for."
-    )
 
 
 def _plain(text: str, limit: int) -> str:

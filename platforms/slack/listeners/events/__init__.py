@@ -32,7 +32,9 @@ from delivery.outbox import NewMessage
 from learning import members
 from learning.actions import unit_of_work
 from learning.errors import LearnbotError
+from learning.outbox_kinds import MEMBER_NOTICE, facts
 from models import DEFAULT_WORKSPACE
+from models.tables import RecipientKind
 from platforms.slack import identity as slack_identity
 from platforms.slack.listeners import registry
 from platforms.slack.listeners.context import HandlerContext
@@ -47,10 +49,8 @@ from platforms.slack.render.members import (
     TEAM_BLOCK,
     TEAM_INPUT,
     render_assign_role_modal,
-    render_join_notice,
 )
 from platforms.slack.render.mrkdwn import Mrkdwn
-from platforms.slack.render.render import KIND_TEXT
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +133,8 @@ def register(app: App, ctx: HandlerContext) -> None:
                     member.user_id,
                 )
                 return
-            notice = render_join_notice(
+            notice = facts(
+                MEMBER_NOTICE,
                 slack_user_id=member.user_id,
                 name=member.name,
                 email=member.email,
@@ -144,10 +145,10 @@ def register(app: App, ctx: HandlerContext) -> None:
                 [
                     NewMessage(
                         key=join_notice_key(member.user_id, admin.user_id),
-                        kind=KIND_TEXT,
-                        channel=admin.user_id,
-                        text=notice.text,
-                        payload=notice.payload(),
+                        kind=notice.kind,
+                        recipient_kind=RecipientKind.PERSON,
+                        recipient=admin.user_id,
+                        payload=notice.values,
                         person_id=admin.person_id,
                         workspace_id=workspace_id,
                         not_before=now,
