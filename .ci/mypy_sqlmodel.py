@@ -16,22 +16,25 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from mypy.nodes import NameExpr, TypeInfo, Var
-from mypy.plugin import AttributeContext, Plugin
+from mypy.plugin import AttributeContext, ClassDefContext, Plugin
 from mypy.types import Instance, Type
 
 _SQLMODEL = "sqlmodel.main.SQLModel"
 _INSTRUMENTED = "sqlalchemy.orm.attributes.InstrumentedAttribute"
+_METADATA = "learnbot_sqlmodel"
 
 
 def _is_table_model(info: TypeInfo) -> bool:
     """A subclass of SQLModel declared with `table=True` (or inheriting from one)."""
-    if not info.has_base(_SQLMODEL):
-        return False
-    for base in info.mro:
-        table = base.defn.keywords.get("table")
-        if isinstance(table, NameExpr) and table.fullname == "builtins.True":
-            return True
-    return False
+    return any(_METADATA in base.metadata for base in info.mro)
+
+
+def _mark_table_model(ctx: ClassDefContext) -> None:
+    # Marked in the class's metadata, which mypy's cache keeps (a cached class
+    # definition no longer has its keywords).
+    table = ctx.cls.keywords.get("table")
+    if isinstance(table, NameExpr) and table.fullname == "builtins.True":
+        ctx.cls.info.metadata[_METADATA] = {"table": True}
 
 
 class SQLModelColumnsPlugin(Plugin):
@@ -50,23 +53,22 @@ class SQLModelColumnsPlugin(Plugin):
             return None
         if not _is_table_model(info):
             return None
-        return _instrumented
+        return self._instrumented
+
+    def _instrumented(self, ctx: AttributeContext) -> Type:
+        if ctx.is_lvalue:
+            return ctx.default_attr_type
+        node = self.lookup_fully_qualified(_INSTRUMENTED)
+        if node is None or not isinstance(node.node, TypeInfo):
+            ctx.api.fail(f"mypy_sqlmodel: {_INSTRUMENTED} is not loaded", ctx.context)
+            return ctx.default_attr_type
+        return Instance(node.node, [ctx.default_attr_type])
+
+    def get_base_class_hook(self, fullname: str) -> Callable[[ClassDefContext], None] | None:
+        return _mark_table_model if fullname == _SQLMODEL else None
 
     def get_additional_deps(self, file: object) -> list[tuple[int, str, int]]:
         return [(10, "sqlalchemy.orm.attributes", -1)]
-
-
-def _instrumented(ctx: AttributeContext) -> Type:
-    if ctx.is_lvalue:
-        return ctx.default_attr_type
-    # Looked up in the module itself: `sqlalchemy` does not import its `orm` submodule,
-    # so a dotted lookup from the top package fails.
-    module_name, _, class_name = _INSTRUMENTED.rpartition(".")
-    module = getattr(ctx.api, "modules", {}).get(module_name)
-    symbol = module.names.get(class_name) if module is not None else None
-    if symbol is None or not isinstance(symbol.node, TypeInfo):
-        return ctx.default_attr_type
-    return Instance(symbol.node, [ctx.default_attr_type])
 
 
 def plugin(version: str) -> type[Plugin]:

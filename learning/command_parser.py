@@ -366,7 +366,7 @@ def parse_command(text: str, *, name_of: NameOf | None = None) -> Command:
         return ShowHelp()  # "help anything" still helps
     if name in ("due", "back", "policy", "team"):
         _no_arguments(name, args)
-        return {"due": ShowDue, "back": SetBack, "policy": ShowPolicy, "team": ShowTeam}[name]()
+        return {"due": ShowDue, "back": SetBack, "policy": ShowPolicy, "team": ShowTeam}[name]()  # type: ignore[return-value]
     if name == "certs":
         _no_arguments(name, args)
         return ShowCerts()

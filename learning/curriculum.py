@@ -26,6 +26,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import ErrorDetails
 
 from learning.calendar import WEEKDAYS, WorkCalendar
 from learning.errors import Problem, ValidationFailed
@@ -457,7 +458,7 @@ def _field_name(loc: tuple[str | int, ...]) -> str:
     return "".join(parts)
 
 
-def _message(error: dict[str, Any]) -> str:
+def _message(error: ErrorDetails) -> str:
     kind = error["type"]
     loc = error["loc"]
     if kind == "extra_forbidden":
@@ -535,7 +536,15 @@ def _cross_check(config: ProgramConfig, data: Any, filename: str) -> list[Proble
                 add(("programs", role, "tiers", t_index, "key"), f"duplicate tier key {tier.key!r}")
             tier_keys.add(tier.key)
             for e_index, entry in enumerate(tier.items):
-                path = ("programs", role, "tiers", t_index, "items", e_index, "item")
+                path: tuple[str | int, ...] = (
+                    "programs",
+                    role,
+                    "tiers",
+                    t_index,
+                    "items",
+                    e_index,
+                    "item",
+                )
                 if entry.item not in config.items:
                     add(path, f"unknown item {entry.item!r} (not in the items section)")
                 elif entry.item in seen:
@@ -549,8 +558,8 @@ def _cross_check(config: ProgramConfig, data: Any, filename: str) -> list[Proble
     for key, cert in config.certifications.items():
         if cert.tier is not None:
             role, _, tier_key = cert.tier.partition("/")
-            program = config.programs.get(role)
-            if program is None or tier_key not in {t.key for t in program.tiers}:
+            owner = config.programs.get(role)
+            if owner is None or tier_key not in {t.key for t in owner.tiers}:
                 add(
                     ("certifications", key, "tier"),
                     f"unknown tier {cert.tier!r}: write ROLE/TIER with keys from programs",
