@@ -31,7 +31,7 @@ class NudgePlan:
 
 def _message(planned: PlannedDigest, clock: Clock) -> NewMessage:
     digest = planned.digest
-    counts: dict[str, int] = {}
+    counts = {}
     for item in digest.items:
         counts[item.section] = counts.get(item.section, 0) + 1
     summary = ", ".join(
