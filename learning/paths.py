@@ -239,16 +239,16 @@ def enroll(
                     and change.old_due < enrollee.today
                 ):
                     summary.kept_overdue += 1
-                values = {
+                row = {
                     "id": change.assignment_id,
                     "tier_id": change.tier_id,
                     "required": change.required,
                     **basis_values(change.basis),
                 }
                 if change.was_required != change.required:
-                    requirement.append({**values, **LADDER_RESET})  # suggested items never climb
+                    requirement.append({**row, **LADDER_RESET})  # suggested items never climb
                 else:
-                    quiet.append(values)
+                    quiet.append(row)
             for assignment_id, want in changes.reopen:
                 # A reopened item starts over, as a new assignment: no old pin, ladder or notice.
                 reopens.append(
@@ -270,8 +270,7 @@ def enroll(
                 for assignment_id in changes.close
             )
         if creates:
-            # Core: no ORM overhead
-            session.execute(insert(Assignment.__table__), creates)  # type: ignore[attr-defined]
+            session.execute(insert(Assignment.__table__), creates)  # Core: no ORM overhead
         for rows in (quiet, requirement, reopens, closes):
             if rows:
                 session.execute(update(Assignment), rows)

@@ -201,7 +201,7 @@ def person_status(
             overdue,
             completed_on,
             assignment.score,
-            waiting.get(item.id, ()) if status == "open" else (),  # type: ignore[arg-type]
+            waiting.get(item.id, ()) if status == "open" else (),
         )
 
     tiers: list[TierLine] = []
@@ -383,7 +383,7 @@ def team_progress(
             .group_by(Assignment.person_id, Assignment.status, Assignment.due_date)
         )
         for person_id, status, due, count in rows:
-            person = people.get(person_id)  # type: ignore[assignment]
+            person = people.get(person_id)
             if person is None:
                 continue
             tally = counts[person_id]
