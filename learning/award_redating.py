@@ -104,7 +104,7 @@ def redate_awards(
     if not rules:
         return result
     by_person: dict[int, list[_Row]] = defaultdict(list)
-    for found in session.execute(
+    for row in session.execute(
         select(
             CertificationAward.id,
             CertificationAward.person_id,
@@ -124,7 +124,7 @@ def redate_awards(
             CertificationAward.cycle,
         )
     ):
-        by_person[found.person_id].append(_Row(*found))
+        by_person[row.person_id].append(_Row(*row))
     now = clock.now()
     for person_id, rows in by_person.items():
         lock_person(session, person_id)
