@@ -589,7 +589,7 @@ def cmd_run(ctx: Context, args: argparse.Namespace) -> int:
             if socket_mode:
                 from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-                handler = SocketModeHandler(app, ctx.settings.slack_app_token)
+                handler = SocketModeHandler(app, ctx.settings.slack_app_token)  # type: ignore[arg-type]
                 handler.connect()
                 ctx.say(
                     f"learnbot is running in Socket Mode (health: {base}/health; Ctrl-C to stop)"

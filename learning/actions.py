@@ -19,7 +19,7 @@ from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
@@ -49,6 +49,7 @@ from models import (
 from models.db import Database
 
 DEFAULT_DUE_WORKING_DAYS = 5
+_Thing = TypeVar("_Thing")  # what _match picks: an item, or an assignment with its item
 MAX_COMMENT = 1000
 MAX_REASON = 500
 MAX_EVIDENCE_URL = 500
@@ -212,7 +213,7 @@ def _own_assignment(
     if assignment is None:
         raise NotFound("That item is no longer on anyone's path.")
     if assignment.person_id != actor.id:
-        entry = {
+        entry: dict[str, Any] = {
             "at": clock.now(),
             "actor": actor_label(actor),
             "action": "assignment.refused",
@@ -284,7 +285,7 @@ def _item_by_key(session: Session, item_key: str) -> Item:
     return item
 
 
-def _match(wanted: str, candidates: list[tuple[Any, Item]]) -> Any:
+def _match(wanted: str, candidates: list[tuple[_Thing, Item]]) -> _Thing | None:
     """The one candidate whose item ``wanted`` names: an exact key wins, then an exact
     title, then a case-insensitive part of the title. None if nothing matches.
 
@@ -435,10 +436,10 @@ def find_assignment(session: Session, *, person: Person, text: str) -> Assignmen
     ):
         newest[item.id] = (assignment, item)  # type: ignore[index]
     held = [(a, i) for a, i in newest.values() if a.status != AssignmentStatus.CLOSED]
-    assignment = _match(wanted, held)
-    if assignment is None:
+    found = _match(wanted, held)
+    if found is None:
         raise NotFound(f"Nothing on your path matches “{wanted}”.")
-    return assignment
+    return found
 
 
 def set_away(session: Session, *, person: Person, until: date, clock: Clock) -> None:

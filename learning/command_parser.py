@@ -385,7 +385,7 @@ def parse_command(text: str, *, chat: ChatText | None = None) -> Command:
         return ShowHelp()  # "help anything" still helps
     if name in ("due", "back", "policy", "team"):
         _no_arguments(name, args)
-        return {"due": ShowDue, "back": SetBack, "policy": ShowPolicy, "team": ShowTeam}[name]()
+        return {"due": ShowDue, "back": SetBack, "policy": ShowPolicy, "team": ShowTeam}[name]()  # type: ignore[return-value]
     if name == "certs":
         _no_arguments(name, args)
         return ShowCerts()

@@ -28,6 +28,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import ErrorDetails
 
 from learning.calendar import WEEKDAYS, WorkCalendar
 from learning.errors import Problem, ValidationFailed

@@ -141,7 +141,7 @@ def greeting(first_name: str) -> str:
 
 def summary_counts(items: Sequence[DigestItem]) -> str:
     """``2 overdue, 1 due soon, 3 suggested``: counts per section, in section order."""
-    counts = Counter(item.section for item in items)
+    counts: Counter[str] = Counter(item.section for item in items)
     order = [*SECTION_ORDER, *sorted(s for s in counts if s not in SECTION_ORDER)]
     return ", ".join(
         f"{counts[s]} {SECTION_COUNT_WORDS.get(s, s.replace('_', ' '))}" for s in order if counts[s]
