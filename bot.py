@@ -224,7 +224,7 @@ def cmd_certs(ctx: Context, args: argparse.Namespace) -> int:
     from learning.certifications import list_holders
     from learning.curriculum import ProgramSettings
     from learning.paths import current_settings
-    from platforms.slack.render.certifications import render_holders, render_holders_csv
+    from messages.certifications import render_holders, render_holders_csv
 
     if args.redate_from_completions:
         return _redate_awards(ctx, args)
@@ -250,7 +250,7 @@ def _redate_awards(ctx: Context, args: argparse.Namespace) -> int:
     """``certs --redate-from-completions``: awards dated from their work (audited, silent)."""
     from learning.award_redating import redate_awards
     from learning.paths import current_settings
-    from platforms.slack.render.certifications import render_redate
+    from messages.certifications import render_redate
 
     if args.expiring is not None or args.csv:
         raise LearnbotError("--redate-from-completions takes no --expiring or --csv")
@@ -619,6 +619,8 @@ def cmd_simulate(ctx: Context, args: argparse.Namespace) -> int:
     """Simulate days of nudges on a temporary database, printing a transcript."""
     from datetime import date
 
+    from platforms.base import routes
+    from platforms.slack import slack_platform
     from platforms.slack.identity import PEOPLE_COLUMN
     from schedules.simulation import SimulationOptions, simulate
 
@@ -639,6 +641,7 @@ def cmd_simulate(ctx: Context, args: argparse.Namespace) -> int:
         seed=args.seed,
         tick=timedelta(minutes=args.tick_minutes),
         account_columns=(PEOPLE_COLUMN,),
+        routes_for=lambda transport: routes([slack_platform(transport)]),
     )
     if "LEARNBOT_LOG_LEVEL" not in os.environ:
         logging.getLogger().setLevel(logging.WARNING)  # the transcript is the output

@@ -400,13 +400,13 @@ def _parse_row(
             shown = zone if len(zone) <= 60 else zone[:57] + "..."
             bad("timezone", f"unknown time zone {shown!r}: {suggester.time_zone_hint(zone)}")
     accounts: dict[str, str] = {}
-    for column in account_columns:
-        user_id = values.get(column.column) or ""
-        why = column.problem(user_id) if user_id else None
+    for account in account_columns:
+        user_id = values.get(account.column) or ""
+        why = account.problem(user_id) if user_id else None
         if why is not None:
-            bad(column.column, why)
+            bad(account.column, why)
         elif user_id:
-            accounts[column.column] = user_id
+            accounts[account.column] = user_id
     if len(problems) > before or start is None or role is None:
         return None
     return PersonRow(

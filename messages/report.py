@@ -84,9 +84,7 @@ def render_status(status: PersonStatus, *, certifications: Sequence[Any] = ()) -
         lines.append("Other items")
         lines.extend(_table([_item_row(item) for item in status.other]))
     if certifications:
-        from platforms.slack.render.certifications import (
-            status_lines,  # it imports format_day from here
-        )
+        from messages.certifications import status_lines  # it imports format_day from here
 
         lines.extend(status_lines(certifications, status.today))
     return "\n".join(lines)

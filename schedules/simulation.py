@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import random
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -19,8 +19,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
+from delivery.rendering import Route
 from delivery.sender import Sender
-from delivery.transport import ConsoleMessage, ConsoleTransport
+from delivery.transport import ConsoleMessage, ConsoleTransport, Transport
 from learning.clock import FrozenClock
 from learning.completions import Completion, record_completion
 from learning.curriculum import ProgramSettings, load_curriculum
@@ -45,8 +46,6 @@ from models import (
     RecipientKind,
 )
 from models.db import Database, open_database
-from platforms.base import routes
-from platforms.slack import slack_platform
 from schedules.escalations import plan_escalations
 from schedules.game_board import plan_game_board
 from schedules.nudges import plan_nudges
@@ -67,6 +66,9 @@ class SimulationOptions:
     tick: timedelta = timedelta(minutes=15)
     # the people file's chat account columns (the composition root passes Slack's)
     account_columns: tuple[AccountColumn, ...] = ()
+    # the sender's routes (platform -> renderer and transport) around the console
+    # transport the simulation prints through; the composition root builds them
+    routes_for: Callable[[Transport], Mapping[str, Route]] | None = None
 
 
 @dataclass
@@ -144,7 +146,7 @@ def _run(database: Database, options: SimulationOptions, out: TextIO) -> Simulat
     transport = ConsoleTransport(io.StringIO(), clock=clock)
     sender = Sender(
         database,
-        routes([slack_platform(transport)]),
+        options.routes_for(transport) if options.routes_for else {},
         clock,
         sleep=_advance(clock),
         rng=random.Random(options.seed),

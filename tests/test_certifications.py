@@ -27,6 +27,7 @@ from learning.digest import Digest
 from learning.home import home_page
 from learning.paths import current_settings, enroll
 from learning.progress import person_status
+from messages.certifications import validity
 from messages.report import render_status
 from models import (
     Assignment,
@@ -40,7 +41,6 @@ from models import (
 )
 from platforms.slack.listeners.commands import answer
 from platforms.slack.listeners.context import HandlerContext
-from platforms.slack.render.certifications import validity
 from platforms.slack.transport import metadata_key
 from schedules.certifications import plan_certifications
 from schedules.lock import SchedulerLock

@@ -31,8 +31,8 @@ from slack_sdk.models.views import View
 from learning.home import HomeItem, HomePage, Welcome
 from learning.progress import CompletionReport, ReportRow, TierLine
 from learning.team import TeamSummary
+from messages.certifications import validity_of
 from platforms.slack.render import ids
-from platforms.slack.render.certifications import validity_of
 from platforms.slack.render.digest import (
     BUTTON_URL_MAX,
     LINK_URL_MAX,
