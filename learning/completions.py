@@ -81,8 +81,6 @@ def record_completion(
         )
     )
     newly_done = _complete_assignment(session, completion, now=clock.now())
-    # What the person holds changed: the next enrollment pass looks at them again.
-    mark_for_enrollment(session, person_ids=[completion.person_id])
     session.flush()
     if newly_done:
         # Items that waited for this one get their due date, counted from today.
@@ -93,14 +91,17 @@ def record_completion(
             clock=clock,
             settings=settings or current_settings(session) or ProgramSettings(),
         )
-    if not award:
-        return True
-    check_awards(
-        session,
-        person_id=completion.person_id,
-        clock=clock,
-        settings=settings or current_settings(session) or ProgramSettings(),
-    )
+    if award:
+        check_awards(
+            session,
+            person_id=completion.person_id,
+            clock=clock,
+            settings=settings or current_settings(session) or ProgramSettings(),
+        )
+    # What the person holds changed: the next enrollment pass looks at them again. Last,
+    # so the person's row is written under the person lock the award check takes (two
+    # completions at once reach that lock instead of queueing on the row before it).
+    mark_for_enrollment(session, person_ids=[completion.person_id])
     return True
 
 
