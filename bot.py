@@ -146,6 +146,7 @@ def cmd_load_config(ctx: Context, args: argparse.Namespace) -> int:
 
 def cmd_import_people(ctx: Context, args: argparse.Namespace) -> int:
     from learning.people_import import import_people
+    from platforms.slack.identity import PEOPLE_COLUMN
 
     if args.max_deactivate is not None and not args.deactivate_missing:
         raise LearnbotError("--max-deactivate only applies with --deactivate-missing")
@@ -159,6 +160,7 @@ def cmd_import_people(ctx: Context, args: argparse.Namespace) -> int:
             actor=args.actor,
             deactivate_missing=args.deactivate_missing,
             max_deactivate=args.max_deactivate,
+            account_columns=(PEOPLE_COLUMN,),
         )
     ctx.say(f"{args.file}: valid")
     ctx.say(result.summary(dry_run=args.dry_run))
@@ -367,7 +369,12 @@ def cmd_drain(ctx: Context, args: argparse.Namespace) -> int:
 
     if not args.loop:
         return drain_command(
-            ctx.settings, ctx.db, clock=ctx.clock, out=ctx.out, max_messages=args.max
+            ctx.settings,
+            _routes(ctx),
+            ctx.db,
+            clock=ctx.clock,
+            out=ctx.out,
+            max_messages=args.max,
         )
     if args.max is not None or args.at:
         raise LearnbotError(
@@ -480,13 +487,22 @@ def _serve_status(
     )
 
 
+def _routes(ctx: Context):  # type: ignore[no-untyped-def]
+    """The composition root's platform registry: platform name -> renderer, transport."""
+    from platforms.base import routes
+    from platforms.slack import slack_platform
+    from platforms.slack.transport import build_slack_transport
+
+    return routes([slack_platform(build_slack_transport(ctx.settings))])
+
+
 def _sender(ctx: Context, database: Database):  # type: ignore[no-untyped-def]
-    from delivery.runner import build_sender, build_slack_transport, real_sleep
+    from delivery.runner import build_sender, real_sleep
 
     return build_sender(
         ctx.settings,
         database,
-        build_slack_transport(ctx.settings),
+        _routes(ctx),
         clock=ctx.clock,
         sleep=real_sleep(ctx.clock),
     )
@@ -573,7 +589,7 @@ def cmd_run(ctx: Context, args: argparse.Namespace) -> int:
             if socket_mode:
                 from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-                handler = SocketModeHandler(app, ctx.settings.slack_app_token)
+                handler = SocketModeHandler(app, ctx.settings.slack_app_token)  # type: ignore[arg-type]
                 handler.connect()
                 ctx.say(
                     f"learnbot is running in Socket Mode (health: {base}/health; Ctrl-C to stop)"
@@ -603,6 +619,9 @@ def cmd_simulate(ctx: Context, args: argparse.Namespace) -> int:
     """Simulate days of nudges on a temporary database, printing a transcript."""
     from datetime import date
 
+    from platforms.base import routes
+    from platforms.slack import slack_platform
+    from platforms.slack.identity import PEOPLE_COLUMN
     from schedules.simulation import SimulationOptions, simulate
 
     try:
@@ -621,6 +640,8 @@ def cmd_simulate(ctx: Context, args: argparse.Namespace) -> int:
         completion_rate=args.completion_rate,
         seed=args.seed,
         tick=timedelta(minutes=args.tick_minutes),
+        account_columns=(PEOPLE_COLUMN,),
+        routes_for=lambda transport: routes([slack_platform(transport)]),
     )
     if "LEARNBOT_LOG_LEVEL" not in os.environ:
         logging.getLogger().setLevel(logging.WARNING)  # the transcript is the output

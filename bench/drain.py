@@ -67,11 +67,14 @@ from bench.plan_day import (
 )
 from bench.results import Figure, add_json_option, write_figures
 from delivery.outbox import enqueue
-from delivery.runner import build_sender, build_slack_transport
+from delivery.runner import build_sender
 from learning.clock import SystemClock
 from learning.paths import current_settings
 from models import OutboxMessage, OutboxStatus
 from models.db import Database, open_database
+from platforms.base import routes
+from platforms.slack import slack_platform
+from platforms.slack.transport import build_slack_transport
 from settings import Settings
 from tests.fakes.slack_api import FakeSlack
 from tests.outbox_support import deliveries, text_message
@@ -110,8 +113,8 @@ def fill_outbox(db: Database, args: argparse.Namespace) -> list[int]:
         enqueue(session, posts, now=now)
     with db.engine.connect() as conn:
         rows = conn.execute(select(_TABLE.c.id, _TABLE.c.kind).order_by(_TABLE.c.id)).all()
-    dms = [row.id for row in rows if row.kind != "text"]
-    channel_posts = [row.id for row in rows if row.kind == "text"]
+    dms = [row.id for row in rows if row.kind != "plain"]
+    channel_posts = [row.id for row in rows if row.kind == "plain"]
     order: list[int] = []
     every = max(1, len(dms) // max(1, len(channel_posts)))
     for index, message_id in enumerate(dms):
@@ -133,8 +136,8 @@ def reset_outbox(db: Database, order: Sequence[int]) -> None:
             attempts=0,
             claimed_at=None,
             claimed_by=None,
-            slack_ts=None,
-            slack_channel=None,
+            posted_message=None,
+            posted_conversation=None,
             sent_at=None,
             last_error=None,
         )
@@ -171,7 +174,7 @@ def sender_process(
         sender = build_sender(
             settings,
             db,
-            build_slack_transport(settings),
+            routes([slack_platform(build_slack_transport(settings))]),
             clock=SystemClock(),
             sleep=time.sleep,
             worker=worker,

@@ -97,6 +97,7 @@ from typing import Any
 from slack_bolt import App
 from sqlalchemy import func, insert, select
 
+from bench.accounts import insert_people as insert_person_rows
 from bench.import_people import (
     Refused,
     backend,
@@ -107,19 +108,12 @@ from bench.import_people import (
 )
 from bench.orggen import iter_people, level_sizes
 from bench.results import Figure, add_json_option, write_figures
-from delivery.transport import outbox_metadata
-from handlers.context import HandlerContext
-from handlers.home import publish_home
 from learning.calendar import WorkCalendar
 from learning.clock import FrozenClock, local_date, parse_instant
 from learning.curriculum import ProgramSettings, load_curriculum
 from learning.curriculum_sync import apply_config
 from learning.digest import Digest, DigestItem, digest_key
 from learning.paths import current_settings
-from messages import ids
-from messages.digest import render_digest
-from messages.modals import DoneModalMetadata
-from messages.render import KIND_DIGEST
 from models import (
     DEFAULT_WORKSPACE,
     Assignment,
@@ -133,6 +127,13 @@ from models import (
     TierItem,
 )
 from models.db import Database, open_database
+from platforms.slack.listeners.context import HandlerContext
+from platforms.slack.listeners.home import publish_home
+from platforms.slack.render import ids
+from platforms.slack.render.digest import render_digest
+from platforms.slack.render.modals import DoneModalMetadata
+from platforms.slack.render.render import KIND_DIGEST
+from platforms.slack.transport import outbox_metadata
 from server.app import build_app, build_client
 from settings import Settings
 from tests.fakes.bolt_requests import SlackRequests
@@ -431,7 +432,7 @@ def set_up(db: Database, args: argparse.Namespace, clock: FrozenClock) -> Org:
                     _assignment(rng, person_id, item_id, tier_id, required, day, lookahead[zone])
                 )
         with db.engine.begin() as conn:
-            conn.execute(insert(Person.__table__), person_rows)  # type: ignore[attr-defined]
+            insert_person_rows(conn, person_rows)
             conn.execute(insert(Assignment.__table__), assignment_rows)  # type: ignore[attr-defined]
         org.people += len(person_rows)
         org.assignments += len(assignment_rows)
@@ -626,16 +627,16 @@ def send_dms(
                 "workspace_id": DEFAULT_WORKSPACE,
                 "kind": KIND_DIGEST,
                 "person_id": person_id,
-                "channel": slack_user_id,
-                "text": message.text,
+                "recipient_kind": "person",
+                "recipient": slack_user_id,
                 "payload": {"digest": digest.to_json()},
                 "status": OutboxStatus.SENT,
                 "attempts": 1,
                 "not_before": now,
                 "created_at": now,
                 "sent_at": now,
-                "slack_ts": ts,
-                "slack_channel": channel,
+                "posted_message": ts,
+                "posted_conversation": channel,
             }
         )
         if len(dms) == wanted:
@@ -1126,9 +1127,6 @@ PROPOSED_INDEXES = (
     # assignments by status and due date, covering the team queries' columns.
     "CREATE INDEX IF NOT EXISTS ix_assignment_person_status_due "
     "ON assignment (person_id, status, due_date, required)",
-    # person_by_slack_id (learning/identity.py): both of its equality columns.
-    "CREATE INDEX IF NOT EXISTS ix_person_workspace_slack_user_id "
-    "ON person (workspace_id, slack_user_id)",
 )
 
 

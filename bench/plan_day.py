@@ -87,6 +87,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.engine import Connection
 
+from bench.accounts import insert_people as insert_person_rows
 from bench.import_people import (
     Refused,
     backend,
@@ -110,7 +111,6 @@ from models import (
     AssignmentStatus,
     Item,
     OutboxMessage,
-    Person,
     TierItem,
 )
 from models.db import Database, open_database
@@ -282,7 +282,7 @@ def set_up(db: Database, args: argparse.Namespace, people: int, day: date) -> Se
                     _assignment(rng, person_id, item_id, is_required, day, lookahead[zone])
                 )
         with db.engine.begin() as conn:
-            conn.execute(insert(Person.__table__), person_rows)  # type: ignore[attr-defined]
+            insert_person_rows(conn, person_rows)
             conn.execute(insert(Assignment.__table__), assignment_rows)  # type: ignore[attr-defined]
         info.people += len(person_rows)
         info.assignments += len(assignment_rows)
@@ -349,11 +349,13 @@ def _assignment(
 
 
 FLOOR_SQL = """
-SELECT p.id, p.name, p.slack_user_id, p.workspace_id,
+SELECT p.id, p.name, c.user_id, p.workspace_id,
        a.id, a.required, a.due_date,
        i.key, i.title, i.url, i.method, i.minutes
 FROM person p
 {join_assignment}
+LEFT JOIN chat_account c
+  ON c.person_id = p.id AND c.platform = 'slack' AND c.workspace = p.workspace_id
 JOIN item i ON i.id = a.item_id
 WHERE p.active
   AND {in_zone}

@@ -74,6 +74,7 @@ from typing import Any
 from sqlalchemy import bindparam, event, func, insert, select, update
 
 import schedules.tick as tick_module
+from bench.accounts import insert_people as insert_person_rows
 from bench.import_people import Refused, backend, drop_learnbot_tables, prepare, remove_sqlite, say
 from bench.orggen import iter_people, level_sizes
 from bench.plan_day import send_instants
@@ -301,7 +302,7 @@ def insert_people(db: Database, people: int, day: date, seed: int) -> tuple[dict
                 }
             )
         with db.engine.begin() as conn:
-            conn.execute(insert(Person.__table__), person_rows)  # type: ignore[attr-defined]
+            insert_person_rows(conn, person_rows)
     if db.engine.dialect.name == "postgresql":
         with db.engine.begin() as conn:
             conn.exec_driver_sql(

@@ -1,9 +1,15 @@
 """The outbox: one row per message the bot decided to send, delivered once.
 
 Lifecycle: ``pending`` -> (``claim``) ``sending`` -> ``sent`` | ``failed``, or back to
-``pending`` for a retry. A row is ``sending`` before the Slack call and ``sent`` (with
-its ``ts``) after it, so a row left ``sending`` means a sender died mid-call;
-``reconcile_stuck`` asks Slack whether that message arrived before it is ever resent.
+``pending`` for a retry. A row is ``sending`` before the platform call and ``sent`` (with
+its posted reference) after it, so a row left ``sending`` means a sender died mid-call;
+``reconcile_stuck`` asks the platform whether that message arrived before it is ever
+resent (or, on a platform that cannot tell, marks it failed for an operator).
+
+A row is an address (platform, workspace, recipient kind and id, thread parent) and facts:
+``kind`` plus a JSON ``payload`` that the platform's renderer turns into a message at send
+time (``delivery.rendering``). Nothing platform-rendered is stored, except in rows of kind
+``legacy_slack``, queued before the upgrade that introduced facts (decision 81).
 
 ``enqueue``, ``list_messages`` and ``retry`` work in the caller's session (the caller owns
 the transaction). ``claim`` and the ``mark_*`` functions run their own short
@@ -22,12 +28,20 @@ from sqlalchemy import String, Text, bindparam, column, exists, func, select, up
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
+from delivery.rendering import can_reconcile
 from delivery.transport import Fatal, Permanent, RateLimited, Transient, Transport
 from learning.audit import record
 from learning.clock import Clock
 from learning.errors import LearnbotError
 from models.db import Database
-from models.tables import DEFAULT_WORKSPACE, OutboxMessage, OutboxStatus, WorkspaceState
+from models.tables import (
+    DEFAULT_PLATFORM,
+    DEFAULT_WORKSPACE,
+    OutboxMessage,
+    OutboxStatus,
+    RecipientKind,
+    WorkspaceState,
+)
 
 log = logging.getLogger(__name__)
 
@@ -40,16 +54,29 @@ _TABLE = OutboxMessage.__table__  # type: ignore[attr-defined]
 
 @dataclass(frozen=True, kw_only=True)
 class NewMessage:
-    """A message to enqueue; ``key`` is its idempotency key (e.g. ``digest:42:2026-03-02``)."""
+    """A message to enqueue; ``key`` is its idempotency key (e.g. ``digest:42:2026-03-02``).
+
+    ``payload`` is the JSON facts of ``kind`` (no platform markup); the address is
+    ``platform``, ``workspace_id``, ``recipient_kind`` (``RecipientKind``), ``recipient``
+    and, for a thread reply, ``thread_parent`` (the posted message it answers).
+    """
 
     key: str
     kind: str
-    channel: str
-    text: str
+    recipient_kind: str
+    recipient: str
     payload: dict[str, Any]
     person_id: int | None = None
+    platform: str = DEFAULT_PLATFORM
     workspace_id: str = DEFAULT_WORKSPACE
+    thread_parent: str | None = None
     not_before: datetime
+
+    def __post_init__(self) -> None:
+        if self.recipient_kind not in RecipientKind.ALL:
+            raise ValueError(f"unknown recipient kind {self.recipient_kind!r}")
+        if (self.recipient_kind == RecipientKind.THREAD) != bool(self.thread_parent):
+            raise ValueError("a thread reply, and only one, names its thread_parent")
 
 
 @dataclass(frozen=True)
@@ -124,11 +151,13 @@ def enqueue_new_keys(
 
 _ENQUEUE_COLUMNS = (
     "key",
+    "platform",
     "workspace_id",
     "kind",
     "person_id",
-    "channel",
-    "text",
+    "recipient_kind",
+    "recipient",
+    "thread_parent",
     "payload",
     "status",
     "attempts",
@@ -165,11 +194,13 @@ def _is_text(type_: Any) -> bool:
 def _row(message: NewMessage, now: datetime) -> dict[str, Any]:
     return {
         "key": message.key,
+        "platform": message.platform,
         "workspace_id": message.workspace_id,
         "kind": message.kind,
         "person_id": message.person_id,
-        "channel": message.channel,
-        "text": message.text,
+        "recipient_kind": message.recipient_kind,
+        "recipient": message.recipient,
+        "thread_parent": message.thread_parent,
         "payload": message.payload,
         "status": OutboxStatus.PENDING,
         "attempts": 0,
@@ -188,6 +219,7 @@ def claim(
     now: datetime,
     limit: int,
     workspace_id: str | None = None,
+    platforms: Collection[str] | None = None,
 ) -> list[OutboxMessage]:
     """Mark up to ``limit`` due ``pending`` rows ``sending`` for ``worker``, oldest first.
 
@@ -195,7 +227,8 @@ def claim(
     RETURNING`` in its own transaction. On PostgreSQL ``due`` locks its rows with ``FOR
     UPDATE SKIP LOCKED``, so concurrent claimers take disjoint rows without waiting; SQLite
     runs one writer at a time and the ``status`` guard is evaluated under its write lock.
-    Either way no row is handed out twice.
+    Either way no row is handed out twice. ``platforms`` limits it to the rows this
+    sender can render and post.
     """
     due = (
         select(_TABLE.c.id)
@@ -205,6 +238,8 @@ def claim(
     )
     if workspace_id is not None:
         due = due.where(_TABLE.c.workspace_id == workspace_id)
+    if platforms is not None:
+        due = due.where(_TABLE.c.platform.in_(sorted(platforms)))
     # A workspace whose app was uninstalled or whose token was revoked (issue 4,
     # handlers.events) gets nothing: its rows stay pending, untouched, until it resumes.
     stopped = exists().where(
@@ -238,7 +273,7 @@ def claim(
 
 
 def renew_claim(database: Database, message_id: int, *, worker: str, now: datetime) -> bool:
-    """Restamp ``claimed_at`` just before the Slack call; False if the row is no longer ours.
+    """Restamp ``claimed_at`` just before the post; False if the row is no longer ours.
 
     A sender that waited long (pacing, a rate-limit pause) may have outlived its lease and
     had the row taken back by ``reconcile_stuck``; it must then not send it.
@@ -269,15 +304,18 @@ def release(database: Database, message_ids: Collection[int], *, worker: str) ->
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-def mark_sent(database: Database, message_id: int, *, ts: str, channel: str, now: datetime) -> None:
-    """Record delivery. Unconditional: Slack has the message, whatever the row said."""
+def mark_sent(
+    database: Database, message_id: int, *, conversation: str, message: str, now: datetime
+) -> None:
+    """Record delivery and where it landed. Unconditional: the platform has the message,
+    whatever the row said."""
     _update(
         database,
         message_id,
         {
             "status": OutboxStatus.SENT,
-            "slack_ts": ts,
-            "slack_channel": channel,
+            "posted_conversation": conversation,
+            "posted_message": message,
             "sent_at": now,
             "last_error": None,
         },
@@ -345,32 +383,40 @@ def _clip(error: str) -> str:
     return error if len(error) <= ERROR_MAX_LENGTH else error[: ERROR_MAX_LENGTH - 1] + "…"
 
 
-def thread_of(payload: Any) -> str | None:
-    """The thread a message replies in: its payload's ``thread_ts``, if any."""
-    thread_ts = payload.get("thread_ts") if isinstance(payload, dict) else None
-    return thread_ts if isinstance(thread_ts, str) and thread_ts else None
-
-
 def reconcile_stuck(
     database: Database,
     transport: Transport,
     *,
     now: datetime,
     lease: timedelta,
+    platform: str = DEFAULT_PLATFORM,
     workspace_id: str | None = None,
     limit: int = 1000,
 ) -> ReconcileResult:
-    """Settle rows left ``sending`` longer than ``lease`` (their sender died mid-call).
+    """Settle ``platform``'s rows left ``sending`` longer than ``lease`` (their sender
+    died mid-call).
 
-    Each is looked up in Slack first (``transport.find_sent`` since its ``claimed_at``):
-    found, it is marked ``sent`` with that ``ts``; not found, it goes back to ``pending``
-    for a resend. Nothing is resent unchecked: while Slack is busy or unreachable the row
-    stays ``sending`` for the next run, and if Slack refuses the lookup for this
-    conversation the row is marked ``failed`` with the reason, for a person to decide.
+    Each is looked up on the platform first (``transport.find_sent`` since its
+    ``claimed_at``): found, it is marked ``sent`` with that reference; not found, it goes
+    back to ``pending`` for a resend. Nothing is resent unchecked: while the platform is
+    busy or unreachable the row stays ``sending`` for the next run, and if it refuses the
+    lookup for this conversation the row is marked ``failed`` with the reason, for a
+    person to decide. A transport that cannot look up its posts (``can_reconcile``)
+    gets the same answer for every stuck row: ``failed``, "delivery unknown".
     """
     query = (
-        select(_TABLE.c.id, _TABLE.c.key, _TABLE.c.channel, _TABLE.c.claimed_at, _TABLE.c.payload)
-        .where(_TABLE.c.status == OutboxStatus.SENDING, _TABLE.c.claimed_at < now - lease)
+        select(
+            _TABLE.c.id,
+            _TABLE.c.key,
+            _TABLE.c.recipient,
+            _TABLE.c.claimed_at,
+            _TABLE.c.thread_parent,
+        )
+        .where(
+            _TABLE.c.status == OutboxStatus.SENDING,
+            _TABLE.c.claimed_at < now - lease,
+            _TABLE.c.platform == platform,
+        )
         .order_by(_TABLE.c.claimed_at, _TABLE.c.id)
         .limit(limit)
     )
@@ -380,10 +426,13 @@ def reconcile_stuck(
         stuck = session.execute(query).all()
     counts = {"found_sent": 0, "requeued": 0, "failed": 0, "unchecked": 0}
     fatal: str | None = None
-    for index, (message_id, key, channel, claimed_at, payload) in enumerate(stuck):
+    finds = can_reconcile(transport)
+    for index, (message_id, key, recipient, claimed_at, thread_parent) in enumerate(stuck):
         try:
-            found = transport.find_sent(
-                channel, key, since=claimed_at, thread_ts=thread_of(payload)
+            if not finds:
+                raise Permanent(f"{platform} cannot look up its posts")
+            found = transport.find_sent(  # type: ignore[attr-defined]
+                recipient, key, since=claimed_at, thread_ts=thread_parent
             )
         except (RateLimited, Fatal) as exc:
             counts["unchecked"] += len(stuck) - index
@@ -395,7 +444,7 @@ def reconcile_stuck(
             log.warning("could not check outbox %s (%s): %s", message_id, key, exc.reason)
             continue
         except Permanent as exc:
-            error = f"delivery unknown after a crash; Slack refused the check: {exc.reason}"
+            error = f"delivery unknown after a crash; could not check: {exc.reason}"
             done = _update(
                 database,
                 message_id,
@@ -407,7 +456,7 @@ def reconcile_stuck(
             log.error("outbox %s (%s): %s", message_id, key, error)
             continue
         if found is not None:
-            mark_sent(database, message_id, ts=found.ts, channel=found.channel, now=now)
+            mark_sent(database, message_id, conversation=found.channel, message=found.ts, now=now)
             counts["found_sent"] += 1
             log.info("outbox %s (%s) arrived before a crash: ts %s", message_id, key, found.ts)
         else:
@@ -533,9 +582,10 @@ def retry(
 
 
 def find_sent_message(
-    session: Session, *, person_id: int, channel: str, ts: str
+    session: Session, *, person_id: int, conversation: str, message: str
 ) -> OutboxMessage | None:
-    """The sent message to ``person_id`` that landed at ``channel``/``ts``, if it is ours.
+    """The sent message to ``person_id`` that landed at ``conversation``/``message``, if
+    it is ours.
 
     Looked up through the person (indexed), so it costs one person's messages, not the
     whole outbox.
@@ -544,8 +594,8 @@ def find_sent_message(
         select(OutboxMessage)
         .where(
             OutboxMessage.person_id == person_id,
-            OutboxMessage.slack_ts == ts,
-            OutboxMessage.slack_channel == channel,
+            OutboxMessage.posted_message == message,
+            OutboxMessage.posted_conversation == conversation,
         )
         .limit(1)
     ).first()

@@ -1,5 +1,5 @@
-"""Wiring for the command line: a transport and a sender from ``Settings``, and the
-``drain`` and ``outbox`` commands."""
+"""Wiring for the command line: a sender from ``Settings`` and the platform routes the
+composition root built, and the ``drain`` and ``outbox`` commands."""
 
 from __future__ import annotations
 
@@ -7,38 +7,17 @@ import os
 import random
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import TextIO
 
-from slack_sdk import WebClient
-
 from delivery import outbox
+from delivery.rendering import Route
 from delivery.sender import Sender
-from delivery.transport import SlackTransport, Transport
 from learning.clock import Clock, FrozenClock
 from models.db import Database
-from models.tables import OutboxMessage
+from models.tables import DEFAULT_PLATFORM, OutboxMessage
 from settings import Settings
-
-
-def build_slack_client(settings: Settings) -> WebClient:
-    """A ``WebClient`` for the bot token, without the SDK's sleeping retry handlers.
-
-    Raises:
-        SettingsError: The Slack credentials are missing (the message names the variable).
-    """
-    settings.require_slack()
-    return WebClient(
-        token=settings.slack_bot_token,
-        base_url=settings.slack_api_url,
-        retry_handlers=[],
-    )
-
-
-def build_slack_transport(settings: Settings) -> SlackTransport:
-    """The Slack transport for the configured workspace."""
-    return SlackTransport(build_slack_client(settings))
 
 
 def worker_name() -> str:
@@ -49,7 +28,7 @@ def worker_name() -> str:
 def build_sender(
     settings: Settings,
     database: Database,
-    transport: Transport,
+    routes: Mapping[str, Route],
     *,
     clock: Clock,
     sleep: Callable[[float], None],
@@ -59,7 +38,7 @@ def build_sender(
     """A sender with the pacing and lease from ``settings``."""
     return Sender(
         database,
-        transport,
+        routes,
         clock,
         sleep=sleep,
         rng=rng or random.Random(),
@@ -84,6 +63,7 @@ def real_sleep(clock: Clock) -> Callable[[float], None]:
 
 def drain_command(
     settings: Settings,
+    routes: Mapping[str, Route],
     open_database: Callable[[], Database],
     *,
     clock: Clock,
@@ -94,7 +74,8 @@ def drain_command(
     """``bot.py drain``: send everything due now; exit 1 if Slack refused the token.
 
     Args:
-        settings: Credentials, API URL, pacing and lease.
+        settings: Pacing and lease.
+        routes: Platform name -> renderer and transport (built by the composition root).
         open_database: Opens the database; called once the credentials are known good.
         clock: The clock (the real one, unless ``--at``).
         out: Where the summary goes.
@@ -104,11 +85,8 @@ def drain_command(
     Raises:
         SettingsError: ``SLACK_BOT_TOKEN`` or ``SLACK_SIGNING_SECRET`` is not set.
     """
-    transport = build_slack_transport(settings)
     database = open_database()
-    sender = build_sender(
-        settings, database, transport, clock=clock, sleep=sleep or real_sleep(clock)
-    )
+    sender = build_sender(settings, database, routes, clock=clock, sleep=sleep or real_sleep(clock))
     result = sender.drain(max_messages=max_messages)
     print(f"drain: {result.summary()}", file=out)
     if result.stopped:
@@ -150,7 +128,7 @@ def outbox_command(
     return 0
 
 
-COLUMNS = ("id", "key", "status", "attempts", "channel", "last_error", "created")
+COLUMNS = ("id", "key", "status", "attempts", "recipient", "last_error", "created")
 _WIDEST = {"key": 40, "last_error": 60}
 
 
@@ -164,7 +142,7 @@ def render_table(rows: list[OutboxMessage]) -> str:
             row.key,
             row.status,
             str(row.attempts),
-            row.channel,
+            _address(row),
             row.last_error or "",
             f"{row.created_at:%Y-%m-%d %H:%M}",
         ]
@@ -181,3 +159,10 @@ def render_table(rows: list[OutboxMessage]) -> str:
         "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
         for line in lines
     )
+
+
+def _address(row: OutboxMessage) -> str:
+    """Where a row goes, for the table: the recipient, prefixed by any platform but Slack
+    (the only one of older installations), and ``(thread)`` for a reply."""
+    where = row.recipient if row.platform == DEFAULT_PLATFORM else f"{row.platform}:{row.recipient}"
+    return f"{where} (thread)" if row.thread_parent else where

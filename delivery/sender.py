@@ -1,6 +1,9 @@
 """The sender: drains the outbox through a transport, paced, retried, exactly once.
 
-One ``Sender`` serves one workspace's bot token (one transport). Several senders, in
+Each row is rendered at send time by its platform's renderer and posted through that
+platform's transport: the sender gets one ``Route`` per platform name from the
+composition root and imports no platform. One ``Sender`` serves one workspace's token
+per platform. Several senders, in
 threads or processes, may drain the same outbox: ``claim`` hands each row to one of them.
 Time is read only from the injected clock and waited only with the injected ``sleep``.
 """
@@ -9,13 +12,14 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from delivery import metrics, outbox
 from delivery.outbox import ReconcileResult
 from delivery.pacing import Pacer
+from delivery.rendering import Route, can_reconcile
 from delivery.transport import (
     Fatal,
     OutgoingMessage,
@@ -27,7 +31,6 @@ from delivery.transport import (
     TransportError,
 )
 from learning.clock import Clock
-from messages.render import render_outbox
 from models.db import Database
 from models.tables import OutboxMessage
 
@@ -92,11 +95,12 @@ class DrainResult:
 
 
 class Sender:
-    """Drains due outbox rows through ``transport``.
+    """Drains due outbox rows through each platform's route.
 
     Args:
         database: The outbox's database.
-        transport: Where messages go (one workspace's token).
+        routes: Platform name (``OutboxMessage.platform``) -> its renderer and transport
+            (one workspace's token). Rows of other platforms are left alone.
         clock: The only source of "now".
         sleep: The only way to wait, in seconds.
         rng: Draws the backoff jitter.
@@ -117,7 +121,7 @@ class Sender:
     def __init__(
         self,
         database: Database,
-        transport: Transport,
+        routes: Mapping[str, Route],
         clock: Clock,
         *,
         sleep: Callable[[float], None],
@@ -135,8 +139,10 @@ class Sender:
     ) -> None:
         if max_attempts < 1 or batch_size < 1:
             raise ValueError("max_attempts and batch_size must be at least 1")
+        if not routes:
+            raise ValueError("a sender needs at least one platform route")
         self._db = database
-        self._transport = transport
+        self._routes = dict(routes)
         self._clock = clock
         self._rng = rng
         self._worker = worker
@@ -173,13 +179,7 @@ class Sender:
         result = DrainResult()
         self._deferred.clear()
         self._pacer.wait_for_workspace()
-        result.reconciled = outbox.reconcile_stuck(
-            self._db,
-            _PacedLookups(self._transport, self._pacer),
-            now=self._clock.now(),
-            lease=self._lease,
-            workspace_id=self._workspace_id,
-        )
+        result.reconciled = self._reconcile()
         if result.reconciled.fatal:
             return self._stop(result, result.reconciled.fatal)
         while result.stopped is None:
@@ -195,6 +195,7 @@ class Sender:
                 now=now,
                 limit=wanted,
                 workspace_id=self._workspace_id,
+                platforms=list(self._routes),
             )
             if not rows:
                 retry_at = self._next_retry(now)
@@ -212,6 +213,30 @@ class Sender:
         )
         return result
 
+    def _reconcile(self) -> ReconcileResult:
+        """``outbox.reconcile_stuck`` for each platform, summed; stops at a refused token."""
+        total = ReconcileResult()
+        for platform, route in self._routes.items():
+            found = outbox.reconcile_stuck(
+                self._db,
+                _PacedLookups(route.transport, self._pacer),
+                now=self._clock.now(),
+                lease=self._lease,
+                platform=platform,
+                workspace_id=self._workspace_id,
+            )
+            total = replace(
+                total,
+                found_sent=total.found_sent + found.found_sent,
+                requeued=total.requeued + found.requeued,
+                failed=total.failed + found.failed,
+                unchecked=total.unchecked + found.unchecked,
+                fatal=found.fatal,
+            )
+            if found.fatal:
+                break
+        return total
+
     def _send_batch(
         self, rows: list[OutboxMessage], result: DrainResult, until: datetime | None
     ) -> int:
@@ -221,7 +246,7 @@ class Sender:
             for row in rows:
                 if result.stopped:
                     break
-                if until is not None and self._pacer.post_ready_at(row.channel) >= until:
+                if until is not None and self._pacer.post_ready_at(row.recipient) >= until:
                     continue  # its channel or the budget is not free before the deadline
                 assert row.id is not None
                 del untried[row.id]
@@ -234,8 +259,9 @@ class Sender:
 
     def _deliver(self, row: OutboxMessage, result: DrainResult) -> None:
         assert row.id is not None
+        route = self._routes[row.platform]
         try:
-            rendered = render_outbox(row.kind, row.payload)
+            rendered = route.renderer.render(row.kind, row.payload, context=route.context)
         except (ValueError, KeyError, TypeError) as exc:
             outbox.mark_failed(self._db, row.id, error=f"cannot render {row.kind}: {exc}")
             result.failed += 1
@@ -243,43 +269,51 @@ class Sender:
             log.error("outbox %s (%s): cannot render: %s", row.id, row.key, exc)
             return
         message = OutgoingMessage(
-            channel=row.channel,
-            text=rendered.text or row.text,
+            channel=row.recipient,
+            text=rendered.text,
             blocks=rendered.blocks,
             key=row.key,
             kind=row.kind,
-            thread_ts=outbox.thread_of(row.payload),
+            thread_ts=row.thread_parent,
+            recipient_kind=row.recipient_kind,
         )
         try:
-            if row.attempts > 0 and self._delivered_earlier(row, result):
+            if row.attempts > 0 and self._delivered_earlier(row, route.transport, result):
                 return
-            self._pacer.wait_to_post(row.channel)
+            self._pacer.wait_to_post(row.recipient)
             if not outbox.renew_claim(self._db, row.id, worker=self._worker, now=self._clock.now()):
                 log.warning("outbox %s (%s) was taken back while waiting; skipped", row.id, row.key)
                 return
-            sent = self._transport.send(message)
+            sent = route.transport.send(message)
         except TransportError as exc:
             self._handle_failure(row, exc, result)
             return
-        outbox.mark_sent(self._db, row.id, ts=sent.ts, channel=sent.channel, now=self._clock.now())
+        outbox.mark_sent(
+            self._db, row.id, conversation=sent.channel, message=sent.ts, now=self._clock.now()
+        )
         result.sent += 1
         metrics.MESSAGES_SENT.inc()
         log.debug("outbox %s (%s) sent to %s ts %s", row.id, row.key, sent.channel, sent.ts)
 
-    def _delivered_earlier(self, row: OutboxMessage, result: DrainResult) -> bool:
-        """After a failed attempt (a timeout may still have posted it), look before resending."""
+    def _delivered_earlier(
+        self, row: OutboxMessage, transport: Transport, result: DrainResult
+    ) -> bool:
+        """After a failed attempt (a timeout may still have posted it), look before
+        resending; a transport that cannot look (``can_reconcile``) posts again."""
         assert row.id is not None
+        if not can_reconcile(transport):
+            return False
         self._pacer.wait_for_workspace()
         try:
-            found: Sent | None = self._transport.find_sent(
-                row.channel, row.key, since=row.created_at, thread_ts=outbox.thread_of(row.payload)
+            found: Sent | None = transport.find_sent(  # type: ignore[attr-defined]
+                row.recipient, row.key, since=row.created_at, thread_ts=row.thread_parent
             )
         except Permanent as exc:
             raise Permanent(f"cannot check an earlier attempt: {exc.reason}") from exc
         if found is None:
             return False
         outbox.mark_sent(
-            self._db, row.id, ts=found.ts, channel=found.channel, now=self._clock.now()
+            self._db, row.id, conversation=found.channel, message=found.ts, now=self._clock.now()
         )
         result.already_sent += 1
         log.info("outbox %s (%s): an earlier attempt arrived (ts %s)", row.id, row.key, found.ts)
@@ -335,7 +369,7 @@ class Sender:
         outbox.mark_failed(self._db, row.id, error=error)
         result.failed += 1
         metrics.MESSAGES_FAILED.inc()
-        log.warning("outbox %s (%s) to %s failed: %s", row.id, row.key, row.channel, error)
+        log.warning("outbox %s (%s) to %s failed: %s", row.id, row.key, row.recipient, error)
 
     def _stop(self, result: DrainResult, reason: str) -> DrainResult:
         result.stopped = reason
@@ -355,11 +389,14 @@ class Sender:
 
 
 class _PacedLookups:
-    """The transport, with each lookup waiting out a rate-limit pause and recording new ones."""
+    """The transport, with each lookup waiting out a rate-limit pause and recording new ones.
+
+    It looks up posts only if the transport it wraps can (``can_find_sent``)."""
 
     def __init__(self, transport: Transport, pacer: Pacer) -> None:
         self._transport = transport
         self._pacer = pacer
+        self.can_find_sent = can_reconcile(transport)
 
     def send(self, message: OutgoingMessage) -> Sent:
         self._pacer.wait_to_post(message.channel)
@@ -370,7 +407,9 @@ class _PacedLookups:
     ) -> Sent | None:
         self._pacer.wait_for_workspace()
         try:
-            return self._transport.find_sent(channel, key, since, thread_ts=thread_ts)
+            return self._transport.find_sent(  # type: ignore[attr-defined,no-any-return]
+                channel, key, since, thread_ts=thread_ts
+            )
         except RateLimited as exc:
             metrics.SLACK_RATE_LIMITED.inc()
             self._pacer.pause(exc.retry_after)

@@ -19,7 +19,7 @@ from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
@@ -49,6 +49,7 @@ from models import (
 from models.db import Database
 
 DEFAULT_DUE_WORKING_DAYS = 5
+_Thing = TypeVar("_Thing")  # what _match picks: an item, or an assignment with its item
 MAX_COMMENT = 1000
 MAX_REASON = 500
 MAX_EVIDENCE_URL = 500
@@ -212,7 +213,7 @@ def _own_assignment(
     if assignment is None:
         raise NotFound("That item is no longer on anyone's path.")
     if assignment.person_id != actor.id:
-        entry = {
+        entry: dict[str, Any] = {
             "at": clock.now(),
             "actor": actor_label(actor),
             "action": "assignment.refused",
@@ -284,7 +285,7 @@ def _item_by_key(session: Session, item_key: str) -> Item:
     return item
 
 
-def _match(wanted: str, candidates: list[tuple[Any, Item]]) -> Any:
+def _match(wanted: str, candidates: list[tuple[_Thing, Item]]) -> _Thing | None:
     """The one candidate whose item ``wanted`` names: an exact key wins, then an exact
     title, then a case-insensitive part of the title. None if nothing matches.
 
@@ -435,10 +436,10 @@ def find_assignment(session: Session, *, person: Person, text: str) -> Assignmen
     ):
         newest[item.id] = (assignment, item)  # type: ignore[index]
     held = [(a, i) for a, i in newest.values() if a.status != AssignmentStatus.CLOSED]
-    assignment = _match(wanted, held)
-    if assignment is None:
+    found = _match(wanted, held)
+    if found is None:
         raise NotFound(f"Nothing on your path matches “{wanted}”.")
-    return assignment
+    return found
 
 
 def set_away(session: Session, *, person: Person, until: date, clock: Clock) -> None:
@@ -642,17 +643,7 @@ def assign_item(
     today = local_date(clock.now(), zone)
     if due is not None and due < today:
         raise InvalidInput("due", f"{due.isoformat()} is in the past; give today or later.")
-    if due is None:
-        offset = DEFAULT_DUE_WORKING_DAYS
-        path = load_paths(session).get(person.role)
-        for entry in path.items if path else ():
-            if entry.item_id == item.id:
-                offset = entry.due_working_days
-                break
-        calendar = settings.calendar_for(zone) if settings else WorkCalendar()
-        due_on = calendar.add_working_days(today, offset)
-    else:
-        due_on = due
+    due_on = due if due is not None else _default_due(session, person, item, today, settings, zone)
     assignment = _newest_assignment(session, person.id, item.id)
     now = clock.now()
     before: dict[str, Any] = {}
@@ -662,25 +653,15 @@ def assign_item(
         assert assignment.id is not None
         if assignment.due_date != due_on or assignment.due_pinned != (due is not None):
             # A new date for an open item: the one audited path (ladder reset, told once).
-            apply_due_changes(
+            _redate_open(
                 session,
-                [
-                    DueChange(
-                        assignment_id=assignment.id,
-                        person_id=person.id,
-                        item=item.key,
-                        new_due=due_on,
-                        event=ADMIN,
-                        reason="assigned by an admin",
-                        notice=ADMIN,
-                        values={"due_pinned": due is not None, "required": True},
-                    )
-                ],
+                assignment,
+                item_key=item.key,
+                due_on=due_on,
+                pinned=due is not None,
                 clock=clock,
-                actor=actor_label,
-                action="assignment.assign",
+                actor_label=actor_label,
             )
-            session.refresh(assignment)
             return assignment
     if assignment is None:
         assignment = Assignment(
@@ -689,21 +670,7 @@ def assign_item(
         session.add(assignment)
         action = "assignment.assign"
     else:
-        before = {
-            "status": assignment.status,
-            "due_date": assignment.due_date.isoformat() if assignment.due_date else None,
-        }
-        action = (
-            "assignment.assign"
-            if assignment.status == AssignmentStatus.OPEN
-            else "assignment.reopen"
-        )
-        if assignment.status != AssignmentStatus.OPEN:
-            assignment.assigned_at = now
-            # Reopened: a new assignment, with nothing left of an old ladder.
-            assignment.ladder_step = assignment.ladder_paused_days = 0
-            assignment.ladder_next_on = assignment.ladder_next_due = None
-            assignment.due_notice = None
+        before, action = _reopen(assignment, now=now)
     assignment.status = AssignmentStatus.OPEN
     assignment.due_date = due_on
     assignment.due_pinned = due is not None
@@ -721,3 +688,73 @@ def assign_item(
         details={"item": item.key, "due": due_on.isoformat(), "before": before},
     )
     return assignment
+
+
+def _reopen(assignment: Assignment, *, now: datetime) -> tuple[dict[str, Any], str]:
+    """Ready ``assignment`` to be assigned again: a closed or waived one starts over as a
+    new assignment. Its status and date before, and the audit action."""
+    before = {
+        "status": assignment.status,
+        "due_date": assignment.due_date.isoformat() if assignment.due_date else None,
+    }
+    if assignment.status == AssignmentStatus.OPEN:
+        return before, "assignment.assign"
+    assignment.assigned_at = now
+    # Reopened: a new assignment, with nothing left of an old ladder.
+    assignment.ladder_step = assignment.ladder_paused_days = 0
+    assignment.ladder_next_on = assignment.ladder_next_due = None
+    assignment.due_notice = None
+    return before, "assignment.reopen"
+
+
+def _default_due(
+    session: Session,
+    person: Person,
+    item: Item,
+    today: date,
+    settings: ProgramSettings | None,
+    zone: str,
+) -> date:
+    """The item's path offset (if it is on the person's path) or 5 working days from
+    the person's ``today``, on their calendar."""
+    offset = DEFAULT_DUE_WORKING_DAYS
+    path = load_paths(session).get(person.role)
+    for entry in path.items if path else ():
+        if entry.item_id == item.id:
+            offset = entry.due_working_days
+            break
+    calendar = settings.calendar_for(zone) if settings else WorkCalendar()
+    return calendar.add_working_days(today, offset)
+
+
+def _redate_open(
+    session: Session,
+    assignment: Assignment,
+    *,
+    item_key: str,
+    due_on: date,
+    pinned: bool,
+    clock: Clock,
+    actor_label: str,
+) -> None:
+    """Give an open assignment a new due date through ``apply_due_changes``."""
+    assert assignment.id is not None
+    apply_due_changes(
+        session,
+        [
+            DueChange(
+                assignment_id=assignment.id,
+                person_id=assignment.person_id,
+                item=item_key,
+                new_due=due_on,
+                event=ADMIN,
+                reason="assigned by an admin",
+                notice=ADMIN,
+                values={"due_pinned": pinned, "required": True},
+            )
+        ],
+        clock=clock,
+        actor=actor_label,
+        action="assignment.assign",
+    )
+    session.refresh(assignment)

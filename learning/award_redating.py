@@ -103,28 +103,7 @@ def redate_awards(
     rules = certification_rules(session)
     if not rules:
         return result
-    by_person: dict[int, list[_Row]] = defaultdict(list)
-    for row in session.execute(
-        select(
-            CertificationAward.id,
-            CertificationAward.person_id,
-            CertificationAward.certification_id,
-            CertificationAward.cycle,
-            CertificationAward.awarded_at,
-            CertificationAward.expires_at,
-            CertificationAward.lapsed_at,
-            Person.email,
-            Person.timezone,
-        )
-        .join(Person, Person.id == CertificationAward.person_id)
-        .where(CertificationAward.certification_id.in_(list(rules)))  # type: ignore[attr-defined]
-        .order_by(
-            CertificationAward.person_id,
-            CertificationAward.certification_id,
-            CertificationAward.cycle,
-        )
-    ):
-        by_person[row.person_id].append(_Row(*row))
+    by_person = _awards_by_person(session, rules)
     now = clock.now()
     for person_id, rows in by_person.items():
         lock_person(session, person_id)
@@ -176,6 +155,35 @@ def redate_awards(
             details={"summary": result.summary()},
         )
     return result
+
+
+def _awards_by_person(
+    session: Session, rules: dict[int, CertificationRule]
+) -> dict[int, list[_Row]]:
+    """The awards of the certifications in ``rules``, by person, by certification and cycle."""
+    by_person: dict[int, list[_Row]] = defaultdict(list)
+    for row in session.execute(
+        select(
+            CertificationAward.id,
+            CertificationAward.person_id,
+            CertificationAward.certification_id,
+            CertificationAward.cycle,
+            CertificationAward.awarded_at,
+            CertificationAward.expires_at,
+            CertificationAward.lapsed_at,
+            Person.email,
+            Person.timezone,
+        )
+        .join(Person, Person.id == CertificationAward.person_id)
+        .where(CertificationAward.certification_id.in_(list(rules)))  # type: ignore[attr-defined]
+        .order_by(
+            CertificationAward.person_id,
+            CertificationAward.certification_id,
+            CertificationAward.cycle,
+        )
+    ):
+        by_person[row.person_id].append(_Row(*row))
+    return by_person
 
 
 def _lapse(

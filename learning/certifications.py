@@ -47,6 +47,8 @@ from sqlmodel import Session
 
 from delivery.outbox import NewMessage, enqueue
 from learning import audit
+from learning import outbox_kinds as kinds
+from learning.accounts import DELIVERY_PLATFORM, user_id_of
 from learning.award_rules import (
     FIRST,
     REGAINED,
@@ -63,9 +65,8 @@ from learning.award_rules import (
 )
 from learning.clock import Clock, local_date
 from learning.curriculum import ProgramSettings
+from learning.outbox_kinds import Facts, facts
 from learning.periods import Period, earlier, later
-from messages import certifications as text
-from messages.rendered import RenderedMessage
 from models import (
     DEFAULT_WORKSPACE,
     Assignment,
@@ -78,6 +79,7 @@ from models import (
     OutboxMessage,
     Person,
     Program,
+    RecipientKind,
     Tier,
     TierItem,
 )
@@ -92,7 +94,6 @@ __all__ = [
 ]
 
 ACTOR = "learnbot"
-KIND_TEXT = "text"
 
 
 # --- the rules in force -------------------------------------------------------------
@@ -586,11 +587,15 @@ def zone_of(person: Person, settings: ProgramSettings) -> str:
 
 
 def reachable_manager(session: Session, person: Person) -> Person | None:
-    """The person's direct manager, if they have one who is active and on Slack."""
+    """The person's direct manager, if they have one who is active and reachable in chat."""
     if person.manager_id is None or person.manager_id == person.id:
         return None
     manager = session.get(Person, person.manager_id)
-    if manager is None or not manager.active or not manager.slack_user_id:
+    if (
+        manager is None
+        or not manager.active
+        or not user_id_of(session, manager.id, DELIVERY_PLATFORM)
+    ):
         return None
     return manager
 
@@ -618,17 +623,18 @@ def next_send_at(now: datetime, zone: str, settings: ProgramSettings) -> datetim
 
 
 def dm(
-    key: str, person: Person, message: RenderedMessage, *, not_before: datetime
+    session: Session, key: str, person: Person, message: Facts, *, not_before: datetime
 ) -> NewMessage | None:
-    """A DM to ``person`` (None when they cannot be reached: inactive or not on Slack)."""
-    if not person.active or not person.slack_user_id:
+    """A DM to ``person`` (None when they cannot be reached: inactive or no chat account)."""
+    address = user_id_of(session, person.id, DELIVERY_PLATFORM)
+    if not person.active or not address:
         return None
     return NewMessage(
         key=key,
-        kind=KIND_TEXT,
-        channel=person.slack_user_id,
-        text=message.text,
-        payload=message.payload(),
+        kind=message.kind,
+        recipient_kind=RecipientKind.PERSON,
+        recipient=address,
+        payload=message.values,
         person_id=person.id,
         workspace_id=person.workspace_id or DEFAULT_WORKSPACE,
         not_before=not_before,
@@ -636,14 +642,14 @@ def dm(
 
 
 def _post(
-    key: str, channel: str, message: RenderedMessage, *, workspace_id: str, now: datetime
+    key: str, channel: str, message: Facts, *, workspace_id: str, now: datetime
 ) -> NewMessage:
     return NewMessage(
         key=key,
-        kind=KIND_TEXT,
-        channel=channel,
-        text=message.text,
-        payload=message.payload(),
+        kind=message.kind,
+        recipient_kind=RecipientKind.CHANNEL,
+        recipient=channel,
+        payload=message.values,
         workspace_id=workspace_id or DEFAULT_WORKSPACE,
         not_before=now,
     )
@@ -664,6 +670,22 @@ def _recent(session: Session, person_id: int, item_ids: Collection[int], since: 
     return bool(newest >= since)
 
 
+def _held_standing(rule: CertificationRule, award: Award, zone: str) -> Standing:
+    """Where a new award stands, as its holder reads it in ``zone``."""
+    return standing(
+        title=rule.title,
+        key=rule.key,
+        certification_id=rule.id,
+        cycle=award.cycle,
+        awarded_at=award.awarded_at,
+        expires_at=award.expires_at,
+        lapsed_at=None,
+        window=rule.window,
+        grace=rule.grace,
+        zone=zone,
+    )
+
+
 def _notify_award(
     session: Session,
     person: Person,
@@ -676,23 +698,14 @@ def _notify_award(
     now = clock.now()
     zone = zone_of(person, settings)
     today = local_date(now, zone)
-    held = standing(
-        title=rule.title,
-        key=rule.key,
-        certification_id=rule.id,
-        cycle=award.cycle,
-        awarded_at=award.awarded_at,
-        expires_at=award.expires_at,
-        lapsed_at=None,
-        window=rule.window,
-        grace=rule.grace,
-        zone=zone,
-    )
+    held = _held_standing(rule, award, zone)
     messages: list[NewMessage | None] = [
         dm(
+            session,
             f"cert_award:{award.id}:holder",
             person,
-            text.award_holder_message(
+            facts(
+                kinds.CERT_AWARD_HOLDER,
                 name=person.name,
                 title=rule.title,
                 kind=award.kind,
@@ -708,12 +721,14 @@ def _notify_award(
     if manager is not None:
         messages.append(
             dm(
+                session,
                 f"cert_award:{award.id}:manager",
                 manager,
-                text.award_manager_message(
+                facts(
+                    kinds.CERT_AWARD_MANAGER,
                     manager_name=manager.name,
                     holder_name=person.name,
-                    holder_slack_id=person.slack_user_id,
+                    holder_slack_id=user_id_of(session, person.id, DELIVERY_PLATFORM),
                     title=rule.title,
                     kind=award.kind,
                     standing=held,
@@ -730,9 +745,10 @@ def _notify_award(
             _post(
                 f"cert_award:{award.id}:shoutout",
                 channel,
-                text.shoutout_message(
+                facts(
+                    kinds.CERT_SHOUTOUT,
                     name=person.name,
-                    slack_user_id=person.slack_user_id,
+                    slack_user_id=user_id_of(session, person.id, DELIVERY_PLATFORM),
                     title=rule.title,
                     requirements=rule.requirements,
                 ),
@@ -808,9 +824,10 @@ def _check_milestone(
     since = earlier(now, settings.awards.silent_after, zone_of(person, settings))
     if not _recent(session, person.id, [row.id for row in completed], since):
         return False
-    message = text.milestone_message(
+    message = facts(
+        kinds.CERT_MILESTONE,
         name=person.name,
-        slack_user_id=person.slack_user_id,
+        slack_user_id=user_id_of(session, person.id, DELIVERY_PLATFORM),
         tier_title=tier.title,
         program_title=tier.program,
         items=len(completed),

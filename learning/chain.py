@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlmodel import Session
 
+from learning.accounts import DELIVERY_PLATFORM, user_id_column
 from models import Person
 
 MAX_DEPTH = 64  # longer chains are data errors; stop rather than loop
@@ -39,7 +40,7 @@ class ChainPerson:
     active: bool
     away_until: object  # date | None
     timezone: str | None
-    slack_user_id: str | None
+    chat_user_id: str | None  # their user id on the delivery platform (None: unreachable)
     workspace_id: str
 
 
@@ -51,7 +52,7 @@ _COLUMNS = (
     Person.active,
     Person.away_until,
     Person.timezone,
-    Person.slack_user_id,
+    user_id_column(DELIVERY_PLATFORM),
     Person.workspace_id,
 )
 
@@ -59,13 +60,23 @@ _COLUMNS = (
 class PeopleIndex:
     """People by id, loaded on demand from ``session``."""
 
-    def __init__(self, session: Session, *, org_zone: str) -> None:
+    def __init__(self, session: Session | None, *, org_zone: str) -> None:
         self._session = session
         self._people: dict[int, ChainPerson | None] = {}
         self.org_zone = org_zone
 
+    @classmethod
+    def of(cls, people: Iterable[ChainPerson], *, org_zone: str) -> PeopleIndex:
+        """An index of ``people`` only, with no database behind it (anyone else is unknown)."""
+        index = cls(None, org_zone=org_zone)
+        index._people.update((person.id, person) for person in people)
+        return index
+
     def load(self, ids: Iterable[int | None]) -> None:
         wanted = [i for i in {i for i in ids if i is not None} if i not in self._people]
+        if self._session is None:
+            self._people.update(dict.fromkeys(wanted))
+            return
         for start in range(0, len(wanted), 1000):
             chunk = wanted[start : start + 1000]
             for row in self._session.execute(select(*_COLUMNS).where(Person.id.in_(chunk))):
@@ -94,8 +105,8 @@ class PeopleIndex:
                 return
 
     def can_take(self, person: ChainPerson, now: datetime) -> bool:
-        """Active, reachable in Slack, and not away on their own local date."""
-        if not person.active or not person.slack_user_id:
+        """Active, reachable in chat, and not away on their own local date."""
+        if not person.active or not person.chat_user_id:
             return False
         if person.away_until is None:
             return True

@@ -4,9 +4,9 @@
 raises ``UsageError`` carrying a message and the exact usage line of the subcommand. It
 never raises anything else, whatever the input (a property test holds it to that).
 
-Slack may escape the text: ``&``, ``<`` and ``>`` arrive as entities, and with "escape
-channels, users and links" on, an email arrives as ``<mailto:a@b.c|a@b.c>``. Both forms
-are accepted.
+The platform's markup (Slack escapes ``&``, ``<`` and ``>`` and writes mentions as
+``<@U123|name>``) is read by its adapter through ``ChatText``: the parser gets plain
+words, and mentions already resolved to people (``Mentioned``).
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date
+from typing import Protocol
 
 from learning.errors import LearnbotError
-from learning.plain_text import NameOf, from_slack, one_line
+from learning.plain_text import one_line
 
 COMMAND = "/learn"
 MIN_SNOOZE_DAYS = 1
@@ -180,10 +181,48 @@ class SetPrivacy:
 
 
 @dataclass(frozen=True)
-class GiveKudos:
-    """``/learn kudos @someone for REASON``; ``recipient`` is a Slack user id."""
+class Mentioned:
+    """A person mentioned in a command, as the platform adapter resolved them."""
 
-    recipient: str
+    person_id: int | None  # None: learnbot does not know them
+
+
+class ChatText(Protocol):
+    """How a platform's command text reads as words (its adapter implements it)."""
+
+    def plain(self, text: str) -> str:
+        """The text as the words of a command (keys, titles, emails)."""
+        ...
+
+    def words(self, text: str) -> str:
+        """Typed text to store and show to others, as the person saw it (mentions as
+        "@Name")."""
+        ...
+
+    def leading_mention(self, text: str) -> tuple[Mentioned, str] | None:
+        """The mention ``text`` starts with, resolved, and the text after it; None when
+        it does not start with one."""
+        ...
+
+
+class PlainText:
+    """``ChatText`` for text without markup (no mentions)."""
+
+    def plain(self, text: str) -> str:
+        return text
+
+    def words(self, text: str) -> str:
+        return text
+
+    def leading_mention(self, text: str) -> tuple[Mentioned, str] | None:
+        return None
+
+
+@dataclass(frozen=True)
+class GiveKudos:
+    """``/learn kudos @someone for REASON``; ``recipient`` is the person mentioned."""
+
+    recipient: Mentioned
     reason: str
 
 
@@ -259,33 +298,12 @@ def is_admin_command(command: Command) -> bool:
 
 # --- parsing ---------------------------------------------------------------------------
 
-_SLACK_LINK = re.compile(r"<([^<>]*)>")
 _EMAIL = re.compile(r"^[^@\s,;<>|]+@[^@\s,;<>|]+\.[^@\s,;<>|]+$")
 _ISO_DAY = re.compile(r"^([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})$", re.ASCII)
 _DURATION = re.compile(r"^([0-9]{1,3})\s*([a-z]*)$", re.ASCII)
 _DAY_UNITS = {"": 1, "d": 1, "day": 1, "days": 1, "w": 7, "wk": 7, "week": 7, "weeks": 7}
 # Straight and typographic double quotes group words: done "safety quiz".
 _TOKEN = re.compile(r"[\"“”„]([^\"“”„]*)[\"“”„]|(\S+)")
-
-
-def _unescape(text: str) -> str:
-    """Undo Slack's escaping: ``<mailto:x|x>`` -> ``x``, ``&lt;`` -> ``<``.
-
-    For the words of a command (keys, titles, emails); a kudos reason, which is stored
-    and shown to others, goes through ``learning.plain_text.from_slack`` instead.
-    """
-
-    def link(match: re.Match[str]) -> str:
-        inner = match.group(1)
-        target, _, label = inner.partition("|")
-        if target.lower().startswith("mailto:"):
-            return target[len("mailto:") :]
-        if target.lower().startswith(("http://", "https://")):
-            return target
-        return label or target
-
-    text = _SLACK_LINK.sub(link, text)
-    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
 def _tokens(text: str) -> list[str]:
@@ -338,13 +356,13 @@ def _no_arguments(name: str, args: list[str]) -> None:
         raise UsageError(f"{COMMAND} {name} takes nothing after it.", USAGE[name])
 
 
-def parse_command(text: str, *, name_of: NameOf | None = None) -> Command:
+def parse_command(text: str, *, chat: ChatText | None = None) -> Command:
     """Parse the text of a ``/learn`` command.
 
     Args:
-        text: What followed ``/learn``, as Slack sent it.
-        name_of: Maps a Slack user id to the person's name, so a mention typed in a
-            kudos reason is stored as "@Their Name" (without it: Slack's label).
+        text: What followed ``/learn``, as the platform sent it.
+        chat: The platform's reading of its markup (mentions resolved to people, a
+            mention in a kudos reason as "@Their Name"); default: text without markup.
 
     Returns:
         The command, with its arguments checked and typed.
@@ -355,10 +373,11 @@ def parse_command(text: str, *, name_of: NameOf | None = None) -> Command:
     """
     if not isinstance(text, str):
         raise UsageError("The command text is missing.", USAGE["help"])
+    chat = chat if chat is not None else PlainText()
     kudos = _KUDOS.match(text)
     if kudos:  # before unescaping: a mention's user id is in the escaped form only
-        return _parse_kudos(kudos.group(1), name_of=name_of)
-    words = _tokens(_unescape(text))
+        return _parse_kudos(kudos.group(1), chat=chat)
+    words = _tokens(chat.plain(text))
     if not words:
         return ShowSummary()
     name, args = words[0].lower(), words[1:]
@@ -366,7 +385,7 @@ def parse_command(text: str, *, name_of: NameOf | None = None) -> Command:
         return ShowHelp()  # "help anything" still helps
     if name in ("due", "back", "policy", "team"):
         _no_arguments(name, args)
-        return {"due": ShowDue, "back": SetBack, "policy": ShowPolicy, "team": ShowTeam}[name]()
+        return {"due": ShowDue, "back": SetBack, "policy": ShowPolicy, "team": ShowTeam}[name]()  # type: ignore[return-value]
     if name == "certs":
         _no_arguments(name, args)
         return ShowCerts()
@@ -390,26 +409,25 @@ def parse_command(text: str, *, name_of: NameOf | None = None) -> Command:
 
 
 _KUDOS = re.compile(r"^\s*kudos(?:\s+(.*))?$", re.IGNORECASE | re.DOTALL)
-# Slack sends a mention as <@U123|name> (or <@U123> with "escape users" on).
-_MENTION = re.compile(r"^<@([UW][A-Z0-9]{1,30})(?:\|[^<>]*)?>(.*)$", re.DOTALL)
 _FOR = re.compile(r"^for(?:\s+|$)", re.IGNORECASE)
 
 
-def _parse_kudos(rest: str | None, *, name_of: NameOf | None = None) -> GiveKudos:
+def _parse_kudos(rest: str | None, *, chat: ChatText) -> GiveKudos:
     usage = USAGE["kudos"]
     rest = (rest or "").strip()
     if not rest:
         raise UsageError("Who are the kudos for, and why?", usage)
-    mention = _MENTION.match(rest)
-    if not mention:
+    mention = chat.leading_mention(rest)
+    if mention is None:
         raise UsageError(
-            f"'{_shown(_unescape(rest.split()[0]))}' is not a mention: start typing @ and "
+            f"'{_shown(chat.plain(rest.split()[0]))}' is not a mention: start typing @ and "
             "pick the person from Slack's list.",
             usage,
         )
+    recipient, after = mention
     # The reason is the giver's words as plain text: mentions as "@Name", no markup,
     # no control characters (renderers escape it again wherever it is shown).
-    reason = one_line(from_slack(mention.group(2), name_of=name_of))
+    reason = one_line(chat.words(after))
     reason = _FOR.sub("", reason, count=1).strip()
     if not reason:
         raise UsageError("Say what the kudos are for.", usage)
@@ -417,7 +435,7 @@ def _parse_kudos(rest: str | None, *, name_of: NameOf | None = None) -> GiveKudo
         raise UsageError(
             f"Keep the reason to {KUDOS_REASON_MAX} characters (it has {len(reason)}).", usage
         )
-    return GiveKudos(mention.group(1), reason)
+    return GiveKudos(recipient, reason)
 
 
 def _parse_snooze(args: list[str]) -> Snooze:

@@ -13,7 +13,7 @@ from sqlmodel import Session
 from learning import audit
 from learning.certifications import AwardTally, certification_rules, check_awards
 from learning.clock import Clock
-from learning.csv_source import read_csv
+from learning.csv_source import CsvRow, read_csv
 from learning.curriculum import ProgramSettings
 from learning.due_changes import release_dependants
 from learning.enrollment_schedule import mark_for_enrollment
@@ -80,6 +80,34 @@ def record_completion(
             source=completion.source,
         )
     )
+    newly_done = _complete_assignment(session, completion, now=clock.now())
+    session.flush()
+    if newly_done:
+        # Items that waited for this one get their due date, counted from today.
+        release_dependants(
+            session,
+            person_id=completion.person_id,
+            item_ids=[completion.item_id],
+            clock=clock,
+            settings=settings or current_settings(session) or ProgramSettings(),
+        )
+    if award:
+        check_awards(
+            session,
+            person_id=completion.person_id,
+            clock=clock,
+            settings=settings or current_settings(session) or ProgramSettings(),
+        )
+    # What the person holds changed: the next enrollment pass looks at them again. Last,
+    # so the person's row is written under the person lock the award check takes (two
+    # completions at once reach that lock instead of queueing on the row before it).
+    mark_for_enrollment(session, person_ids=[completion.person_id])
+    return True
+
+
+def _complete_assignment(session: Session, completion: Completion, *, now: datetime) -> bool:
+    """Mark the newest round of the person's assignment for the item completed (or keep
+    the completion as a completed, unrequired assignment); whether it is newly done."""
     assignment = session.scalars(
         select(Assignment)
         .where(
@@ -96,7 +124,7 @@ def record_completion(
                 item_id=completion.item_id,
                 required=False,
                 status=AssignmentStatus.COMPLETED,
-                assigned_at=clock.now(),
+                assigned_at=now,
                 completed_at=completion.completed_at,
                 score=completion.score,
                 evidence_url=completion.evidence_url,
@@ -115,27 +143,7 @@ def record_completion(
         assignment.completion_source = completion.source
         assignment.closed_at = None
         assignment.snoozed_until = None
-    # What the person holds changed: the next enrollment pass looks at them again.
-    mark_for_enrollment(session, person_ids=[completion.person_id])
-    session.flush()
-    if newly_done:
-        # Items that waited for this one get their due date, counted from today.
-        release_dependants(
-            session,
-            person_id=completion.person_id,
-            item_ids=[completion.item_id],
-            clock=clock,
-            settings=settings or current_settings(session) or ProgramSettings(),
-        )
-    if not award:
-        return True
-    check_awards(
-        session,
-        person_id=completion.person_id,
-        clock=clock,
-        settings=settings or current_settings(session) or ProgramSettings(),
-    )
-    return True
+    return newly_done
 
 
 @dataclass
@@ -193,45 +201,11 @@ def import_completions(
     completions: list[tuple[str, Completion]] = []
     now = clock.now()
     for row in source.rows:
-        values = row.values
-        before = len(problems)
-
-        def bad(column: str, message: str, line: int = row.line) -> None:
-            problems.append(Problem(source.name, line, column, message))
-
-        person = people.get(values["email"].lower())
-        if person is None:
-            bad("email", f"unknown person {values['email']!r} (import people first)")
-        item = items.get(values["item"])
-        if item is None:
-            bad("item", f"unknown item {values['item']!r}")
-        when: datetime | None = None
-        try:
-            when = _parse_when(
-                values["completed_at"], (person.timezone if person else None) or default_zone
-            )
-            if when > now:
-                bad("completed_at", f"{values['completed_at']} is in the future")
-        except (ValueError, OverflowError):  # OverflowError: year 1 or 9999 moved to UTC
-            bad(
-                "completed_at",
-                f"bad date {values['completed_at']!r}: write YYYY-MM-DD or an ISO-8601 date-time",
-            )
-        score: float | None = None
-        if values["score"]:
-            try:
-                score = float(values["score"])
-                if not 0 <= score <= 100:
-                    bad("score", f"score {values['score']} is outside 0-100")
-            except ValueError:
-                bad("score", f"bad score {values['score']!r}: write a number from 0 to 100")
-        if len(problems) > before or person is None or item is None or when is None:
-            continue
-        assert person.id is not None and item.id is not None
-        key = f"import:{person.id}:{item.id}:{when.isoformat()}"
-        completions.append(
-            (person.email, Completion(person.id, item.id, when, "import", key, score))
+        parsed = _parse_completion(
+            row, source.name, people, items, default_zone=default_zone, now=now, problems=problems
         )
+        if parsed is not None:
+            completions.append(parsed)
     if problems:
         raise ValidationFailed(problems)
     result = CompletionImportResult()
@@ -261,3 +235,54 @@ def import_completions(
             details={"summary": result.summary()},
         )
     return result
+
+
+def _parse_completion(
+    row: CsvRow,
+    name: str,
+    people: dict[str, Person],
+    items: dict[str, Item],
+    *,
+    default_zone: str,
+    now: datetime,
+    problems: list[Problem],
+) -> tuple[str, Completion] | None:
+    """One row of an LMS export as (email, completion); None, with its problems added to
+    ``problems``, when it is not valid."""
+    values = row.values
+    before = len(problems)
+
+    def bad(column: str, message: str, line: int = row.line) -> None:
+        problems.append(Problem(name, line, column, message))
+
+    person = people.get(values["email"].lower())
+    if person is None:
+        bad("email", f"unknown person {values['email']!r} (import people first)")
+    item = items.get(values["item"])
+    if item is None:
+        bad("item", f"unknown item {values['item']!r}")
+    when: datetime | None = None
+    try:
+        when = _parse_when(
+            values["completed_at"], (person.timezone if person else None) or default_zone
+        )
+        if when > now:
+            bad("completed_at", f"{values['completed_at']} is in the future")
+    except (ValueError, OverflowError):  # OverflowError: year 1 or 9999 moved to UTC
+        bad(
+            "completed_at",
+            f"bad date {values['completed_at']!r}: write YYYY-MM-DD or an ISO-8601 date-time",
+        )
+    score: float | None = None
+    if values["score"]:
+        try:
+            score = float(values["score"])
+            if not 0 <= score <= 100:
+                bad("score", f"score {values['score']} is outside 0-100")
+        except ValueError:
+            bad("score", f"bad score {values['score']!r}: write a number from 0 to 100")
+    if len(problems) > before or person is None or item is None or when is None:
+        return None
+    assert person.id is not None and item.id is not None
+    key = f"import:{person.id}:{item.id}:{when.isoformat()}"
+    return (person.email, Completion(person.id, item.id, when, "import", key, score))

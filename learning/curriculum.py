@@ -28,6 +28,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import ErrorDetails
 
 from learning.calendar import WEEKDAYS, WorkCalendar
 from learning.errors import Problem, ValidationFailed
@@ -495,7 +496,7 @@ def _keys_at(loc: tuple[str | int, ...]) -> list[str]:
     return []
 
 
-def _message(error: dict[str, Any]) -> str:
+def _message(error: ErrorDetails) -> str:
     kind = error["type"]
     loc = error["loc"]
     if kind == "extra_forbidden":

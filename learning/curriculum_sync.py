@@ -195,7 +195,7 @@ def _mark_affected(
 
 def _dates_rules_changed(old: dict[str, Any], new: dict[str, Any]) -> bool:
     """Working days, holidays or the default time zone (due dates count in them) changed."""
-    return (
+    return bool(
         old.get("calendar") != new["calendar"]
         or (old.get("organisation") or {}).get("timezone") != new["organisation"]["timezone"]
     )
@@ -206,7 +206,7 @@ def _sync_items(session: Session, loaded: LoadedConfig, changes: Changes) -> dic
     existing = {item.key: item for item in session.scalars(select(Item))}
     for key, spec in config.items.items():
         item = existing.get(key)
-        values = {
+        values: dict[str, Any] = {
             "title": spec.title,
             "url": spec.url,
             "method": spec.method,
@@ -281,7 +281,7 @@ def _sync_programs(
         for position, tier_spec in enumerate(spec.tiers):
             tier = tiers.get(tier_spec.key)
             if tier is None:
-                tier = Tier(program_id=program.id, key=tier_spec.key)  # type: ignore[arg-type]
+                tier = Tier(program_id=program.id, key=tier_spec.key)  # type: ignore[arg-type, call-arg]
                 session.add(tier)
                 changed = True
             values = {
@@ -307,13 +307,13 @@ def _sync_programs(
                     session.delete(row)
                     changed = True
                 elif (row.position, row.required, row.due_working_days) != wanted[item_id]:
-                    row.position, row.required, row.due_working_days = wanted[item_id]
+                    row.position, row.required, row.due_working_days = wanted[item_id]  # type: ignore[assignment]
                     changed = True
-            for item_id, (entry_position, required, due) in wanted.items():
+            for item_id, (entry_position, required, due) in wanted.items():  # type: ignore[assignment]
                 if item_id not in current:
                     session.add(
                         TierItem(
-                            tier_id=tier.id,
+                            tier_id=tier.id,  # type: ignore[arg-type]
                             item_id=item_id,  # type: ignore[arg-type]
                             position=entry_position,
                             required=required,
@@ -349,7 +349,7 @@ def _sync_certifications(
     requalify: set[int] = set()
     for key, spec in config.certifications.items():
         cert = certifications.get(key)
-        values = {
+        values: dict[str, Any] = {
             "title": spec.title,
             "valid_months": spec.valid_for.months,
             "valid_days": spec.valid_for.days,
@@ -390,10 +390,10 @@ def _sync_certifications(
                 changed = True
                 requalify.add(cert.id)  # type: ignore[arg-type]
             elif (row.min_score, row.self_reported_scores) != wanted[item_id]:
-                row.min_score, row.self_reported_scores = wanted[item_id]
+                row.min_score, row.self_reported_scores = wanted[item_id]  # type: ignore[assignment]
                 changed = True
                 requalify.add(cert.id)  # type: ignore[arg-type]
-        for item_id, (min_score, self_reported) in wanted.items():
+        for item_id, (min_score, self_reported) in wanted.items():  # type: ignore[assignment]
             if item_id not in current:
                 requalify.add(cert.id)  # type: ignore[arg-type]
                 session.add(

@@ -25,9 +25,10 @@ from sqlalchemy import bindparam, select, update
 from sqlmodel import Session
 
 from learning import audit
+from learning.calendar import WorkCalendar
 from learning.clock import Clock, local_date
 from learning.curriculum import ProgramSettings
-from learning.enrollment import PREREQUISITE, DueBasis, release
+from learning.enrollment import PREREQUISITE, DueBasis, LearningPath, release
 from models import Assignment, AssignmentStatus, Item, ItemPrerequisite, Person
 
 ACTION = "assignment.redate"
@@ -119,7 +120,23 @@ def apply_due_changes(
         return 0
     session.flush()
     ids = [change.assignment_id for change in changes]
-    before = {
+    before = _ladder_before(session, ids)
+    _write_due_changes(session, changes)
+    changed = set(ids)
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, Assignment) and obj.id in changed:
+            session.expire(obj)
+    entries = [
+        _audit_entry(change, before.get(change.assignment_id), actor=actor, action=action)
+        for change in changes
+    ]
+    audit.record_many(session, clock=clock, entries=entries)
+    return len(changes)
+
+
+def _ladder_before(session: Session, ids: list[int]) -> dict[int, Any]:
+    """The due date and ladder of assignments ``ids`` before the change, by id."""
+    return {
         row.id: row
         for start in range(0, len(ids), 1000)
         for row in session.execute(
@@ -131,6 +148,10 @@ def apply_due_changes(
             ).where(Assignment.id.in_(ids[start : start + 1000]))  # type: ignore[union-attr]
         )
     }
+
+
+def _write_due_changes(session: Session, changes: Sequence[DueChange]) -> None:
+    """New dates, notices and values, ladders reset: one statement per set of columns."""
     table = Assignment.__table__  # type: ignore[attr-defined]
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
     for change in changes:
@@ -155,36 +176,29 @@ def apply_due_changes(
             ),
             rows,
         )
-    changed = set(ids)
-    for obj in list(session.identity_map.values()):
-        if isinstance(obj, Assignment) and obj.id in changed:
-            session.expire(obj)
-    entries = []
-    for change in changes:
-        old = before.get(change.assignment_id)
-        entries.append(
-            {
-                "actor": actor,
-                "action": action,
-                "person_id": change.person_id,
-                "subject": str(change.assignment_id),
-                "reason": change.reason,
-                "details": {
-                    "assignment_id": change.assignment_id,
-                    "item": change.item,
-                    "event": change.event,
-                    "due": _iso(change.new_due),
-                    "before": {
-                        "due_date": _iso(old.due_date) if old else None,
-                        "ladder_step": old.ladder_step if old else None,
-                        "ladder_paused_days": old.ladder_paused_days if old else None,
-                    },
-                    **change.details,
-                },
-            }
-        )
-    audit.record_many(session, clock=clock, entries=entries)
-    return len(changes)
+
+
+def _audit_entry(change: DueChange, old: Any, *, actor: str, action: str) -> dict[str, Any]:
+    """The audit row of one due-date change (``old``: the values before, if known)."""
+    return {
+        "actor": actor,
+        "action": action,
+        "person_id": change.person_id,
+        "subject": str(change.assignment_id),
+        "reason": change.reason,
+        "details": {
+            "assignment_id": change.assignment_id,
+            "item": change.item,
+            "event": change.event,
+            "due": _iso(change.new_due),
+            "before": {
+                "due_date": _iso(old.due_date) if old else None,
+                "ladder_step": old.ladder_step if old else None,
+                "ladder_paused_days": old.ladder_paused_days if old else None,
+            },
+            **change.details,
+        },
+    }
 
 
 def _iso(day: date | None) -> str | None:
@@ -234,15 +248,7 @@ def release_dependants(
     if person is None:
         return 0
     path = load_paths(session, roles=[person.role]).get(person.role)
-    entries = {entry.item_id: entry for entry in path.items} if path else {}
-    done = set(
-        session.scalars(
-            select(Assignment.item_id).where(
-                Assignment.person_id == person_id,
-                Assignment.status.in_((AssignmentStatus.COMPLETED, AssignmentStatus.WAIVED)),  # type: ignore[attr-defined]
-            )
-        )
-    )
+    done = _done_items(session, person_id)
     zone = person.timezone or settings.organisation.timezone
     today = local_date(clock.now(), zone)
     calendar = settings.calendar_for(zone)
@@ -250,6 +256,45 @@ def release_dependants(
         row[0]: row[1]
         for row in session.execute(select(Item.id, Item.key).where(Item.id.in_(done_now)))  # type: ignore[union-attr]
     }
+    changes = _release_changes(
+        waiting,
+        path,
+        person_id=person_id,
+        done=done,
+        today=today,
+        calendar=calendar,
+        keys=keys,
+        settings=settings,
+    )
+    return apply_due_changes(session, changes, clock=clock)
+
+
+def _done_items(session: Session, person_id: int) -> set[int]:
+    """The items ``person_id`` completed or was excused from."""
+    return set(
+        session.scalars(
+            select(Assignment.item_id).where(
+                Assignment.person_id == person_id,
+                Assignment.status.in_((AssignmentStatus.COMPLETED, AssignmentStatus.WAIVED)),  # type: ignore[attr-defined]
+            )
+        )
+    )
+
+
+def _release_changes(
+    waiting: Sequence[Any],
+    path: LearningPath | None,
+    *,
+    person_id: int,
+    done: set[int],
+    today: date,
+    calendar: WorkCalendar,
+    keys: dict[int, str],
+    settings: ProgramSettings,
+) -> list[DueChange]:
+    """The due dates of the ``waiting`` (assignment, item key, prerequisite) rows that
+    nothing holds back any more, counted from the learner's ``today``."""
+    entries = {entry.item_id: entry for entry in path.items} if path else {}
     changes: list[DueChange] = []
     seen: set[int] = set()
     for assignment, key, prerequisite in waiting:
@@ -284,4 +329,4 @@ def release_dependants(
                 details={"prerequisite_item_id": prerequisite},
             )
         )
-    return apply_due_changes(session, changes, clock=clock)
+    return changes

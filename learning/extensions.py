@@ -22,16 +22,17 @@ days it was open (at most ``escalation.extension_pause_max_days``) to the assign
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
 
 from sqlalchemy import select, update
 from sqlmodel import Session
 
 from delivery.outbox import NewMessage, enqueue
 from learning import audit
+from learning import outbox_kinds as kinds
+from learning.accounts import DELIVERY_PLATFORM, user_id_of
 from learning.actions import (
     MAX_REASON,
     InvalidInput,
@@ -45,22 +46,19 @@ from learning.curriculum import ProgramSettings
 from learning.due_changes import DueChange, apply_due_changes, release_dependants
 from learning.enrollment import EXTENSION
 from learning.errors import LearnbotError, NotFound
-from learning.identity import UNKNOWN_PERSON, is_admin, person_by_slack_id
+from learning.identity import AdminList, Caller, admin_contacts
 from learning.locks import lock_person
-from learning.members import admin_contacts
+from learning.outbox_kinds import Facts, facts
 from learning.paths import current_settings
-from messages import extensions as text
-from messages.mrkdwn import Mrkdwn
-from messages.render import KIND_TEXT
-from messages.rendered import RenderedMessage
+from learning.plain_text import clip
 from models import (
-    DEFAULT_WORKSPACE,
     Assignment,
     AssignmentStatus,
     ExtensionRequest,
     ExtensionStatus,
     Item,
     Person,
+    RecipientKind,
 )
 
 log = logging.getLogger(__name__)
@@ -77,10 +75,58 @@ class NotEligible(LearnbotError):
     """The item cannot be extended (a suggested item, or one without a due date)."""
 
 
+@dataclass(frozen=True)
+class RequestCard:
+    """What the approver's message says about one extension request.
+
+    ``decision`` is empty while the request is open; otherwise ``approved``,
+    ``declined`` or ``expired``, by ``decided_by`` on ``decided_on``.
+    """
+
+    request_id: int
+    learner_name: str
+    item_title: str
+    due: date
+    proposed: date
+    reason: str
+    today: date
+    overdue_working_days: int = 0
+    to_admins: bool = False
+    decision: str = ""
+    decided_by: str = ""
+    decided_on: date | None = None
+
+
+NAME_MAX = 80
+
+
+def already_decided_text(card: RequestCard) -> str:
+    """The answer to a second decision on the same request (plain text: the message of
+    a domain error, escaped where it is shown)."""
+    if card.decision == "expired":
+        return (
+            f"This request lapsed{_on(card)} because nobody decided in time. Nothing was changed."
+        )
+    by = (
+        clip(" ".join(card.decided_by.split()) or "someone", NAME_MAX)
+        if card.decided_by
+        else "someone"
+    )
+    return f"This request was already {card.decision} by {by}{_on(card)}. Nothing was changed."
+
+
+def _on(card: RequestCard) -> str:
+    """`` on Tue 3 Mar`` (the year only when it is not ``today``'s), or nothing."""
+    day, today = card.decided_on, card.today
+    if day is None:
+        return ""
+    return f" on {day:%a} {day.day} {day:%b}" + (f" {day.year}" if day.year != today.year else "")
+
+
 class AlreadyDecided(LearnbotError):
     """Someone decided on the request before; ``card`` shows how, to update old copies."""
 
-    def __init__(self, message: str, card: text.RequestCard) -> None:
+    def __init__(self, message: str, card: RequestCard) -> None:
         super().__init__(message)
         self.card = card
 
@@ -88,41 +134,9 @@ class AlreadyDecided(LearnbotError):
 # --- who is clicking ------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Clicker:
-    """The Slack user acting: their person (None for an admin listed only by Slack id)."""
-
-    slack_user_id: str
-    person: Person | None
-    admin: bool
-
-    @property
-    def label(self) -> str:
-        """How they appear as the actor of an audit entry."""
-        return self.person.email if self.person is not None else f"slack:{self.slack_user_id}"
-
-    @property
-    def name(self) -> str:
-        return self.person.name if self.person is not None else "A learnbot admin"
-
-
-def identify(
-    session: Session,
-    *,
-    slack_user_id: str,
-    admins: tuple[str, ...],
-    workspace_id: str = DEFAULT_WORKSPACE,
-) -> Clicker:
-    """The person behind ``slack_user_id`` and whether they are a learnbot admin.
-
-    Raises:
-        NotFound: learnbot does not know them and they are not a listed admin.
-    """
-    person = person_by_slack_id(session, slack_user_id, workspace_id=workspace_id)
-    admin = is_admin(person, slack_user_id=slack_user_id, admins=admins)
-    if person is None and not admin:
-        raise NotFound(UNKNOWN_PERSON)
-    return Clicker(slack_user_id, person, admin)
+# The user acting: a ``Caller`` the platform adapter resolved (their person, None for an
+# admin listed only by platform user id, and whether they are an admin).
+Clicker = Caller
 
 
 # --- shared helpers --------------------------------------------------------------------
@@ -202,32 +216,24 @@ def new_due_problem(
     return None
 
 
-def _dm(
-    session: Session,
-    *,
-    key: str,
-    to: Person,
-    body: Mrkdwn,
-    now: datetime,
-    blocks: list[dict[str, Any]] | None = None,
-) -> bool:
-    """Put a DM to ``to`` in the outbox (once per ``key``); False if they have no Slack id
-    or the key was already used."""
-    if not to.slack_user_id:
-        log.warning("outbox %s: person %s has no Slack user id; not sent", key, to.id)
+def _dm(session: Session, *, key: str, to: Person, message: Facts, now: datetime) -> bool:
+    """Put a DM to ``to`` in the outbox (once per ``key``); False if they have no chat
+    account or the key was already used."""
+    address = user_id_of(session, to.id, DELIVERY_PLATFORM)
+    if not address:
+        log.warning("outbox %s: person %s has no chat account; not sent", key, to.id)
         return False
-    payload = RenderedMessage(text=body, blocks=blocks or []).payload()
-    message = NewMessage(
+    new = NewMessage(
         key=key[:200],
-        kind=KIND_TEXT,
-        channel=to.slack_user_id,
-        text=body,
-        payload=payload,
+        kind=message.kind,
+        recipient_kind=RecipientKind.PERSON,
+        recipient=address,
+        payload=message.values,
         person_id=to.id,
         workspace_id=to.workspace_id,
         not_before=now,
     )
-    return enqueue(session, [message], now=now) == 1
+    return enqueue(session, [new], now=now) == 1
 
 
 def _not_open(assignment: Assignment, item: Item, learner: Person, *, own: bool) -> NotOpen:
@@ -255,7 +261,7 @@ def _refuse(
 ) -> NotAllowed:
     entry = {
         "at": clock.now(),
-        "actor": clicker.label,
+        "actor": clicker.actor,
         "action": action,
         "person_id": learner.id,
         "subject": subject,
@@ -263,7 +269,7 @@ def _refuse(
         "details": {
             "attempted": attempted,
             "actor_person_id": clicker.person.id if clicker.person else None,
-            "slack_user_id": clicker.slack_user_id,
+            **clicker.audit_details,
         },
     }
     audit.record(session, clock=clock, **{k: v for k, v in entry.items() if k != "at"})
@@ -380,7 +386,7 @@ def remind(session: Session, *, clicker: Clicker, assignment_id: int, clock: Clo
         attempted="escalation.remind",
     )
     learner, item, assignment = target.learner, target.item, target.assignment
-    if not learner.slack_user_id:
+    if not user_id_of(session, learner.id, DELIVERY_PLATFORM):
         return Reminded(learner.name, sent=False, reachable=False)
     settings = _settings(session)
     now = clock.now()
@@ -388,14 +394,15 @@ def remind(session: Session, *, clicker: Clicker, assignment_id: int, clock: Clo
         actor_key = str(clicker.person.id)
         actor_today = local_date(now, _zone(clicker.person, settings))
     else:
-        actor_key = f"slack:{clicker.slack_user_id}"
+        actor_key = clicker.handle
         actor_today = local_date(now, settings.organisation.timezone)
     due = assignment.due_date or target.today
     sent = _dm(
         session,
         key=reminder_key(assignment_id, actor_key, actor_today),
         to=learner,
-        body=text.reminder_text(
+        message=facts(
+            kinds.EXTENSION_REMINDER,
             actor_name=clicker.name,
             relation=target.relation,
             item_title=item.title,
@@ -408,7 +415,7 @@ def remind(session: Session, *, clicker: Clicker, assignment_id: int, clock: Clo
         audit.record(
             session,
             clock=clock,
-            actor=clicker.label,
+            actor=clicker.actor,
             action="escalation.remind",
             person_id=learner.id,
             subject=str(assignment_id),
@@ -460,7 +467,7 @@ def _apply_extension(
             .values(
                 status=ExtensionStatus.APPROVED,
                 decided_at=now,
-                decided_by=clicker.label[:254],
+                decided_by=clicker.actor[:254],
                 decision_note=f"due date moved to {new_due.isoformat()}: {reason}"[:500],
             )
             .returning(ExtensionRequest.id),
@@ -488,14 +495,15 @@ def _apply_extension(
             )
         ],
         clock=clock,
-        actor=clicker.label,
+        actor=clicker.actor,
         action="assignment.extend",
     )
     _dm(
         session,
         key=f"extended:{assignment.id}:{old_due}:{new_due.isoformat()}:{target.today.isoformat()}",
         to=learner,
-        body=text.extended_text(
+        message=facts(
+            kinds.EXTENSION_GRANTED,
             actor_name=clicker.name,
             item_title=item.title,
             due=new_due,
@@ -592,7 +600,7 @@ def excuse(
         .values(
             status=ExtensionStatus.EXPIRED,
             decided_at=now,
-            decided_by=clicker.label[:254],
+            decided_by=clicker.actor[:254],
             decision_note="the item was excused",
         ),
         execution_options={"synchronize_session": "fetch"},
@@ -601,7 +609,7 @@ def excuse(
     audit.record(
         session,
         clock=clock,
-        actor=clicker.label,
+        actor=clicker.actor,
         action="assignment.waive",
         person_id=learner.id,
         subject=str(assignment_id),
@@ -622,7 +630,9 @@ def excuse(
         session,
         key=f"excused:{assignment_id}:{assignment.cycle}:{target.today.isoformat()}",
         to=learner,
-        body=text.excused_text(actor_name=clicker.name, item_title=item.title, reason=why),
+        message=facts(
+            kinds.EXTENSION_EXCUSED, actor_name=clicker.name, item_title=item.title, reason=why
+        ),
         now=now,
     )
     return Excused(learner.name, item.title)
@@ -720,7 +730,7 @@ def _card(
     learner: Person,
     today: date,
     calendar_settings: ProgramSettings,
-) -> text.RequestCard:
+) -> RequestCard:
     assert request.id is not None
     due = assignment.due_date or request.proposed_due
     late = 0
@@ -730,7 +740,7 @@ def _card(
     decided_on = None
     if request.decided_at is not None:
         decided_on = local_date(request.decided_at, _zone(learner, calendar_settings))
-    return text.RequestCard(
+    return RequestCard(
         request_id=request.id,
         learner_name=learner.name,
         item_title=item.title,
@@ -767,7 +777,7 @@ def request_extension(
     proposed: date | None,
     reason: str,
     clock: Clock,
-    admins: tuple[str, ...],
+    admins: AdminList,
 ) -> Requested:
     """Record the learner's request for more time and ask whoever can decide.
 
@@ -807,68 +817,23 @@ def request_extension(
     session.add(request)
     session.flush()
     assert request.id is not None
-    card = text.request_card(
-        _card(
-            session,
-            request,
-            assignment=assignment,
-            item=item,
-            learner=learner,
-            today=today,
-            calendar_settings=settings,
-        )
+    messages, recipients = _request_messages(
+        session,
+        request,
+        (assignment, item, learner, today),
+        approver=approver,
+        settings=settings,
+        admins=admins,
+        now=now,
     )
-    messages: list[NewMessage] = []
-
-    def to(channel: str, person_id: int | None) -> None:
-        messages.append(
-            NewMessage(
-                key=f"extension_request:{request.id}:{channel}"[:200],
-                kind=KIND_TEXT,
-                channel=channel,
-                text=card.text,
-                payload=card.payload(),
-                person_id=person_id,
-                workspace_id=learner.workspace_id,
-                not_before=now,
-            )
-        )
-
-    recipients: list[str] = []
-    if approver is not None and approver.slack_user_id:
-        to(approver.slack_user_id, approver.id)
-        recipients.append(approver.email)
-    elif settings.channels.admins:
-        to(settings.channels.admins, None)
-        recipients.append(settings.channels.admins)
-    else:
-        for contact in admin_contacts(session, admins=admins, workspace_id=learner.workspace_id):
-            if contact.person_id == learner.id:
-                continue  # nobody decides on their own request
-            to(contact.slack_user_id, contact.person_id)
-            recipients.append(contact.slack_user_id)
     if messages:
         enqueue(session, messages, now=now)
     else:
         log.warning(
             "extension request %s: nobody to ask (no manager, admins or channel)", request.id
         )
-    audit.record(
-        session,
-        clock=clock,
-        actor=learner.email,
-        action="extension.request",
-        person_id=learner.id,
-        subject=str(request.id),
-        reason=why,
-        details={
-            "assignment_id": assignment.id,
-            "item": item.key,
-            "due": assignment.due_date.isoformat() if assignment.due_date else None,
-            "proposed": day.isoformat(),
-            "approver_person_id": approver.id if approver is not None else None,
-            "sent_to": recipients,
-        },
+    _audit_request(
+        session, request, assignment, item, approver=approver, sent_to=recipients, clock=clock
     )
     return Requested(
         request.id,
@@ -880,11 +845,104 @@ def request_extension(
     )
 
 
+def _audit_request(
+    session: Session,
+    request: ExtensionRequest,
+    assignment: Assignment,
+    item: Item,
+    *,
+    approver: Person | None,
+    sent_to: list[str],
+    clock: Clock,
+) -> None:
+    """Audit a new request as ``extension.request``, by the learner."""
+    learner = session.get(Person, request.person_id)
+    assert learner is not None
+    audit.record(
+        session,
+        clock=clock,
+        actor=learner.email,
+        action="extension.request",
+        person_id=learner.id,
+        subject=str(request.id),
+        reason=request.reason,
+        details={
+            "assignment_id": assignment.id,
+            "item": item.key,
+            "due": assignment.due_date.isoformat() if assignment.due_date else None,
+            "proposed": request.proposed_due.isoformat(),
+            "approver_person_id": approver.id if approver is not None else None,
+            "sent_to": sent_to,
+        },
+    )
+
+
+def _request_messages(
+    session: Session,
+    request: ExtensionRequest,
+    about: tuple[Assignment, Item, Person, date],
+    *,
+    approver: Person | None,
+    settings: ProgramSettings,
+    admins: tuple[str, ...],
+    now: datetime,
+) -> tuple[list[NewMessage], list[str]]:
+    """The request card to whoever decides (the approver, else the admins' channel, else
+    each admin but the learner by DM), and who that is, for the audit row.
+
+    ``about``: the request's assignment, item, learner and the learner's today.
+    """
+    assignment, item, learner, today = about
+    card = facts(
+        kinds.EXTENSION_REQUEST,
+        card=_card(
+            session,
+            request,
+            assignment=assignment,
+            item=item,
+            learner=learner,
+            today=today,
+            calendar_settings=settings,
+        ),
+    )
+    messages: list[NewMessage] = []
+
+    def to(channel: str, person_id: int | None) -> None:
+        messages.append(
+            NewMessage(
+                key=f"extension_request:{request.id}:{channel}"[:200],
+                kind=card.kind,
+                recipient_kind=RecipientKind.CHANNEL if person_id is None else RecipientKind.PERSON,
+                recipient=channel,
+                payload=card.values,
+                person_id=person_id,
+                workspace_id=learner.workspace_id,
+                not_before=now,
+            )
+        )
+
+    recipients: list[str] = []
+    approver_address = user_id_of(session, approver.id if approver else None, DELIVERY_PLATFORM)
+    if approver is not None and approver_address:
+        to(approver_address, approver.id)
+        recipients.append(approver.email)
+    elif settings.channels.admins:
+        to(settings.channels.admins, None)
+        recipients.append(settings.channels.admins)
+    else:
+        for contact in admin_contacts(session, admins=admins, workspace_id=learner.workspace_id):
+            if contact.person_id == learner.id:
+                continue  # nobody decides on their own request
+            to(contact.user_id, contact.person_id)
+            recipients.append(contact.user_id)
+    return messages, recipients
+
+
 @dataclass(frozen=True)
 class Decided:
     """A decision on a request: the card to show in place of the old one."""
 
-    card: text.RequestCard
+    card: RequestCard
     approved: bool
     learner_name: str
 
@@ -940,7 +998,7 @@ def decide(
     now = clock.now()
     today = local_date(now, _zone(learner, settings))
 
-    def card() -> text.RequestCard:
+    def card() -> RequestCard:
         session.refresh(request)
         return _card(
             session,
@@ -956,58 +1014,102 @@ def decide(
         raise _not_open(assignment, item, learner, own=False)  # excused or done meanwhile
     if request.status != ExtensionStatus.OPEN:
         shown = card()
-        raise AlreadyDecided(text.already_decided_text(shown), shown)
+        raise AlreadyDecided(already_decided_text(shown), shown)
     if assignment.status != AssignmentStatus.OPEN:
         raise _not_open(assignment, item, learner, own=False)
     target = Target(assignment, item, learner, relation, today)
-    if approve:
-        try:
-            check_new_due(request.proposed_due, today=today)
-        except InvalidInput:
-            raise InvalidInput(
-                "due",
-                f"The proposed date, {_day(request.proposed_due)}, is not after "
-                f"{learner.name}'s today any more. Decline it and use Extend on the "
-                "escalation to give a new date.",
-            ) from None
-        if not _settle(session, request_id, ExtensionStatus.APPROVED, clicker=clicker, now=now):
-            shown = card()
-            raise AlreadyDecided(text.already_decided_text(shown), shown)
-        audit.record(
-            session,
-            clock=clock,
-            actor=clicker.label,
-            action="extension.approve",
-            person_id=learner.id,
-            subject=str(request_id),
-            reason=request.reason,
-            details={
-                "assignment_id": assignment.id,
-                "item": item.key,
-                "proposed": request.proposed_due.isoformat(),
-                "relation": relation,
-            },
-        )
-        _apply_extension(
-            session,
-            clicker=clicker,
-            target=target,
-            new_due=request.proposed_due,
-            reason=request.reason,
-            clock=clock,
-            request_id=request_id,
-        )
-        return Decided(card(), approved=True, learner_name=learner.name)
+    decide_one = _approve if approve else _decline
+    decide_one(
+        session,
+        request=request,
+        target=target,
+        clicker=clicker,
+        clock=clock,
+        now=now,
+        settings=settings,
+        card=card,
+    )
+    return Decided(card(), approved=approve, learner_name=learner.name)
+
+
+def _approve(
+    session: Session,
+    *,
+    request: ExtensionRequest,
+    target: Target,
+    clicker: Clicker,
+    clock: Clock,
+    now: datetime,
+    settings: ProgramSettings,
+    card: Callable[[], RequestCard],
+) -> None:
+    """Approve an open ``request``: the due date becomes the proposed date (audited)."""
+    assignment, item, learner, today = target.assignment, target.item, target.learner, target.today
+    request_id = request.id
+    assert request_id is not None
+    try:
+        check_new_due(request.proposed_due, today=today)
+    except InvalidInput:
+        raise InvalidInput(
+            "due",
+            f"The proposed date, {_day(request.proposed_due)}, is not after "
+            f"{learner.name}'s today any more. Decline it and use Extend on the "
+            "escalation to give a new date.",
+        ) from None
+    if not _settle(session, request_id, ExtensionStatus.APPROVED, clicker=clicker, now=now):
+        shown = card()
+        raise AlreadyDecided(already_decided_text(shown), shown)
+    audit.record(
+        session,
+        clock=clock,
+        actor=clicker.actor,
+        action="extension.approve",
+        person_id=learner.id,
+        subject=str(request_id),
+        reason=request.reason,
+        details={
+            "assignment_id": assignment.id,
+            "item": item.key,
+            "proposed": request.proposed_due.isoformat(),
+            "relation": target.relation,
+        },
+    )
+    _apply_extension(
+        session,
+        clicker=clicker,
+        target=target,
+        new_due=request.proposed_due,
+        reason=request.reason,
+        clock=clock,
+        request_id=request_id,
+    )
+
+
+def _decline(
+    session: Session,
+    *,
+    request: ExtensionRequest,
+    target: Target,
+    clicker: Clicker,
+    clock: Clock,
+    now: datetime,
+    settings: ProgramSettings,
+    card: Callable[[], RequestCard],
+) -> None:
+    """Decline an open ``request``: the ladder's pause is added; the learner is told."""
+    assignment, item, learner, today = target.assignment, target.item, target.learner, target.today
+    request_id = request.id
+    assert request_id is not None
     if not _settle(session, request_id, ExtensionStatus.DECLINED, clicker=clicker, now=now):
         shown = card()
-        raise AlreadyDecided(text.already_decided_text(shown), shown)
+        raise AlreadyDecided(already_decided_text(shown), shown)
     paused = _paused_days(settings, learner, request.requested_on, today)
     assignment.ladder_paused_days += paused
     session.flush()
     audit.record(
         session,
         clock=clock,
-        actor=clicker.label,
+        actor=clicker.actor,
         action="extension.decline",
         person_id=learner.id,
         subject=str(request_id),
@@ -1018,7 +1120,7 @@ def decide(
             "proposed": request.proposed_due.isoformat(),
             "request_reason": request.reason,
             "paused_days": paused,
-            "relation": relation,
+            "relation": target.relation,
         },
     )
     assert assignment.due_date is not None
@@ -1026,12 +1128,15 @@ def decide(
         session,
         key=f"extension_decided:{request_id}",
         to=learner,
-        body=text.declined_text(
-            actor_name=clicker.name, item_title=item.title, due=assignment.due_date, today=today
+        message=facts(
+            kinds.EXTENSION_DECLINED,
+            actor_name=clicker.name,
+            item_title=item.title,
+            due=assignment.due_date,
+            today=today,
         ),
         now=now,
     )
-    return Decided(card(), approved=False, learner_name=learner.name)
 
 
 def _settle(
@@ -1041,7 +1146,7 @@ def _settle(
     settled = session.execute(
         update(ExtensionRequest)
         .where(ExtensionRequest.id == request_id, ExtensionRequest.status == ExtensionStatus.OPEN)
-        .values(status=status, decided_at=now, decided_by=clicker.label[:254])
+        .values(status=status, decided_at=now, decided_by=clicker.actor[:254])
         .returning(ExtensionRequest.id),
         execution_options={"synchronize_session": "fetch"},
     ).first()
@@ -1082,22 +1187,7 @@ def expire_extension_requests(
         today = local_date(now, _zone(learner, settings))
         if (today - request.requested_on).days < max_days:
             continue
-        settled = session.execute(
-            update(ExtensionRequest)
-            .where(
-                ExtensionRequest.id == request.id,
-                ExtensionRequest.status == ExtensionStatus.OPEN,
-            )
-            .values(
-                status=ExtensionStatus.EXPIRED,
-                decided_at=now,
-                decided_by=LAPSED_BY,
-                decision_note=f"no decision in {max_days} days",
-            )
-            .returning(ExtensionRequest.id),
-            execution_options={"synchronize_session": "fetch"},
-        ).first()
-        if settled is None:
+        if not _lapse(session, request.id, now=now, max_days=max_days):
             continue
         lapsed += 1
         still_open = assignment.status == AssignmentStatus.OPEN
@@ -1123,13 +1213,37 @@ def expire_extension_requests(
                 session,
                 key=f"extension_decided:{request.id}",
                 to=learner,
-                body=text.expired_text(
-                    item_title=item.title, days=max_days, due=assignment.due_date, today=today
+                message=facts(
+                    kinds.EXTENSION_EXPIRED,
+                    item_title=item.title,
+                    days=max_days,
+                    due=assignment.due_date,
+                    today=today,
                 ),
                 now=now,
             )
     session.flush()
     return lapsed
+
+
+def _lapse(session: Session, request_id: int, *, now: datetime, max_days: int) -> bool:
+    """Mark an open request expired; False if someone decided it meanwhile."""
+    settled = session.execute(
+        update(ExtensionRequest)
+        .where(
+            ExtensionRequest.id == request_id,
+            ExtensionRequest.status == ExtensionStatus.OPEN,
+        )
+        .values(
+            status=ExtensionStatus.EXPIRED,
+            decided_at=now,
+            decided_by=LAPSED_BY,
+            decision_note=f"no decision in {max_days} days",
+        )
+        .returning(ExtensionRequest.id),
+        execution_options={"synchronize_session": "fetch"},
+    ).first()
+    return settled is not None
 
 
 def open_request_assignment_ids(session: Session, assignment_ids: Collection[int]) -> set[int]:

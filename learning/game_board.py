@@ -33,6 +33,7 @@ from sqlalchemy import and_, case, func, select
 from sqlmodel import Session
 
 from learning import audit
+from learning.accounts import DELIVERY_PLATFORM, user_id_column
 from learning.calendar import WEEKDAYS
 from learning.clock import Clock
 from learning.curriculum import ProgramSettings
@@ -83,7 +84,7 @@ class NamedPerson:
 
     person_id: int
     name: str
-    slack_user_id: str | None
+    chat_user_id: str | None  # their user id on the delivery platform, for a mention
     count: int
 
 
@@ -93,7 +94,7 @@ class NewCertification:
 
     person_id: int
     name: str
-    slack_user_id: str | None
+    chat_user_id: str | None  # their user id on the delivery platform, for a mention
     certification: str
 
 
@@ -268,7 +269,7 @@ def climbers(session: Session, *, period: Period, limit: int) -> list[NamedPerso
         return []
     done = func.count()
     rows = session.execute(
-        select(Person.id, Person.name, Person.slack_user_id, done)
+        select(Person.id, Person.name, user_id_column(DELIVERY_PLATFORM), done)
         .join(Assignment, Assignment.person_id == Person.id)
         .where(
             _named(),
@@ -276,11 +277,11 @@ def climbers(session: Session, *, period: Period, limit: int) -> list[NamedPerso
             Assignment.completed_at >= period.start,  # type: ignore[operator]
             Assignment.completed_at < period.end,  # type: ignore[operator]
         )
-        .group_by(Person.id, Person.name, Person.slack_user_id)
+        .group_by(Person.id, Person.name)
         .order_by(done.desc(), Person.name, Person.id)
         .limit(limit)
     ).all()
-    return [NamedPerson(int(i), name, slack, int(count)) for i, name, slack, count in rows]
+    return [NamedPerson(int(i), name, user_id, int(count)) for i, name, user_id, count in rows]
 
 
 def _certifications(session: Session, period: Period) -> dict[str, Any]:
@@ -301,7 +302,7 @@ def _certifications(session: Session, period: Period) -> dict[str, Any]:
         .where(first)
     )
     rows = session.execute(
-        select(Person.id, Person.name, Person.slack_user_id, Certification.title)
+        select(Person.id, Person.name, user_id_column(DELIVERY_PLATFORM), Certification.title)
         .select_from(award)
         .join(Person, Person.id == award.person_id)
         .join(Certification, Certification.id == award.certification_id)
@@ -311,7 +312,7 @@ def _certifications(session: Session, period: Period) -> dict[str, Any]:
     ).all()
     return {
         "certifications": tuple(
-            NewCertification(int(i), name, slack, title) for i, name, slack, title in rows
+            NewCertification(int(i), name, user_id, title) for i, name, user_id, title in rows
         ),
         "certifications_total": int(total or 0),
     }
@@ -323,18 +324,18 @@ def _kudos(session: Session, period: Period) -> dict[str, Any]:
     total = session.scalar(select(func.count()).select_from(Kudos).where(given))
     thanks = func.count()
     rows = session.execute(
-        select(Person.id, Person.name, Person.slack_user_id, thanks)
+        select(Person.id, Person.name, user_id_column(DELIVERY_PLATFORM), thanks)
         .select_from(Kudos)
         .join(Person, Person.id == Kudos.recipient_id)
         .where(given, _named())
-        .group_by(Person.id, Person.name, Person.slack_user_id)
+        .group_by(Person.id, Person.name)
         .order_by(thanks.desc(), Person.name, Person.id)
         .limit(MOST_THANKED)
     ).all()
     return {
         "kudos": int(total or 0),
         "most_thanked": tuple(
-            NamedPerson(int(i), name, slack, int(count)) for i, name, slack, count in rows
+            NamedPerson(int(i), name, user_id, int(count)) for i, name, user_id, count in rows
         ),
     }
 

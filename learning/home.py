@@ -1,7 +1,8 @@
 """What a person's App Home shows, as facts: their path, open items, certifications, and
 their team or the whole program when they may see it.
 
-``home_for`` answers for a Slack user: a ``HomePage`` for a person learnbot knows, or a
+``home_for`` answers for a caller (resolved by the platform adapter): a ``HomePage`` for a
+person learnbot knows, or a
 ``Welcome`` for someone it does not (yet). Rendering is ``messages.home``.
 """
 
@@ -18,7 +19,7 @@ from learning.award_rules import score_counts
 from learning.certifications import certification_rules, completion_facts, person_certifications
 from learning.clock import Clock, local_date
 from learning.curriculum import ProgramSettings
-from learning.identity import is_admin, person_by_slack_id, reporting_chain_ids
+from learning.identity import Caller, reporting_chain_ids
 from learning.paths import current_settings
 from learning.progress import (
     CompletionReport,
@@ -111,27 +112,25 @@ class HomePage:
 
 @dataclass(frozen=True)
 class Welcome:
-    """For a Slack user learnbot does not know, or whose profile is switched off."""
+    """For a chat user learnbot does not know, or whose profile is switched off."""
 
     inactive: bool = False
-    program: CompletionReport | None = None  # admins listed by Slack id still see this
+    program: CompletionReport | None = None  # admins listed by platform user id still see this
 
 
 def home_for(
     session: Session,
     *,
-    slack_user_id: str,
+    caller: Caller,
     clock: Clock,
-    admins: tuple[str, ...],
     workspace_id: str = DEFAULT_WORKSPACE,
 ) -> HomePage | Welcome:
-    """The App Home facts for ``slack_user_id``.
+    """The App Home facts for ``caller`` (resolved by the platform adapter).
 
     Managers get a summary of their own reporting chain only; admins (``is_admin`` or
     ``LEARNBOT_ADMINS``) get the program overview.
     """
-    person = person_by_slack_id(session, slack_user_id, workspace_id=workspace_id)
-    admin = is_admin(person, slack_user_id=slack_user_id, admins=admins)
+    person, admin = caller.person, caller.admin
     program = completion_report(session, clock=clock, workspace_id=workspace_id) if admin else None
     if person is None or not person.active:
         return Welcome(inactive=person is not None, program=program)

@@ -1,15 +1,18 @@
-"""Who is asking: a Slack user as a person, admin rights, and reporting chains."""
+"""Who is asking: a caller the platform adapter resolved, admin rights, reporting chains.
+
+Platform user ids are read at the edge (``platforms/<name>/identity.py``); the domain
+gets a ``Caller`` (their person and whether they are an admin) or person ids.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlmodel import Session
 
-from learning.errors import NotFound
-from models import DEFAULT_WORKSPACE, Person
-
-# In LEARNBOT_ADMINS: Slack workspace admins and owners are learnbot admins too.
-SLACK_ADMINS = "slack-admins"
+from learning import accounts
+from models import DEFAULT_WORKSPACE, ChatAccount, Person
 
 UNKNOWN_PERSON = (
     "I don't have you in learnbot yet, so there is nothing for you here. "
@@ -17,71 +20,109 @@ UNKNOWN_PERSON = (
 )
 
 
-SLACK_ID_MAX = 32  # the column's size; Slack's ids are about 11 characters
+@dataclass(frozen=True)
+class AdminList:
+    """``LEARNBOT_ADMINS`` as one chat platform's adapter reads it.
 
-
-def person_by_slack_id(
-    session: Session, slack_user_id: str, *, workspace_id: str = DEFAULT_WORKSPACE
-) -> Person | None:
-    """The person with this Slack user id in ``workspace_id``, active or not; None if unknown.
-
-    Slack user ids are upper case; a lower-cased id (from a hand-written CSV) matches too.
+    Attributes:
+        platform: The platform whose user ids ``user_ids`` are.
+        emails: Listed emails, lower case.
+        user_ids: Listed platform user ids, spelled as the platform stores them.
+        platform_admins: The platform's own admins count as learnbot admins
+            (Slack: ``slack-admins``).
     """
-    if not slack_user_id or "\x00" in slack_user_id or len(slack_user_id) > SLACK_ID_MAX:
-        return None  # never an id Slack sends (and PostgreSQL refuses NUL in text)
-    candidates = list(
-        session.scalars(
-            select(Person)
-            .where(
-                # `workspace_id || ''`: no index serves this term, so SQLite (without
-                # statistics) looks the id up in ix_person_slack_user_id instead of
-                # walking the workspace's whole (workspace_id, email) index: every Slack
-                # request starts here (18 ms at 10,000 people; docs/decisions.md, 64).
-                Person.workspace_id.concat("") == workspace_id,  # type: ignore[attr-defined]
-                Person.slack_user_id.in_(  # type: ignore[union-attr]
-                    {slack_user_id, slack_user_id.upper(), slack_user_id.lower()}
-                ),
-            )
-            .order_by(Person.active.desc(), Person.id)  # type: ignore[attr-defined]
-        )
-    )
-    return candidates[0] if candidates else None
+
+    platform: str
+    emails: frozenset[str] = frozenset()
+    user_ids: frozenset[str] = frozenset()
+    platform_admins: bool = False
 
 
-def require_person(
-    session: Session, slack_user_id: str, *, workspace_id: str = DEFAULT_WORKSPACE
-) -> Person:
-    """``person_by_slack_id``, or ``NotFound`` with a message telling the user what to do."""
-    person = person_by_slack_id(session, slack_user_id, workspace_id=workspace_id)
-    if person is None:
-        raise NotFound(UNKNOWN_PERSON)
-    return person
+@dataclass(frozen=True)
+class Caller:
+    """Who is asking, as the platform adapter resolved them at the edge.
+
+    Attributes:
+        person: Their person; None for an admin listed only by platform user id.
+        admin: Whether they may run admin commands.
+        handle: How an audit entry names them when learnbot does not know them
+            (Slack: ``slack:U123``).
+        audit_details: What an audit entry of theirs records about their account.
+    """
+
+    person: Person | None
+    admin: bool
+    handle: str
+    audit_details: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def actor(self) -> str:
+        """How they appear as the actor of an audit entry."""
+        return self.person.email if self.person is not None else self.handle
+
+    @property
+    def name(self) -> str:
+        return self.person.name if self.person is not None else "A learnbot admin"
 
 
-def slack_admins_count(admins: tuple[str, ...]) -> bool:
-    """Whether ``LEARNBOT_ADMINS`` makes Slack workspace admins and owners learnbot admins."""
-    return any(entry.strip().lower() == SLACK_ADMINS for entry in admins)
-
-
-def is_admin(person: Person | None, *, slack_user_id: str, admins: tuple[str, ...]) -> bool:
+def is_admin(
+    person: Person | None, *, user_id: str, account_admin: bool, admins: AdminList
+) -> bool:
     """Whether this user may run admin commands.
 
-    Admins are people flagged ``is_admin``, anyone whose email or Slack user id is
-    listed in ``LEARNBOT_ADMINS`` (``Settings.admins``, already lower-cased; Slack ids
-    are compared case-insensitively) and, when that list contains ``slack-admins``,
-    people Slack reports as workspace admins or owners (``Person.slack_admin``).
-    A deactivated person is never an admin.
+    Admins are people flagged ``is_admin``, anyone whose email or platform user id is
+    listed in ``LEARNBOT_ADMINS`` and, when the list says so (``platform_admins``),
+    people the platform reports as its admins (``account_admin``). A deactivated person
+    is never an admin.
     """
     if person is not None and not person.active:
         return False
-    listed = {entry.strip().lower() for entry in admins if entry.strip()}
-    if slack_user_id and slack_user_id.lower() in listed:
+    if user_id and user_id in admins.user_ids:
         return True
     if person is None:
         return False
-    if person.slack_admin and SLACK_ADMINS in listed:
+    if account_admin and admins.platform_admins:
         return True
-    return person.is_admin or person.email.lower() in listed
+    return person.is_admin or person.email.lower() in admins.emails
+
+
+@dataclass(frozen=True)
+class AdminContact:
+    """An admin learnbot can message on the platform."""
+
+    user_id: str
+    person_id: int | None
+
+
+def admin_contacts(
+    session: Session, *, admins: AdminList, workspace_id: str = DEFAULT_WORKSPACE
+) -> tuple[AdminContact, ...]:
+    """Admins with an account on ``admins.platform``: active people flagged
+    ``is_admin``, the emails and user ids listed in ``LEARNBOT_ADMINS`` and, when it
+    says so, the platform's own admins; in user id order."""
+    flagged = Person.is_admin | Person.email.in_(admins.emails)  # type: ignore[attr-defined]
+    if admins.platform_admins:
+        flagged = flagged | ChatAccount.is_admin
+    rows = session.execute(
+        select(ChatAccount.user_id, Person.id)
+        .join(Person, Person.id == ChatAccount.person_id)  # type: ignore[arg-type]
+        .where(
+            ChatAccount.platform == admins.platform,
+            ChatAccount.workspace == workspace_id,
+            Person.workspace_id == workspace_id,
+            Person.active,
+            flagged,
+        )
+    )
+    contacts = {user_id: AdminContact(user_id, person_id) for user_id, person_id in rows}
+    listed = admins.user_ids - contacts.keys()
+    held = accounts.people_by_accounts(session, admins.platform, workspace_id, listed)
+    for user_id in listed:
+        person = held.get(user_id)
+        if person is not None and not person.active:
+            continue  # a deactivated person is never an admin
+        contacts[user_id] = AdminContact(user_id, person.id if person else None)
+    return tuple(contacts[key] for key in sorted(contacts))
 
 
 def reporting_chain_ids(session: Session, manager_id: int) -> set[int]:

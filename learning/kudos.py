@@ -16,21 +16,22 @@ Outbox keys are ``kudos:{id}:post`` and ``kudos:{id}:dm``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlmodel import Session
 
 from delivery.outbox import NewMessage, enqueue
-from learning import audit, identity
+from learning import audit
+from learning.accounts import DELIVERY_PLATFORM, user_id_of
 from learning.certifications import dm, zone_of
 from learning.clock import Clock, local_date
 from learning.curriculum import ProgramSettings
 from learning.errors import LearnbotError
 from learning.locks import lock_person
-from messages import kudos as text
-from messages.render import KIND_TEXT
-from models import DEFAULT_WORKSPACE, Kudos, Person
+from learning.outbox_kinds import KUDOS_DM, KUDOS_POST, facts
+from learning.plain_text import one_line
+from models import DEFAULT_WORKSPACE, Kudos, Person, RecipientKind
 
 REASON_MAX = 500
 
@@ -63,26 +64,24 @@ def give_kudos(
     session: Session,
     *,
     giver: Person,
-    recipient_slack_id: str,
+    recipient: Person | None,
     reason: str,
     clock: Clock,
     settings: ProgramSettings,
 ) -> KudosGiven:
-    """Give kudos from ``giver`` to the person with Slack id ``recipient_slack_id``.
+    """Give kudos from ``giver`` to ``recipient`` (the person the platform adapter found
+    for the mention; None when it found nobody).
 
     Raises:
         KudosRefused: unknown or inactive recipient, self-kudos, no reason, a reason too
             long, or the giver's daily quota is used up (the message says when it resets).
     """
     assert giver.id is not None
-    reason = text.clean_reason(reason)
+    reason = one_line(reason)  # stored and shown on one line
     if not reason:
         raise KudosRefused("Say what the kudos are for: /learn kudos @someone for REASON")
     if len(reason) > REASON_MAX:
         raise KudosRefused(f"Keep the reason to {REASON_MAX} characters (it has {len(reason)}).")
-    recipient = identity.person_by_slack_id(
-        session, recipient_slack_id, workspace_id=giver.workspace_id or DEFAULT_WORKSPACE
-    )
     if recipient is None or not recipient.active:
         raise KudosRefused(
             "I don't know that person (or they have left), so I can't pass kudos on to them."
@@ -97,16 +96,8 @@ def give_kudos(
     # here, and the second counts the first's kudos (``learning.locks``).
     lock_person(session, giver.id)
     now = clock.now()
-    zone = zone_of(giver, settings)
-    today = local_date(now, zone)
-    count = given_today(session, giver.id, today)
-    if count >= quota:
-        tomorrow = today + timedelta(days=1)
-        raise KudosRefused(
-            f"You have given your {quota} kudos for today (the daily limit is {quota}). "
-            f"It resets at midnight your time ({zone}): you can give more from "
-            f"{tomorrow:%a} {tomorrow.day} {tomorrow:%b}."
-        )
+    today = local_date(now, zone_of(giver, settings))
+    count = _given_within_quota(session, giver, today=today, quota=quota, settings=settings)
 
     kudos = Kudos(
         giver_id=giver.id,
@@ -121,38 +112,8 @@ def give_kudos(
 
     channel = settings.channels.recognition
     posted = channel if channel and recipient.public_posts else None
-    messages: list[NewMessage | None] = []
-    if posted:
-        post = text.kudos_post_message(
-            giver_name=giver.name if giver.public_posts else None,
-            giver_slack_id=giver.slack_user_id if giver.public_posts else None,
-            recipient_name=recipient.name,
-            recipient_slack_id=recipient.slack_user_id,
-            reason=reason,
-        )
-        messages.append(
-            NewMessage(
-                key=f"kudos:{kudos.id}:post",
-                kind=KIND_TEXT,
-                channel=posted,
-                text=post.text,
-                payload=post.payload(),
-                workspace_id=recipient.workspace_id or DEFAULT_WORKSPACE,
-                not_before=now,
-            )
-        )
-    messages.append(
-        dm(
-            f"kudos:{kudos.id}:dm",
-            recipient,
-            text.kudos_dm_message(
-                giver_name=giver.name,
-                giver_slack_id=giver.slack_user_id,
-                reason=reason,
-                channel=posted,
-            ),
-            not_before=now,
-        )
+    messages = _kudos_messages(
+        session, kudos.id, giver, recipient, reason=reason, posted=posted, now=now
     )
     enqueue(session, [m for m in messages if m is not None], now=now)
     audit.record(
@@ -170,3 +131,72 @@ def give_kudos(
         },
     )
     return KudosGiven(kudos.id, recipient, posted, quota - count - 1)
+
+
+def _given_within_quota(
+    session: Session, giver: Person, *, today: date, quota: int, settings: ProgramSettings
+) -> int:
+    """How many kudos ``giver`` gave on their ``today``; refused when that is the quota."""
+    assert giver.id is not None
+    count = given_today(session, giver.id, today)
+    if count >= quota:
+        zone = zone_of(giver, settings)
+        tomorrow = today + timedelta(days=1)
+        raise KudosRefused(
+            f"You have given your {quota} kudos for today (the daily limit is {quota}). "
+            f"It resets at midnight your time ({zone}): you can give more from "
+            f"{tomorrow:%a} {tomorrow.day} {tomorrow:%b}."
+        )
+    return count
+
+
+def _kudos_messages(
+    session: Session,
+    kudos_id: int,
+    giver: Person,
+    recipient: Person,
+    *,
+    reason: str,
+    posted: str | None,
+    now: datetime,
+) -> list[NewMessage | None]:
+    """The recognition-channel post (when ``posted``) and the recipient's DM."""
+    giver_id = user_id_of(session, giver.id, DELIVERY_PLATFORM)
+    recipient_id = user_id_of(session, recipient.id, DELIVERY_PLATFORM)
+    messages: list[NewMessage | None] = []
+    if posted:
+        post = facts(
+            KUDOS_POST,
+            giver_name=giver.name if giver.public_posts else None,
+            giver_slack_id=giver_id if giver.public_posts else None,
+            recipient_name=recipient.name,
+            recipient_slack_id=recipient_id,
+            reason=reason,
+        )
+        messages.append(
+            NewMessage(
+                key=f"kudos:{kudos_id}:post",
+                kind=post.kind,
+                recipient_kind=RecipientKind.CHANNEL,
+                recipient=posted,
+                payload=post.values,
+                workspace_id=recipient.workspace_id or DEFAULT_WORKSPACE,
+                not_before=now,
+            )
+        )
+    messages.append(
+        dm(
+            session,
+            f"kudos:{kudos_id}:dm",
+            recipient,
+            facts(
+                KUDOS_DM,
+                giver_name=giver.name,
+                giver_slack_id=giver_id,
+                reason=reason,
+                channel=posted,
+            ),
+            not_before=now,
+        )
+    )
+    return messages

@@ -41,7 +41,7 @@ def take_write_lock(session: Session) -> None:
     connection = session.connection()
     if connection.dialect.name != "sqlite":
         return
-    raw = connection.connection.dbapi_connection
+    raw: Any = connection.connection.dbapi_connection
     _require_legacy_control(raw)
     if not raw.in_transaction:
         connection.exec_driver_sql("BEGIN IMMEDIATE")

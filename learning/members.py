@@ -1,44 +1,41 @@
-"""Slack workspace membership as it affects learnbot, as service functions.
+"""Chat workspace membership as it affects learnbot, as service functions.
 
 * ``claim_event``: each Events API delivery is handled once (Slack retries carry the
   same ``event_id``).
-* ``add_member`` / ``update_member``: a new Slack member becomes a person without a role
-  (an admin assigns one: ``assign_role``); profile changes update name and time zone;
-  deactivation switches the person off, reactivation back on. Whether Slack calls them a
-  workspace admin or owner is kept too (``Person.slack_admin``; it makes them a learnbot
-  admin when ``LEARNBOT_ADMINS`` contains ``slack-admins``), and every change of it is
-  audited.
+* ``add_member`` / ``update_member``: a new chat member becomes a person without a role
+  (an admin assigns one: ``assign_role``) with a chat account; profile changes update
+  name and time zone; deactivation switches the person off, reactivation back on.
+  Whether the platform calls them an admin is kept on their account
+  (``ChatAccount.is_admin``; with Slack it makes them a learnbot admin when
+  ``LEARNBOT_ADMINS`` contains ``slack-admins``), and every change of it is audited.
 * ``stop_sending``: the app was uninstalled or its tokens revoked, so nothing more is
   sent to that workspace (``delivery.outbox.claim`` skips it) until ``resume_sending``.
 
-Every function takes the caller's ``Session`` and never commits. Slack's user object is
-read by ``member_from_slack`` (plain dicts: the domain never imports ``slack_sdk``).
+Every function takes the caller's ``Session`` and never commits. The platform's user
+objects are read by its adapter (Slack: ``platforms.slack.identity.member_from_slack``).
 """
 
 from __future__ import annotations
 
 import logging
-import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
-from learning import audit
+from learning import accounts, audit
 from learning.actions import NotAllowed
 from learning.clock import Clock, local_date
 from learning.curriculum import ProgramSettings
 from learning.errors import LearnbotError, NotFound
-from learning.identity import is_admin, person_by_slack_id, slack_admins_count
+from learning.identity import AdminContact, AdminList, Caller, admin_contacts
 from learning.paths import current_settings, enroll
-from learning.plain_text import one_line
 from models import (
     DEFAULT_WORKSPACE,
+    ChatAccount,
     ExtensionRequest,
     ExtensionStatus,
     Person,
@@ -54,9 +51,7 @@ KEEP_PROCESSED_EVENTS = timedelta(days=1)
 NO_ROLE = ""  # a person nobody has given a role yet: no path, nothing is nudged
 NAME_MAX = 200
 ZONE_MAX = 64
-SLACK_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 ADMINS_ONLY = "Only learnbot admins can do that."
-SLACK_ROLE_CHANGED = "Slack workspace role changed"
 
 
 class RoleUnknown(LearnbotError):
@@ -149,70 +144,26 @@ def sending_stopped(session: Session, workspace_id: str) -> bool:
 
 
 @dataclass(frozen=True)
-class SlackMember:
-    """What learnbot reads from a Slack user object."""
+class Member:
+    """A member of a chat workspace, as the platform's adapter read them.
 
-    slack_user_id: str
+    Attributes:
+        platform: The platform (``ChatAccount.platform``).
+        label: The platform's name for people ("Slack"), in audit reasons.
+        user_id: Their user id on the platform.
+        workspace_admin: The platform calls them an admin (Slack: workspace admin,
+            owner or primary owner).
+    """
+
+    platform: str
+    label: str
+    user_id: str
     email: str | None
     name: str
     timezone: str | None  # a valid IANA zone, or None
     deleted: bool
     is_bot: bool
-    workspace_admin: bool = False  # a Slack workspace admin, owner or primary owner
-
-
-def member_from_slack(user: Mapping[str, Any]) -> SlackMember:
-    """Read a Slack user object (``team_join`` / ``user_change`` ``event.user``).
-
-    The name is the real name, else the display name, else the handle. A time zone
-    Python does not know is dropped rather than stored.
-    """
-    profile = user.get("profile") or {}
-    if not isinstance(profile, Mapping):
-        profile = {}
-    email = str(profile.get("email") or user.get("email") or "").strip().lower() or None
-    name = next(
-        (
-            one_line(str(value))  # plain words: no control characters, one line
-            for value in (
-                user.get("real_name"),
-                profile.get("real_name"),
-                profile.get("display_name"),
-                user.get("name"),
-            )
-            if value and str(value).strip()
-        ),
-        "",
-    )
-    return SlackMember(
-        slack_user_id=str(user.get("id") or ""),
-        email=email,
-        name=name[:NAME_MAX],
-        timezone=_valid_zone(user.get("tz")),
-        deleted=bool(user.get("deleted")),
-        is_bot=bool(user.get("is_bot") or user.get("is_app_user")) or user.get("id") == "USLACKBOT",
-        workspace_admin=any(
-            user.get(flag) is True for flag in ("is_admin", "is_owner", "is_primary_owner")
-        ),
-    )
-
-
-def _valid_zone(value: Any) -> str | None:
-    if not isinstance(value, str) or not value or len(value) > ZONE_MAX:
-        return None
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        return None
-    return value
-
-
-@dataclass(frozen=True)
-class AdminContact:
-    """An admin learnbot can DM."""
-
-    slack_user_id: str
-    person_id: int | None
+    workspace_admin: bool = False
 
 
 @dataclass(frozen=True)
@@ -220,9 +171,9 @@ class Joined:
     """What ``add_member`` did.
 
     Attributes:
-        person: The person (new or linked), or None when Slack gave no email.
+        person: The person (new or linked), or None when the platform gave no email.
         created: A new person without a role: the admins should assign one.
-        linked: A known person (by email) got this Slack user id.
+        linked: A known person (by email) got this chat account.
         admins: Who to tell about a new person, or about one learnbot cannot add.
     """
 
@@ -238,23 +189,26 @@ class Joined:
 
 def add_member(
     session: Session,
-    member: SlackMember,
+    member: Member,
     *,
     clock: Clock,
-    admins: tuple[str, ...],
+    admins: AdminList,
     workspace_id: str = DEFAULT_WORKSPACE,
-    actor: str = "slack:team_join",
+    actor: str | None = None,
 ) -> Joined | None:
-    """A new Slack member: create their person if their email is unknown.
+    """A new chat member: create their person if their email is unknown.
 
     The new person has no role (``NO_ROLE``, so no path), starts today in their own time
-    zone and is active. A known email only gets the Slack user id linked. Bots are
-    ignored (None).
+    zone and is active. A known email only gets the account linked. Bots are ignored
+    (None). ``actor`` defaults to ``<platform>:team_join``.
     """
-    if member.is_bot or not member.slack_user_id:
+    actor = actor or f"{member.platform}:team_join"
+    if member.is_bot or not member.user_id:
         return None
     if member.email is None:
-        log.warning("team_join %s: Slack gave no email; nobody was added", member.slack_user_id)
+        log.warning(
+            "team_join %s: %s gave no email; nobody was added", member.user_id, member.label
+        )
         return Joined(
             None, admins=admin_contacts(session, admins=admins, workspace_id=workspace_id)
         )
@@ -262,23 +216,58 @@ def add_member(
         select(Person).where(Person.workspace_id == workspace_id, Person.email == member.email)
     ).first()
     if person is not None:
-        if person.slack_user_id:
-            if person.slack_user_id.upper() == member.slack_user_id.upper():
-                set_slack_admin(session, person, member, clock=clock, actor=actor)
-            return Joined(person)
-        person.slack_user_id = member.slack_user_id
-        person.updated_at = clock.now()
-        audit.record(
-            session,
-            clock=clock,
-            actor=actor,
-            action="person.link_slack",
-            subject=person.email,
-            person_id=person.id,
-            details={"slack_user_id": member.slack_user_id},
-        )
-        set_slack_admin(session, person, member, clock=clock, actor=actor)
-        return Joined(person, linked=True)
+        return _link_known(session, person, member, clock=clock, actor=actor)
+    return _create_member(
+        session, member, clock=clock, admins=admins, workspace_id=workspace_id, actor=actor
+    )
+
+
+def _link_known(
+    session: Session, person: Person, member: Member, *, clock: Clock, actor: str
+) -> Joined:
+    """A known email joined: link their chat account (unless another person holds it)."""
+    assert person.id is not None
+    workspace_id = person.workspace_id
+    held = accounts.account_of(session, person.id, member.platform, workspace=workspace_id)
+    if held is not None:
+        if held.user_id.upper() == member.user_id.upper():
+            set_platform_admin(session, person, held, member, clock=clock, actor=actor)
+        return Joined(person)
+    account = accounts.link_account(
+        session,
+        person,
+        platform=member.platform,
+        workspace=workspace_id,
+        user_id=member.user_id,
+    )
+    if account is None:
+        log.warning("%s %s is another person's account: not linked", member.label, member.user_id)
+        return Joined(person)
+    person.updated_at = clock.now()
+    audit.record(
+        session,
+        clock=clock,
+        actor=actor,
+        action=f"person.link_{member.platform}",
+        subject=person.email,
+        person_id=person.id,
+        details={f"{member.platform}_user_id": member.user_id},
+    )
+    set_platform_admin(session, person, account, member, clock=clock, actor=actor)
+    return Joined(person, linked=True)
+
+
+def _create_member(
+    session: Session,
+    member: Member,
+    *,
+    clock: Clock,
+    admins: AdminList,
+    workspace_id: str,
+    actor: str,
+) -> Joined:
+    """A new email joined: a person with no role, starting today in their zone."""
+    assert member.email is not None
     settings = current_settings(session) or ProgramSettings()
     zone = member.timezone or settings.organisation.timezone
     now = clock.now()
@@ -286,7 +275,6 @@ def add_member(
         workspace_id=workspace_id,
         email=member.email,
         name=member.name or member.email,
-        slack_user_id=member.slack_user_id,
         role=NO_ROLE,
         role_start_date=local_date(now, zone),
         timezone=member.timezone,
@@ -296,6 +284,9 @@ def add_member(
     )
     session.add(person)
     session.flush()
+    account = accounts.link_account(
+        session, person, platform=member.platform, workspace=workspace_id, user_id=member.user_id
+    )
     audit.record(
         session,
         clock=clock,
@@ -303,47 +294,16 @@ def add_member(
         action="person.join",
         subject=person.email,
         person_id=person.id,
-        details={"slack_user_id": member.slack_user_id, "role": NO_ROLE},
+        details={f"{member.platform}_user_id": member.user_id, "role": NO_ROLE},
     )
-    set_slack_admin(session, person, member, clock=clock, actor=actor)
+    if account is not None:
+        set_platform_admin(session, person, account, member, clock=clock, actor=actor)
     contacts = admin_contacts(session, admins=admins, workspace_id=workspace_id)
     return Joined(
         person,
         created=True,
-        admins=tuple(a for a in contacts if a.slack_user_id != member.slack_user_id),
+        admins=tuple(a for a in contacts if a.user_id != member.user_id),
     )
-
-
-def admin_contacts(
-    session: Session, *, admins: tuple[str, ...], workspace_id: str = DEFAULT_WORKSPACE
-) -> tuple[AdminContact, ...]:
-    """Admins with a Slack user id: active people flagged ``is_admin``, the Slack ids
-    and emails in ``LEARNBOT_ADMINS`` (``Settings.admins``, lower-cased) and, with
-    ``slack-admins`` in it, Slack workspace admins and owners; in id order."""
-    listed = {entry.strip().lower() for entry in admins if entry.strip()}
-    emails = {entry for entry in listed if "@" in entry}
-    slack_ids = {entry.upper() for entry in listed if SLACK_ID.match(entry.upper())}
-    flagged = Person.is_admin | Person.email.in_(emails)  # type: ignore[attr-defined]
-    if slack_admins_count(admins):
-        flagged = flagged | Person.slack_admin
-    people = session.scalars(
-        select(Person).where(
-            Person.workspace_id == workspace_id,
-            Person.active,
-            Person.slack_user_id.is_not(None),  # type: ignore[union-attr]
-            flagged,
-        )
-    )
-    contacts: dict[str, AdminContact] = {}
-    for person in people:
-        assert person.slack_user_id is not None
-        contacts[person.slack_user_id.upper()] = AdminContact(person.slack_user_id, person.id)
-    for slack_id in slack_ids - contacts.keys():
-        person = person_by_slack_id(session, slack_id, workspace_id=workspace_id)
-        if person is not None and not person.active:
-            continue  # a deactivated person is never an admin
-        contacts[slack_id] = AdminContact(slack_id, person.id if person else None)
-    return tuple(contacts[key] for key in sorted(contacts))
 
 
 @dataclass(frozen=True)
@@ -356,25 +316,30 @@ class MemberChange:
 
 def update_member(
     session: Session,
-    member: SlackMember,
+    member: Member,
     *,
     clock: Clock,
     workspace_id: str = DEFAULT_WORKSPACE,
-    actor: str = "slack:user_change",
+    actor: str | None = None,
 ) -> MemberChange | None:
-    """Bring a known person in line with their Slack profile; None if learnbot does not
+    """Bring a known person in line with their chat profile; None if learnbot does not
     know them.
 
-    Name and time zone follow Slack; ``deleted`` switches the person off (never nudged
-    again) and its reversal back on; ``slack_admin`` follows the workspace role (under
-    ``changed`` too). A new time zone or a reactivation re-enrolls the person, as a
-    people import does. Every change is audited.
+    Name and time zone follow the platform; ``deleted`` switches the person off (never
+    nudged again) and its reversal back on; the account's admin flag follows the
+    workspace role (under ``changed`` too, as ``<platform>_admin``). A new time zone or
+    a reactivation re-enrolls the person, as a people import does. Every change is
+    audited. ``actor`` defaults to ``<platform>:user_change``.
     """
-    if member.is_bot or not member.slack_user_id:
+    actor = actor or f"{member.platform}:user_change"
+    if member.is_bot or not member.user_id:
         return None
-    person = person_by_slack_id(session, member.slack_user_id, workspace_id=workspace_id)
+    person = accounts.person_by_account(session, member.platform, workspace_id, member.user_id)
     if person is None:
         return None
+    assert person.id is not None
+    account = accounts.account_of(session, person.id, member.platform, workspace=workspace_id)
+    assert account is not None
     changed: dict[str, list[Any]] = {}
     if member.name and member.name != person.name:
         changed["name"] = [person.name, member.name]
@@ -385,10 +350,11 @@ def update_member(
     if member.deleted == person.active:
         changed["active"] = [person.active, not member.deleted]
         person.active = not member.deleted
-    role_changed = set_slack_admin(session, person, member, clock=clock, actor=actor)
+    role_changed = set_platform_admin(session, person, account, member, clock=clock, actor=actor)
+    role_key = f"{member.platform}_admin"
     if not changed:
         if role_changed:
-            changed["slack_admin"] = [not person.slack_admin, person.slack_admin]
+            changed[role_key] = [not account.is_admin, account.is_admin]
         return MemberChange(person, changed)
     person.updated_at = clock.now()
     action = "person.update"
@@ -401,45 +367,51 @@ def update_member(
         action=action,
         subject=person.email,
         person_id=person.id,
-        reason="Slack profile changed",
+        reason=f"{member.label} profile changed",
         details={"changed": changed},
     )
     if not person.active:
         _close_open_escalations(session, person, clock=clock)
     settings = current_settings(session)
     if person.active and settings is not None and {"timezone", "active"} & changed.keys():
-        assert person.id is not None
         session.flush()
         enroll(session, clock=clock, settings=settings, person_ids=[person.id])
     if role_changed:
-        changed["slack_admin"] = [not person.slack_admin, person.slack_admin]
+        changed[role_key] = [not account.is_admin, account.is_admin]
     return MemberChange(person, changed)
 
 
-def set_slack_admin(
-    session: Session, person: Person, member: SlackMember, *, clock: Clock, actor: str
+def set_platform_admin(
+    session: Session,
+    person: Person,
+    account: ChatAccount,
+    member: Member,
+    *,
+    clock: Clock,
+    actor: str,
 ) -> bool:
-    """Record whether Slack calls ``person`` a workspace admin or owner; True if that
-    changed. A change is audited (``person.slack_admin_granted`` / ``_revoked``) whether
-    or not ``slack-admins`` is configured: it may be configured later."""
-    if person.slack_admin == member.workspace_admin:
+    """Record whether the platform calls ``person`` an admin (Slack: workspace admin or
+    owner) on their ``account``; True if that changed. A change is audited
+    (``person.<platform>_admin_granted`` / ``_revoked``) whether or not the platform's
+    admins count as learnbot admins: that may be configured later."""
+    if not accounts.set_platform_admin(session, account, member.workspace_admin):
         return False
-    person.slack_admin = member.workspace_admin
     person.updated_at = clock.now()
     if person.id is None:
         session.flush()
-    action = "person.slack_admin_granted"
-    if not member.workspace_admin:
-        action = "person.slack_admin_revoked"
+    state = "granted" if member.workspace_admin else "revoked"
     audit.record(
         session,
         clock=clock,
         actor=actor,
-        action=action,
+        action=f"person.{member.platform}_admin_{state}",
         subject=person.email,
         person_id=person.id,
-        reason=SLACK_ROLE_CHANGED,
-        details={"slack_user_id": member.slack_user_id, "slack_admin": member.workspace_admin},
+        reason=f"{member.label} workspace role changed",
+        details={
+            f"{member.platform}_user_id": member.user_id,
+            f"{member.platform}_admin": member.workspace_admin,
+        },
     )
     return True
 
@@ -552,31 +524,26 @@ def assign_role(
 
 
 def require_admin(
-    session: Session,
-    *,
-    slack_user_id: str,
-    admins: tuple[str, ...],
-    clock: Clock,
-    attempted: str,
-    workspace_id: str = DEFAULT_WORKSPACE,
+    session: Session, *, caller: Caller, clock: Clock, attempted: str
 ) -> Person | None:
-    """The admin's person (None for an admin listed only by Slack id); refuse anyone else.
+    """The admin's person (None for an admin listed only by platform user id); refuse
+    anyone else.
 
     Raises:
         NotAllowed: not a learnbot admin. The refusal is audited (flushed to the session;
             run the call in ``learning.actions.unit_of_work`` to keep it).
     """
-    person = person_by_slack_id(session, slack_user_id, workspace_id=workspace_id)
-    if is_admin(person, slack_user_id=slack_user_id, admins=admins):
-        return person
+    if caller.admin:
+        return caller.person
+    person = caller.person
     entry = {
         "at": clock.now(),
-        "actor": person.email if person is not None else f"slack:{slack_user_id}",
+        "actor": caller.actor,
         "action": "admin.refused",
         "person_id": person.id if person is not None else None,
         "subject": attempted,
         "reason": "not a learnbot admin",
-        "details": {"slack_user_id": slack_user_id, "attempted": attempted},
+        "details": {**caller.audit_details, "attempted": attempted},
     }
     audit.record(session, clock=clock, **{k: v for k, v in entry.items() if k != "at"})
     session.flush()
@@ -598,25 +565,17 @@ def role_form(
     session: Session,
     *,
     person_id: int,
-    slack_user_id: str,
-    admins: tuple[str, ...],
+    caller: Caller,
     clock: Clock,
     workspace_id: str = DEFAULT_WORKSPACE,
 ) -> RoleForm:
     """The assign-role modal's contents, for an admin only.
 
     Raises:
-        NotAllowed: ``slack_user_id`` is not an admin (audited).
+        NotAllowed: ``caller`` is not an admin (audited).
         NotFound: No such person in the workspace.
     """
-    require_admin(
-        session,
-        slack_user_id=slack_user_id,
-        admins=admins,
-        clock=clock,
-        attempted="assign_role",
-        workspace_id=workspace_id,
-    )
+    require_admin(session, caller=caller, clock=clock, attempted="assign_role")
     person = session.get(Person, person_id)
     if person is None or person.workspace_id != workspace_id:
         raise NotFound("That person is no longer in learnbot.")
@@ -629,34 +588,21 @@ def assign_role_as_admin(
     person_id: int,
     role: str,
     team: str | None,
-    slack_user_id: str,
-    admins: tuple[str, ...],
+    caller: Caller,
     clock: Clock,
     workspace_id: str = DEFAULT_WORKSPACE,
 ) -> Person:
-    """``assign_role`` for the admin ``slack_user_id``, who is checked (and audited) first.
+    """``assign_role`` for the admin ``caller``, who is checked (and audited) first.
 
     Raises:
         NotAllowed: not an admin (audited).
         NotFound: No such person in the workspace.
         RoleUnknown: ``role`` has no active program.
     """
-    admin = require_admin(
-        session,
-        slack_user_id=slack_user_id,
-        admins=admins,
-        clock=clock,
-        attempted="assign_role",
-        workspace_id=workspace_id,
-    )
+    require_admin(session, caller=caller, clock=clock, attempted="assign_role")
     person = session.get(Person, person_id)
     if person is None or person.workspace_id != workspace_id:
         raise NotFound("That person is no longer in learnbot.")
     return assign_role(
-        session,
-        person_id=person_id,
-        role=role,
-        clock=clock,
-        actor=admin.email if admin is not None else f"slack:{slack_user_id}",
-        team=team,
+        session, person_id=person_id, role=role, clock=clock, actor=caller.actor, team=team
     )

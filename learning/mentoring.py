@@ -47,14 +47,15 @@ from sqlmodel import Session
 
 from delivery.outbox import NewMessage, enqueue
 from learning import audit
+from learning.accounts import DELIVERY_PLATFORM, user_id_column, user_id_of
 from learning.actions import NotAllowed, NotOpen, actor_label, my_assignment
 from learning.chain import PeopleIndex
 from learning.clock import Clock, local_date
 from learning.curriculum import ProgramSettings
 from learning.errors import LearnbotError
 from learning.locks import lock_person
-from messages import mentoring as text
-from messages.render import KIND_TEXT
+from learning.outbox_kinds import PAIRING_INTRO, facts
+from learning.plain_text import clip
 from models import (
     DEFAULT_WORKSPACE,
     AssignmentStatus,
@@ -66,9 +67,27 @@ from models import (
     PeerPrompt,
     PeerPromptResponse,
     Person,
+    RecipientKind,
 )
 
-CERTIFIED, OFFERED_HELP = text.CERTIFIED, text.OFFERED_HELP
+CERTIFIED, OFFERED_HELP = "certified", "offered_help"  # MentorPairing.reason
+TITLE_MAX = 200
+
+# Refusals (plain text: the typed errors' messages, escaped where they are shown).
+NOT_YOURS = "You can only find a mentor for your own items."
+SWITCHED_OFF = "Mentor pairing is switched off here, so I can't find you a mentor."
+NOT_ON_SLACK = "I can only pair people who are on Slack, and I don't have you on Slack here."
+
+
+def not_open_text(title: str) -> str:
+    """The item is done, waived or no longer on the path."""
+    plain = clip(" ".join(title.split()) or "-", TITLE_MAX)
+    return (
+        f"“{plain}” is no longer open (done, waived or off your path), "
+        "so there is nothing to find a mentor for."
+    )
+
+
 HELP = "help"  # PeerPromptResponse.kind of "I can help"
 WEEK = timedelta(days=7)
 LOAD_WEEKS = 8  # the fewest pairings as mentor over this many weeks goes first
@@ -85,7 +104,7 @@ class MentorFound:
 
     pairing_id: int
     mentor_name: str
-    mentor_slack_id: str
+    mentor_user_id: str  # the mentor's user id on the delivery platform, for a mention
     item_title: str
     reason: str  # CERTIFIED or OFFERED_HELP
     already: bool = False
@@ -109,7 +128,7 @@ class Candidate:
     id: int
     name: str
     email: str
-    slack_user_id: str
+    chat_user_id: str  # their user id on the delivery platform
     zone: str
     away_until: date | None
     reason: str
@@ -147,17 +166,17 @@ def find_mentor(
     """
     spec = settings.mentoring
     if not spec.enabled:
-        raise MentoringOff(text.SWITCHED_OFF)
+        raise MentoringOff(SWITCHED_OFF)
     try:
         assignment, item = my_assignment(
             session, actor=learner, assignment_id=assignment_id, clock=clock, attempted="mentor"
         )
     except NotAllowed as refused:
-        raise NotAllowed(text.NOT_YOURS, audit_entry=refused.audit_entry) from None
+        raise NotAllowed(NOT_YOURS, audit_entry=refused.audit_entry) from None
     if assignment.status != AssignmentStatus.OPEN:
-        raise NotOpen(text.not_open_text(item.title))
-    if not learner.active or not learner.slack_user_id:
-        raise LearnbotError(text.NOT_ON_SLACK)
+        raise NotOpen(not_open_text(item.title))
+    if not learner.active or not user_id_of(session, learner.id, DELIVERY_PLATFORM):
+        raise LearnbotError(NOT_ON_SLACK)
     assert learner.id is not None and item.id is not None
 
     lock_person(session, learner.id)  # a double click waits here, then sees the pairing
@@ -167,30 +186,8 @@ def find_mentor(
     if earlier is not None:
         return earlier
 
-    org_zone = settings.organisation.timezone
-    learner_zone = learner.timezone or org_zone
-    excluded = {learner.id, *_managers(session, learner, now=now, org_zone=org_zone)}
-    candidates = [
-        c
-        for c in _candidates(
-            session,
-            item_id=item.id,
-            workspace_id=learner.workspace_id or DEFAULT_WORKSPACE,
-            valid_until=now + timedelta(days=spec.min_valid_days),
-            org_zone=org_zone,
-        )
-        if c.id not in excluded and not _away(c, now)
-    ]
-    week, load = _pairing_counts(session, [c.id for c in candidates], now=now)
-    paired_with = _recent_partners(session, learner.id, since=since_repeat)
-    ranked = sorted(
-        (c for c in candidates if week.get(c.id, 0) < spec.weekly_cap and c.id not in paired_with),
-        key=lambda c: (
-            load.get(c.id, 0),
-            c.reason != CERTIFIED,
-            c.zone != learner_zone,
-            c.id,
-        ),
+    ranked = _ranked_mentors(
+        session, learner, item.id, now=now, settings=settings, since_repeat=since_repeat
     )
     for mentor in ranked:
         lock_person(session, mentor.id)
@@ -201,6 +198,47 @@ def find_mentor(
             continue
         return _pair(session, learner=learner, mentor=mentor, item=item, clock=clock)
     return NoMentorFound(item.title, settings.channels.community)
+
+
+def _ranked_mentors(
+    session: Session,
+    learner: Person,
+    item_id: int,
+    *,
+    now: datetime,
+    settings: ProgramSettings,
+    since_repeat: datetime,
+) -> list[Candidate]:
+    """Who may mentor ``learner`` on ``item_id`` now, best first: not the learner nor
+    their managers, not away, under the weekly cap, not paired with them recently; the
+    least loaded first, then certified ones, then those in the learner's time zone."""
+    assert learner.id is not None
+    spec = settings.mentoring
+    org_zone = settings.organisation.timezone
+    learner_zone = learner.timezone or org_zone
+    excluded = {learner.id, *_managers(session, learner, now=now, org_zone=org_zone)}
+    candidates = [
+        c
+        for c in _candidates(
+            session,
+            item_id=item_id,
+            workspace_id=learner.workspace_id or DEFAULT_WORKSPACE,
+            valid_until=now + timedelta(days=spec.min_valid_days),
+            org_zone=org_zone,
+        )
+        if c.id not in excluded and not _away(c, now)
+    ]
+    week, load = _pairing_counts(session, [c.id for c in candidates], now=now)
+    paired_with = _recent_partners(session, learner.id, since=since_repeat)
+    return sorted(
+        (c for c in candidates if week.get(c.id, 0) < spec.weekly_cap and c.id not in paired_with),
+        key=lambda c: (
+            load.get(c.id, 0),
+            c.reason != CERTIFIED,
+            c.zone != learner_zone,
+            c.id,
+        ),
+    )
 
 
 def set_mentoring(session: Session, *, person: Person, available: bool, clock: Clock) -> bool:
@@ -224,13 +262,14 @@ def _candidates(
 ) -> list[Candidate]:
     """Everyone who may mentor ``item_id``, certified ones first (one row per person).
 
-    Active, on Slack and not opted out are checked here; the rest is per request.
+    Active, reachable in chat and not opted out are checked here; the rest is per request.
     """
+    chat_id = user_id_column(DELIVERY_PLATFORM)
     person = (
         Person.id,
         Person.name,
         Person.email,
-        Person.slack_user_id,
+        chat_id,
         Person.timezone,
         Person.away_until,
     )
@@ -238,8 +277,7 @@ def _candidates(
         Person.workspace_id == workspace_id,
         Person.active,
         Person.mentoring,
-        Person.slack_user_id.is_not(None),  # type: ignore[union-attr]
-        Person.slack_user_id != "",
+        chat_id.is_not(None),  # reachable: an account to be addressed at
     )
     newer = aliased(CertificationAward)
     newest_cycle = (
@@ -295,12 +333,12 @@ def _candidate(
     certification_id: int | None = None,
     certification_title: str | None = None,
 ) -> Candidate:
-    person_id, name, email, slack_user_id, zone, away_until = row[:6]
+    person_id, name, email, user_id, zone, away_until = row[:6]
     return Candidate(
         person_id,
         name,
         email,
-        slack_user_id,
+        user_id,
         zone or org_zone,
         away_until,
         reason,
@@ -392,7 +430,7 @@ def _earlier_pairing(
             MentorPairing.id,
             MentorPairing.reason,
             Person.name,
-            Person.slack_user_id,
+            user_id_column(DELIVERY_PLATFORM),
         )
         .join(Person, Person.id == MentorPairing.mentor_id)
         .where(
@@ -416,7 +454,8 @@ def _pair(
 ) -> MentorFound:
     """Store the pairing, put the intro in the outbox and audit it."""
     now = clock.now()
-    assert learner.slack_user_id is not None
+    learner_user_id = user_id_of(session, learner.id, DELIVERY_PLATFORM)
+    assert learner_user_id is not None
     pairing = MentorPairing(
         learner_id=learner.id,
         mentor_id=mentor.id,
@@ -428,11 +467,12 @@ def _pair(
     session.add(pairing)
     session.flush()
     assert pairing.id is not None
-    intro = text.pairing_intro_message(
+    intro = facts(
+        PAIRING_INTRO,
         learner_name=learner.name,
-        learner_slack_id=learner.slack_user_id,
+        learner_slack_id=learner_user_id,
         mentor_name=mentor.name,
-        mentor_slack_id=mentor.slack_user_id,
+        mentor_slack_id=mentor.chat_user_id,
         item_title=item.title,
         item_url=item.url,
         reason=mentor.reason,
@@ -443,11 +483,11 @@ def _pair(
         [
             NewMessage(
                 key=f"pairing:{pairing.id}:intro",
-                kind=KIND_TEXT,
+                kind=intro.kind,
                 # Two user ids: the sender opens one group DM with both of them.
-                channel=f"{learner.slack_user_id},{mentor.slack_user_id}",
-                text=intro.text,
-                payload=intro.payload(),
+                recipient_kind=RecipientKind.GROUP,
+                recipient=f"{learner_user_id},{mentor.chat_user_id}",
+                payload=intro.values,
                 person_id=learner.id,
                 workspace_id=learner.workspace_id or DEFAULT_WORKSPACE,
                 not_before=now,
@@ -471,4 +511,4 @@ def _pair(
             "certification_id": mentor.certification_id,
         },
     )
-    return MentorFound(pairing.id, mentor.name, mentor.slack_user_id, item.title, mentor.reason)
+    return MentorFound(pairing.id, mentor.name, mentor.chat_user_id, item.title, mentor.reason)

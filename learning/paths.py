@@ -205,12 +205,7 @@ def enroll(
             select(*_HELD_COLUMNS).where(Assignment.person_id.in_(ids))  # type: ignore[attr-defined]
         ):
             held[row.person_id].append(row)
-        creates: list[dict[str, object]] = []
-        quiet: list[dict[str, object]] = []
-        requirement: list[dict[str, object]] = []
-        reopens: list[dict[str, object]] = []
-        closes: list[dict[str, object]] = []
-        redates: list[tuple[Person, Update]] = []
+        writes = _Writes()
         for person in people:
             assert person.id is not None
             if not person.active:
@@ -226,64 +221,93 @@ def enroll(
             )
             changes = plan_enrollment(paths.get(person.role), enrollee, mine)
             summary.add(changes)
-            for want in changes.create:
-                creates.append(_new_row(person.id, want, now))
-            for change in changes.update:
-                if change.redates:
-                    redates.append((person, change))
-                    continue
-                if (
-                    change.event is not None
-                    and change.required
-                    and change.old_due is not None
-                    and change.old_due < enrollee.today
-                ):
-                    summary.kept_overdue += 1
-                row = {
-                    "id": change.assignment_id,
-                    "tier_id": change.tier_id,
-                    "required": change.required,
-                    **basis_values(change.basis),
-                }
-                if change.was_required != change.required:
-                    requirement.append({**row, **LADDER_RESET})  # suggested items never climb
-                else:
-                    quiet.append(row)
-            for assignment_id, want in changes.reopen:
-                # A reopened item starts over, as a new assignment: no old pin, ladder or notice.
-                reopens.append(
-                    {
-                        "id": assignment_id,
-                        "tier_id": want.tier_id,
-                        "required": want.required,
-                        "status": AssignmentStatus.OPEN,
-                        "due_date": want.due_date,
-                        **basis_values(want.basis),
-                        "closed_at": None,
-                        "due_pinned": False,
-                        "due_notice": None,
-                        **LADDER_RESET,
-                    }
-                )
-            closes.extend(
-                {"id": assignment_id, "status": AssignmentStatus.CLOSED, "closed_at": now}
-                for assignment_id in changes.close
-            )
-        if creates:
-            session.execute(insert(Assignment.__table__), creates)  # Core: no ORM overhead
-        for rows in (quiet, requirement, reopens, closes):
-            if rows:
-                session.execute(update(Assignment), rows)
-        if redates:
+            writes.add(person, changes, today=enrollee.today, now=now, summary=summary)
+        writes.execute(session)
+        if writes.redates:
             if not item_keys:
                 item_keys.update(
                     {row[0]: row[1] for row in session.execute(select(Item.id, Item.key))}
                 )
-            _redate(session, redates, item_keys, summary, clock=clock)
+            _redate(session, writes.redates, item_keys, summary, clock=clock)
         summary.visited += schedule_next_enrollment(
             session, people, paths, now=now, default_zone=settings.organisation.timezone
         )
     return summary
+
+
+@dataclass
+class _Writes:
+    """One batch's assignment writes, gathered to go in with one statement per kind."""
+
+    creates: list[dict[str, object]] = field(default_factory=list)
+    quiet: list[dict[str, object]] = field(default_factory=list)
+    requirement: list[dict[str, object]] = field(default_factory=list)
+    reopens: list[dict[str, object]] = field(default_factory=list)
+    closes: list[dict[str, object]] = field(default_factory=list)
+    redates: list[tuple[Person, Update]] = field(default_factory=list)
+
+    def add(
+        self,
+        person: Person,
+        changes: EnrollmentChanges,
+        *,
+        today: date,
+        now: datetime,
+        summary: EnrollmentSummary,
+    ) -> None:
+        """Add one person's planned ``changes`` (``plan_enrollment``)."""
+        assert person.id is not None
+        for want in changes.create:
+            self.creates.append(_new_row(person.id, want, now))
+        for change in changes.update:
+            if change.redates:
+                self.redates.append((person, change))
+                continue
+            if (
+                change.event is not None
+                and change.required
+                and change.old_due is not None
+                and change.old_due < today
+            ):
+                summary.kept_overdue += 1
+            row = {
+                "id": change.assignment_id,
+                "tier_id": change.tier_id,
+                "required": change.required,
+                **basis_values(change.basis),
+            }
+            if change.was_required != change.required:
+                self.requirement.append({**row, **LADDER_RESET})  # suggested items never climb
+            else:
+                self.quiet.append(row)
+        for assignment_id, want in changes.reopen:
+            # A reopened item starts over, as a new assignment: no old pin, ladder or notice.
+            self.reopens.append(
+                {
+                    "id": assignment_id,
+                    "tier_id": want.tier_id,
+                    "required": want.required,
+                    "status": AssignmentStatus.OPEN,
+                    "due_date": want.due_date,
+                    **basis_values(want.basis),
+                    "closed_at": None,
+                    "due_pinned": False,
+                    "due_notice": None,
+                    **LADDER_RESET,
+                }
+            )
+        self.closes.extend(
+            {"id": assignment_id, "status": AssignmentStatus.CLOSED, "closed_at": now}
+            for assignment_id in changes.close
+        )
+
+    def execute(self, session: Session) -> None:
+        """Insert the new assignments and apply the plain updates (not the redates)."""
+        if self.creates:
+            session.execute(insert(Assignment.__table__), self.creates)  # Core: no ORM overhead
+        for rows in (self.quiet, self.requirement, self.reopens, self.closes):
+            if rows:
+                session.execute(update(Assignment), rows)
 
 
 _HELD_COLUMNS = (

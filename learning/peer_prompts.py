@@ -33,13 +33,13 @@ from sqlalchemy import String, cast, distinct, func, literal, select, update
 from sqlmodel import Session
 
 from delivery.outbox import NewMessage, enqueue
-from learning import audit, identity
+from learning import audit
+from learning.accounts import DELIVERY_PLATFORM, user_id_column
 from learning.certifications import ACTOR, insert_ignoring_conflict
 from learning.clock import Clock, local_date
 from learning.curriculum import PeerPromptsSpec, ProgramSettings
 from learning.errors import LearnbotError
-from messages import peer_prompts as text
-from messages.render import KIND_TEXT
+from learning.outbox_kinds import PEER_FOLLOW_UP, PEER_PROMPT, facts
 from models import (
     DEFAULT_WORKSPACE,
     Assignment,
@@ -50,6 +50,7 @@ from models import (
     PeerPrompt,
     PeerPromptResponse,
     Person,
+    RecipientKind,
 )
 
 HELP = "help"
@@ -231,7 +232,8 @@ def post_prompt(
     prompt = session.get(PeerPrompt, prompt_id)
     item = session.get(Item, item_id)
     assert prompt is not None and item is not None
-    message = text.prompt_message(
+    message = facts(
+        PEER_PROMPT,
         prompt_id=prompt_id,
         title=item.title,
         url=item.url,
@@ -244,10 +246,10 @@ def post_prompt(
         [
             NewMessage(
                 key=post_key(prompt_id),
-                kind=KIND_TEXT,
-                channel=channel,
-                text=message.text,
-                payload=message.payload(),
+                kind=message.kind,
+                recipient_kind=RecipientKind.CHANNEL,
+                recipient=channel,
+                payload=message.values,
                 workspace_id=workspace_id,
                 not_before=now,
             )
@@ -352,17 +354,16 @@ def answer_prompt(
     session: Session,
     *,
     prompt_id: int,
-    slack_user_id: str,
-    workspace_id: str,
+    person: Person | None,
     kind: str,
     clock: Clock,
 ) -> ClickOutcome:
-    """A click from Slack: find the clicker, note the click, and return the post's state.
+    """A click: note it for ``person`` (the clicker, as the platform adapter found them;
+    None if unknown), and return the post's state.
 
     Raises:
         PeerPromptRefused: see ``record_click``.
     """
-    person = identity.person_by_slack_id(session, slack_user_id, workspace_id=workspace_id)
     new = record_click(session, prompt_id=prompt_id, person=person, kind=kind, clock=clock)
     card = prompt_card(session, prompt_id)
     assert person is not None and card is not None  # record_click checked both
@@ -386,14 +387,14 @@ def follow_up_prompts(session: Session, *, clock: Clock, settings: ProgramSettin
     cutoff = now - timedelta(minutes=settings.peer_prompts.follow_up_after)
     key = literal("peer:") + cast(PeerPrompt.id, String) + literal(":post")
     due = session.execute(
-        select(PeerPrompt, Item, OutboxMessage.slack_ts, OutboxMessage.slack_channel)
+        select(PeerPrompt, Item, OutboxMessage.posted_message, OutboxMessage.posted_conversation)
         .join(Item, Item.id == PeerPrompt.item_id)
         .join(OutboxMessage, OutboxMessage.key == key)
         .where(
             PeerPrompt.followed_up_at.is_(None),  # type: ignore[union-attr]
             PeerPrompt.created_at <= cutoff,  # type: ignore[operator]
             OutboxMessage.status == OutboxStatus.SENT,
-            OutboxMessage.slack_ts.is_not(None),  # type: ignore[union-attr]
+            OutboxMessage.posted_message.is_not(None),  # type: ignore[union-attr]
         )
         .order_by(PeerPrompt.id)  # type: ignore[arg-type]
     ).all()
@@ -410,29 +411,9 @@ def follow_up_prompts(session: Session, *, clock: Clock, settings: ProgramSettin
         if not marked.rowcount:  # type: ignore[attr-defined]
             continue  # another planner got there first
         helpers, learners = _introductions(session, prompt.id)
-        message = text.intro_message(
-            title=item.title,
-            url=item.url,
-            helpers=[(name, slack_id) for _, name, slack_id in helpers],
-            learners=[(name, slack_id) for _, name, slack_id in learners],
-        )
-        if message is not None:
-            payload = {**message.payload(), "thread_ts": post_ts}
-            enqueue(
-                session,
-                [
-                    NewMessage(
-                        key=intro_key(prompt.id),
-                        kind=KIND_TEXT,
-                        channel=post_channel or prompt.channel,
-                        text=message.text,
-                        payload=payload,
-                        workspace_id=prompt.workspace_id,
-                        not_before=now,
-                    )
-                ],
-                now=now,
-            )
+        posted = bool(helpers or learners)  # nobody to introduce: nothing to post
+        if posted:
+            _enqueue_intro(session, prompt, item, helpers, learners, post_ts, post_channel, now)
             result.introduced += 1
         audit.record(
             session,
@@ -442,7 +423,7 @@ def follow_up_prompts(session: Session, *, clock: Clock, settings: ProgramSettin
             subject=item.key,
             details={
                 "prompt_id": prompt.id,
-                "posted": message is not None,
+                "posted": posted,
                 "helper_ids": [person_id for person_id, _, _ in helpers],
                 "learner_ids": [person_id for person_id, _, _ in learners],
             },
@@ -452,15 +433,52 @@ def follow_up_prompts(session: Session, *, clock: Clock, settings: ProgramSettin
     return result
 
 
+def _enqueue_intro(
+    session: Session,
+    prompt: PeerPrompt,
+    item: Item,
+    helpers: list[tuple[int, str, str | None]],
+    learners: list[tuple[int, str, str | None]],
+    post_ts: str | None,
+    post_channel: str | None,
+    now: datetime,
+) -> None:
+    """The introductions, as a reply in the prompt post's thread."""
+    assert prompt.id is not None
+    message = facts(
+        PEER_FOLLOW_UP,
+        title=item.title,
+        url=item.url,
+        helpers=[(name, slack_id) for _, name, slack_id in helpers],
+        learners=[(name, slack_id) for _, name, slack_id in learners],
+    )
+    new = NewMessage(
+        key=intro_key(prompt.id),
+        kind=message.kind,
+        recipient_kind=RecipientKind.THREAD,
+        recipient=post_channel or prompt.channel,
+        thread_parent=post_ts,
+        payload=message.values,
+        workspace_id=prompt.workspace_id,
+        not_before=now,
+    )
+    enqueue(session, [new], now=now)
+
+
 def _introductions(
     session: Session, prompt_id: int
 ) -> tuple[list[tuple[int, str, str | None]], list[tuple[int, str, str | None]]]:
-    """(person id, name, Slack id) of the helpers and of the learners who may be named,
+    """(person id, name, chat user id) of the helpers and of the learners who may be named,
     in click order. Someone who clicked both is introduced as a helper."""
     helpers: list[tuple[int, str, str | None]] = []
     learners: list[tuple[int, str, str | None]] = []
     for kind, person_id, name, slack_id in session.execute(
-        select(PeerPromptResponse.kind, Person.id, Person.name, Person.slack_user_id)
+        select(
+            PeerPromptResponse.kind,
+            Person.id,
+            Person.name,
+            user_id_column(DELIVERY_PLATFORM),
+        )
         .join(Person, Person.id == PeerPromptResponse.person_id)
         .where(PeerPromptResponse.prompt_id == prompt_id, Person.active, Person.public_posts)
         .order_by(PeerPromptResponse.clicked_at, PeerPromptResponse.id)  # type: ignore[arg-type]

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -13,30 +14,20 @@ from sqlmodel import Session
 
 from learning import audit
 from learning.clock import Clock
-from learning.csv_source import CsvRow, read_csv
+from learning.csv_source import CsvFile, CsvRow, read_csv
 from learning.errors import Problem, ValidationFailed
 from learning.paths import EnrollmentSummary, current_settings, enroll
 from learning.suggest import Suggester
-from models import DEFAULT_WORKSPACE, Person, Program
+from models import DEFAULT_WORKSPACE, ChatAccount, Person, Program
 
+NO_CONFIGURATION = "no configuration loaded yet: run `python bot.py load-config FILE` first"
 REQUIRED_COLUMNS = ("email", "name", "manager_email", "role", "team", "role_start_date")
-OPTIONAL_COLUMNS = ("timezone", "slack_user_id")
+OPTIONAL_COLUMNS = ("timezone",)
 EMAIL = re.compile(r"^[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+$")
 # Role start dates learnbot can count working days from without leaving the calendar
 # (date.max is 9999-12-31); anything outside is a typo.
 EARLIEST_START = date(1900, 1, 1)
 LATEST_START = date(2199, 12, 31)
-SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,31}$")
-TRACKED = (
-    "name",
-    "manager_email",
-    "role",
-    "team",
-    "role_start_date",
-    "timezone",
-    "slack_user_id",
-    "active",
-)
 
 
 def _max_length(column: str) -> int:
@@ -57,6 +48,28 @@ FLAG = "--deactivate-missing"
 
 
 @dataclass(frozen=True)
+class AccountColumn:
+    """A people-file column that holds a chat platform's user id (a chat account).
+
+    The platform's adapter supplies it (Slack: ``slack_user_id``), so this module never
+    knows what an id looks like.
+
+    Attributes:
+        column: The column's name in the file.
+        platform: ``ChatAccount.platform``.
+        label: How problems name the id ("Slack user id").
+        problem: Why a cell is not a valid id (None when it is).
+        key: The id as stored and compared (Slack: upper case).
+    """
+
+    column: str
+    platform: str
+    label: str
+    problem: Callable[[str], str | None]
+    key: Callable[[str], str] = str
+
+
+@dataclass(frozen=True)
 class PersonRow:
     """One validated row of the people file."""
 
@@ -68,7 +81,8 @@ class PersonRow:
     team: str
     role_start_date: date
     timezone: str | None
-    slack_user_id: str | None
+    # account column -> user id (an empty cell never erases a known account)
+    accounts: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -173,6 +187,7 @@ def parse_people(
     deactivate_missing: bool = False,
     active_names: dict[str, str] | None = None,
     max_deactivate: int | None = None,
+    account_columns: Sequence[AccountColumn] = (),
 ) -> list[PersonRow]:
     """Validate the people file; raise ``ValidationFailed`` listing every bad row.
 
@@ -187,32 +202,60 @@ def parse_people(
             deactivate (default: ``existing_managers``' emails).
         max_deactivate: how many people ``deactivate_missing`` may deactivate (default:
             ``deactivation_limit``).
+        account_columns: the chat platforms' user id columns the file may have.
     """
-    source = read_csv(path, required=REQUIRED_COLUMNS, optional=OPTIONAL_COLUMNS)
+    optional = (*OPTIONAL_COLUMNS, *(c.column for c in account_columns))
+    source = read_csv(path, required=REQUIRED_COLUMNS, optional=optional)
     problems = list(source.problems)
     if deactivate_missing:
-        # Every row counts as "in the file", valid or not: the guard is about what the
-        # file lists, and the row's own mistakes are reported with the rest.
-        listed = {raw.values["email"].lower() for raw in source.rows}
         names = active_names if active_names is not None else {e: e for e in existing_managers}
-        refusal = mass_deactivation_refusal(
-            file=source.name,
-            rows_in_file=len(source.rows) + len(source.problems),
-            missing=sorted(
-                (f"{name} <{email}>" for email, name in names.items() if email not in listed),
-                key=str.lower,
-            ),
-            active=len(names),
-            max_deactivate=max_deactivate,
-        )
+        refusal = _deactivation_refusal(source, names, max_deactivate=max_deactivate)
         if refusal is not None:
             problems.append(refusal)
+    rows = _unique_rows(source, known_roles, problems, account_columns)
+    problems.extend(
+        _manager_problems(
+            rows, existing_managers, deactivate_missing=deactivate_missing, name=source.name
+        )
+    )
+    problems.extend(_cycles(rows, existing_managers, source.name))
+    if problems:
+        raise ValidationFailed(problems)
+    return rows
+
+
+def _deactivation_refusal(
+    source: CsvFile, names: dict[str, str], *, max_deactivate: int | None
+) -> Problem | None:
+    """The refusal when the file would deactivate too many of the active ``names``."""
+    # Every row counts as "in the file", valid or not: the guard is about what the
+    # file lists, and the row's own mistakes are reported with the rest.
+    listed = {raw.values["email"].lower() for raw in source.rows}
+    return mass_deactivation_refusal(
+        file=source.name,
+        rows_in_file=len(source.rows) + len(source.problems),
+        missing=sorted(
+            (f"{name} <{email}>" for email, name in names.items() if email not in listed),
+            key=str.lower,
+        ),
+        active=len(names),
+        max_deactivate=max_deactivate,
+    )
+
+
+def _unique_rows(
+    source: CsvFile,
+    known_roles: set[str],
+    problems: list[Problem],
+    account_columns: Sequence[AccountColumn],
+) -> list[PersonRow]:
+    """The valid rows, each email and chat account once (the first row keeps it)."""
     rows: list[PersonRow] = []
     first_line: dict[str, int] = {}
-    first_slack_line: dict[str, int] = {}
+    first_account_line: dict[tuple[str, str], int] = {}
     suggester = Suggester()
     for raw in source.rows:
-        row = _parse_row(raw, source.name, known_roles, problems, suggester)
+        row = _parse_row(raw, source.name, known_roles, problems, suggester, account_columns)
         if row is None:
             continue
         if row.email in first_line:
@@ -226,23 +269,23 @@ def parse_people(
             )
             continue
         first_line[row.email] = raw.line
-        slack_id = (row.slack_user_id or "").upper()
-        if slack_id in first_slack_line:
-            # Slack sends one id per person: a second row with it could never act.
-            problems.append(
-                Problem(
-                    source.name,
-                    raw.line,
-                    "slack_user_id",
-                    f"duplicate Slack user id {row.slack_user_id} "
-                    f"(first at line {first_slack_line[slack_id]})",
-                )
-            )
+        duplicate = _duplicate_account(row, account_columns, first_account_line, source.name)
+        if duplicate is not None:
+            problems.append(duplicate)
             continue
-        if slack_id:
-            first_slack_line[slack_id] = raw.line
         rows.append(row)
+    return rows
 
+
+def _manager_problems(
+    rows: list[PersonRow],
+    existing_managers: dict[str, str | None],
+    *,
+    deactivate_missing: bool,
+    name: str,
+) -> list[Problem]:
+    """Managers who are the person themselves, unknown, or about to be deactivated."""
+    problems: list[Problem] = []
     in_file = {row.email: row for row in rows}
     for row in rows:
         manager = row.manager_email
@@ -250,14 +293,12 @@ def parse_people(
             continue
         if manager == row.email:
             problems.append(
-                Problem(
-                    source.name, row.line, "manager_email", "a person cannot be their own manager"
-                )
+                Problem(name, row.line, "manager_email", "a person cannot be their own manager")
             )
         elif manager not in in_file and manager not in existing_managers:
             problems.append(
                 Problem(
-                    source.name,
+                    name,
                     row.line,
                     "manager_email",
                     f"unknown manager {manager}: not in this file nor already imported",
@@ -266,17 +307,40 @@ def parse_people(
         elif manager not in in_file and deactivate_missing:
             problems.append(
                 Problem(
-                    source.name,
+                    name,
                     row.line,
                     "manager_email",
                     f"manager {manager} is not in this file and "
                     "--deactivate-missing would deactivate them",
                 )
             )
-    problems.extend(_cycles(rows, existing_managers, source.name))
-    if problems:
-        raise ValidationFailed(problems)
-    return rows
+    return problems
+
+
+def _duplicate_account(
+    row: PersonRow,
+    account_columns: Sequence[AccountColumn],
+    first_line: dict[tuple[str, str], int],
+    file: str,
+) -> Problem | None:
+    """A user id a previous row already has: the platform sends one id per person, so
+    a second row with it could never act."""
+    keys = []
+    for column in account_columns:
+        user_id = row.accounts.get(column.column)
+        if not user_id:
+            continue
+        key = (column.column, column.key(user_id))
+        if key in first_line:
+            return Problem(
+                file,
+                row.line,
+                column.column,
+                f"duplicate {column.label} {user_id} (first at line {first_line[key]})",
+            )
+        keys.append(key)
+    first_line.update(dict.fromkeys(keys, row.line))
+    return None
 
 
 def _parse_row(
@@ -285,6 +349,7 @@ def _parse_row(
     known_roles: set[str],
     problems: list[Problem],
     suggester: Suggester,
+    account_columns: Sequence[AccountColumn] = (),
 ) -> PersonRow | None:
     values = raw.values
     before = len(problems)
@@ -334,13 +399,18 @@ def _parse_row(
         except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "Europe" is a folder
             shown = zone if len(zone) <= 60 else zone[:57] + "..."
             bad("timezone", f"unknown time zone {shown!r}: {suggester.time_zone_hint(zone)}")
-    slack_id = values["slack_user_id"] or None
-    if slack_id and not SLACK_USER_ID.match(slack_id):
-        bad("slack_user_id", f"bad Slack user id {slack_id!r} (looks like U0123ABCD)")
+    accounts: dict[str, str] = {}
+    for account in account_columns:
+        user_id = values.get(account.column) or ""
+        why = account.problem(user_id) if user_id else None
+        if why is not None:
+            bad(account.column, why)
+        elif user_id:
+            accounts[account.column] = user_id
     if len(problems) > before or start is None or role is None:
         return None
     return PersonRow(
-        raw.line, email, values["name"], manager, role, values["team"], start, zone, slack_id
+        raw.line, email, values["name"], manager, role, values["team"], start, zone, accounts
     )
 
 
@@ -387,7 +457,8 @@ def _cycles(rows: list[PersonRow], existing: dict[str, str | None], name: str) -
     return problems
 
 
-def _values(person: Person, email_of: dict[int, str]) -> dict[str, object]:
+def _values(person: Person, email_of: dict[int, str], held: dict[str, str]) -> dict[str, object]:
+    """What the audit compares; ``held``: the person's account column -> user id."""
     return {
         "name": person.name,
         "manager_email": email_of.get(person.manager_id) if person.manager_id else None,
@@ -395,9 +466,103 @@ def _values(person: Person, email_of: dict[int, str]) -> dict[str, object]:
         "team": person.team,
         "role_start_date": person.role_start_date.isoformat(),
         "timezone": person.timezone,
-        "slack_user_id": person.slack_user_id,
+        **held,
         "active": person.active,
     }
+
+
+def _held_accounts(
+    session: Session, columns: Sequence[AccountColumn], workspace_id: str
+) -> dict[int, dict[str, str]]:
+    """Person id -> account column -> user id, for the file's account columns."""
+    by_platform = {c.platform: c.column for c in columns}
+    held: dict[int, dict[str, str]] = {}
+    for account in session.scalars(
+        select(ChatAccount).where(
+            ChatAccount.workspace == workspace_id,
+            ChatAccount.platform.in_(by_platform),  # type: ignore[attr-defined]
+        )
+    ):
+        held.setdefault(account.person_id, {})[by_platform[account.platform]] = account.user_id
+    return held
+
+
+def _account_conflicts(
+    rows: list[PersonRow],
+    columns: Sequence[AccountColumn],
+    held: dict[int, dict[str, str]],
+    email_of: dict[int, str],
+    file: str,
+) -> list[Problem]:
+    """Rows giving a user id that somebody else keeps (nobody else in the file moves
+    them to another id): it addresses one person."""
+    in_file = {row.email: row for row in rows}
+    problems = []
+    for column in columns:
+        holder = {
+            column.key(ids[column.column]): email_of.get(pid)
+            for pid, ids in held.items()
+            if column.column in ids
+        }
+        for row in rows:
+            user_id = row.accounts.get(column.column)
+            owner = holder.get(column.key(user_id)) if user_id else None
+            if owner is None or owner == row.email:
+                continue
+            moved = in_file.get(owner)
+            if moved is not None and moved.accounts.get(column.column):
+                continue  # its holder gets another id in the same file
+            problems.append(
+                Problem(file, row.line, column.column, f"{column.label} {user_id} is {owner}'s")
+            )
+    return problems
+
+
+def _apply_accounts(
+    session: Session,
+    rows: list[PersonRow],
+    stored: dict[str, Person],
+    columns: Sequence[AccountColumn],
+    workspace_id: str,
+) -> None:
+    """Give each row's person the accounts the file names (``_account_conflicts`` found
+    no clash): old ids are let go first, so that two people may swap ids in one file."""
+    platforms = {c.platform for c in columns}
+    current = {
+        (a.person_id, a.platform): a
+        for a in session.scalars(
+            select(ChatAccount).where(
+                ChatAccount.workspace == workspace_id,
+                ChatAccount.platform.in_(platforms),  # type: ignore[attr-defined]
+            )
+        )
+    }
+    new: list[ChatAccount] = []
+    for column in columns:
+        for row in rows:
+            person_id = stored[row.email].id
+            user_id = row.accounts.get(column.column)
+            if not user_id or person_id is None:
+                continue
+            user_id = column.key(user_id)
+            account = current.get((person_id, column.platform))
+            if account is not None and account.user_id == user_id:
+                continue
+            if account is not None:
+                session.delete(account)
+            new.append(
+                ChatAccount(
+                    person_id=person_id,
+                    platform=column.platform,
+                    workspace=workspace_id,
+                    user_id=user_id,
+                    # what the platform said of the person, not of the id
+                    is_admin=account is not None and account.is_admin,
+                )
+            )
+    session.flush()
+    session.add_all(new)
+    session.flush()
 
 
 def import_people(
@@ -409,8 +574,12 @@ def import_people(
     deactivate_missing: bool = False,
     max_deactivate: int | None = None,
     workspace_id: str = DEFAULT_WORKSPACE,
+    account_columns: Sequence[AccountColumn] = (),
 ) -> PeopleImportResult:
     """Validate ``path`` and upsert its people by email in the caller's transaction.
+
+    ``account_columns`` are the chat platforms' user id columns the file may have
+    (the composition root passes each adapter's, e.g. Slack's ``slack_user_id``).
 
     A new person, a changed role, role start date or time zone, or a reactivation
     re-enrolls the person (a new role restarts the tier clock; completions of items the
@@ -419,39 +588,70 @@ def import_people(
     ``max_deactivate`` (default ``deactivation_limit``) or the file lists nobody.
     """
     settings = current_settings(session)
-    known_roles = set(session.scalars(select(Program.role).where(Program.active)))
     stored = {
         p.email: p
         for p in session.scalars(select(Person).where(Person.workspace_id == workspace_id))
     }
     email_of = {p.id: p.email for p in stored.values() if p.id is not None}
-    existing_managers = {
-        email: (email_of.get(p.manager_id) if p.manager_id else None)
-        for email, p in stored.items()
-        if p.active
-    }
-    rows = parse_people(
+    rows, held = _checked_rows(
+        session,
         path,
-        known_roles=known_roles,
-        existing_managers=existing_managers,
+        stored,
+        email_of,
         deactivate_missing=deactivate_missing,
-        active_names={p.email: p.name for p in stored.values() if p.active},
         max_deactivate=max_deactivate,
+        workspace_id=workspace_id,
+        account_columns=account_columns,
     )
     if settings is None:
-        raise ValidationFailed(
-            [
-                Problem(
-                    str(path),
-                    None,
-                    "",
-                    "no configuration loaded yet: run `python bot.py load-config FILE` first",
-                )
-            ]
-        )
+        raise ValidationFailed([Problem(str(path), None, "", NO_CONFIGURATION)])
     now = clock.now()
     result = PeopleImportResult()
-    before = {email: _values(p, email_of) for email, p in stored.items()}
+    before = {email: _values(p, email_of, held.get(p.id or 0, {})) for email, p in stored.items()}
+    held = _upsert_people(
+        session, rows, stored, account_columns, workspace_id=workspace_id, now=now
+    )
+    enroll_ids = _record_changes(
+        session,
+        rows,
+        stored,
+        before,
+        held,
+        result=result,
+        clock=clock,
+        now=now,
+        actor=actor,
+        path=path,
+    )
+    if deactivate_missing:
+        _deactivate_missing(
+            session, rows, stored, result=result, clock=clock, now=now, actor=actor, path=path
+        )
+    session.flush()
+    result.enrollment = enroll(session, clock=clock, settings=settings, person_ids=enroll_ids)
+    if result.added or result.updated or result.reactivated or result.deactivated:
+        audit.record(
+            session,
+            clock=clock,
+            actor=actor,
+            action="people.import",
+            subject=str(path),
+            details={"summary": result.summary()},
+        )
+    return result
+
+
+def _upsert_people(
+    session: Session,
+    rows: list[PersonRow],
+    stored: dict[str, Person],
+    account_columns: Sequence[AccountColumn],
+    *,
+    workspace_id: str,
+    now: datetime,
+) -> dict[int, dict[str, str]]:
+    """Add the file's new people and update everyone's fields, chat accounts and
+    managers; return the accounts each person now holds."""
     for row in rows:
         person = stored.get(row.email)
         if person is None:
@@ -468,25 +668,41 @@ def import_people(
             stored[row.email] = person
         person.name, person.role, person.team = row.name, row.role, row.team
         person.role_start_date, person.timezone = row.role_start_date, row.timezone
-        if row.slack_user_id:
-            person.slack_user_id = row.slack_user_id
         person.active = True
     session.flush()
-    email_of = {p.id: p.email for p in stored.values() if p.id is not None}
+    _apply_accounts(session, rows, stored, account_columns, workspace_id)
+    held = _held_accounts(session, account_columns, workspace_id)
     for row in rows:
         person = stored[row.email]
         person.manager_id = stored[row.manager_email].id if row.manager_email else None
+    return held
 
+
+def _record_changes(
+    session: Session,
+    rows: list[PersonRow],
+    stored: dict[str, Person],
+    before: dict[str, dict[str, object]],
+    held: dict[int, dict[str, str]],
+    *,
+    result: PeopleImportResult,
+    clock: Clock,
+    now: datetime,
+    actor: str,
+    path: str | Path,
+) -> set[int]:
+    """Count and audit what changed for each person in the file; the ids to enroll."""
+    email_of = {p.id: p.email for p in stored.values() if p.id is not None}
     enroll_ids: set[int] = set()
     for row in rows:
         person = stored[row.email]
         assert person.id is not None
-        old, new = before.get(row.email), _values(person, email_of)
+        old, new = before.get(row.email), _values(person, email_of, held.get(person.id, {}))
         if old is None:
             result.added.append(row.email)
             enroll_ids.add(person.id)
             continue
-        changed = {k: [old[k], new[k]] for k in TRACKED if old[k] != new[k]}
+        changed = {k: [old.get(k), new.get(k)] for k in new if old.get(k) != new.get(k)}
         if not changed:
             result.unchanged += 1
             continue
@@ -509,33 +725,69 @@ def import_people(
             reason=f"import {path}",
             details={"changed": changed},
         )
+    return enroll_ids
 
-    if deactivate_missing:
-        in_file = {row.email for row in rows}
-        for email, person in stored.items():
-            if email not in in_file and person.active:
-                person.active = False
-                person.updated_at = now
-                result.deactivated.append(email)
-                result.deactivated_names.append(f"{person.name} <{email}>")
-                audit.record(
-                    session,
-                    clock=clock,
-                    actor=actor,
-                    action="person.deactivate",
-                    subject=email,
-                    person_id=person.id,
-                    reason=f"not in {path} (--deactivate-missing)",
-                )
-    session.flush()
-    result.enrollment = enroll(session, clock=clock, settings=settings, person_ids=enroll_ids)
-    if result.added or result.updated or result.reactivated or result.deactivated:
-        audit.record(
-            session,
-            clock=clock,
-            actor=actor,
-            action="people.import",
-            subject=str(path),
-            details={"summary": result.summary()},
-        )
-    return result
+
+def _deactivate_missing(
+    session: Session,
+    rows: list[PersonRow],
+    stored: dict[str, Person],
+    *,
+    result: PeopleImportResult,
+    clock: Clock,
+    now: datetime,
+    actor: str,
+    path: str | Path,
+) -> None:
+    """Deactivate (audited) the active people the file no longer lists."""
+    in_file = {row.email for row in rows}
+    for email, person in stored.items():
+        if email not in in_file and person.active:
+            person.active = False
+            person.updated_at = now
+            result.deactivated.append(email)
+            result.deactivated_names.append(f"{person.name} <{email}>")
+            audit.record(
+                session,
+                clock=clock,
+                actor=actor,
+                action="person.deactivate",
+                subject=email,
+                person_id=person.id,
+                reason=f"not in {path} (--deactivate-missing)",
+            )
+
+
+def _checked_rows(
+    session: Session,
+    path: str | Path,
+    stored: dict[str, Person],
+    email_of: dict[int, str],
+    *,
+    deactivate_missing: bool,
+    max_deactivate: int | None,
+    workspace_id: str,
+    account_columns: Sequence[AccountColumn],
+) -> tuple[list[PersonRow], dict[int, dict[str, str]]]:
+    """The file's rows, checked against each other and the database, and the chat
+    accounts people hold now; ``ValidationFailed`` lists every problem."""
+    known_roles = set(session.scalars(select(Program.role).where(Program.active)))
+    existing_managers = {
+        email: (email_of.get(p.manager_id) if p.manager_id else None)
+        for email, p in stored.items()
+        if p.active
+    }
+    rows = parse_people(
+        path,
+        known_roles=known_roles,
+        existing_managers=existing_managers,
+        deactivate_missing=deactivate_missing,
+        active_names={p.email: p.name for p in stored.values() if p.active},
+        max_deactivate=max_deactivate,
+        account_columns=account_columns,
+    )
+    held = _held_accounts(session, account_columns, workspace_id)
+    conflicts = _account_conflicts(rows, account_columns, held, email_of, str(path))
+    if conflicts:
+        raise ValidationFailed(conflicts)
+    return rows, held

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import String, cast, exists, func, literal, or_, select, type_coerce
 from sqlmodel import Session
 
+from learning.accounts import DELIVERY_PLATFORM, user_id_column
 from learning.calendar import WEEKDAYS, WorkCalendar
 from learning.chain import ChainPerson, PeopleIndex
 from learning.curriculum import ProgramSettings
@@ -173,53 +174,8 @@ def _plan_zone(
     join, SQLite (no statistics) starts from the open-assignment index instead, i.e.
     from every zone's open assignments for each zone: 8x slower at 100,000 people.
     """
-    org_zone = settings.organisation.timezone
-    in_zone = (
-        or_(Person.timezone == window.zone, Person.timezone.is_(None))
-        if window.zone == org_zone
-        else Person.timezone == window.zone
-    )
-    key = literal("digest:") + cast(Person.id, String) + literal(f":{window.today.isoformat()}")
-    already_sent = exists().where(OutboxMessage.key == key)
-    people = (
-        select(Person.id, Person.name, Person.slack_user_id, Person.workspace_id)
-        .where(
-            Person.active,
-            in_zone,
-            or_(Person.away_until.is_(None), Person.away_until < window.today),
-            ~already_sent,
-        )
-        .order_by(Person.id)
-        .limit(PEOPLE_PAGE)
-    )
-    if workspace_id is not None:
-        people = people.where(Person.workspace_id == workspace_id)
-    wanted = Assignment.required & (
-        (Assignment.due_date <= window.lookahead_until) | Assignment.due_notice.is_not(None)  # type: ignore[union-attr]
-    )
-    if window.suggestions:
-        wanted = or_(wanted, ~Assignment.required)
-    items = (
-        select(
-            Assignment.person_id,
-            Assignment.id,
-            Assignment.required,
-            # As stored (SQLite: text): a page has few distinct due dates, so _dates
-            # parses each once instead of once per row.
-            type_coerce(Assignment.due_date, String),
-            Assignment.item_id,
-            Assignment.ladder_paused_days,
-            Assignment.ladder_step,
-            Assignment.due_notice,
-        )
-        .where(
-            status_by_person() == AssignmentStatus.OPEN,
-            Assignment.due_date.is_not(None),
-            or_(Assignment.snoozed_until.is_(None), Assignment.snoozed_until <= now),
-            wanted,
-        )
-        .order_by(Assignment.person_id, Assignment.due_date, Assignment.id)
-    )
+    people = _zone_people(window, settings=settings, workspace_id=workspace_id)
+    items = _zone_items(window, now=now)
     # Core execution (the connection, not the ORM session): these rows are plain tuples,
     # and the ORM's row processing was a fifth of the planner's time.
     connection = session.connection()
@@ -258,6 +214,63 @@ def _plan_zone(
                 )
                 if planned:
                     yield planned
+
+
+def _zone_people(window: ZoneWindow, *, settings: ProgramSettings, workspace_id: str | None) -> Any:
+    """A page of the zone's people due today's digest (not away, not sent yet), by id."""
+    org_zone = settings.organisation.timezone
+    in_zone = (
+        or_(Person.timezone == window.zone, Person.timezone.is_(None))
+        if window.zone == org_zone
+        else Person.timezone == window.zone
+    )
+    key = literal("digest:") + cast(Person.id, String) + literal(f":{window.today.isoformat()}")
+    already_sent = exists().where(OutboxMessage.key == key)
+    people = (
+        select(Person.id, Person.name, user_id_column(DELIVERY_PLATFORM), Person.workspace_id)
+        .where(
+            Person.active,
+            in_zone,
+            or_(Person.away_until.is_(None), Person.away_until < window.today),
+            ~already_sent,
+        )
+        .order_by(Person.id)
+        .limit(PEOPLE_PAGE)
+    )
+    if workspace_id is not None:
+        people = people.where(Person.workspace_id == workspace_id)
+    return people
+
+
+def _zone_items(window: ZoneWindow, *, now: datetime) -> Any:
+    """The open items a digest may list (required ones due within the lookahead or with
+    a due-date notice; suggested ones on suggestion days), by person, date, id."""
+    wanted = Assignment.required & (
+        (Assignment.due_date <= window.lookahead_until) | Assignment.due_notice.is_not(None)  # type: ignore[union-attr]
+    )
+    if window.suggestions:
+        wanted = or_(wanted, ~Assignment.required)
+    return (
+        select(
+            Assignment.person_id,
+            Assignment.id,
+            Assignment.required,
+            # As stored (SQLite: text): a page has few distinct due dates, so _dates
+            # parses each once instead of once per row.
+            type_coerce(Assignment.due_date, String),
+            Assignment.item_id,
+            Assignment.ladder_paused_days,
+            Assignment.ladder_step,
+            Assignment.due_notice,
+        )
+        .where(
+            status_by_person() == AssignmentStatus.OPEN,
+            Assignment.due_date.is_not(None),
+            or_(Assignment.snoozed_until.is_(None), Assignment.snoozed_until <= now),
+            wanted,
+        )
+        .order_by(Assignment.person_id, Assignment.due_date, Assignment.id)
+    )
 
 
 def _fetch_raw(connection: Any, statement: Any) -> list[tuple[Any, ...]]:
@@ -430,7 +443,7 @@ def _digest(
     mentors: _MentorOffers,
     announcer: _Announcer,
 ) -> PlannedDigest | None:
-    person_id, name, slack_user_id, workspace_id = person
+    person_id, name, user_id, workspace_id = person
     max_suggestions = settings.cadence.max_suggestions
     mentor_items, mentor_overdue = mentors.items, mentors.overdue
     overdue: list[DigestItem] = []
@@ -477,15 +490,13 @@ def _digest(
     items = (*overdue, *due_soon, *rescheduled, *suggested)
     if not items:
         return None
-    if not slack_user_id:
+    if not user_id:
         stats.unreachable += 1
         return None
     stats.digests += 1
     stats.items += len(items)
     first_name = (name or "").split()[0] if (name or "").split() else "there"
-    return PlannedDigest(
-        Digest(person_id, first_name, window.today, items), slack_user_id, workspace_id
-    )
+    return PlannedDigest(Digest(person_id, first_name, window.today, items), user_id, workspace_id)
 
 
 def _changed(notice: str | None, catalogue: dict[int, tuple[Any, ...]]) -> tuple[Any, Any]:

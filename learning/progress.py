@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlmodel import Session
 
+from learning.calendar import WorkCalendar
 from learning.clock import Clock, local_date
 from learning.curriculum import ProgramSettings
 from learning.enrollment import waiting_for
@@ -165,43 +166,9 @@ def person_status(
         ],
     )
 
-    def line(
-        item: Item, required: bool, assignment: Assignment | None, starts_on: date | None
-    ) -> ItemLine:
-        if assignment is None:
-            return ItemLine(
-                item.key, item.title, item.method, item.minutes, required, "upcoming", None
-            )
-        status = {
-            AssignmentStatus.COMPLETED: "done",
-            AssignmentStatus.WAIVED: "waived",
-            AssignmentStatus.CLOSED: "closed",
-        }.get(assignment.status, "open")
-        overdue = 0
-        # Only required items are ever overdue: suggested ones are offered, never chased.
-        if (
-            status == "open"
-            and assignment.required
-            and assignment.due_date
-            and assignment.due_date < today
-        ):
-            status = "overdue"
-            overdue = calendar.working_days_between(assignment.due_date, today)
-        completed_on = (
-            local_date(assignment.completed_at, zone) if assignment.completed_at else None
-        )
-        return ItemLine(
-            item.key,
-            item.title,
-            item.method,
-            item.minutes,
-            assignment.required if assignment.status == AssignmentStatus.OPEN else required,
-            status,
-            assignment.due_date,
-            overdue,
-            completed_on,
-            assignment.score,
-            waiting.get(item.id, ()) if status == "open" else (),
+    def line(item: Item, required: bool, assignment: Assignment | None) -> ItemLine:
+        return _item_line(
+            item, required, assignment, today=today, zone=zone, calendar=calendar, waiting=waiting
         )
 
     tiers: list[TierLine] = []
@@ -217,16 +184,11 @@ def person_status(
             ):
                 on_path.add(entry.item_id)
                 tier_line.items.append(
-                    line(
-                        items[entry.item_id],
-                        entry.required,
-                        assignments.get(entry.item_id),
-                        starts_on,
-                    )
+                    line(items[entry.item_id], entry.required, assignments.get(entry.item_id))
                 )
             tiers.append(tier_line)
     other = [
-        line(items[item_id], a.required, a, None)
+        line(items[item_id], a.required, a)
         for item_id, a in assignments.items()
         if item_id not in on_path
         and a.status in (AssignmentStatus.COMPLETED, AssignmentStatus.WAIVED, AssignmentStatus.OPEN)
@@ -244,6 +206,50 @@ def person_status(
         person.away_until,
         tiers,
         other,
+    )
+
+
+def _item_line(
+    item: Item,
+    required: bool,
+    assignment: Assignment | None,
+    *,
+    today: date,
+    zone: str,
+    calendar: WorkCalendar,
+    waiting: Mapping[int, tuple[str, ...]],
+) -> ItemLine:
+    """How one item of a person's path stands on their ``today``."""
+    if assignment is None:
+        return ItemLine(item.key, item.title, item.method, item.minutes, required, "upcoming", None)
+    status = {
+        AssignmentStatus.COMPLETED: "done",
+        AssignmentStatus.WAIVED: "waived",
+        AssignmentStatus.CLOSED: "closed",
+    }.get(assignment.status, "open")
+    overdue = 0
+    # Only required items are ever overdue: suggested ones are offered, never chased.
+    if (
+        status == "open"
+        and assignment.required
+        and assignment.due_date
+        and assignment.due_date < today
+    ):
+        status = "overdue"
+        overdue = calendar.working_days_between(assignment.due_date, today)
+    completed_on = local_date(assignment.completed_at, zone) if assignment.completed_at else None
+    return ItemLine(
+        item.key,
+        item.title,
+        item.method,
+        item.minutes,
+        assignment.required if assignment.status == AssignmentStatus.OPEN else required,
+        status,
+        assignment.due_date,
+        overdue,
+        completed_on,
+        assignment.score,
+        waiting.get(item.id, ()) if status == "open" else (),
     )
 
 

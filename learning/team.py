@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import and_, case, distinct, func, select
 from sqlmodel import Session
 
+from learning.accounts import DELIVERY_PLATFORM, user_id_column
 from learning.clock import Clock, local_date
 from learning.curriculum import ProgramSettings
 from learning.paths import current_settings
@@ -36,7 +37,7 @@ class OverduePerson:
     person_id: int
     name: str
     email: str
-    slack_user_id: str | None
+    chat_user_id: str | None  # their user id on the delivery platform, for a mention
     overdue_items: int
     oldest_due: date
     overdue_working_days: int  # of the oldest overdue item, on the person's own calendar
@@ -113,70 +114,88 @@ def team_summary(
     totals = {"people": 0, "done": 0, "due": 0, "overdue": 0, "waived": 0, "people_overdue": 0}
     candidates: list[tuple[Any, ...]] = []
     for chunk in _chunks(ids):
-        in_team = and_(Person.id.in_(chunk), Person.active)  # type: ignore[union-attr]
-        totals["people"] += session.scalar(select(func.count()).where(in_team)) or 0
-        # Through the assignment's person index (``person_id IN chunk``): a CEO's Home
-        # at 100,000 people took minutes from the status index.
-        status = status_by_person()
-        owed = and_(
-            in_team,
-            Assignment.person_id.in_(chunk),
-            Assignment.required,
-            status != AssignmentStatus.CLOSED,
-        )
-        late = and_(
-            status == AssignmentStatus.OPEN,
-            Assignment.due_date.is_not(None),  # type: ignore[union-attr]
-            Assignment.due_date < today_col,  # type: ignore[operator]
-        )
-        late_flag = case((late, 1), else_=0)
-        for status, is_late, count in session.execute(
-            select(Assignment.status, late_flag, func.count())
-            .join(Person, Person.id == Assignment.person_id)
-            .where(owed)
-            .group_by(Assignment.status, late_flag)
-        ):
-            if status == AssignmentStatus.COMPLETED:
-                totals["done"] += count
-            elif status == AssignmentStatus.WAIVED:
-                totals["waived"] += count
-            elif is_late:
-                totals["overdue"] += count
-            else:
-                totals["due"] += count
-        totals["people_overdue"] += (
-            session.scalar(
-                select(func.count(distinct(Assignment.person_id)))
-                .join(Person, Person.id == Assignment.person_id)
-                .where(owed, late)
-            )
-            or 0
-        )
-        if most_overdue < 1:
-            continue
-        oldest = func.min(Assignment.due_date)
-        items = func.count()
         candidates.extend(
-            session.execute(
-                select(
-                    Person.id,
-                    Person.name,
-                    Person.email,
-                    Person.slack_user_id,
-                    zone_col,
-                    items,
-                    oldest,
-                )
-                .join(Assignment, Assignment.person_id == Person.id)
-                .where(owed, late)
-                .group_by(Person.id, Person.name, Person.email, Person.slack_user_id, zone_col)
-                .order_by(oldest, items.desc(), Person.name, Person.id)
-                .limit(most_overdue)
-            ).all()
+            _count_chunk(
+                session, chunk, totals, today_col=today_col, zone_col=zone_col, most=most_overdue
+            )
         )
     return TeamSummary(
         **totals,
         most_overdue=_most_overdue(candidates, todays, settings, most_overdue),
+    )
+
+
+def _count_chunk(
+    session: Session,
+    chunk: list[int],
+    totals: dict[str, int],
+    *,
+    today_col: Any,
+    zone_col: Any,
+    most: int,
+) -> list[tuple[Any, ...]]:
+    """Add one chunk of the team to ``totals``; its ``most`` most overdue people (by
+    oldest due date), as candidates for the team's list."""
+    in_team = and_(Person.id.in_(chunk), Person.active)  # type: ignore[union-attr]
+    totals["people"] += session.scalar(select(func.count()).where(in_team)) or 0
+    # Through the assignment's person index (``person_id IN chunk``): a CEO's Home
+    # at 100,000 people took minutes from the status index.
+    status = status_by_person()
+    owed = and_(
+        in_team,
+        Assignment.person_id.in_(chunk),
+        Assignment.required,
+        status != AssignmentStatus.CLOSED,
+    )
+    late = and_(
+        status == AssignmentStatus.OPEN,
+        Assignment.due_date.is_not(None),  # type: ignore[union-attr]
+        Assignment.due_date < today_col,  # type: ignore[operator]
+    )
+    late_flag = case((late, 1), else_=0)
+    for status, is_late, count in session.execute(
+        select(Assignment.status, late_flag, func.count())
+        .join(Person, Person.id == Assignment.person_id)
+        .where(owed)
+        .group_by(Assignment.status, late_flag)
+    ):
+        if status == AssignmentStatus.COMPLETED:
+            totals["done"] += count
+        elif status == AssignmentStatus.WAIVED:
+            totals["waived"] += count
+        elif is_late:
+            totals["overdue"] += count
+        else:
+            totals["due"] += count
+    totals["people_overdue"] += (
+        session.scalar(
+            select(func.count(distinct(Assignment.person_id)))
+            .join(Person, Person.id == Assignment.person_id)
+            .where(owed, late)
+        )
+        or 0
+    )
+    if most < 1:
+        return []
+    oldest = func.min(Assignment.due_date)
+    items = func.count()
+    return list(
+        session.execute(
+            select(
+                Person.id,
+                Person.name,
+                Person.email,
+                user_id_column(DELIVERY_PLATFORM),
+                zone_col,
+                items,
+                oldest,
+            )
+            .join(Assignment, Assignment.person_id == Person.id)
+            .where(owed, late)
+            .group_by(Person.id, Person.name, Person.email, zone_col)
+            .order_by(oldest, items.desc(), Person.name, Person.id)
+            .limit(most)
+        ).all()
     )
 
 
@@ -203,14 +222,14 @@ def _most_overdue(
             person_id=person_id,
             name=name,
             email=email,
-            slack_user_id=slack_user_id,
+            chat_user_id=chat_user_id,
             overdue_items=count,
             oldest_due=oldest,
             overdue_working_days=settings.calendar_for(zone).working_days_between(
                 oldest, todays[zone]
             ),
         )
-        for person_id, name, email, slack_user_id, zone, count, oldest in rows
+        for person_id, name, email, chat_user_id, zone, count, oldest in rows
     ]
     people.sort(
         key=lambda p: (-p.overdue_working_days, -p.overdue_items, p.name.lower(), p.person_id)

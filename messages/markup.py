@@ -121,7 +121,7 @@ class Markup(str):
         """``str.format`` that escapes every plain value and keeps markup as it is."""
         return self._trusted(_EscapingFormatter(type(self)).vformat(self, args, kwargs))
 
-    def format_map(self, mapping: Mapping[str, Any]) -> Self:
+    def format_map(self, mapping: Mapping[str, Any]) -> Self:  # type: ignore[override]
         return self.format(**mapping)
 
     def join(self, parts: Iterable[str]) -> Self:

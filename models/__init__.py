@@ -5,6 +5,7 @@ Importing this package has no side effects: no engine is built until asked.
 
 from models.db import Database, open_database
 from models.tables import (
+    DEFAULT_PLATFORM,
     DEFAULT_WORKSPACE,
     Assignment,
     AssignmentStatus,
@@ -12,6 +13,7 @@ from models.tables import (
     Certification,
     CertificationAward,
     CertificationRequirement,
+    ChatAccount,
     CompletionEvent,
     ConfigSnapshot,
     ExtensionRequest,
@@ -28,6 +30,7 @@ from models.tables import (
     Person,
     ProcessedEvent,
     Program,
+    RecipientKind,
     SeenRequest,
     Tier,
     TierItem,
@@ -37,6 +40,7 @@ from models.tables import (
 from models.types import UTCDateTime
 
 __all__ = [
+    "DEFAULT_PLATFORM",
     "DEFAULT_WORKSPACE",
     "Assignment",
     "AssignmentStatus",
@@ -44,6 +48,7 @@ __all__ = [
     "Certification",
     "CertificationAward",
     "CertificationRequirement",
+    "ChatAccount",
     "CompletionEvent",
     "ConfigSnapshot",
     "Database",
@@ -61,6 +66,7 @@ __all__ = [
     "Person",
     "ProcessedEvent",
     "Program",
+    "RecipientKind",
     "SeenRequest",
     "Tier",
     "TierItem",

@@ -16,6 +16,18 @@ from sqlmodel import Field, SQLModel
 from models.types import UTCDateTime
 
 DEFAULT_WORKSPACE = "default"
+DEFAULT_PLATFORM = "slack"
+"""The platform of outbox rows written before platforms were named (all Slack's)."""
+
+
+class RecipientKind:
+    """Who an outbox message goes to (``OutboxMessage.recipient_kind``)."""
+
+    PERSON = "person"  # a direct message; recipient: the platform user id
+    CHANNEL = "channel"  # a post in a conversation; recipient: its id (or Slack name)
+    GROUP = "group"  # one conversation with several people; recipient: user ids, comma-joined
+    THREAD = "thread"  # a reply; recipient: the conversation, thread_parent: the message
+    ALL = (PERSON, CHANNEL, GROUP, THREAD)
 
 
 def _utc(**kwargs: Any) -> Any:
@@ -26,13 +38,15 @@ def _utc(**kwargs: Any) -> Any:
 
 
 class Person(SQLModel, table=True):
-    """Someone in the organisation, as imported from the people CSV or Slack."""
+    """Someone in the organisation, as imported from the people CSV or a chat platform.
+
+    How chat platforms know them is in ``ChatAccount`` (none, one or several accounts).
+    """
 
     __tablename__ = "person"
     __table_args__ = (
         UniqueConstraint("workspace_id", "email", name="uq_person_workspace_email"),
         Index("ix_person_manager_id", "manager_id"),
-        Index("ix_person_slack_user_id", "slack_user_id"),
         Index("ix_person_next_enroll_on", "next_enroll_on"),
     )
 
@@ -40,7 +54,6 @@ class Person(SQLModel, table=True):
     workspace_id: str = Field(default=DEFAULT_WORKSPACE, max_length=32)
     email: str = Field(max_length=254)
     name: str = Field(max_length=200)
-    slack_user_id: str | None = Field(default=None, max_length=32)
     manager_id: int | None = Field(default=None, foreign_key="person.id")
     role: str = Field(max_length=64)
     team: str = Field(default="", max_length=100)
@@ -52,10 +65,6 @@ class Person(SQLModel, table=True):
     # Certifications and milestones may be announced in the recognition channel
     # (``/learn privacy public|private``); False means no public post names them.
     public_posts: bool = Field(default=True, sa_column_kwargs={"server_default": true()})
-    # A Slack workspace admin or owner, as Slack last told learnbot (``team_join``,
-    # ``user_change`` or ``users.info``); counts as a learnbot admin only when
-    # ``LEARNBOT_ADMINS`` contains ``slack-admins``.
-    slack_admin: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     # Named on the weekly game board and in ``/learn leaderboard`` (opt-in:
     # ``/learn leaderboard join``); teams are always ranked, people only by choice.
     on_leaderboard: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
@@ -67,6 +76,31 @@ class Person(SQLModel, table=True):
     next_enroll_on: date | None = None
     created_at: datetime = _utc()
     updated_at: datetime = _utc()
+
+
+class ChatAccount(SQLModel, table=True):
+    """How one chat platform knows a person: their user id in a workspace or tenant.
+
+    A person has at most one account per platform and workspace, and a platform user id
+    belongs to one person. Only the platform's adapter (``platforms/<name>/``) reads or
+    writes ``user_id``; the domain addresses people by ``person_id``.
+    """
+
+    __tablename__ = "chat_account"
+    __table_args__ = (
+        UniqueConstraint("platform", "workspace", "user_id", name="uq_chat_account_user"),
+        UniqueConstraint("person_id", "platform", "workspace", name="uq_chat_account_person"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id")
+    platform: str = Field(max_length=16)  # "slack", "teams", ...
+    # The platform's workspace (Slack) or tenant (Teams), as the adapter names it.
+    workspace: str = Field(max_length=64)
+    user_id: str = Field(max_length=64)
+    # A platform admin (Slack: workspace admin or owner), as the platform last said;
+    # the adapter decides whether that makes them a learnbot admin (``slack-admins``).
+    is_admin: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
 
 
 # --- Curriculum (synced from YAML) -----------------------------------------
@@ -443,18 +477,28 @@ class OutboxStatus:
 
 
 class OutboxMessage(SQLModel, table=True):
-    """One message the bot decided to send; ``key`` is unique so planning is idempotent."""
+    """One message the bot decided to send; ``key`` is unique so planning is idempotent.
+
+    The address is neutral: ``platform`` (e.g. ``slack``), ``workspace_id`` (workspace or
+    tenant), ``recipient_kind`` (``RecipientKind``) and ``recipient`` (a user id, a
+    conversation id, or user ids joined by commas for a group), with ``thread_parent``
+    the posted message a ``thread`` reply answers. ``payload`` holds the facts of its
+    ``kind``; the platform's renderer turns them into a message at send time. Where it
+    landed is ``posted_conversation`` / ``posted_message``.
+    """
 
     __tablename__ = "outbox"
     __table_args__ = (Index("ix_outbox_status_not_before", "status", "not_before"),)
 
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(max_length=200, unique=True)
+    platform: str = Field(default=DEFAULT_PLATFORM, max_length=16)
     workspace_id: str = Field(default=DEFAULT_WORKSPACE, max_length=32)
     kind: str = Field(max_length=32)
     person_id: int | None = Field(default=None, foreign_key="person.id", index=True)
-    channel: str = Field(max_length=64)
-    text: str
+    recipient_kind: str = Field(max_length=16)
+    recipient: str = Field(max_length=255)
+    thread_parent: str | None = Field(default=None, max_length=64)
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     status: str = Field(default=OutboxStatus.PENDING, max_length=16)
     attempts: int = 0
@@ -463,8 +507,8 @@ class OutboxMessage(SQLModel, table=True):
     claimed_at: datetime | None = _utc(default=None)
     claimed_by: str | None = Field(default=None, max_length=100)
     sent_at: datetime | None = _utc(default=None)
-    slack_ts: str | None = Field(default=None, max_length=32)
-    slack_channel: str | None = Field(default=None, max_length=64)
+    posted_conversation: str | None = Field(default=None, max_length=255)
+    posted_message: str | None = Field(default=None, max_length=64)
     last_error: str | None = Field(default=None, max_length=1000)
 
 

@@ -28,13 +28,13 @@ class UTCDateTime(TypeDecorator[datetime]):
             raise TypeError(f"expected a datetime, got {type(value).__name__}")
         if value.tzinfo is None or value.utcoffset() is None:
             raise ValueError(f"naive datetime {value!r}: store aware UTC datetimes only")
-        value = value.astimezone(UTC)
+        aware: datetime = value.astimezone(UTC)
         if dialect.name == "sqlite":
             # Store without offset so SQLite's text ordering is chronological.
-            return value.replace(tzinfo=None)
-        return value
+            return aware.replace(tzinfo=None)
+        return aware
 
-    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:

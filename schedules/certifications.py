@@ -31,7 +31,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import aliased
@@ -39,10 +40,11 @@ from sqlmodel import Session
 
 from delivery.outbox import NewMessage, enqueue
 from learning import audit
-from learning.award_rules import lapses_at, window_opens_at
+from learning import outbox_kinds as kinds
+from learning.accounts import DELIVERY_PLATFORM, user_id_column, user_id_of
+from learning.award_rules import lapses_at
 from learning.certifications import (
     ACTOR,
-    KIND_TEXT,
     CertificationRule,
     Standing,
     certification_rules,
@@ -56,16 +58,24 @@ from learning.certifications import (
 )
 from learning.clock import Clock, local_date
 from learning.curriculum import ProgramSettings
+from learning.outbox_kinds import facts
 from learning.paths import current_settings
-from messages import certifications as text
+from learning.recertification import (
+    lapse_horizon,
+    lapses_due,
+    newest_rounds,
+    round_assignments,
+    window_horizon,
+    windows_open,
+)
 from models import (
     DEFAULT_WORKSPACE,
     Assignment,
-    AssignmentStatus,
     CertificationAward,
     OutboxMessage,
     OutboxStatus,
     Person,
+    RecipientKind,
 )
 from models.db import Database
 
@@ -161,41 +171,12 @@ def _open_windows(
     commit: Callable[[], None],
 ) -> None:
     now = clock.now()
-    # A bound for the query; the exact instant is on the holder's calendar (a day of a
-    # DST change is an hour shorter or longer, hence the spare day).
-    widest = max(rule.window.longest_days for rule in rules.values()) + 1
-    due = [
-        (award, person)
-        for award, person in _newest_awards(
-            session, rules, expiring_by=now + timedelta(days=widest)
-        )
-        if award.expires_at is not None
-        and window_opens_at(
-            rules[award.certification_id], award.expires_at, zone_of(person, settings)
-        )
-        <= now
-    ]
+    candidates = _newest_awards(session, rules, expiring_by=window_horizon(rules, now=now))
+    due = windows_open(candidates, rules, settings=settings, now=now)
     if not due:
         return
-    person_ids = {person.id for _, person in due}
-    item_ids = {r.item_id for rule in rules.values() for r in rule.requirements}
-    newest_round: dict[tuple[int, int], int] = {}
-    for person_id, item_id, cycle in session.execute(
-        select(Assignment.person_id, Assignment.item_id, Assignment.cycle).where(
-            Assignment.person_id.in_(list(person_ids)),  # type: ignore[attr-defined]
-            Assignment.item_id.in_(list(item_ids)),  # type: ignore[attr-defined]
-        )
-    ):
-        key = (person_id, item_id)
-        newest_round[key] = max(cycle, newest_round.get(key, -1))
-    window_keys = {f"cert_window:{award.id}" for award, _ in due}
-    told = set(
-        session.scalars(
-            select(OutboxMessage.key).where(
-                OutboxMessage.key.in_(list(window_keys))  # type: ignore[attr-defined]
-            )
-        )
-    )
+    newest_round = _newest_rounds(session, rules, {person.id for _, person in due})
+    told = _existing_keys(session, {f"cert_window:{award.id}" for award, _ in due})
     messages: list[NewMessage] = []
     for count, (award, person) in enumerate(due, 1):
         if count % AWARDS_PER_TRANSACTION == 0:  # short writes: see AWARDS_PER_TRANSACTION
@@ -204,66 +185,118 @@ def _open_windows(
             commit()
         assert award.expires_at is not None and person.id is not None
         rule = rules[award.certification_id]
-        cycle = award.cycle + 1
-        zone = zone_of(person, settings)
-        due_on = local_date(award.expires_at, zone)
-        rows = [
-            {
-                "person_id": person.id,
-                "item_id": r.item_id,
-                "tier_id": None,
-                "cycle": cycle,
-                "required": True,
-                "status": AssignmentStatus.OPEN,
-                "assigned_at": now,
-                "due_date": due_on,
-            }
-            for r in rule.requirements
-            if newest_round.get((person.id, r.item_id), -1) < cycle
-        ]
-        created = insert_ignoring_conflict(
-            session,
-            Assignment.__table__,  # type: ignore[attr-defined]
-            rows,
-            index_elements=("person_id", "item_id", "cycle"),
+        _assign_round(
+            session, award, person, rule, newest_round, clock=clock, settings=settings, plan=plan
         )
-        if created:
-            plan.windows_opened += 1
-            plan.assignments += len(created)
-            audit.record(
-                session,
-                clock=clock,
-                actor=ACTOR,
-                action="certification.window",
-                person_id=person.id,
-                subject=rule.key,
-                details={
-                    "award_id": award.id,
-                    "cycle": cycle,
-                    "due": due_on.isoformat(),
-                    "assignments": created,
-                },
-            )
-        key = f"cert_window:{award.id}"
-        if key in told:
+        if f"cert_window:{award.id}" in told:
             continue
-        send_at = next_send_at(now, zone, settings)
-        message = dm(
-            key,
-            person,
-            text.window_message(
-                name=person.name,
-                title=rule.title,
-                standing=_standing(award, rule, zone),
-                today=local_date(send_at, zone),  # "expires in N days" as read that morning
-                requirements=rule.requirements,
-            ),
-            not_before=send_at,
-        )
+        message = _window_dm(session, award, person, rule, now=now, settings=settings)
         if message is not None:
             messages.append(message)
     if messages:
         plan.messages += enqueue(session, messages, now=now)
+
+
+def _newest_rounds(
+    session: Session, rules: dict[int, CertificationRule], person_ids: set[int | None]
+) -> dict[tuple[int, int], int]:
+    """The newest round assigned per (person, item) of ``person_ids`` and the rules' items."""
+    item_ids = {r.item_id for rule in rules.values() for r in rule.requirements}
+    rows = session.execute(
+        select(Assignment.person_id, Assignment.item_id, Assignment.cycle).where(
+            Assignment.person_id.in_(list(person_ids)),  # type: ignore[attr-defined]
+            Assignment.item_id.in_(list(item_ids)),  # type: ignore[attr-defined]
+        )
+    )
+    return newest_rounds((person_id, item_id, cycle) for person_id, item_id, cycle in rows)
+
+
+def _existing_keys(session: Session, keys: set[str]) -> set[str]:
+    """Those of ``keys`` already in the outbox."""
+    return set(
+        session.scalars(
+            select(OutboxMessage.key).where(
+                OutboxMessage.key.in_(list(keys))  # type: ignore[attr-defined]
+            )
+        )
+    )
+
+
+def _assign_round(
+    session: Session,
+    award: CertificationAward,
+    person: Person,
+    rule: CertificationRule,
+    newest_round: dict[tuple[int, int], int],
+    *,
+    clock: Clock,
+    settings: ProgramSettings,
+    plan: CertPlan,
+) -> None:
+    """Assign the award's recertification round (the items not assigned yet), audited."""
+    assert award.expires_at is not None and person.id is not None
+    cycle = award.cycle + 1
+    due_on = local_date(award.expires_at, zone_of(person, settings))
+    rows = round_assignments(
+        rule,
+        person_id=person.id,
+        cycle=cycle,
+        due_on=due_on,
+        newest_round=newest_round,
+        now=clock.now(),
+    )
+    created = insert_ignoring_conflict(
+        session,
+        Assignment.__table__,  # type: ignore[attr-defined]
+        rows,
+        index_elements=("person_id", "item_id", "cycle"),
+    )
+    if not created:
+        return
+    plan.windows_opened += 1
+    plan.assignments += len(created)
+    audit.record(
+        session,
+        clock=clock,
+        actor=ACTOR,
+        action="certification.window",
+        person_id=person.id,
+        subject=rule.key,
+        details={
+            "award_id": award.id,
+            "cycle": cycle,
+            "due": due_on.isoformat(),
+            "assignments": created,
+        },
+    )
+
+
+def _window_dm(
+    session: Session,
+    award: CertificationAward,
+    person: Person,
+    rule: CertificationRule,
+    *,
+    now: datetime,
+    settings: ProgramSettings,
+) -> NewMessage | None:
+    """The holder's "your recertification window is open" DM, in their next send window."""
+    zone = zone_of(person, settings)
+    send_at = next_send_at(now, zone, settings)
+    return dm(
+        session,
+        f"cert_window:{award.id}",
+        person,
+        facts(
+            kinds.CERT_WINDOW,
+            name=person.name,
+            title=rule.title,
+            standing=_standing(award, rule, zone),
+            today=local_date(send_at, zone),  # "expires in N days" as read that morning
+            requirements=rule.requirements,
+        ),
+        not_before=send_at,
+    )
 
 
 def _standing(award: CertificationAward, rule: CertificationRule, zone: str) -> Standing:
@@ -294,18 +327,8 @@ def _lapse(
     commit: Callable[[], None],
 ) -> None:
     now = clock.now()
-    narrowest = max(min(rule.grace.shortest_days for rule in rules.values()) - 1, 0)
-    due = [
-        (award, person)
-        for award, person in _newest_awards(
-            session, rules, expiring_by=now - timedelta(days=narrowest)
-        )
-        if award.expires_at is not None
-        and lapses_at(rules[award.certification_id], award.expires_at, zone_of(person, settings))
-        <= now
-    ]
-    table = CertificationAward.__table__  # type: ignore[attr-defined]
-    newer = aliased(CertificationAward)
+    candidates = _newest_awards(session, rules, expiring_by=lapse_horizon(rules, now=now))
+    due = lapses_due(candidates, rules, settings=settings, now=now)
     for count, (award, person) in enumerate(due, 1):
         if count % AWARDS_PER_TRANSACTION == 0:
             commit()
@@ -313,25 +336,8 @@ def _lapse(
         rule = rules[award.certification_id]
         lapsed_at = lapses_at(rule, award.expires_at, zone_of(person, settings))
         lock_person(session, person.id)
-        # Guarded: not lapsed already, and no renewal committed in the meantime.
-        result = session.execute(
-            update(table)
-            .where(
-                table.c.id == award.id,
-                table.c.lapsed_at.is_(None),
-                ~select(newer.id)
-                .where(
-                    newer.person_id == table.c.person_id,
-                    newer.certification_id == table.c.certification_id,
-                    newer.cycle > table.c.cycle,
-                )
-                .exists(),
-            )
-            .values(lapsed_at=lapsed_at)
-        )
-        if not result.rowcount:  # type: ignore[attr-defined]
+        if not _set_lapsed(session, award, lapsed_at):
             continue
-        award.lapsed_at = lapsed_at
         plan.lapsed += 1
         audit.record(
             session,
@@ -343,39 +349,96 @@ def _lapse(
             reason=f"not renewed by {lapsed_at:%Y-%m-%d %H:%M} UTC",
             details={"award_id": award.id, "cycle": award.cycle},
         )
-        zone = zone_of(person, settings)
-        lapsed = _standing(award, rule, zone)
-        messages = [
-            dm(
-                f"cert_lapsed:{award.id}:holder",
-                person,
-                text.lapsed_holder_message(
-                    name=person.name,
-                    title=rule.title,
-                    standing=lapsed,
-                    today=local_date(now, zone),
-                ),
-                not_before=next_send_at(now, zone, settings),
-            )
-        ]
+        messages = [_lapsed_holder_dm(session, award, person, rule, now=now, settings=settings)]
         manager = reachable_manager(session, person)
         if manager is not None:
             messages.append(
-                dm(
-                    f"cert_lapsed:{award.id}:manager",
-                    manager,
-                    text.lapsed_manager_message(
-                        manager_name=manager.name,
-                        holder_name=person.name,
-                        holder_slack_id=person.slack_user_id,
-                        title=rule.title,
-                        standing=lapsed,
-                        today=local_date(now, zone),
-                    ),
-                    not_before=next_send_at(now, zone_of(manager, settings), settings),
+                _lapsed_manager_dm(
+                    session, award, person, manager, rule, now=now, settings=settings
                 )
             )
         plan.messages += enqueue(session, [m for m in messages if m is not None], now=now)
+
+
+def _set_lapsed(session: Session, award: CertificationAward, lapsed_at: datetime) -> bool:
+    """Lapse ``award`` at ``lapsed_at``, guarded: not lapsed already, and no renewal
+    committed in the meantime. Whether it lapsed now."""
+    table = CertificationAward.__table__  # type: ignore[attr-defined]
+    newer = aliased(CertificationAward)
+    result = session.execute(
+        update(table)
+        .where(
+            table.c.id == award.id,
+            table.c.lapsed_at.is_(None),
+            ~select(newer.id)
+            .where(
+                newer.person_id == table.c.person_id,
+                newer.certification_id == table.c.certification_id,
+                newer.cycle > table.c.cycle,
+            )
+            .exists(),
+        )
+        .values(lapsed_at=lapsed_at)
+    )
+    if not result.rowcount:  # type: ignore[attr-defined]
+        return False
+    award.lapsed_at = lapsed_at
+    return True
+
+
+def _lapsed_holder_dm(
+    session: Session,
+    award: CertificationAward,
+    person: Person,
+    rule: CertificationRule,
+    *,
+    now: datetime,
+    settings: ProgramSettings,
+) -> NewMessage | None:
+    """The holder's "your certification lapsed" DM, in their next send window."""
+    zone = zone_of(person, settings)
+    return dm(
+        session,
+        f"cert_lapsed:{award.id}:holder",
+        person,
+        facts(
+            kinds.CERT_LAPSED_HOLDER,
+            name=person.name,
+            title=rule.title,
+            standing=_standing(award, rule, zone),
+            today=local_date(now, zone),
+        ),
+        not_before=next_send_at(now, zone, settings),
+    )
+
+
+def _lapsed_manager_dm(
+    session: Session,
+    award: CertificationAward,
+    person: Person,
+    manager: Person,
+    rule: CertificationRule,
+    *,
+    now: datetime,
+    settings: ProgramSettings,
+) -> NewMessage | None:
+    """The manager's "their certification lapsed" DM, in the manager's next send window."""
+    zone = zone_of(person, settings)
+    return dm(
+        session,
+        f"cert_lapsed:{award.id}:manager",
+        manager,
+        facts(
+            kinds.CERT_LAPSED_MANAGER,
+            manager_name=manager.name,
+            holder_name=person.name,
+            holder_slack_id=user_id_of(session, person.id, DELIVERY_PLATFORM),
+            title=rule.title,
+            standing=_standing(award, rule, zone),
+            today=local_date(now, zone),
+        ),
+        not_before=next_send_at(now, zone_of(manager, settings), settings),
+    )
 
 
 # --- failed public posts -------------------------------------------------------------------
@@ -385,18 +448,7 @@ def _report_failed_posts(
     session: Session, *, clock: Clock, settings: ProgramSettings, plan: CertPlan
 ) -> None:
     """Tell the admins once about each public post the sender gave up on."""
-    failed = session.execute(
-        select(
-            OutboxMessage.id,
-            OutboxMessage.key,
-            OutboxMessage.channel,
-            OutboxMessage.last_error,
-            OutboxMessage.workspace_id,
-        ).where(
-            OutboxMessage.status == OutboxStatus.FAILED,
-            or_(*(OutboxMessage.key.like(p) for p in PUBLIC_POST_KEYS)),  # type: ignore[attr-defined]
-        )
-    ).all()
+    failed = _failed_public_posts(session)
     if not failed:
         return
     told_ids = {
@@ -413,57 +465,89 @@ def _report_failed_posts(
     for row in failed:
         if row.id in told_ids:
             continue
-        message = text.post_failed_message(
-            outbox_id=row.id, key=row.key, channel=row.channel, error=row.last_error or "failed"
-        )
-        payload = message.payload()
-        workspace = row.workspace_id or DEFAULT_WORKSPACE
-        channel = settings.channels.admins
-        if channel and channel != row.channel:
-            messages.append(
-                NewMessage(
-                    key=f"post_failed:{row.id}",
-                    kind=KIND_TEXT,
-                    channel=channel,
-                    text=message.text,
-                    payload=payload,
-                    workspace_id=workspace,
-                    not_before=now,
-                )
+        to_channel = bool(settings.channels.admins and settings.channels.admins != row.recipient)
+        if not to_channel and admins is None:
+            admins = _admin_dms(session)
+        row_messages = _post_failed_messages(row, settings=settings, admins=admins or [], now=now)
+        if not row_messages:
+            log.warning(
+                "public post %s failed (%s) and there is no admins channel or admin "
+                "to tell; see `python bot.py outbox --status failed`",
+                row.key,
+                row.last_error,
             )
-        else:
-            if admins is None:
-                admins = [
-                    (person_id, slack_id)
-                    for person_id, slack_id in session.execute(
-                        select(Person.id, Person.slack_user_id).where(
-                            Person.is_admin,
-                            Person.active,
-                            Person.slack_user_id.is_not(None),  # type: ignore[union-attr]
-                        )
-                    )
-                ]
-            if not admins:
-                log.warning(
-                    "public post %s failed (%s) and there is no admins channel or admin "
-                    "to tell; see `python bot.py outbox --status failed`",
-                    row.key,
-                    row.last_error,
-                )
-                continue
-            messages.extend(
-                NewMessage(
-                    key=f"post_failed:{row.id}:{person_id}",
-                    kind=KIND_TEXT,
-                    channel=slack_id,
-                    text=message.text,
-                    payload=payload,
-                    person_id=person_id,
-                    workspace_id=workspace,
-                    not_before=now,
-                )
-                for person_id, slack_id in admins
-            )
+            continue
+        messages.extend(row_messages)
         plan.failed_posts += 1
     if messages:
         plan.messages += enqueue(session, messages, now=now)
+
+
+def _failed_public_posts(session: Session) -> list[Any]:
+    """The public posts (shout-outs, milestones) the sender gave up on."""
+    return list(
+        session.execute(
+            select(
+                OutboxMessage.id,
+                OutboxMessage.key,
+                OutboxMessage.recipient,
+                OutboxMessage.last_error,
+                OutboxMessage.workspace_id,
+            ).where(
+                OutboxMessage.status == OutboxStatus.FAILED,
+                or_(*(OutboxMessage.key.like(p) for p in PUBLIC_POST_KEYS)),  # type: ignore[attr-defined]
+            )
+        ).all()
+    )
+
+
+def _admin_dms(session: Session) -> list[tuple[int, str]]:
+    """(person id, chat user id) of the active learnbot admins on the delivery platform."""
+    chat_id = user_id_column(DELIVERY_PLATFORM)
+    return [
+        (person_id, user_id)
+        for person_id, user_id in session.execute(
+            select(Person.id, chat_id).where(Person.is_admin, Person.active, chat_id.is_not(None))
+        )
+    ]
+
+
+def _post_failed_messages(
+    row: Any, *, settings: ProgramSettings, admins: list[tuple[int, str]], now: datetime
+) -> list[NewMessage]:
+    """The admins' notice of one failed public post: in ``channels.admins`` (unless the
+    post failed there), else a DM to each admin; none when there is nobody to tell."""
+    message = facts(
+        kinds.POST_FAILED,
+        outbox_id=row.id,
+        key=row.key,
+        channel=row.recipient,
+        error=row.last_error or "failed",
+    )
+    workspace = row.workspace_id or DEFAULT_WORKSPACE
+    channel = settings.channels.admins
+    if channel and channel != row.recipient:
+        return [
+            NewMessage(
+                key=f"post_failed:{row.id}",
+                kind=message.kind,
+                recipient_kind=RecipientKind.CHANNEL,
+                recipient=channel,
+                payload=message.values,
+                workspace_id=workspace,
+                not_before=now,
+            )
+        ]
+    return [
+        NewMessage(
+            key=f"post_failed:{row.id}:{person_id}",
+            kind=message.kind,
+            recipient_kind=RecipientKind.PERSON,
+            recipient=user_id,
+            payload=message.values,
+            person_id=person_id,
+            workspace_id=workspace,
+            not_before=now,
+        )
+        for person_id, user_id in admins
+    ]

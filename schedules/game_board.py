@@ -25,10 +25,9 @@ from delivery.outbox import NewMessage, enqueue
 from learning.clock import Clock
 from learning.curriculum import ProgramSettings
 from learning.game_board import board_day, build_board, week_before
+from learning.outbox_kinds import GAME_BOARD, facts
 from learning.paths import current_settings
-from messages.game_board import render_game_board
-from messages.render import KIND_TEXT
-from models import DEFAULT_WORKSPACE, OutboxMessage
+from models import DEFAULT_WORKSPACE, OutboxMessage, RecipientKind
 from models.db import Database
 
 log = logging.getLogger(__name__)
@@ -100,7 +99,7 @@ def plan_game_board(database: Database, clock: Clock) -> GameBoardPlan:
             return plan
         zone = settings.organisation.timezone
         board = build_board(session, period=week_before(day, zone), settings=settings)
-        message = render_game_board(board)
+        message = facts(GAME_BOARD, board=board)
         channel = settings.channels.recognition
         assert channel is not None  # open_board_day checked it
         plan.enqueued = enqueue(
@@ -108,10 +107,10 @@ def plan_game_board(database: Database, clock: Clock) -> GameBoardPlan:
             [
                 NewMessage(
                     key=key,
-                    kind=KIND_TEXT,
-                    channel=channel,
-                    text=message.text,
-                    payload=message.payload(),
+                    kind=message.kind,
+                    recipient_kind=RecipientKind.CHANNEL,
+                    recipient=channel,
+                    payload=message.values,
                     workspace_id=DEFAULT_WORKSPACE,
                     not_before=now,
                 )

@@ -13,7 +13,7 @@ from delivery.outbox import NewMessage, enqueue
 from learning.clock import Clock
 from learning.paths import current_settings
 from learning.planner import PlannedDigest, PlanStats, plan_digests
-from models import Assignment
+from models import Assignment, RecipientKind
 from models.db import Database
 
 log = logging.getLogger(__name__)
@@ -31,24 +31,11 @@ class NudgePlan:
 
 def _message(planned: PlannedDigest, clock: Clock) -> NewMessage:
     digest = planned.digest
-    counts = {}
-    for item in digest.items:
-        counts[item.section] = counts.get(item.section, 0) + 1
-    summary = ", ".join(
-        f"{counts[section]} {label}"
-        for section, label in (
-            ("overdue", "overdue"),
-            ("due_soon", "due soon"),
-            ("rescheduled", "with a new due date"),
-            ("suggested", "suggested"),
-        )
-        if section in counts
-    )
     return NewMessage(
         key=digest.key,
         kind="digest",
-        channel=planned.channel,
-        text=f"Your learning today: {summary}",
+        recipient_kind=RecipientKind.PERSON,
+        recipient=planned.channel,
         payload={"digest": digest.to_json()},
         person_id=digest.person_id,
         workspace_id=planned.workspace_id,

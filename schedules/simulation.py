@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import random
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -19,18 +19,20 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
+from delivery.rendering import Route
 from delivery.sender import Sender
-from delivery.transport import ConsoleMessage, ConsoleTransport
+from delivery.transport import ConsoleMessage, ConsoleTransport, Transport
 from learning.clock import FrozenClock
 from learning.completions import Completion, record_completion
-from learning.curriculum import load_curriculum
+from learning.curriculum import ProgramSettings, load_curriculum
 from learning.curriculum_sync import apply_config
 from learning.digest import Digest
+from learning.enrollment import LearningPath
 from learning.mentoring import MentorFound, find_mentor
 from learning.paths import current_settings, load_paths
 from learning.paths import enroll as enroll_people
 from learning.peer_prompts import record_click
-from learning.people_import import import_people
+from learning.people_import import AccountColumn, import_people
 from learning.planner import open_windows
 from learning.progress import completion_report
 from messages.report import render_report
@@ -41,6 +43,7 @@ from models import (
     OutboxMessage,
     PeerPrompt,
     Person,
+    RecipientKind,
 )
 from models.db import Database, open_database
 from schedules.escalations import plan_escalations
@@ -61,6 +64,11 @@ class SimulationOptions:
     completion_rate: float = 0.6
     seed: int = 1
     tick: timedelta = timedelta(minutes=15)
+    # the people file's chat account columns (the composition root passes Slack's)
+    account_columns: tuple[AccountColumn, ...] = ()
+    # the sender's routes (platform -> renderer and transport) around the console
+    # transport the simulation prints through; the composition root builds them
+    routes_for: Callable[[Transport], Mapping[str, Route]] | None = None
 
 
 @dataclass
@@ -128,32 +136,24 @@ def _run(database: Database, options: SimulationOptions, out: TextIO) -> Simulat
     loaded = load_curriculum(options.programs)
     with database.session() as session:
         apply_config(session, loaded, clock=clock, actor="simulation")
-        import_people(session, options.people, clock=clock, actor="simulation")
+        import_people(
+            session,
+            options.people,
+            clock=clock,
+            actor="simulation",
+            account_columns=options.account_columns,
+        )
     transport = ConsoleTransport(io.StringIO(), clock=clock)
     sender = Sender(
         database,
-        transport,
+        options.routes_for(transport) if options.routes_for else {},
         clock,
         sleep=_advance(clock),
         rng=random.Random(options.seed),
         worker="simulation",
     )
     summary = SimulationSummary()
-    with database.session() as session:
-        settings = current_settings(session)
-        assert settings is not None
-        zones = sorted(
-            session.scalars(
-                select(func.coalesce(Person.timezone, settings.organisation.timezone)).distinct()
-            )
-        )
-        names = dict(session.execute(select(Person.id, Person.name)).all())
-        person_zones = dict(
-            session.execute(
-                select(Person.id, func.coalesce(Person.timezone, settings.organisation.timezone))
-            ).all()
-        )
-        paths = load_paths(session)
+    settings, zones, names, person_zones, paths = _directory(database)
     end = datetime.combine(
         options.start + timedelta(days=options.days), datetime.min.time(), tzinfo=UTC
     )
@@ -183,13 +183,7 @@ def _run(database: Database, options: SimulationOptions, out: TextIO) -> Simulat
         summary.game_boards += board.enqueued
         summary.peer_prompts += len(peer.prompt_ids)
         if windows:
-            escalated = plan_escalations(database, clock)  # first, as a tick does
-            plan = plan_nudges(database, clock)
-            summary.unreachable = max(summary.unreachable, plan.stats.unreachable)
-            summary.escalations += escalated.notices
-            summary.escalation_messages += escalated.messages
-            for step, count in escalated.by_step.items():
-                summary.by_step[step] = summary.by_step.get(step, 0) + count
+            _escalate_and_nudge(database, clock, summary)
             planned_zone_days.update((w.zone, w.today) for w in windows)
         if windows or board or peer.prompt_ids or peer.followed_up:
             already = len(transport.sent)
@@ -208,6 +202,53 @@ def _run(database: Database, options: SimulationOptions, out: TextIO) -> Simulat
                 summary.peer_clicks += _click_prompt(database, prompt_id, clock, rng)
         tick_at += options.tick
     clock.set(end)
+    _finish(database, clock, summary, settings=settings, options=options, out=out)
+    return summary
+
+
+def _directory(
+    database: Database,
+) -> tuple[ProgramSettings, list[str], dict[int, str], dict[int, str], dict[str, LearningPath]]:
+    """The settings, the time zones in use, names and zones by person id, and the paths."""
+    with database.session() as session:
+        settings = current_settings(session)
+        assert settings is not None
+        zones = sorted(
+            session.scalars(
+                select(func.coalesce(Person.timezone, settings.organisation.timezone)).distinct()
+            )
+        )
+        names = dict(session.execute(select(Person.id, Person.name)).all())
+        person_zones = dict(
+            session.execute(
+                select(Person.id, func.coalesce(Person.timezone, settings.organisation.timezone))
+            ).all()
+        )
+        paths = load_paths(session)
+    return settings, zones, names, person_zones, paths
+
+
+def _escalate_and_nudge(database: Database, clock: FrozenClock, summary: SimulationSummary) -> None:
+    """Plan escalations, then digests, as a tick does; count them in ``summary``."""
+    escalated = plan_escalations(database, clock)  # first, as a tick does
+    plan = plan_nudges(database, clock)
+    summary.unreachable = max(summary.unreachable, plan.stats.unreachable)
+    summary.escalations += escalated.notices
+    summary.escalation_messages += escalated.messages
+    for step, count in escalated.by_step.items():
+        summary.by_step[step] = summary.by_step.get(step, 0) + count
+
+
+def _finish(
+    database: Database,
+    clock: FrozenClock,
+    summary: SimulationSummary,
+    *,
+    settings: ProgramSettings,
+    options: SimulationOptions,
+    out: TextIO,
+) -> None:
+    """Count what is overdue and awarded at the end; print the summary and the report."""
     summary.overdue_at_end = _overdue(database, clock.now(), settings.organisation.timezone)
     with database.session() as session:
         summary.awards = session.scalar(select(func.count()).select_from(CertificationAward)) or 0
@@ -216,7 +257,6 @@ def _run(database: Database, options: SimulationOptions, out: TextIO) -> Simulat
     with database.session() as session:
         report = completion_report(session, clock=clock)
     print("\n" + render_report(report), file=out)
-    return summary
 
 
 def _advance(clock: FrozenClock) -> Callable[[float], None]:
@@ -265,11 +305,11 @@ def _report_other(
     if row.person_id is not None:
         zone, who = zones[row.person_id], names.get(row.person_id, "?")
     else:
-        zone, who = org_zone, row.channel
+        zone, who = org_zone, row.recipient
     local = message.at.astimezone(ZoneInfo(zone))
     mark = "⚠️ " if row.kind == "escalation" else ""
-    where = " (thread)" if row.payload.get("thread_ts") else ""
-    if "," in row.channel:
+    where = " (thread)" if row.recipient_kind == RecipientKind.THREAD else ""
+    if row.recipient_kind == RecipientKind.GROUP:
         where = " (group DM)"
     print(f"{local:%a %d %b %H:%M} {zone:<20} {who}{where}: {mark}{message.text}", file=out)
 

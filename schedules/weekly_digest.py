@@ -1,5 +1,8 @@
 """The weekly manager digest: plan it into the outbox, once per manager per ISO week.
 
+The rules (when a zone's window is open, how a chain's counts become its summary) are
+pure functions in ``learning.weekly_digest``; this job reads and enqueues.
+
 When: on the ``manager_digest`` weekday of the programs file, from its ``time`` for its
 ``window``, in each manager's own time zone (default Friday 15:00 local, 4 hours). The
 day must be a working day on the manager's own calendar: when it is a holiday there, that
@@ -25,7 +28,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -34,11 +37,25 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from delivery.outbox import NewMessage, enqueue
-from learning.calendar import WEEKDAYS
+from learning.accounts import DELIVERY_PLATFORM, user_id_column
 from learning.clock import Clock, local_date
 from learning.curriculum import ProgramSettings
 from learning.paths import current_settings
-from learning.team import OverduePerson, TeamSummary
+from learning.team import OverduePerson
+from learning.weekly_digest import (
+    CERTIFICATIONS_LISTED,
+    OVERDUE_LISTED,
+    Award,
+    ChainFacts,
+    DigestWindow,
+    chain_summaries,
+    count_items,
+    digest_key,
+    earned_since,
+    expiring_until,
+    new_counts,
+    open_weekly_windows,
+)
 from models import (
     Assignment,
     AssignmentStatus,
@@ -49,30 +66,14 @@ from models import (
     status_by_person,
 )
 from models.db import Database
+from models.tables import RecipientKind
 
 log = logging.getLogger(__name__)
 
 KIND = "weekly_manager"
 MANAGER_BATCH = 5000  # managers whose facts are computed together (ids in one IN list)
 ENQUEUE_CHUNK = 500  # digests per transaction
-OVERDUE_LISTED = 10  # overdue people named in the payload (most overdue first)
-CERTIFICATIONS_LISTED = 10  # earned / expiring awards named in the payload
-EARNED_DAYS = 7
-EXPIRING_DAYS = 30
 PAYLOAD_VERSION = 1
-
-
-@dataclass(frozen=True)
-class DigestWindow:
-    """A time zone where the weekly digest is due at the planning instant."""
-
-    zone: str
-    day: date  # the configured weekday, in that zone
-
-    @property
-    def week(self) -> str:
-        """``2026-W11``: the ISO week of ``day``."""
-        return iso_week(self.day)
 
 
 @dataclass
@@ -82,68 +83,6 @@ class WeeklyPlan:
     zones_open: list[str] = field(default_factory=list)
     managers: int = 0  # managers due now who had no digest yet this week
     enqueued: int = 0
-
-
-@dataclass(frozen=True)
-class Award:
-    """A certification award of someone in a chain."""
-
-    person_id: int
-    name: str
-    certification: str
-    at: datetime  # awarded_at or expires_at
-
-
-@dataclass
-class ChainFacts:
-    """One manager's chain: the team summary and the certification news."""
-
-    summary: TeamSummary = field(default_factory=TeamSummary)
-    earned: list[Award] = field(default_factory=list)
-    earned_count: int = 0
-    expiring: list[Award] = field(default_factory=list)
-    expiring_count: int = 0
-
-
-def iso_week(day: date) -> str:
-    """``2026-W03``: ISO year and week (the ISO year differs around New Year)."""
-    year, week, _ = day.isocalendar()
-    return f"{year}-W{week:02d}"
-
-
-def digest_key(manager_id: int, day: date) -> str:
-    """The outbox key of ``manager_id``'s digest for the ISO week of ``day``."""
-    return f"weekly:{manager_id}:{iso_week(day)}"
-
-
-def open_weekly_windows(
-    zones: list[str], *, now: datetime, settings: ProgramSettings
-) -> list[DigestWindow]:
-    """The zones where the weekly digest's window is open at ``now``.
-
-    The window runs from ``manager_digest.time`` on the configured weekday for
-    ``manager_digest.window`` minutes of local wall-clock time (it may run past midnight).
-    A zone whose configured day is not a working day on its calendar (a holiday) is left
-    out: that week has no digest there.
-    """
-    config = settings.manager_digest
-    if not config.enabled:
-        return []
-    weekday = WEEKDAYS.index(config.weekday)
-    windows = []
-    for zone in zones:
-        tz = ZoneInfo(zone)
-        local = now.astimezone(tz)
-        # The latest configured weekday on or before today: a window that runs past
-        # midnight still belongs to the day it opened on.
-        day = local.date() - timedelta(days=(local.weekday() - weekday) % 7)
-        if not settings.calendar_for(zone).is_working_day(day):
-            continue
-        opens = datetime.combine(day, config.time, tzinfo=tz)
-        if not opens <= local < opens + timedelta(minutes=config.window):
-            continue
-        windows.append(DigestWindow(zone=zone, day=day))
-    return windows
 
 
 def plan_weekly_digests(database: Database, clock: Clock) -> WeeklyPlan:
@@ -200,7 +139,7 @@ def plan_weekly_digests(database: Database, clock: Clock) -> WeeklyPlan:
 def _due_managers(
     session: Session, window: DigestWindow, settings: ProgramSettings
 ) -> list[tuple[Any, ...]]:
-    """(id, name, slack user id, workspace) of the window's managers without this week's
+    """(id, name, chat user id, workspace) of the window's managers without this week's
     digest, by id."""
     org_zone = settings.organisation.timezone
     in_zone = (
@@ -216,14 +155,14 @@ def _due_managers(
     )
     key = literal("weekly:") + cast(Person.id, String) + literal(f":{window.week}")
     already = exists().where(OutboxMessage.key == key)
+    chat_id = user_id_column(DELIVERY_PLATFORM)
     return list(
         session.execute(
-            select(Person.id, Person.name, Person.slack_user_id, Person.workspace_id)
+            select(Person.id, Person.name, chat_id, Person.workspace_id)
             .where(
                 Person.active,
                 in_zone,
-                Person.slack_user_id.is_not(None),  # type: ignore[union-attr]
-                Person.slack_user_id != "",
+                chat_id.is_not(None),
                 or_(Person.away_until.is_(None), Person.away_until < window.day),  # type: ignore[union-attr]
                 has_report,
                 ~already,
@@ -260,72 +199,114 @@ def chain_facts(
     """
     if not manager_ids:
         return {}
-    org_zone = settings.organisation.timezone
-    zone_col = func.coalesce(Person.timezone, org_zone)
+    zone_col = func.coalesce(Person.timezone, settings.organisation.timezone)
     todays = {
         zone: local_date(now, zone)
         for zone in session.scalars(select(zone_col).where(Person.active).distinct())
     }
     if not todays:
         return {}
-    today_col = case(todays, value=zone_col)
-
-    # (manager, person) for everyone below each manager. UNION drops pairs already
-    # found, so a cycle in the manager links ends the walk.
-    pairs = (
-        select(Person.manager_id.label("manager_id"), Person.id.label("person_id"))
-        .where(Person.manager_id.in_(sorted(set(manager_ids))))  # type: ignore[union-attr]
-        .cte("chain", recursive=True)
-    )
-    pairs = pairs.union(
-        select(pairs.c.manager_id, Person.id).join(pairs, Person.manager_id == pairs.c.person_id)
-    )
-    manager = pairs.c.manager_id
-    member = and_(Person.active, pairs.c.person_id != pairs.c.manager_id)
-
-    facts: dict[int, ChainFacts] = {}
-    counts: dict[int, dict[str, int]] = defaultdict(
-        lambda: {"people": 0, "done": 0, "due": 0, "overdue": 0, "waived": 0}
-    )
-    for manager_id, people in session.execute(
-        select(manager, func.count())
-        .select_from(pairs)
-        .join(Person, Person.id == pairs.c.person_id)
-        .where(member)
-        .group_by(manager)
-    ):
+    chain = _Chain.of(manager_ids)
+    counts: dict[int, dict[str, int]] = defaultdict(new_counts)
+    for manager_id, people in _people_counts(session, chain):
         counts[manager_id]["people"] = people
+    late = and_(
+        status_by_person() == AssignmentStatus.OPEN,
+        Assignment.due_date.is_not(None),  # type: ignore[union-attr]
+        Assignment.due_date < case(todays, value=zone_col),  # type: ignore[operator]
+    )
+    for manager_id, status, is_late, count in _item_counts(session, chain, late):
+        count_items(counts[manager_id], status=status, is_late=bool(is_late), count=count)
+    leaders, people_overdue = _overdue_leaders(
+        session,
+        chain,
+        late,
+        zone_col=zone_col,
+        todays=todays,
+        settings=settings,
+        listed=overdue_listed,
+    )
+    facts = chain_summaries(
+        counts, leaders=leaders, people_overdue=people_overdue, overdue_listed=overdue_listed
+    )
+    _add_certification_news(session, facts, chain, now=now, listed=certifications_listed)
+    return facts
 
+
+@dataclass(frozen=True)
+class _Chain:
+    """The (manager, person) pairs of everyone below each manager, as a recursive CTE."""
+
+    pairs: Any
+    member: Any  # the person counts: active, and not the manager (even in a cycle)
+
+    @classmethod
+    def of(cls, manager_ids: list[int]) -> _Chain:
+        # UNION drops pairs already found, so a cycle in the manager links ends the walk.
+        pairs = (
+            select(Person.manager_id.label("manager_id"), Person.id.label("person_id"))
+            .where(Person.manager_id.in_(sorted(set(manager_ids))))  # type: ignore[union-attr]
+            .cte("chain", recursive=True)
+        )
+        pairs = pairs.union(
+            select(pairs.c.manager_id, Person.id).join(
+                pairs, Person.manager_id == pairs.c.person_id
+            )
+        )
+        return cls(pairs, and_(Person.active, pairs.c.person_id != pairs.c.manager_id))
+
+    @property
+    def manager(self) -> Any:
+        return self.pairs.c.manager_id
+
+    @property
+    def owed(self) -> Any:
+        """A member's required item that is not closed."""
+        return and_(self.member, Assignment.required, status_by_person() != AssignmentStatus.CLOSED)
+
+
+def _people_counts(session: Session, chain: _Chain) -> Any:
+    """(manager id, active people below them)."""
+    return session.execute(
+        select(chain.manager, func.count())
+        .select_from(chain.pairs)
+        .join(Person, Person.id == chain.pairs.c.person_id)
+        .where(chain.member)
+        .group_by(chain.manager)
+    )
+
+
+def _item_counts(session: Session, chain: _Chain, late: Any) -> Any:
+    """(manager id, status, late 1/0, required items) of everyone below each manager."""
     # Walk from the chain to each person's assignments, not from every open assignment
     # to the chain (8 minutes instead of a second at 100,000 people on SQLite).
-    status = status_by_person()
-    owed = and_(member, Assignment.required, status != AssignmentStatus.CLOSED)
-    late = and_(
-        status == AssignmentStatus.OPEN,
-        Assignment.due_date.is_not(None),  # type: ignore[union-attr]
-        Assignment.due_date < today_col,  # type: ignore[operator]
-    )
     late_flag = case((late, 1), else_=0)
-    for manager_id, status, is_late, count in session.execute(
-        select(manager, Assignment.status, late_flag, func.count())
-        .select_from(pairs)
-        .join(Person, Person.id == pairs.c.person_id)
+    return session.execute(
+        select(chain.manager, Assignment.status, late_flag, func.count())
+        .select_from(chain.pairs)
+        .join(Person, Person.id == chain.pairs.c.person_id)
         .join(Assignment, Assignment.person_id == Person.id)
-        .where(owed)
-        .group_by(manager, Assignment.status, late_flag)
-    ):
-        if status == AssignmentStatus.COMPLETED:
-            counts[manager_id]["done"] += count
-        elif status == AssignmentStatus.WAIVED:
-            counts[manager_id]["waived"] += count
-        elif is_late:
-            counts[manager_id]["overdue"] += count
-        else:
-            counts[manager_id]["due"] += count
+        .where(chain.owed)
+        .group_by(chain.manager, Assignment.status, late_flag)
+    )
 
-    # The most overdue people of each chain, ranked by the database by oldest due date
-    # (twice as many as named, then re-sorted on each person's own calendar in working
-    # days), with the number of overdue people per chain alongside.
+
+def _overdue_leaders(
+    session: Session,
+    chain: _Chain,
+    late: Any,
+    *,
+    zone_col: Any,
+    todays: dict[str, date],
+    settings: ProgramSettings,
+    listed: int,
+) -> tuple[dict[int, list[OverduePerson]], dict[int, int]]:
+    """The most overdue people of each chain, and the number of overdue people per chain.
+
+    Ranked by the database by oldest due date (twice as many as named, then re-sorted on
+    each person's own calendar in working days, ``learning.weekly_digest.most_overdue``).
+    """
+    manager = chain.manager
     oldest = func.min(Assignment.due_date)
     items = func.count()
     ranked = (
@@ -334,7 +315,7 @@ def chain_facts(
             Person.id.label("person_id"),
             Person.name.label("name"),
             Person.email.label("email"),
-            Person.slack_user_id.label("slack_user_id"),
+            user_id_column(DELIVERY_PLATFORM).label("chat_user_id"),
             zone_col.label("zone"),
             items.label("items"),
             oldest.label("oldest"),
@@ -343,17 +324,17 @@ def chain_facts(
             .label("rank"),
             func.count().over(partition_by=manager).label("people_overdue"),
         )
-        .select_from(pairs)
-        .join(Person, Person.id == pairs.c.person_id)
+        .select_from(chain.pairs)
+        .join(Person, Person.id == chain.pairs.c.person_id)
         .join(Assignment, Assignment.person_id == Person.id)
-        .where(owed, late)
-        .group_by(manager, Person.id, Person.name, Person.email, Person.slack_user_id, zone_col)
+        .where(chain.owed, late)
+        .group_by(manager, Person.id, Person.name, Person.email, zone_col)
         .subquery("ranked")
     )
     leaders: dict[int, list[OverduePerson]] = defaultdict(list)
     people_overdue: dict[int, int] = {}
     for row in session.execute(
-        select(ranked).where(ranked.c.rank <= max(1, 2 * overdue_listed))
+        select(ranked).where(ranked.c.rank <= max(1, 2 * listed))
     ).mappings():
         people_overdue[row["manager_id"]] = row["people_overdue"]
         zone = row["zone"]
@@ -362,7 +343,7 @@ def chain_facts(
                 person_id=row["person_id"],
                 name=row["name"],
                 email=row["email"],
-                slack_user_id=row["slack_user_id"],
+                chat_user_id=row["chat_user_id"],
                 overdue_items=row["items"],
                 oldest_due=row["oldest"],
                 overdue_working_days=settings.calendar_for(zone).working_days_between(
@@ -370,38 +351,30 @@ def chain_facts(
                 ),
             )
         )
+    return leaders, people_overdue
 
-    for manager_id, totals in counts.items():
-        most = sorted(
-            leaders.get(manager_id, []),
-            key=lambda p: (-p.overdue_working_days, -p.overdue_items, p.name.lower(), p.person_id),
-        )
-        facts[manager_id] = ChainFacts(
-            summary=TeamSummary(
-                **totals,
-                people_overdue=people_overdue.get(manager_id, 0),
-                most_overdue=tuple(most[: max(0, overdue_listed)]),
-            )
-        )
 
-    # Certifications earned in the last week, newest first.
+def _add_certification_news(
+    session: Session, facts: dict[int, ChainFacts], chain: _Chain, *, now: datetime, listed: int
+) -> None:
+    """Certifications earned in the last week (newest first), and expiring within 30
+    days (soonest first), for the chains in ``facts``."""
     award = CertificationAward
     earned_at = award.awarded_at
     for manager_id, rows, total in _awards(
         session,
-        pairs,
-        member,
+        chain.pairs,
+        chain.member,
         at=earned_at,
-        where=and_(earned_at > now - timedelta(days=EARNED_DAYS), earned_at <= now),
+        where=and_(earned_at > earned_since(now), earned_at <= now),
         newest_first=True,
-        limit=certifications_listed,
+        limit=listed,
     ):
         if manager_id in facts:
             facts[manager_id].earned = rows
             facts[manager_id].earned_count = total
-
-    # Certifications expiring within 30 days, soonest first: not lapsed, and not renewed
-    # already (a later cycle of the same certification for the same person).
+    # Expiring: not lapsed, and not renewed already (a later cycle of the same
+    # certification for the same person).
     renewal = aliased(CertificationAward)
     renewed = (
         exists()
@@ -415,22 +388,21 @@ def chain_facts(
     expires_at = award.expires_at
     for manager_id, rows, total in _awards(
         session,
-        pairs,
-        member,
+        chain.pairs,
+        chain.member,
         at=expires_at,
         where=and_(
             award.lapsed_at.is_(None),  # type: ignore[union-attr]
             expires_at > now,  # type: ignore[operator]
-            expires_at <= now + timedelta(days=EXPIRING_DAYS),  # type: ignore[operator]
+            expires_at <= expiring_until(now),  # type: ignore[operator]
             ~renewed,
         ),
         newest_first=False,
-        limit=certifications_listed,
+        limit=listed,
     ):
         if manager_id in facts:
             facts[manager_id].expiring = rows
             facts[manager_id].expiring_count = total
-    return facts
 
 
 def _awards(
@@ -537,18 +509,12 @@ def weekly_payload(
 def _message(
     manager: tuple[Any, ...], facts: ChainFacts, window: DigestWindow, now: datetime
 ) -> NewMessage:
-    manager_id, name, slack_user_id, workspace_id = manager
-    summary = facts.summary
-    percent = round(summary.percent)
-    text = (
-        f"Your team this week: {percent}% of required items done, "
-        f"{summary.people_overdue} of {summary.people} people with overdue items"
-    )
+    manager_id, name, user_id, workspace_id = manager
     return NewMessage(
         key=digest_key(manager_id, window.day),
         kind=KIND,
-        channel=slack_user_id,
-        text=text,
+        recipient_kind=RecipientKind.PERSON,
+        recipient=user_id,
         payload=weekly_payload(name, manager_id, facts, window),
         person_id=manager_id,
         workspace_id=workspace_id,

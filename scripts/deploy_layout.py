@@ -54,8 +54,8 @@ sys.path.insert(0, str(ROOT))
 
 from delivery import metrics  # noqa: E402
 from delivery.outbox import NewMessage, enqueue  # noqa: E402
-from delivery.transport import metadata_key  # noqa: E402
 from models.db import open_database  # noqa: E402
+from platforms.slack.transport import metadata_key  # noqa: E402
 from tests.fakes.slack_api import FakeSlack  # noqa: E402
 
 SEEDED = 24
@@ -369,9 +369,9 @@ def seed(layout: Layout) -> list[str]:
                 [
                     NewMessage(
                         key=key,
-                        kind="text",
-                        channel=f"U{n:03d}LAYOUT",
-                        text=f"layout check {key}",
+                        kind="plain",
+                        recipient_kind="person",
+                        recipient=f"U{n:03d}LAYOUT",
                         payload={"text": f"layout check {key}"},
                         not_before=now,
                     )

@@ -9,10 +9,10 @@ from slack_bolt import App
 from slack_sdk import WebClient
 from sqlalchemy import text
 
-import handlers
-from handlers.context import HandlerContext
+import platforms.slack.listeners as handlers
 from learning.clock import Clock
 from models.db import Database
+from platforms.slack.listeners.context import HandlerContext
 from settings import Settings
 
 log = logging.getLogger(__name__)

@@ -214,7 +214,7 @@ def person_id(db: Database, email: str) -> int:
 
 def text_of(payload: dict[str, Any]) -> str:
     """A rendered digest's item texts (what the learner reads)."""
-    from messages.digest import render_digest
+    from platforms.slack.render.digest import render_digest
 
     rendered = render_digest(Digest.from_json(payload["digest"]))
     return "\n".join(b["text"]["text"] for b in rendered.blocks if b.get("text"))
@@ -262,7 +262,7 @@ def check_ladder_against_slack(db: Database, fake: FakeSlack, *, end: datetime) 
                 day = notice_day(step_on, learner_zone=zone, window=window)
                 if window.closes(day) > end:
                     continue
-                channel = taker.slack_user_id if taker else settings.channels.admins
+                channel = taker.chat_user_id if taker else settings.channels.admins
                 sent = [
                     m
                     for m in told[(assignment.id, assignment.due_date.isoformat())]

@@ -102,3 +102,20 @@ def slack_settings(base_url: str, *, signing_secret: str, **overrides: object) -
         **overrides,
     }
     return Settings(**values)  # type: ignore[arg-type]
+
+
+def slack_id(session, person):  # type: ignore[no-untyped-def]
+    """The Slack user id of ``person`` (their Slack chat account), or None."""
+    from platforms.slack.identity import slack_id_of
+
+    return slack_id_of(session, person.id)
+
+
+def drop_slack_account(session, email: str) -> None:  # type: ignore[no-untyped-def]
+    """Take ``email``'s Slack account away (they are no longer reachable in Slack)."""
+    from sqlalchemy import delete, select
+
+    from models import ChatAccount, Person
+
+    person_id = select(Person.id).where(Person.email == email).scalar_subquery()
+    session.execute(delete(ChatAccount).where(ChatAccount.person_id == person_id))

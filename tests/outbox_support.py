@@ -11,21 +11,35 @@ from typing import Any
 from sqlmodel import select
 
 from delivery.outbox import NewMessage, enqueue
-from delivery.runner import build_slack_client
 from delivery.sender import Sender
-from delivery.transport import SlackTransport
 from learning.clock import FrozenClock
 from models.db import Database
-from models.tables import OutboxMessage
+from models.tables import OutboxMessage, RecipientKind
+from platforms.base import routes
+from platforms.slack import slack_platform
+from platforms.slack.render.render import render_outbox
+from platforms.slack.transport import SlackTransport, build_slack_client
 from settings import Settings
 from tests.fakes.slack_api import Call, FakeSlack
 
 
+def recipient_kind(channel: str) -> str:
+    """How the Slack transport reads ``channel``: user ids are a person (or a group)."""
+    if channel[:1] in ("U", "W"):
+        return RecipientKind.GROUP if "," in channel else RecipientKind.PERSON
+    return RecipientKind.CHANNEL
+
+
 def text_message(key: str, channel: str, *, at: datetime, text: str | None = None) -> NewMessage:
-    """A kind "text" message due at ``at``."""
+    """A kind "plain" message (facts: its plain text) due at ``at``."""
     body = text or f"hello from {key}"
     return NewMessage(
-        key=key, kind="text", channel=channel, text=body, payload={"text": body}, not_before=at
+        key=key,
+        kind="plain",
+        recipient_kind=recipient_kind(channel),
+        recipient=channel,
+        payload={"text": body},
+        not_before=at,
     )
 
 
@@ -70,7 +84,7 @@ def make_sender(
     options.setdefault("worker", "test-sender")
     return Sender(
         db,
-        slack_transport(fake, token=token),
+        routes([slack_platform(slack_transport(fake, token=token))]),
         clock,
         sleep=virtual_sleep(clock),
         rng=random.Random(1234),
@@ -91,3 +105,40 @@ def deliveries(fake: FakeSlack) -> Counter[str]:
     lost on the way back (``store_then_drop``): a resend of that message is a duplicate.
     """
     return Counter(outbox_key(call) for call in fake.landed("chat.postMessage"))
+
+
+FACT_KINDS_AS_STORED = frozenset({"digest", "escalation", "weekly_manager"})
+"""Kinds whose tests read the stored facts themselves (``payload`` is left as stored)."""
+
+
+class Shown:
+    """An outbox row as Slack will show it: rendered now, as the sender renders it.
+
+    ``text`` and ``payload`` (``{"text", "blocks"}``, with ``thread_ts`` for a reply) are
+    the Slack message, what older rows stored; ``channel`` is the recipient; anything
+    else is the row's own attribute.
+    """
+
+    def __init__(self, row: OutboxMessage) -> None:
+        self.row = row
+        self.message = render_outbox(row.kind, row.payload)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.row, name)
+
+    @property
+    def channel(self) -> str:
+        return self.row.recipient
+
+    @property
+    def text(self) -> str:
+        return self.message.text
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        if self.row.kind in FACT_KINDS_AS_STORED:
+            return self.row.payload
+        shown: dict[str, Any] = {"text": self.message.text, "blocks": self.message.blocks}
+        if self.row.thread_parent:
+            shown["thread_ts"] = self.row.thread_parent
+        return shown

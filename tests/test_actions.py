@@ -21,8 +21,8 @@ from learning.actions import (
     waive_item,
 )
 from learning.errors import NotFound
-from learning.identity import person_by_slack_id
 from models import AuditEntry, CompletionEvent, Item, ItemFeedback, Person
+from platforms.slack.identity import person_by_slack_id
 from tests.chat_support import assignment, setup_org
 from tests.conftest import snapshot
 

@@ -5,9 +5,9 @@ import json
 import pytest
 from sqlalchemy import func, select
 
-from messages.limits import block_kit_problems
-from messages.rendered import RenderedMessage
 from models import AuditEntry, CompletionEvent, ItemFeedback
+from platforms.slack.render.limits import block_kit_problems
+from platforms.slack.render.rendered import RenderedMessage
 from server.app import build_app
 from tests.chat_support import (
     PROGRAMS_QUIZ_NOW,

@@ -18,9 +18,6 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlmodel import Session
 
-from delivery.transport import metadata_key
-from handlers.commands import answer
-from handlers.context import HandlerContext
 from learning import actions, completions
 from learning.certifications import check_awards, list_holders, person_certifications
 from learning.clock import FrozenClock
@@ -42,6 +39,9 @@ from models import (
     OutboxStatus,
     Person,
 )
+from platforms.slack.listeners.commands import answer
+from platforms.slack.listeners.context import HandlerContext
+from platforms.slack.transport import metadata_key
 from schedules.certifications import plan_certifications
 from schedules.lock import SchedulerLock
 from schedules.tick import sweep
@@ -49,7 +49,7 @@ from settings import Settings
 from tests.conftest import ON_POSTGRES
 from tests.fakes.slack_api import FakeSlack
 from tests.helpers import people_csv
-from tests.outbox_support import make_sender
+from tests.outbox_support import Shown, make_sender
 
 PROGRAMS = """
 organisation:
@@ -162,20 +162,23 @@ def awards(db, email: str | None = None) -> list[CertificationAward]:
         return list(session.scalars(query))
 
 
-def outbox(db, prefix: str = "") -> dict[str, OutboxMessage]:
+def outbox(db, prefix: str = "") -> dict[str, Shown]:
     with db.session() as session:
         rows = session.scalars(
             select(OutboxMessage).where(OutboxMessage.key.startswith(prefix))
         ).all()
-    return {row.key: row for row in rows}
+    return {row.key: Shown(row) for row in rows}
 
 
-def public_posts(db) -> list[OutboxMessage]:
+def public_posts(db) -> list[Shown]:
     """Everything learnbot planned for a channel rather than a person."""
     with db.session() as session:
-        return list(
-            session.scalars(select(OutboxMessage).where(OutboxMessage.channel.startswith("#")))
-        )
+        return [
+            Shown(row)
+            for row in session.scalars(
+                select(OutboxMessage).where(OutboxMessage.recipient.startswith("#"))
+            )
+        ]
 
 
 def text_of(payload: dict[str, Any]) -> str:
@@ -733,7 +736,9 @@ def test_a_shout_out_the_bot_cannot_post_fails_alone_and_the_admins_are_told(
     assert posted == {"U0LEA", "U0MAX", "#wins", "#learnbot-admins"}
     with db.session() as session:
         count = session.scalar(
-            select(func.count()).select_from(OutboxMessage).where(OutboxMessage.channel == "#wins")
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(OutboxMessage.recipient == "#wins")
         )
     assert count == 2
 

@@ -12,12 +12,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from learning.digest import Digest, DigestItem
-from messages import ids
-from messages.digest import due_phrase, duration, render_digest
-from messages.limits import block_kit_problems
-from messages.mrkdwn import Mrkdwn
-from messages.render import render_outbox
-from messages.rendered import RenderedMessage
+from platforms.slack.render import ids
+from platforms.slack.render.digest import due_phrase, duration, render_digest
+from platforms.slack.render.limits import block_kit_problems
+from platforms.slack.render.mrkdwn import Mrkdwn
+from platforms.slack.render.render import render_outbox
+from platforms.slack.render.rendered import RenderedMessage
 
 # Friday 29 November 2024 in the person's time zone.
 TODAY = date(2024, 11, 29)

@@ -32,9 +32,10 @@ from sqlmodel import SQLModel
 import bot
 from learning.actions import InvalidInput, complete_assignment
 from learning.clock import FrozenClock, local_date
-from learning.extensions import extend, identify
+from learning.extensions import extend
 from models import Assignment, AssignmentStatus, Item, Person
 from models.db import open_database
+from platforms.slack.identity import known_caller
 from tests.conftest import ON_POSTGRES
 from tests.dates_support import (
     Ticker,
@@ -306,7 +307,7 @@ class DueDates(RuleBasedStateMachine):
 
         def extend_it() -> None:
             with self.db.session() as session:
-                manager = identify(session, slack_user_id="U0MGR", admins=())
+                manager = known_caller(session, "U0MGR", admins=())
                 with suppress(InvalidInput):  # already its due date: refused, no change
                     extend(
                         session,

@@ -15,7 +15,6 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select, update
 
-from delivery.transport import metadata_key
 from learning.digest import Digest
 from models import (
     Assignment,
@@ -26,6 +25,7 @@ from models import (
     OutboxMessage,
     Person,
 )
+from platforms.slack.transport import metadata_key
 from schedules.escalations import plan_escalations
 from schedules.lock import SchedulerLock
 from schedules.tick import sweep

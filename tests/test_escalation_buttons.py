@@ -12,9 +12,9 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from messages.limits import block_kit_problems, view_problems
-from messages.rendered import RenderedMessage
 from models import AuditEntry, ExtensionRequest, OutboxMessage
+from platforms.slack.render.limits import block_kit_problems, view_problems
+from platforms.slack.render.rendered import RenderedMessage
 from server.app import build_app
 from tests.chat_support import SECRET, assignment, setup_org
 from tests.conftest import snapshot

@@ -32,8 +32,7 @@ from hypothesis import strategies as st
 from slack_sdk.models.views import View
 
 import messages
-from handlers.actions import ALREADY_DONE
-from handlers.replies import error_text
+import platforms.slack.render
 from learning.certifications import Requirement, Standing
 from learning.command_parser import UsageError
 from learning.curriculum import ProgramSettings
@@ -58,8 +57,11 @@ from learning.progress import (
     TierLine,
 )
 from learning.team import OverduePerson, TeamSummary
-from messages import certifications as certs
-from messages import (
+from messages.markup import Markup
+from platforms.slack.listeners.actions import ALREADY_DONE
+from platforms.slack.listeners.replies import error_text
+from platforms.slack.render import certifications as certs
+from platforms.slack.render import (
     commands,
     digest,
     escalation,
@@ -74,8 +76,7 @@ from messages import (
     render,
     weekly_digest,
 )
-from messages.markup import Markup
-from messages.mrkdwn import (
+from platforms.slack.render.mrkdwn import (
     Mrkdwn,
     app_url,
     channel_mention,
@@ -86,7 +87,7 @@ from messages.mrkdwn import (
     mention,
     person,
 )
-from messages.rendered import (
+from platforms.slack.render.rendered import (
     RenderedMessage,
     UnsafeText,
     escape_mrkdwn,
@@ -473,7 +474,7 @@ def _weekly_payload(h: Hostile) -> dict[str, Any]:
 
 def _board(h: Hostile) -> GameBoard:
     def named() -> NamedPerson:
-        return NamedPerson(person_id=1, name=h.text("name"), slack_user_id=h.slack_id(), count=3)
+        return NamedPerson(person_id=1, name=h.text("name"), chat_user_id=h.slack_id(), count=3)
 
     return GameBoard(
         period=Period(
@@ -490,7 +491,7 @@ def _board(h: Hostile) -> GameBoard:
             NewCertification(
                 person_id=1,
                 name=h.text("name"),
-                slack_user_id=h.slack_id(),
+                chat_user_id=h.slack_id(),
                 certification=h.text("cert"),
             ),
         ),
@@ -540,7 +541,7 @@ def _home_page(h: Hostile) -> HomePage:
                 person_id=1,
                 name=h.text("name"),
                 email=h.text("email"),
-                slack_user_id=h.slack_id(),
+                chat_user_id=h.slack_id(),
                 overdue_items=2,
                 oldest_due=TODAY,
                 overdue_working_days=3,
@@ -621,7 +622,7 @@ def _stored_hostile(h: Hostile) -> RenderedMessage:
 
 
 Builder = Callable[[Hostile], Any]
-M = "messages."
+M = "platforms.slack.render."
 
 RENDERERS: dict[str, Builder] = {
     # --- certifications
@@ -985,8 +986,12 @@ RENDERERS: dict[str, Builder] = {
     M + "certifications.trusted_score_note": lambda h: certs.trusted_score_note(
         score=100, titles=[h.text("certification"), h.text("certification")]
     ),
-    "handlers.replies.error_text": lambda h: error_text(LearnbotError(h.text("error"))),
-    "handlers.actions.ALREADY_DONE": lambda h: ALREADY_DONE.format(title=h.text("title")),
+    "platforms.slack.listeners.replies.error_text": lambda h: error_text(
+        LearnbotError(h.text("error"))
+    ),
+    "platforms.slack.listeners.actions.ALREADY_DONE": lambda h: ALREADY_DONE.format(
+        title=h.text("title")
+    ),
 }
 
 # Public functions in messages/ that return markup but only check it, not make it.
@@ -994,17 +999,26 @@ NOT_RENDERERS = {M + "rendered.check_view"}
 
 
 def _enumerated_renderers() -> set[str]:
-    """Every public function in ``messages/`` that returns a message, a view or markup."""
+    """Every public function in ``messages/`` and the Slack renderers that returns a
+    message, a view or markup."""
     found = set()
-    for module_info in pkgutil.iter_modules(messages.__path__):
-        module = importlib.import_module(f"messages.{module_info.name}")
-        for name, function in inspect.getmembers(module, inspect.isfunction):
-            if function.__module__ != module.__name__ or name.startswith("_"):
-                continue
-            returns = str(function.__annotations__.get("return", ""))
-            if re.search(r"\b(RenderedMessage|View|Mrkdwn)\b|dict\[str, Any\]", returns):
-                found.add(f"{module.__name__}.{name}")
+    for package in (messages, platforms.slack.render):
+        for module_info in pkgutil.iter_modules(package.__path__):
+            found |= _renderers_in(
+                importlib.import_module(f"{package.__name__}.{module_info.name}")
+            )
     return found - NOT_RENDERERS
+
+
+def _renderers_in(module: Any) -> set[str]:
+    found = set()
+    for name, function in inspect.getmembers(module, inspect.isfunction):
+        if function.__module__ != module.__name__ or name.startswith("_"):
+            continue
+        returns = str(function.__annotations__.get("return", ""))
+        if re.search(r"\b(RenderedMessage|View|Mrkdwn)\b|dict\[str, Any\]", returns):
+            found.add(f"{module.__name__}.{name}")
+    return found
 
 
 def test_every_renderer_has_hostile_coverage():
@@ -1117,7 +1131,10 @@ def test_the_trusted_way_in_is_used_only_by_the_builders():
     """``Markup._trusted`` skips every check: only the markup and dialect modules, which
     write mentions and links, may call it; and ``Mrkdwn(...)`` only takes literals."""
     root = Path(__file__).resolve().parents[1]
-    allowed = {"messages/markup.py", "messages/mrkdwn.py"}  # the type and its builders
+    allowed = {
+        "messages/markup.py",
+        "platforms/slack/render/mrkdwn.py",
+    }  # the type and its builders
     offenders = []
     for path in sorted(root.glob("**/*.py")):
         relative = path.relative_to(root).as_posix()

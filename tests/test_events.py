@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from delivery import outbox
 from learning import members
+from learning.accounts import link_account
 from models import (
     DEFAULT_WORKSPACE,
     Assignment,
@@ -21,11 +22,12 @@ from models import (
     ProcessedEvent,
     WorkspaceState,
 )
+from platforms.slack.identity import person_by_slack_id
 from server.app import build_app
 from tests.fakes.bolt_requests import SlackRequests
 from tests.fakes.slack_api import FakeSlack
-from tests.helpers import PROGRAMS, people_csv, slack_settings
-from tests.outbox_support import make_sender, put, text_message
+from tests.helpers import PROGRAMS, people_csv, slack_id, slack_settings
+from tests.outbox_support import Shown, make_sender, put, text_message
 
 SECRET = "test-signing-secret"
 PEOPLE = (
@@ -78,14 +80,22 @@ def person(db, email: str) -> Person | None:
         return session.scalars(select(Person).where(Person.email == email)).first()
 
 
+def slack_id_of(db, email: str) -> str | None:
+    with db.session() as session:
+        found = session.scalars(select(Person).where(Person.email == email)).first()
+        return slack_id(session, found) if found is not None else None
+
+
 def audit_actions(db) -> list[str]:
     with db.session() as session:
         return list(session.scalars(select(AuditEntry.action).order_by(AuditEntry.id)))
 
 
-def outbox_rows(db) -> list[OutboxMessage]:
+def outbox_rows(db) -> list[Shown]:
     with db.session() as session:
-        return list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.key)))
+        return [
+            Shown(row) for row in session.scalars(select(OutboxMessage).order_by(OutboxMessage.key))
+        ]
 
 
 # --- team_join ---------------------------------------------------------------------------
@@ -99,7 +109,7 @@ def test_team_join_creates_a_person_without_a_role_starting_today_in_their_zone(
     assert response.status == 200
     new = person(db, "nia@x.io")
     assert new is not None
-    assert (new.name, new.slack_user_id, new.role, new.timezone) == (
+    assert (new.name, slack_id_of(db, "nia@x.io"), new.role, new.timezone) == (
         "Nia New",
         "U0NEW",
         "",
@@ -114,17 +124,17 @@ def test_team_join_creates_a_person_without_a_role_starting_today_in_their_zone(
 
 def test_team_join_dms_every_admin_with_a_slack_id_through_the_outbox(org, db, clock, fake):
     with db.session() as session:
-        session.add(
-            Person(
-                email="mail-admin@x.io",
-                name="Mo Mail",
-                slack_user_id="U0MAIL",
-                role="engineer",
-                role_start_date=date(2026, 1, 1),
-                created_at=clock.now(),
-                updated_at=clock.now(),
-            )
+        mo = Person(
+            email="mail-admin@x.io",
+            name="Mo Mail",
+            role="engineer",
+            role_start_date=date(2026, 1, 1),
+            created_at=clock.now(),
+            updated_at=clock.now(),
         )
+        session.add(mo)
+        session.flush()
+        link_account(session, mo, platform="slack", workspace="default", user_id="U0MAIL")
     slack(db, clock, fake).event({"type": "team_join", "user": slack_user("U0NEW")})
     rows = outbox_rows(db)
     # is_admin (U0BOSS), LEARNBOT_ADMINS by Slack id (u0listed) and by email (U0MAIL).
@@ -134,7 +144,7 @@ def test_team_join_dms_every_admin_with_a_slack_id_through_the_outbox(org, db, c
         "team_join:U0NEW:U0MAIL",
     ]
     assert {row.channel for row in rows} == {"U0BOSS", "U0LISTED", "U0MAIL"}
-    assert all(row.kind == "text" and row.status == "pending" for row in rows)
+    assert all(row.kind == "member_notice" and row.status == "pending" for row in rows)
     assert "<@U0NEW>" in rows[0].text and "role" in rows[0].text
     new = person(db, "nia@x.io")
     [button] = [
@@ -158,7 +168,7 @@ def test_team_join_of_a_known_email_links_the_slack_id_and_tells_nobody(org, db,
     user = slack_user("U0KIM", profile={"email": "known@x.io"})
     slack(db, clock, fake).event({"type": "team_join", "user": user})
     kim = person(db, "known@x.io")
-    assert (kim.slack_user_id, kim.role) == ("U0KIM", "engineer")
+    assert (slack_id_of(db, "known@x.io"), kim.role) == ("U0KIM", "engineer")
     assert outbox_rows(db) == []
     assert "person.link_slack" in audit_actions(db)
 
@@ -171,7 +181,7 @@ def test_team_join_without_an_email_tells_the_admins_how_to_add_them(org, db, cl
     assert "did not share their email" in row.text
     assert not any(b["type"] == "actions" for b in row.payload["blocks"])
     with db.session() as session:
-        assert session.scalar(select(Person).where(Person.slack_user_id == "U0NOMAIL")) is None
+        assert person_by_slack_id(session, "U0NOMAIL") is None
 
 
 def test_a_bot_joining_is_ignored(org, db, clock, fake):
@@ -287,7 +297,7 @@ def test_a_stopped_workspace_does_not_hold_up_another_ones_messages(db, clock):
     now = clock.now()
     put(db, [text_message("a", "U1", at=now)], now=now)
     other = outbox.NewMessage(
-        key="b", kind="text", channel="U2", text="hi", payload={"text": "hi"},
+        key="b", kind="plain", recipient_kind="person", recipient="U2", payload={"text": "hi"},
         workspace_id="other", not_before=now,
     )  # fmt: skip
     put(db, [other], now=now)

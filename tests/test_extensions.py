@@ -14,8 +14,6 @@ from learning import extensions
 from learning.actions import InvalidInput, NotAllowed, NotOpen, unit_of_work
 from learning.curriculum import ProgramSettings
 from learning.paths import current_settings
-from messages.limits import block_kit_problems
-from messages.rendered import RenderedMessage
 from models import (
     Assignment,
     AssignmentStatus,
@@ -25,9 +23,13 @@ from models import (
     OutboxMessage,
     Person,
 )
+from platforms.slack.identity import admin_list, known_caller
+from platforms.slack.render.limits import block_kit_problems
+from platforms.slack.render.rendered import RenderedMessage
 from tests.chat_support import assignment, person, setup_org
 from tests.conftest import snapshot
 from tests.helpers import PROGRAMS
+from tests.outbox_support import Shown
 
 # Tuesday 10 March 2026, 10:00 in London: Dan's first-week items are all overdue.
 TUESDAY = datetime(2026, 3, 10, 10, 0, tzinfo=UTC)
@@ -42,12 +44,12 @@ def org(cli, write, clock, db):
 
 
 def as_(session, slack_id, admins=()):
-    return extensions.identify(session, slack_user_id=slack_id, admins=admins)
+    return known_caller(session, slack_id, admins=admins)
 
 
 def outbox(db):
     with db.session() as session:
-        return {row.key: row for row in session.scalars(select(OutboxMessage))}
+        return {row.key: Shown(row) for row in session.scalars(select(OutboxMessage))}
 
 
 def dms_to(db, slack_id):
@@ -90,7 +92,7 @@ def ask(db, clock, *, email="dan@x.io", item="safety", proposed=date(2026, 3, 20
             proposed=proposed,
             reason=why,
             clock=clock,
-            admins=(),
+            admins=admin_list(()),
         )
 
 
@@ -393,7 +395,7 @@ def test_a_request_goes_to_the_learners_manager_with_approve_and_decline(org, cl
     )
     assert (asked.approver_name, asked.delivered) == ("Ana", True)
     [card] = dms_to(db, "U0ANA")
-    assert card.kind == "text"
+    assert card.kind == "extension_request"
     message = RenderedMessage.from_payload(card.payload)
     assert block_kit_problems(message) == []
     shown = str(card.payload["blocks"])
@@ -470,7 +472,7 @@ def test_requests_are_for_ones_own_open_required_items_and_future_dates(org, clo
                 proposed=date(2026, 3, 20),
                 reason="Not mine",
                 clock=clock,
-                admins=(),
+                admins=admin_list(()),
             )
     assert audit(db, "assignment.refused")[0].details["attempted"] == "extension_request"
     with pytest.raises(extensions.NotEligible, match="suggested"):

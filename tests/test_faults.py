@@ -64,10 +64,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from delivery.outbox import NewMessage
-from delivery.transport import metadata_key, outbox_metadata
 from learning.clock import FrozenClock, SystemClock
 from models.db import Database
-from models.tables import OutboxMessage, OutboxStatus
+from models.tables import OutboxMessage, OutboxStatus, RecipientKind
+from platforms.slack.transport import metadata_key, outbox_metadata
 from schedules.lock import SchedulerLock
 from schedules.tick import sweep
 from tests.conftest import ON_POSTGRES, ROOT, SERVER_URL
@@ -254,13 +254,14 @@ def test_every_answer_lost_once_is_found_in_slack_and_never_posted_again(db, clo
     start = clock.now()
     put(db, [text_message("prompt:1", "C0COMMUNITY", at=start)], now=start)
     make_sender(db, fake, clock).drain()
-    parent = rows(db)["prompt:1"].slack_ts
+    parent = rows(db)["prompt:1"].posted_message
     reply = NewMessage(
         key="intro:1",
-        kind="text",
-        channel="C0COMMUNITY",
-        text="in the thread",
-        payload={"text": "in the thread", "thread_ts": parent},
+        kind="plain",
+        recipient_kind=RecipientKind.THREAD,
+        recipient="C0COMMUNITY",
+        thread_parent=parent,
+        payload={"text": "in the thread"},
         not_before=start,
     )
     messages = [
@@ -287,7 +288,7 @@ def test_every_answer_lost_once_is_found_in_slack_and_never_posted_again(db, clo
     assert {row.status for row in stored.values()} == {OutboxStatus.SENT}
     # The outbox points at the copy Slack has, found in the thread for the reply.
     [in_thread] = [m for m in fake.messages("C0COMMUNITY") if m.get("thread_ts") == parent]
-    assert stored["intro:1"].slack_ts == in_thread["ts"]
+    assert stored["intro:1"].posted_message == in_thread["ts"]
     assert fake.calls_to("conversations.replies")
 
 
@@ -311,7 +312,7 @@ def test_a_message_given_up_in_an_outage_is_looked_up_before_an_operator_resends
 
     assert (result.sent, result.already_sent) == (0, 1)
     assert_each_delivered_once(fake, ["dm:U000", "dm:U001"])
-    assert rows(db)["dm:U000"].slack_ts == landed["ts"]
+    assert rows(db)["dm:U000"].posted_message == landed["ts"]
 
 
 def test_the_fake_can_store_a_post_then_lose_its_answer_or_hold_it(clock, fake):

@@ -18,8 +18,6 @@ from learning.game_board import (
     Period,
     TeamStanding,
 )
-from messages.game_board import render_game_board
-from messages.limits import block_kit_problems
 from models import (
     Assignment,
     AssignmentStatus,
@@ -30,6 +28,8 @@ from models import (
     OutboxMessage,
     Person,
 )
+from platforms.slack.render.game_board import render_game_board
+from platforms.slack.render.limits import block_kit_problems
 from schedules.game_board import plan_game_board
 from tests.fakes.slack_api import FakeSlack
 from tests.helpers import people_csv

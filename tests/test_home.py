@@ -8,8 +8,6 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import event, insert, select, update
 
-from handlers.context import HandlerContext
-from handlers.home import publish_home
 from learning.home import (
     CertificationGoal,
     HeldCertification,
@@ -20,10 +18,19 @@ from learning.home import (
 )
 from learning.progress import CompletionReport, ItemLine, PersonStatus, ReportRow, TierLine
 from learning.team import OverduePerson, TeamSummary, team_summary
-from messages import ids
-from messages.home import MAX_ITEMS, MAX_VIEW_BLOCKS, progress_bar, render_home, render_welcome
-from messages.limits import view_problems
 from models import Assignment, AssignmentStatus, Item, Person
+from platforms.slack.identity import caller
+from platforms.slack.listeners.context import HandlerContext
+from platforms.slack.listeners.home import publish_home
+from platforms.slack.render import ids
+from platforms.slack.render.home import (
+    MAX_ITEMS,
+    MAX_VIEW_BLOCKS,
+    progress_bar,
+    render_home,
+    render_welcome,
+)
+from platforms.slack.render.limits import view_problems
 from server.app import build_app
 from settings import Settings
 from tests.fakes.bolt_requests import SlackRequests
@@ -475,7 +482,7 @@ def test_a_manager_of_5000_people_gets_a_summary_in_a_few_grouped_queries(org, d
 
 def test_home_for_gives_the_facts_without_slack(org, db, clock):
     with db.session() as session:
-        page = home_for(session, slack_user_id="U0M1", clock=clock, admins=())
+        page = home_for(session, caller=caller(session, "U0M1", admins=()), clock=clock)
     assert isinstance(page, HomePage)
     assert page.team is not None and page.team.people == 2
     assert page.program is None

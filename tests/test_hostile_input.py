@@ -31,14 +31,11 @@ from slack_bolt import App, BoltRequest
 from sqlalchemy import func, select
 from sqlmodel import SQLModel
 
-from handlers.replies import MAX_ID
+from learning.accounts import user_ids_of
 from learning.curriculum import load_curriculum
 from learning.periods import later
 from learning.plain_text import multiline
 from logs import configure_logging, remove_logging
-from messages import extensions as extension_views
-from messages import ids
-from messages import members as member_views
 from models import (
     Assignment,
     AssignmentStatus,
@@ -51,6 +48,10 @@ from models import (
     Person,
 )
 from models.db import Database
+from platforms.slack.listeners.replies import MAX_ID
+from platforms.slack.render import extensions as extension_views
+from platforms.slack.render import ids
+from platforms.slack.render import members as member_views
 from server.app import build_app
 from settings import Settings
 from tests.chat_support import SECRET, SEND_AT, send_digests, setup_org
@@ -145,7 +146,8 @@ def slack(db, clock, fake) -> Requests:
 def people(db: Database) -> dict[str, Person]:
     """Everyone, by Slack user id."""
     with db.session() as session:
-        return {p.slack_user_id: p for p in session.scalars(select(Person)) if p.slack_user_id}
+        ids = user_ids_of(session, session.scalars(select(Person.id)), "slack")
+        return {ids[p.id]: p for p in session.scalars(select(Person)) if p.id in ids}
 
 
 def assignments(db: Database) -> list[Assignment]:

@@ -6,14 +6,10 @@ import pytest
 from sqlalchemy import event, select, update
 
 from learning.errors import NotFound
-from learning.identity import (
-    can_see,
-    is_admin,
-    person_by_slack_id,
-    reporting_chain_ids,
-    require_person,
-)
+from learning.identity import can_see, reporting_chain_ids
 from models import Person
+from platforms.slack.identity import is_slack_admin as is_admin
+from platforms.slack.identity import person_by_slack_id, require_person
 from tests.chat_support import setup_org
 from tests.conftest import ON_POSTGRES
 
@@ -56,7 +52,10 @@ def test_a_slack_user_is_looked_up_by_the_slack_id_index_not_the_whole_workspace
         plan = [
             row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
         ]
-    assert any("USING INDEX ix_person_slack_user_id" in step for step in plan), plan
+    # The account's unique (platform, workspace, user_id) index finds the row; the
+    # person is then read by primary key.
+    assert any(step.startswith("SEARCH chat_account USING") for step in plan), plan
+    assert not any(step.startswith("SCAN") for step in plan), plan
 
 
 def test_an_unknown_slack_user_gets_a_message_saying_what_to_do(org, db):

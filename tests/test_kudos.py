@@ -10,9 +10,11 @@ import pytest
 from sqlalchemy import select, update
 
 from learning import command_parser as parser
-from learning.command_parser import UsageError, parse_command
+from learning.command_parser import Mentioned, UsageError
+from learning.command_parser import parse_command as parse_words
 from learning.curriculum import ProgramSettings
 from models import AuditEntry, Kudos, OutboxMessage, Person
+from platforms.slack.text import SlackText
 from tests.fakes.slack_api import FakeSlack
 from tests.helpers import people_csv
 from tests.outbox_support import make_sender
@@ -88,13 +90,20 @@ def kudos_rows(db) -> list[Kudos]:
 
 # --- the parser ---------------------------------------------------------------------------
 
+BOB = Mentioned(person_id=7)  # the Slack listener resolves the mention to the person
+
+
+def parse_command(text):  # type: ignore[no-untyped-def]
+    """The parser as the Slack listener calls it: mentions resolved to people."""
+    return parse_words(text, chat=SlackText(person_id_of={"UBOB": 7}.get))
+
 
 @pytest.mark.parametrize(
     ("text", "command"),
     [
-        ("kudos <@UBOB|bob> for helping me with X", parser.GiveKudos("UBOB", "helping me with X")),
-        ("KUDOS <@UBOB> the demo &amp; the docs", parser.GiveKudos("UBOB", "the demo & the docs")),
-        ("kudos <@UBOB>   forward   thinking", parser.GiveKudos("UBOB", "forward thinking")),
+        ("kudos <@UBOB|bob> for helping me with X", parser.GiveKudos(BOB, "helping me with X")),
+        ("KUDOS <@UBOB> the demo &amp; the docs", parser.GiveKudos(BOB, "the demo & the docs")),
+        ("kudos <@UBOB>   forward   thinking", parser.GiveKudos(BOB, "forward thinking")),
     ],
 )
 def test_the_parser_reads_kudos(text, command):

@@ -12,10 +12,10 @@ import pytest
 from slack_bolt import BoltResponse
 from sqlalchemy import select
 
-from handlers import registry
-from messages import ids
-from messages.limits import view_problems
 from models import Kudos
+from platforms.slack.listeners import registry
+from platforms.slack.render import ids
+from platforms.slack.render.limits import view_problems
 from tests.fakes.bolt_requests import SlackRequests
 from tests.fakes.slack_api import BOT_ID, FakeSlack
 from tests.helpers import people_csv

@@ -264,7 +264,7 @@ def test_a_request_refused_for_its_signature_is_logged_without_its_body(db, cloc
 def test_a_response_url_is_masked_where_slack_sdk_logs_it(db, clock, log_format):
     """An answer sent through a click's ``response_url`` (the SDK logs its url and body
     at DEBUG) leaves the url masked; the answer itself still arrives."""
-    from messages import ids
+    from platforms.slack.render import ids
     from server.app import build_app
     from tests.helpers import slack_settings
 

@@ -18,7 +18,7 @@ import pytest
 import yaml
 from slack_bolt import App
 
-from handlers import registry
+from platforms.slack.listeners import registry
 from server.app import build_app
 from settings import Settings
 from tests.conftest import ROOT

@@ -73,7 +73,7 @@ def test_metrics_is_a_valid_exposition_with_every_family(served):
 def test_outbox_depth_is_counted_by_status_from_the_database(served, db, clock):
     put(db, dms(6, at=clock.now()), now=clock.now())
     claimed = outbox.claim(db, worker="w", now=clock.now(), limit=3)
-    outbox.mark_sent(db, claimed[0].id, ts="1.0", channel="D1", now=clock.now())
+    outbox.mark_sent(db, claimed[0].id, conversation="D1", message="1.0", now=clock.now())
     outbox.mark_failed(db, claimed[1].id, error="channel_not_found")
     samples = scrape(served)
     depth = {

@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select, update
 
-from delivery.transport import metadata_key
 from models import Assignment, Person
+from platforms.slack.transport import metadata_key
 from schedules.lock import SchedulerLock
 from schedules.tick import sweep
 from tests.conftest import ROOT

@@ -35,7 +35,7 @@ def test_enqueue_counts_only_the_new_keys_of_a_mixed_batch(db, clock):
     put(db, dms(3, at=now), now=now)
     batch = [*dms(5, at=now), text_message("dm:U001", "U001", at=now, text="changed")]
     assert put(db, batch, now=now) == 2
-    assert rows(db)["dm:U001"].text == "hello from dm:U001"
+    assert rows(db)["dm:U001"].payload == {"text": "hello from dm:U001"}
 
 
 def test_enqueue_stores_the_payload_and_schedule(db, clock):
@@ -130,11 +130,15 @@ def test_a_late_retry_or_failure_never_undoes_a_sent_row(db, clock):
     now = clock.now()
     put(db, [text_message("k", "U1", at=now)], now=now)
     [row] = claim(db, worker="w", now=now, limit=1)
-    mark_sent(db, row.id, ts="1.000100", channel="D1", now=now)
+    mark_sent(db, row.id, conversation="D1", message="1.000100", now=now)
     mark_retry(db, row.id, not_before=now, error="late", count_attempt=True)
     mark_failed(db, row.id, error="late")
     stored = rows(db)["k"]
-    assert (stored.status, stored.slack_ts, stored.slack_channel) == ("sent", "1.000100", "D1")
+    assert (stored.status, stored.posted_message, stored.posted_conversation) == (
+        "sent",
+        "1.000100",
+        "D1",
+    )
     assert stored.attempts == 0 and stored.sent_at == now
 
 

@@ -19,9 +19,6 @@ from sqlalchemy import select, update
 
 from learning import peer_prompts
 from learning.clock import FrozenClock
-from messages import ids
-from messages.limits import block_kit_problems
-from messages.rendered import RenderedMessage
 from models import (
     Assignment,
     AssignmentStatus,
@@ -33,6 +30,9 @@ from models import (
     Person,
 )
 from models.db import Database
+from platforms.slack.render import ids
+from platforms.slack.render.limits import block_kit_problems
+from platforms.slack.render.rendered import RenderedMessage
 from schedules.peer_prompts import plan_peer_prompts
 from server.app import build_app
 from tests.fakes.bolt_requests import SlackRequests

@@ -9,7 +9,7 @@ from learning.paths import current_settings
 from learning.planner import PlanStats, plan_digests
 from learning.snooze import SnoozeRefused, snooze, snooze_end
 from models import Assignment, Item, OutboxMessage, Person
-from tests.helpers import PROGRAMS, people_csv
+from tests.helpers import PROGRAMS, drop_slack_account, people_csv
 
 # Everyone started on Mon 2 March 2026; 'intro' (required) is due that day.
 PEOPLE = (
@@ -38,8 +38,8 @@ def plan(db, at: datetime, *, record: bool = True) -> dict[str, list[str]]:
                     OutboxMessage(
                         key=p.digest.key,
                         kind="digest",
-                        channel=p.channel,
-                        text="",
+                        recipient_kind="person",
+                        recipient=p.channel,
                         payload={},
                         not_before=at,
                         created_at=at,
@@ -132,7 +132,7 @@ def test_inactive_people_get_nothing(org, db):
 
 def test_people_without_a_slack_id_are_counted_not_planned(org, db):
     with db.session() as session:
-        session.execute(update(Person).where(Person.email == "ldn@x.io").values(slack_user_id=None))
+        drop_slack_account(session, "ldn@x.io")
         stats = PlanStats()
         assert (
             list(

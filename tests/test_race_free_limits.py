@@ -23,7 +23,6 @@ from learning.actions import unit_of_work
 from learning.extensions import AlreadyRequested, request_extension
 from learning.locks import take_write_lock
 from learning.paths import current_settings
-from messages import ids
 from models import (
     Certification,
     CertificationAward,
@@ -35,6 +34,8 @@ from models import (
     Person,
 )
 from models.db import alembic_config, open_database
+from platforms.slack.identity import admin_list
+from platforms.slack.render import ids
 from tests.chat_support import assignment
 from tests.fakes.slack_api import FakeSlack
 from tests.helpers import people_csv
@@ -240,7 +241,7 @@ def ask_for_time(db, clock, email: str, assignment_id: int, reason: str) -> Any:
             proposed=date(2026, 3, 20),
             reason=reason,
             clock=clock,
-            admins=(),
+            admins=admin_list(()),
         )
 
 

@@ -18,8 +18,8 @@ from slack_bolt import BoltRequest, BoltResponse
 from sqlalchemy import func, select
 
 from learning.replays import claim_request
-from messages import ids
 from models import Kudos, SeenRequest
+from platforms.slack.render import ids
 from server.app import build_app
 from tests.fakes.bolt_requests import SlackRequests
 from tests.fakes.slack_api import FakeSlack
@@ -96,14 +96,16 @@ def test_a_replayed_slash_command_has_one_effect(slack, db, fake, clock, caplog)
     first = slack.command("kudos <@UBOB> for the deploy guide", user_id="UANN")
     assert "Kudos sent to <@UBOB>" in said(first)
 
-    with caplog.at_level(logging.WARNING, logger="handlers.replay"):
+    with caplog.at_level(logging.WARNING, logger="platforms.slack.listeners.replay"):
         replayed = slack.again()
 
     assert (replayed.status, replayed.body) == (200, "")
     assert count(db, Kudos) == 1
     assert len(posted(db, fake, clock)) == 1
     assert len(fake.messages("UBOB")) == 1
-    [warning] = [r.getMessage() for r in caplog.records if r.name == "handlers.replay"]
+    [warning] = [
+        r.getMessage() for r in caplog.records if r.name == "platforms.slack.listeners.replay"
+    ]
     assert "replayed Slack request was ignored (/learn from UANN" in warning
     assert "deploy guide" not in warning and "hooks.slack.test" not in warning  # no body
 

@@ -9,9 +9,9 @@ from sqlalchemy import select
 import schedules.scheduler as scheduler_module
 from learning.paths import current_settings
 from learning.planner import plan_digests
-from messages.digest import render_digest
-from messages.limits import block_kit_problems
 from models import OutboxMessage
+from platforms.slack.render.digest import render_digest
+from platforms.slack.render.limits import block_kit_problems
 from schedules.lock import SchedulerLock
 from schedules.scheduler import build_scheduler
 from schedules.tick import plan_step

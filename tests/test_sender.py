@@ -16,6 +16,8 @@ from delivery.sender import Sender
 from delivery.transport import ConsoleTransport
 from learning.clock import FrozenClock
 from models.tables import OutboxStatus
+from platforms.base import routes
+from platforms.slack import slack_platform
 from tests.fakes.slack_api import FakeSlack
 from tests.outbox_support import (
     deliveries,
@@ -45,9 +47,9 @@ def test_twenty_dms_are_each_delivered_once(db, clock, fake):
     stored = rows(db)
     assert {row.status for row in stored.values()} == {OutboxStatus.SENT}
     row = stored["dm:U007"]
-    assert (row.slack_channel, row.attempts, row.last_error) == ("D007", 0, None)
+    assert (row.posted_conversation, row.attempts, row.last_error) == ("D007", 0, None)
     [message] = fake.messages("U007")
-    assert message["ts"] == row.slack_ts
+    assert message["ts"] == row.posted_message
     assert message["metadata"] == {
         "event_type": "learnbot_outbox",
         "event_payload": {"key": "dm:U007"},
@@ -198,12 +200,17 @@ def test_the_console_transport_prints_and_remembers(db, clock):
     transport = ConsoleTransport(stream, clock=clock)
     put(db, [text_message("hi", "U1", at=clock.now(), text="Hello!")], now=clock.now())
     sender = Sender(
-        db, transport, clock, sleep=virtual_sleep(clock), rng=random.Random(0), worker="sim"
+        db,
+        routes([slack_platform(transport)]),
+        clock,
+        sleep=virtual_sleep(clock),
+        rng=random.Random(0),
+        worker="sim",
     )
     assert sender.drain().sent == 1
     assert stream.getvalue() == "[2026-03-02 09:00:00 UTC] to U1: Hello!\n"
     found = transport.find_sent("U1", "hi", since=clock.now())
-    assert found is not None and found.ts == rows(db)["hi"].slack_ts
+    assert found is not None and found.ts == rows(db)["hi"].posted_message
 
 
 def test_an_unreachable_person_fails_alone_and_the_cli_lists_the_error(db, clock, fake, cli):
@@ -222,7 +229,15 @@ def test_an_unreachable_person_fails_alone_and_the_cli_lists_the_error(db, clock
     listing = cli("outbox", "--status", "failed")
     assert listing.code == 0, listing.err
     [header, line] = listing.out.splitlines()[:2]
-    assert header.split() == ["id", "key", "status", "attempts", "channel", "last_error", "created"]
+    assert header.split() == [
+        "id",
+        "key",
+        "status",
+        "attempts",
+        "recipient",
+        "last_error",
+        "created",
+    ]
     assert line.split() == [
         str(failed.id),
         "dm:U004",

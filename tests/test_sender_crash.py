@@ -14,7 +14,7 @@ import pytest
 from delivery.outbox import NewMessage, claim, mark_retry
 from delivery.transport import OutgoingMessage
 from learning.clock import SystemClock
-from models.tables import OutboxStatus
+from models.tables import OutboxStatus, RecipientKind
 from tests.conftest import ROOT
 from tests.fakes.slack_api import FakeSlack
 from tests.outbox_support import (
@@ -41,11 +41,11 @@ def _die_mid_send(db, fake, clock, key: str, *, arrived: bool) -> None:
     [row] = [r for r in claim(db, worker="dead", now=clock.now(), limit=100) if r.key == key]
     if arrived:
         message = OutgoingMessage(
-            channel=row.channel,
-            text=row.text,
+            channel=row.recipient,
+            text=row.payload["text"],
             key=row.key,
             kind=row.kind,
-            thread_ts=row.payload.get("thread_ts"),
+            thread_ts=row.thread_parent,
         )
         slack_transport(fake).send(message)
 
@@ -53,10 +53,11 @@ def _die_mid_send(db, fake, clock, key: str, *, arrived: bool) -> None:
 def _thread_reply(key: str, channel: str, thread_ts: str, *, at) -> NewMessage:
     return NewMessage(
         key=key,
-        kind="text",
-        channel=channel,
-        text="in the thread",
-        payload={"text": "in the thread", "thread_ts": thread_ts},
+        kind="plain",
+        recipient_kind=RecipientKind.THREAD,
+        recipient=channel,
+        thread_parent=thread_ts,
+        payload={"text": "in the thread"},
         not_before=at,
     )
 
@@ -72,7 +73,11 @@ def test_a_stuck_row_slack_already_has_is_marked_sent_without_a_resend(db, clock
     assert (result.reconciled.found_sent, result.reconciled.requeued, result.sent) == (1, 0, 0)
     assert deliveries(fake) == {"dm:U000": 1}
     row = rows(db)["dm:U000"]
-    assert (row.status, row.slack_ts, row.slack_channel) == ("sent", posted["ts"], "D000")
+    assert (row.status, row.posted_message, row.posted_conversation) == (
+        "sent",
+        posted["ts"],
+        "D000",
+    )
     [opened] = fake.calls_to("conversations.open")
     assert opened.body["users"] == "U000"
     [history] = fake.calls_to("conversations.history")
@@ -120,7 +125,7 @@ def test_a_channel_post_is_found_without_opening_a_dm(db, clock, fake):
 def test_a_thread_reply_is_posted_in_its_thread_and_found_there_after_a_crash(db, clock, fake):
     put(db, [text_message("prompt:1", "C0COMMUNITY", at=clock.now())], now=clock.now())
     make_sender(db, fake, clock).drain()
-    parent = rows(db)["prompt:1"].slack_ts
+    parent = rows(db)["prompt:1"].posted_message
     put(db, [_thread_reply("intro:1", "C0COMMUNITY", parent, at=clock.now())], now=clock.now())
     _die_mid_send(db, fake, clock, "intro:1", arrived=True)
     clock.advance(LEASE + timedelta(seconds=1))
@@ -130,7 +135,7 @@ def test_a_thread_reply_is_posted_in_its_thread_and_found_there_after_a_crash(db
     assert (result.reconciled.found_sent, result.sent) == (1, 0)
     assert deliveries(fake) == {"prompt:1": 1, "intro:1": 1}
     [reply] = [m for m in fake.messages("C0COMMUNITY") if m.get("thread_ts") == parent]
-    assert rows(db)["intro:1"].slack_ts == reply["ts"]
+    assert rows(db)["intro:1"].posted_message == reply["ts"]
     [replies] = fake.calls_to("conversations.replies")
     assert replies.body["ts"] == parent
 
@@ -140,7 +145,7 @@ def test_a_group_dm_opens_one_conversation_with_both_people(db, clock, fake):
     assert make_sender(db, fake, clock).drain().sent == 1
     [opened] = fake.calls_to("conversations.open")
     assert set(opened.body["users"].split(",")) == {"U0LEARN", "U0MENTOR"}
-    conversation = rows(db)["pair:1"].slack_channel
+    conversation = rows(db)["pair:1"].posted_conversation
     assert conversation.startswith("G")
     assert [m["text"] for m in fake.messages(conversation)] == ["hello from pair:1"]
 
@@ -174,7 +179,9 @@ def test_a_retry_looks_for_an_earlier_attempt_before_posting_again(db, clock, fa
     put(db, dms(2, at=clock.now()), now=clock.now())
     for row in claim(db, worker="w", now=clock.now(), limit=2):
         if row.key == "dm:U000":
-            message = OutgoingMessage(channel="U000", text=row.text, key=row.key, kind=row.kind)
+            message = OutgoingMessage(
+                channel="U000", text=row.payload["text"], key=row.key, kind=row.kind
+            )
             slack_transport(fake).send(message)
         mark_retry(db, row.id, not_before=clock.now(), error="timed out", count_attempt=True)
     fake.clear_calls()

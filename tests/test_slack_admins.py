@@ -11,8 +11,14 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from learning import members
+from learning.identity import admin_contacts
 from models import AuditEntry, Person
+from platforms.slack.identity import (
+    admin_list,
+    is_slack_admin,
+    member_from_slack,
+    slack_account,
+)
 from server.app import build_app
 from tests.fakes.bolt_requests import SlackRequests
 from tests.fakes.slack_api import FakeSlack
@@ -63,6 +69,13 @@ class Bot:
         with self.db.session() as session:
             return session.scalars(select(Person).where(Person.email == email)).one()
 
+    def slack_admin(self, email: str) -> bool:
+        """Whether Slack last called them a workspace admin (their Slack account's flag)."""
+        with self.db.session() as session:
+            person = session.scalars(select(Person).where(Person.email == email)).one()
+            account = slack_account(session, person)
+            return account is not None and account.is_admin
+
     def audit(self, prefix: str = "person.slack_admin") -> list[AuditEntry]:
         with self.db.session() as session:
             return list(
@@ -100,12 +113,12 @@ def test_a_workspace_admin_is_a_learnbot_admin_until_slack_demotes_them(org, db,
 
     bot.user_change(mia(is_admin=True))
     fake.users = [mia(is_admin=True)]
-    assert bot.person("mia@acme.test").slack_admin
+    assert bot.slack_admin("mia@acme.test")
     assert is_report(bot.learn("UMIA", "admin report"))
 
     bot.user_change(mia())
     fake.users = [mia()]
-    assert not bot.person("mia@acme.test").slack_admin
+    assert not bot.slack_admin("mia@acme.test")
     assert bot.learn("UMIA", "admin report") == REFUSED
 
     entries = bot.audit()
@@ -139,7 +152,7 @@ def test_without_the_token_a_workspace_admin_is_refused_and_slack_is_not_asked(
     bot = Bot(db, clock, fake, WITHOUT_SLACK_ADMINS)
     fake.users = [mia(is_admin=True)]
     bot.user_change(mia(is_admin=True))
-    assert bot.person("mia@acme.test").slack_admin  # recorded, audited, but not honoured
+    assert bot.slack_admin("mia@acme.test")  # recorded, audited, but not honoured
     assert [e.action for e in bot.audit()] == ["person.slack_admin_granted"]
     assert bot.learn("UMIA", "admin report") == REFUSED
     assert fake.calls_to("users.info") == []
@@ -150,7 +163,7 @@ def test_a_deactivated_workspace_admin_is_refused(org, db, clock, fake):
     fake.users = [mia(is_admin=True)]
     bot.user_change(mia(is_admin=True, deleted=True))
     person = bot.person("mia@acme.test")
-    assert person.slack_admin and not person.active
+    assert bot.slack_admin("mia@acme.test") and not person.active
     assert bot.learn("UMIA", "admin report") == REFUSED
     # Slack is not asked either: a refresh must not reactivate anyone behind the scenes.
     assert fake.calls_to("users.info") == []
@@ -169,15 +182,15 @@ def test_team_join_of_a_workspace_admin_is_recorded_and_they_hear_of_new_members
         profile={"email": "owen@acme.test", "real_name": "Owen Owner"},
     )
     assert bot.requests.event({"type": "team_join", "user": owner}).status == 200
-    assert bot.person("owen@acme.test").slack_admin
+    assert bot.slack_admin("owen@acme.test")
     assert [(e.action, e.actor) for e in bot.audit()] == [
         ("person.slack_admin_granted", "slack:team_join")
     ]
     with db.session() as session:
-        contacts = members.admin_contacts(session, admins=WITH_SLACK_ADMINS)
-        without = members.admin_contacts(session, admins=WITHOUT_SLACK_ADMINS)
-    assert "UOWN" in {c.slack_user_id for c in contacts}
-    assert "UOWN" not in {c.slack_user_id for c in without}
+        contacts = admin_contacts(session, admins=admin_list(WITH_SLACK_ADMINS))
+        without = admin_contacts(session, admins=admin_list(WITHOUT_SLACK_ADMINS))
+    assert "UOWN" in {c.user_id for c in contacts}
+    assert "UOWN" not in {c.user_id for c in without}
 
 
 # --- users.info, for people imported before they had a role in Slack -----------------------
@@ -186,10 +199,10 @@ def test_team_join_of_a_workspace_admin_is_recorded_and_they_hear_of_new_members
 def test_an_imported_workspace_admin_is_granted_after_asking_slack(org, db, clock, fake):
     bot = Bot(db, clock, fake, WITH_SLACK_ADMINS)
     fake.users = [mia(is_admin=True)]
-    assert not bot.person("mia@acme.test").slack_admin
+    assert not bot.slack_admin("mia@acme.test")
     assert is_report(bot.learn("UMIA", "admin report"))
     assert [call.body.get("user") for call in fake.calls_to("users.info")] == ["UMIA"]
-    assert bot.person("mia@acme.test").slack_admin
+    assert bot.slack_admin("mia@acme.test")
     assert [(e.action, e.actor) for e in bot.audit()] == [
         ("person.slack_admin_granted", "slack:users.info")
     ]
@@ -219,7 +232,7 @@ def test_a_users_info_failure_keeps_the_refusal(org, db, clock, fake, fault):
         fake.drop_connection("users.info", times=None)
     assert bot.learn("UMIA", "admin report") == REFUSED
     assert fake.calls_to("users.info")
-    assert not bot.person("mia@acme.test").slack_admin
+    assert not bot.slack_admin("mia@acme.test")
     assert bot.audit() == []
 
 
@@ -244,29 +257,30 @@ def test_someone_learnbot_does_not_know_is_refused_without_asking_slack(org, db,
     ],
 )
 def test_member_from_slack_reads_the_workspace_role(fields, expected):
-    assert members.member_from_slack(mia(**fields)).workspace_admin is expected
+    assert member_from_slack(mia(**fields)).workspace_admin is expected
 
 
 def test_is_admin_honours_slack_admin_only_with_the_token_and_never_when_deactivated():
     from datetime import date
 
-    from learning.identity import is_admin
-
     def someone(**fields: Any) -> Person:
         return Person(
             email="mia@acme.test",
             name="Mia",
-            slack_user_id="UMIA",
             role="engineer",
             role_start_date=date(2026, 3, 2),
             **fields,
         )
 
-    check = {"slack_user_id": "UMIA"}
-    assert is_admin(someone(slack_admin=True), admins=WITH_SLACK_ADMINS, **check)
-    assert not is_admin(someone(slack_admin=True), admins=WITHOUT_SLACK_ADMINS, **check)
-    assert not is_admin(someone(), admins=WITH_SLACK_ADMINS, **check)
-    assert not is_admin(someone(slack_admin=True, active=False), admins=WITH_SLACK_ADMINS, **check)
+    def is_admin(person: Person, *, slack_admin: bool, admins: tuple[str, ...]) -> bool:
+        return is_slack_admin(
+            person, slack_user_id="UMIA", workspace_admin=slack_admin, admins=admins
+        )
+
+    assert is_admin(someone(), slack_admin=True, admins=WITH_SLACK_ADMINS)
+    assert not is_admin(someone(), slack_admin=True, admins=WITHOUT_SLACK_ADMINS)
+    assert not is_admin(someone(), slack_admin=False, admins=WITH_SLACK_ADMINS)
+    assert not is_admin(someone(active=False), slack_admin=True, admins=WITH_SLACK_ADMINS)
 
 
 def test_slacks_answer_is_kept_even_when_the_admin_command_then_fails(org, db, clock, fake):
@@ -274,5 +288,5 @@ def test_slacks_answer_is_kept_even_when_the_admin_command_then_fails(org, db, c
     fake.users = [mia(is_admin=True)]
     text = bot.learn("UMIA", "admin assign nobody@acme.test intro")
     assert text != REFUSED
-    assert bot.person("mia@acme.test").slack_admin
+    assert bot.slack_admin("mia@acme.test")
     assert [e.action for e in bot.audit()] == ["person.slack_admin_granted"]

@@ -12,12 +12,13 @@ from learning.errors import ValidationFailed
 from learning.identity import reporting_chain_ids
 from learning.paths import current_settings
 from learning.team import team_summary
-from messages.limits import block_kit_problems
-from messages.weekly_digest import OPEN_TEAM_VIEW, fallback_text, render_weekly_digest
 from models import Assignment, Certification, CertificationAward, OutboxMessage, Person
+from platforms.slack.render.limits import block_kit_problems
+from platforms.slack.render.weekly_digest import OPEN_TEAM_VIEW, fallback_text, render_weekly_digest
 from schedules.weekly_digest import KIND, chain_facts, plan_weekly_digests
 from tests.conftest import ROOT
-from tests.helpers import PROGRAMS, people_csv
+from tests.helpers import PROGRAMS, drop_slack_account, people_csv
+from tests.outbox_support import Shown
 
 
 def utc(*args: int) -> datetime:
@@ -61,10 +62,13 @@ def plan(db, clock, at: datetime) -> int:
     return plan_weekly_digests(db, clock).enqueued
 
 
-def weekly_rows(db) -> dict[str, OutboxMessage]:
+def weekly_rows(db) -> dict[str, Shown]:
     """Weekly digests in the outbox, by the manager's Slack user id."""
     with db.session() as session:
-        rows = session.scalars(select(OutboxMessage).where(OutboxMessage.kind == KIND)).all()
+        rows = [
+            Shown(row)
+            for row in session.scalars(select(OutboxMessage).where(OutboxMessage.kind == KIND))
+        ]
         session.expunge_all()
     channels = [row.channel for row in rows]
     assert len(channels) == len(set(channels)), f"two digests to one manager: {channels}"
@@ -215,9 +219,12 @@ def test_the_weekday_time_and_window_come_from_the_programs_file(org, db, clock)
     assert {f"weekly:{vp}:2026-W11", f"weekly:{vp}:2026-W12"} <= keys
 
 
-def weekly_rows_all(db) -> list[OutboxMessage]:
+def weekly_rows_all(db) -> list[Shown]:
     with db.session() as session:
-        rows = list(session.scalars(select(OutboxMessage).where(OutboxMessage.kind == KIND)))
+        rows = [
+            Shown(row)
+            for row in session.scalars(select(OutboxMessage).where(OutboxMessage.kind == KIND))
+        ]
         session.expunge_all()
     return rows
 
@@ -250,7 +257,7 @@ def test_disabled_means_no_digest(org, db, clock):
 def test_managers_without_a_slack_id_or_away_are_skipped(org, db, clock):
     org()
     with db.session() as session:
-        session.execute(update(Person).where(Person.email == "vp@x.io").values(slack_user_id=None))
+        drop_slack_account(session, "vp@x.io")
         session.execute(
             update(Person)
             .where(Person.email == "ola@x.io")

@@ -1,0 +1,1 @@
+"""Block Kit and mrkdwn renderers: domain facts -> Slack messages, escaping included."""
