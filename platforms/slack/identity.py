@@ -22,6 +22,7 @@ from learning.errors import NotFound
 from learning.identity import UNKNOWN_PERSON, AdminList, Caller, is_admin
 from learning.members import NAME_MAX, ZONE_MAX, Member
 from learning.people_import import AccountColumn
+from learning.plain_text import one_line
 from models import DEFAULT_WORKSPACE, ChatAccount, Person
 
 PLATFORM = "slack"
@@ -150,10 +151,10 @@ def member_from_slack(user: Mapping[str, Any]) -> Member:
     email = str(profile.get("email") or user.get("email") or "").strip().lower() or None
     name = next(
         (
-            str(value).strip()
+            one_line(str(value))  # plain words: no control characters, one line
             for value in (
-                profile.get("real_name"),
                 user.get("real_name"),
+                profile.get("real_name"),
                 profile.get("display_name"),
                 user.get("name"),
             )
