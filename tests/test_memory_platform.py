@@ -17,11 +17,15 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from delivery.outbox import NewMessage, claim
+from delivery.rendering import RenderContext
 from delivery.sender import Sender
+from delivery.transport import OutgoingMessage
 from learning.accounts import account_of, person_by_account
 from models import Assignment, CertificationAward, ChatAccount, Item, OutboxMessage, Person
 from platforms.base import routes
 from platforms.slack import slack_platform
+from platforms.slack.transport import metadata_key
 from schedules.lock import SchedulerLock
 from schedules.tick import plan_step
 from tests.fakes.slack_api import FakeSlack
@@ -29,9 +33,15 @@ from tests.helpers import people_csv
 from tests.memory_platform import NAME, MemoryTransport, memory_platform
 from tests.memory_platform.identity import TENANT, sync_directory
 from tests.memory_platform.inbound import click
-from tests.memory_platform.renderer import BUTTON_DONE, BlockKitInFacts, MemoryRenderer
+from tests.memory_platform.renderer import (
+    BUTTON_DONE,
+    BlockKitInFacts,
+    MemoryRenderer,
+    check_facts,
+    fact_lines,
+)
 from tests.memory_platform.routing import readdress_to_memory
-from tests.outbox_support import slack_transport, virtual_sleep
+from tests.outbox_support import put, rows, slack_transport, virtual_sleep
 
 PROGRAMS = """
 organisation:
@@ -48,6 +58,10 @@ items:
     title: Compliance essentials
     method: online
     minutes: 30
+  extra:
+    title: Extra reading
+    method: reading
+    minutes: 20
 programs:
   analyst:
     title: Analyst
@@ -63,7 +77,8 @@ programs:
       - key: first-30
         title: First 30 days
         starts_on_day: 0
-        items: []
+        items:
+          - {item: extra, due: 2}
 certifications:
   compliant:
     title: Compliant Analyst
@@ -153,8 +168,16 @@ def assignment_id(db, email: str) -> int:
 
 
 def slack_dms(fake: FakeSlack) -> list[str]:
-    return [c.body["channel"] for c in fake.delivered("chat.postMessage")
-            if str(c.body["channel"]).startswith("U")]
+    return [
+        c.body["channel"]
+        for c in fake.delivered("chat.postMessage")
+        if str(c.body["channel"]).startswith("U")
+    ]
+
+
+def channel_posts(fake: FakeSlack, channel: str) -> dict[str, str]:
+    """Outbox key -> text of what Slack shows in ``channel``."""
+    return {metadata_key(m) or "": m["text"] for m in fake.messages(channel)}
 
 
 def test_every_person_has_both_accounts_and_each_platform_finds_them(cli, write, clock, db):
@@ -204,11 +227,18 @@ def test_nudge_done_escalation_and_certification_on_the_memory_platform(
         awards = session.scalars(select(CertificationAward)).all()
     assert [a.person_id for a in awards] == [person_id(db, "lea@x.io")]
     lea_award = [p for p in company.memory.to("m-lea") if p.kind == "cert_award_holder"]
-    assert len(lea_award) == 1 and "Compliant Analyst" in lea_award[0].text
+    assert [p.text for p in lea_award] == [
+        "Lea Learner, you earned Compliant Analyst\nAwarded 2026-11-02, valid until 2027-11-02"
+    ]
     max_award = [p for p in company.memory.to("m-max") if p.kind == "cert_award_manager"]
-    assert len(max_award) == 1 and "Lea Learner" in max_award[0].text
-    shoutouts = fake.messages("#wins")
-    assert len(shoutouts) == 1 and "Compliant Analyst" in shoutouts[0]["text"]
+    assert [p.body["title"] for p in max_award] == [
+        "Max Manager, Lea Learner earned Compliant Analyst"
+    ]
+    posted = channel_posts(fake, "#wins")
+    assert posted["cert_award:1:shoutout"] == (
+        "Lea Learner earned the Compliant Analyst certification: 1 item, 30 min of learning"
+    )
+    assert posted["milestone:3:1"] == "Lea Learner finished their First 30 days path"
     assert slack_dms(fake) == []
 
     # Ola never completes: on Fri 13 Nov (5 working days overdue, Wed 11 a holiday) the
@@ -216,15 +246,22 @@ def test_nudge_done_escalation_and_certification_on_the_memory_platform(
     company.hours(datetime(2026, 11, 14, 0, 0, tzinfo=UTC))
     escalations = [p for p in company.memory.posts if p.kind == "escalation"]
     assert [(p.conversation, p.at.date()) for p in escalations] == [("dm-m-max", d(13))]
-    assert "Ola Overdue" in escalations[0].text
-    assert "Compliance essentials" in escalations[0].text
-    assert "Lea Learner" not in escalations[0].text
+    assert escalations[0].body == {
+        "title": "Max, overdue in your team",
+        "lines": ["Ola Overdue: Compliance essentials, due 2026-11-05, 5 working days overdue"],
+        "buttons": [],
+    }
     ola_days = [p.at.date() for p in company.memory.to("m-ola") if p.kind == "digest"]
     assert d(10) in ola_days and "manager told on 2026-11-13" in "\n".join(
         p.text for p in company.memory.to("m-ola") if p.at.date() == d(10)
     )
     assert slack_dms(fake) == []
-    assert [m["text"] for m in fake.messages("#wins")] == [shoutouts[0]["text"]]
+    # The recognition channel never hears of overdue work (only boards and awards).
+    assert all(
+        key.startswith(("board:", "cert_award:", "milestone:"))
+        for key in channel_posts(fake, "#wins")
+    )
+    assert "Ola" not in " ".join(channel_posts(fake, "#wins").values())
 
     # Every row went out once, through the platform it is addressed to.
     with db.session() as session:
@@ -234,12 +271,33 @@ def test_nudge_done_escalation_and_certification_on_the_memory_platform(
         (NAME, "person"),
         ("slack", "channel"),
     }
+    for row in rows:  # facts only, whichever platform renders them
+        check_facts(row.payload, row.key)
     memory_keys = sorted(r.key for r in rows if r.platform == NAME)
     assert sorted(p.key for p in company.memory.posts) == memory_keys
     # The memory renderer was only ever handed facts (BlockKitInFacts would have raised).
     assert {k for k, _ in company.renderer.received} == {
-        "digest", "cert_award_holder", "cert_award_manager", "escalation"
+        "digest",
+        "cert_award_holder",
+        "cert_award_manager",
+        "escalation",
+        "weekly_manager",
     }
+    # Known gap, pinned so that fixing it updates this test: two kinds still hand every
+    # platform's renderer the learner's *Slack* id (for Slack's mentions), not a person
+    # id the memory adapter could address; the memory renderer ignores them.
+    slack_ids = {f"U0{name}" for name in ("SAM", "MAX", "LEA", "OLA")}
+    leaks = {
+        (kind, line.split(":")[0])
+        for kind, facts in company.renderer.received
+        for line in fact_lines(facts)
+        if line.split(": ", 1)[1] in slack_ids
+    }
+    assert leaks == {
+        ("cert_award_manager", "holder_slack_id"),
+        ("escalation", "learners[0].slack_user_id"),
+    }
+    assert not any(uid in p.text for p in company.memory.posts for uid in slack_ids)
 
 
 def person_id(db, email: str) -> int:
@@ -256,3 +314,45 @@ def test_block_kit_kept_under_a_key_fails_the_memory_renderer():
         renderer.render("plain", {"card": {"type": "section"}}, context=None)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="cannot render 'legacy_slack'"):
         renderer.render("legacy_slack", {"text": "old"}, context=None)  # type: ignore[arg-type]
+
+
+def test_a_post_a_dead_sender_made_is_found_not_resent(db, clock):
+    now = clock.now()
+    row = NewMessage(
+        key="memo:1",
+        kind="plain",
+        platform=NAME,
+        workspace_id=TENANT,
+        recipient_kind="person",
+        recipient="m-lea",
+        payload={"text": "hello"},
+        not_before=now,
+    )
+    put(db, [row], now=now)
+    memory = MemoryTransport(clock, users={"m-lea"})
+    [claimed] = claim(db, worker="dead", now=now, limit=1)
+    # The dead sender posted, then died before recording it.
+    rendered = MemoryRenderer().render("plain", claimed.payload, context=RenderContext())
+    memory.send(
+        OutgoingMessage(
+            channel="m-lea",
+            text=rendered.text,
+            blocks=rendered.blocks,
+            key="memo:1",
+            kind="plain",
+            recipient_kind="person",
+        )
+    )
+    clock.advance(timedelta(minutes=6))
+
+    result = Sender(
+        db,
+        routes([memory_platform(memory)]),
+        clock,
+        sleep=virtual_sleep(clock),
+        rng=random.Random(1),
+        worker="next",
+    ).drain()
+
+    assert (result.reconciled.found_sent, result.sent, len(memory.posts)) == (1, 0, 1)
+    assert rows(db)["memo:1"].posted_message == memory.posts[0].message_id

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from learning.accounts import link_account, person_by_account
+from learning.errors import NotFound
 from models import Person
 from models.db import Database
 
@@ -31,9 +32,10 @@ def sync_directory(database: Database, users: dict[str, str]) -> None:
             person = session.scalars(select(Person).where(Person.email == email)).first()
             if person is None:
                 raise LookupError(f"no person {email!r}")
-            if link_account(
-                session, person, platform=NAME, workspace=TENANT, user_id=user_id
-            ) is None:
+            if (
+                link_account(session, person, platform=NAME, workspace=TENANT, user_id=user_id)
+                is None
+            ):
                 raise LookupError(f"{user_id!r} belongs to somebody else")
 
 
@@ -41,9 +43,9 @@ def require_person(session: Session, user_id: str) -> Person:
     """The person behind a memory user id, as a listener reads it from an event.
 
     Raises:
-        PermissionError: The id is nobody's (or not active).
+        NotFound: The id is nobody's on this platform (a refusal told to the clicker).
     """
     person = person_by_account(session, NAME, TENANT, user_id)
-    if person is None or not person.active:
-        raise PermissionError(f"{user_id!r} is not a learnbot user")
+    if person is None:
+        raise NotFound("You are not a learnbot user on this platform yet.")
     return person

@@ -64,7 +64,8 @@ def check_facts(value: Any, path: str = "payload") -> None:
 
 
 def fact_lines(value: Any, path: str = "") -> list[str]:
-    """Every text or number the facts hold, as ``path: value`` lines (plain text)."""
+    """Every text or number the facts hold, as ``path: value`` lines (plain text): the
+    rendering of the kinds this test does not drive, which have no form of their own."""
     if isinstance(value, Mapping):
         return [line for key, item in value.items() for line in fact_lines(item, _join(path, key))]
     if isinstance(value, list):
@@ -89,10 +90,41 @@ def _digest(facts: Mapping[str, Any]) -> MemoryMessage:
             line += f"; {item.next_notice_to} told on {item.next_notice_on.isoformat()}"
         lines.append(line)
         buttons.append(
-            {"label": f"Done: {item.title}", "action": BUTTON_DONE, "value": str(item.assignment_id)}
+            {
+                "label": f"Done: {item.title}",
+                "action": BUTTON_DONE,
+                "value": str(item.assignment_id),
+            }
         )
     title = f"{digest.first_name}, your learning for {digest.local_date.isoformat()}"
     return MemoryMessage(title, lines, buttons)
+
+
+def _escalation(facts: Mapping[str, Any]) -> MemoryMessage:
+    """The ladder's DM to a manager (or skip-level): who, what, how overdue."""
+    lines = [
+        f"{learner['name']}: {item['title']}, due {item['due_date']}, "
+        f"{item['overdue_working_days']} working days overdue"
+        for learner in facts["learners"]
+        for item in learner["items"]
+    ]
+    return MemoryMessage(f"{facts['first_name']}, overdue in your team", lines)
+
+
+def _award_holder(facts: Mapping[str, Any]) -> MemoryMessage:
+    standing = facts["standing"]
+    return MemoryMessage(
+        f"{facts['name']}, you earned {facts['title']}",
+        [f"Awarded {standing['awarded_on']}, valid until {standing['expires_on']}"],
+    )
+
+
+def _award_manager(facts: Mapping[str, Any]) -> MemoryMessage:
+    # Picks names, not the ``holder_slack_id`` the facts also carry (see ``routing``).
+    return MemoryMessage(
+        f"{facts['manager_name']}, {facts['holder_name']} earned {facts['title']}",
+        [f"Awarded {facts['standing']['awarded_on']}"],
+    )
 
 
 def _titled(title: str) -> Callable[[Mapping[str, Any]], MemoryMessage]:
@@ -104,12 +136,19 @@ def _titled(title: str) -> Callable[[Mapping[str, Any]], MemoryMessage]:
 
 def _kinds() -> dict[str, Callable[[Mapping[str, Any]], MemoryMessage]]:
     """One render function per kind the domain writes (the planners' and workflows')."""
-    table = {"digest": _digest}
-    for kind in ("escalation", "weekly_manager", "plain"):
-        table[kind] = _titled(kind.replace("_", " "))
-    for name, kind in vars(outbox_kinds).items():
-        if name.isupper() and isinstance(kind, str):
-            table[kind] = _titled(kind.replace("_", " "))
+    table: dict[str, Callable[[Mapping[str, Any]], MemoryMessage]] = {
+        kind: _titled(kind.replace("_", " "))
+        for name, kind in vars(outbox_kinds).items()
+        if name.isupper() and isinstance(kind, str)
+    }
+    table.update(
+        digest=_digest,
+        escalation=_escalation,
+        weekly_manager=_titled("weekly manager digest"),
+        plain=_titled("note"),
+    )
+    table[outbox_kinds.CERT_AWARD_HOLDER] = _award_holder
+    table[outbox_kinds.CERT_AWARD_MANAGER] = _award_manager
     return table
 
 
