@@ -381,9 +381,9 @@ PLAIN_JOIN = ("JOIN assignment a ON a.person_id = p.id", "a.status")
 PINNED_JOIN = ("CROSS JOIN assignment a ON a.person_id = p.id", "a.status || ''")
 
 FLOOR_INSERT = """
-INSERT INTO outbox (key, workspace_id, kind, person_id, channel, text, payload,
-                    status, attempts, not_before, created_at)
-VALUES (:key, :workspace_id, 'digest', :person_id, :channel, 'digest', :payload,
+INSERT INTO outbox (key, platform, workspace_id, kind, person_id, recipient_kind, recipient,
+                    payload, status, attempts, not_before, created_at)
+VALUES (:key, 'slack', :workspace_id, 'digest', :person_id, 'person', :recipient, :payload,
         'pending', 0, :now, :now)
 """
 
@@ -479,11 +479,11 @@ def floor_instant(
                     "key": f"digest:{person_id}{suffix}",
                     "workspace_id": workspace_id,
                     "person_id": person_id,
-                    "channel": channel,
+                    "recipient": recipient,
                     "payload": "{}",
                     "now": sql.value(now),
                 }
-                for person_id, (channel, workspace_id) in channels.items()
+                for person_id, (recipient, workspace_id) in channels.items()
             )
             fetched.append(rows)
         if digests:
