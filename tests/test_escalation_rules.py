@@ -41,7 +41,7 @@ def person(
         active=active,
         away_until=away_until,
         timezone=timezone,
-        slack_user_id=f"U{person_id}",
+        chat_user_id=f"U{person_id}",
         workspace_id="T1",
     )
 
