@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from alembic import command as alembic_command
 from alembic.script import ScriptDirectory
-from sqlalchemy import event, select, text
+from sqlalchemy import event, inspect, select, text
 
 from bot import DEMO_AT
 from learning.actions import complete_assignment
@@ -350,7 +350,7 @@ def test_upgrading_keeps_every_stored_date_and_sends_nothing(cli, write, clock, 
     alembic_command.downgrade(alembic_config(db.engine), str(before_0009.down_revision))
     with db.engine.begin() as conn:
         conn.execute(text("UPDATE assignment SET due_date = '2026-11-09' WHERE required"))
-        columns = {row[1] for row in conn.execute(text("PRAGMA table_info(assignment)"))}
+        columns = {column["name"] for column in inspect(conn).get_columns("assignment")}
         assert not columns & set(NEW_COLUMNS)
     db.upgrade()
     assert db.is_current()
