@@ -1,7 +1,8 @@
-"""Signed Slack requests seen before: a replay inside the signature window counts once.
+"""Signed requests seen before: a replay inside the signature window counts once.
 
-Slack signs each HTTP request with ``HMAC(secret, "v0:{timestamp}:{body}")`` and Bolt
-refuses one whose timestamp is more than 5 minutes from its clock. Within those minutes
+A platform signs each HTTP request over its timestamp and body (Slack:
+``HMAC(secret, "v0:{timestamp}:{body}")``), and its adapter refuses one whose timestamp
+is more than 5 minutes from its clock. Within those minutes
 anyone who captured a signed request (a proxy's log, a debugging tool) could send it
 again and repeat its effect: a second kudos and channel post. ``claim_request`` keeps
 each signature until the window has closed for it, in the database, so every web
@@ -19,8 +20,8 @@ from sqlmodel import Session
 
 from models import SeenRequest
 
-# Bolt's (``slack_sdk.signature.SignatureVerifier``) window either side of its clock,
-# plus a minute for the clocks of several web processes to disagree.
+# The signature window either side of the verifier's clock (Slack's is 5 minutes), plus a
+# minute for the clocks of several web processes to disagree.
 SIGNATURE_WINDOW = timedelta(minutes=5)
 CLOCK_SKEW = timedelta(minutes=1)
 SIGNATURE_MAX = 100  # "v0=" and 64 hex digits; anything longer was never verified
